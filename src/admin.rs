@@ -1,0 +1,136 @@
+//! The local admin endpoint: how the CLI talks to a running daemon.
+//!
+//! sled lets one process open a store, so while the daemon runs, `deskgate tickets …` and friends
+//! send their query over a Unix socket next to the store (`<store.path>.sock`, mode 0600) and the
+//! daemon answers from its open store. When no daemon answers, the CLI opens the store itself.
+//! The protocol is one JSON request line and one JSON response line per connection.
+
+use crate::store::{Shelf, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::Path;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+
+/// A read-only query of the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "query", rename_all = "snake_case")]
+pub enum Query {
+    TicketsList,
+    TicketShow { reference: String },
+    OutboxList,
+    ShelfList { shelf: Shelf },
+    ShelfShow { shelf: Shelf, id: u64 },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Response {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ok: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// Answers a query from a store: the same code whether the daemon or the CLI holds the store.
+pub fn answer(store: &Store, q: &Query) -> Result<Value, String> {
+    let err = |e: StoreError| e.to_string();
+    let json = |v: serde_json::Result<Value>| v.map_err(|e| e.to_string());
+    match q {
+        Query::TicketsList => {
+            let tickets = store.tickets().map_err(err)?;
+            json(serde_json::to_value(tickets.iter().map(crate::view::ticket_summary).collect::<Vec<_>>()))
+        }
+        Query::TicketShow { reference } => {
+            let Some(t) = store.ticket(reference).map_err(err)? else {
+                return Err(format!("no ticket {reference}"));
+            };
+            let messages = store.messages(reference).map_err(err)?;
+            json(serde_json::to_value(crate::view::ticket_detail(&t, &messages)))
+        }
+        Query::OutboxList => json(serde_json::to_value(store.outbox().map_err(err)?)),
+        Query::ShelfList { shelf } => json(serde_json::to_value(store.shelf(*shelf).map_err(err)?)),
+        Query::ShelfShow { shelf, id } => {
+            let Some(entry) = store.shelved(*shelf, *id).map_err(err)? else {
+                return Err(format!("no entry {id}"));
+            };
+            let raw = store.shelved_raw(*shelf, *id).map_err(err)?.unwrap_or_default();
+            let mut v = serde_json::to_value(entry).map_err(|e| e.to_string())?;
+            if let Some(o) = v.as_object_mut() {
+                o.insert("raw".into(), Value::String(String::from_utf8_lossy(&raw).into_owned()));
+            }
+            Ok(v)
+        }
+    }
+}
+
+/// Serves queries until shutdown. The socket file is replaced if stale and removed at the end.
+pub async fn serve(path: &Path, store: Store, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    tracing::info!(socket = %path.display(), "admin endpoint listening");
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let store = store.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = handle(stream, store).await {
+                        tracing::debug!(error = %e, "admin connection ended");
+                    }
+                });
+            }
+        }
+    }
+    let _ = std::fs::remove_file(path);
+    Ok(())
+}
+
+async fn handle(stream: UnixStream, store: Store) -> std::io::Result<()> {
+    let (r, mut w) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(r).read_line(&mut line).await?;
+    let resp = match serde_json::from_str::<Query>(&line) {
+        Ok(q) => {
+            // Store reads are synchronous; keep them off the async workers.
+            let result = tokio::task::spawn_blocking(move || answer(&store, &q))
+                .await
+                .unwrap_or_else(|e| Err(format!("query failed: {e}")));
+            match result {
+                Ok(v) => Response { ok: Some(v), error: None },
+                Err(e) => Response { ok: None, error: Some(e) },
+            }
+        }
+        Err(e) => Response { ok: None, error: Some(format!("bad request: {e}")) },
+    };
+    let mut bytes = serde_json::to_vec(&resp).unwrap_or_default();
+    bytes.push(b'\n');
+    w.write_all(&bytes).await?;
+    w.shutdown().await
+}
+
+/// Asks a running daemon. `Ok(None)` when no daemon listens on `path`.
+pub async fn ask(path: &Path, q: &Query) -> Result<Option<Value>, String> {
+    let stream = match UnixStream::connect(path).await {
+        Ok(s) => s,
+        Err(_) => return Ok(None),
+    };
+    let (r, mut w) = stream.into_split();
+    let mut req = serde_json::to_vec(q).map_err(|e| e.to_string())?;
+    req.push(b'\n');
+    w.write_all(&req).await.map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(r).read_line(&mut line).await.map_err(|e| e.to_string())?;
+    let resp: Response = serde_json::from_str(&line).map_err(|e| format!("bad answer from the daemon: {e}"))?;
+    match (resp.ok, resp.error) {
+        (_, Some(e)) => Err(e),
+        (Some(v), None) => Ok(Some(v)),
+        (None, None) => Err("empty answer from the daemon".into()),
+    }
+}

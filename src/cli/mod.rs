@@ -1,0 +1,118 @@
+//! The command line: argument definitions and the commands behind them.
+//!
+//! Each command group has its own file; this one holds the clap definitions and dispatch.
+
+mod query;
+mod run;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "deskgate", version, about = "Email-driven ticket gateway for service desks")]
+pub struct Cli {
+    /// Config file. Default config/deskgate.toml; when that file does not exist, the embedded
+    /// defaults (a local Maildir in, .eml files out) are used.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon (until SIGTERM/SIGINT), or one complete pass with --once.
+    Run {
+        /// One pass: fetch all waiting mail, process it, send what is due, exit.
+        #[arg(long)]
+        once: bool,
+        /// With --once: run the pass as if it were this instant (RFC 3339).
+        #[arg(long, requires = "once")]
+        now: Option<String>,
+    },
+    /// Validate the config and templates; exit non-zero naming every problem.
+    Check,
+    /// Tickets.
+    Tickets {
+        #[command(subcommand)]
+        command: TicketsCommand,
+    },
+    /// The outbox of mail to send.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+    /// Mail that could not be processed.
+    Quarantine {
+        #[command(subcommand)]
+        command: ShelfCommand,
+    },
+    /// Mail kept aside: bounces and auto-replies answering no ticket, list mail, loops.
+    Aside {
+        #[command(subcommand)]
+        command: ShelfCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TicketsCommand {
+    /// Every ticket.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One ticket with its messages and history.
+    Show {
+        reference: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Every outbox entry.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShelfCommand {
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        id: u64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Loads the config named on the command line, or the default file, or the embedded defaults.
+pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<crate::config::Config> {
+    let default = PathBuf::from(crate::config::DEFAULT_PATH);
+    let chosen = match path {
+        Some(p) => Some(p.clone()),
+        None if default.exists() => Some(default),
+        None => {
+            tracing::info!("no {} here: using the embedded defaults", crate::config::DEFAULT_PATH);
+            None
+        }
+    };
+    Ok(crate::config::Config::load(chosen.as_deref())?)
+}
+
+/// Runs a parsed command; returns the process exit code.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Run { once, now } => run::run(cli.config.as_ref(), once, now.as_deref()).await,
+        Command::Check => run::check(cli.config.as_ref()),
+        Command::Tickets { command } => query::tickets(cli.config.as_ref(), command).await,
+        Command::Outbox { command } => query::outbox(cli.config.as_ref(), command).await,
+        Command::Quarantine { command } => query::shelf(cli.config.as_ref(), crate::store::Shelf::Quarantine, command).await,
+        Command::Aside { command } => query::shelf(cli.config.as_ref(), crate::store::Shelf::Aside, command).await,
+    }
+}

@@ -1,0 +1,90 @@
+//! `deskgate run` and `deskgate check`.
+
+use crate::config::Config;
+use crate::render::Templates;
+use std::path::PathBuf;
+
+pub async fn run(config: Option<&PathBuf>, once: bool, now: Option<&str>) -> anyhow::Result<i32> {
+    let config = super::load_config(config)?;
+    if once {
+        let now = match now {
+            Some(s) => Some(
+                chrono::DateTime::parse_from_rfc3339(s)
+                    .map_err(|e| anyhow::anyhow!("--now {s:?} is not an RFC 3339 time: {e}"))?
+                    .with_timezone(&chrono::Utc),
+            ),
+            None => None,
+        };
+        let report = crate::daemon::run_once(config, now).await?;
+        tracing::info!(?report, "pass complete");
+        return Ok(0);
+    }
+    crate::daemon::run(config, shutdown_signal()).await?;
+    Ok(0)
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Validates config and templates, printing every problem.
+pub fn check(path: Option<&PathBuf>) -> anyhow::Result<i32> {
+    let config = match super::load_config(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(1);
+        }
+    };
+    let problems = check_config(&config);
+    if problems.is_empty() {
+        println!("{}: config and templates are valid ({} desks)", config.source.display(), config.desks.len());
+        Ok(0)
+    } else {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        Ok(1)
+    }
+}
+
+/// Problems beyond the config's own validation: templates, and secrets that cannot be resolved.
+pub fn check_config(config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    match Templates::load(&config.general.templates) {
+        Ok(t) => {
+            let mut langs: Vec<String> = config.desks.iter().map(|d| d.language.clone()).collect();
+            langs.sort();
+            langs.dedup();
+            problems.extend(t.check(&langs));
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+    for d in &config.desks {
+        if let Some(imap) = &d.imap {
+            if let Err(e) = imap.secret().resolve() {
+                problems.push(format!("{}: desk {} imap.password_command: {e}", config.source.display(), d.name));
+            }
+        }
+    }
+    if config.smtp.password_command.is_some() {
+        if let Err(e) = config.smtp.secret().resolve() {
+            problems.push(format!("{}: smtp.password_command: {e}", config.source.display()));
+        }
+    }
+    problems
+}

@@ -1,0 +1,466 @@
+//! The configuration file: serde structs, defaults, secrets and validation.
+//!
+//! Reading is two steps, as in ripgrep: [`Config::load`] parses TOML into checked values with no
+//! other I/O, and [`Config::validate`] lists every problem at once (each naming the file and key),
+//! so an administrator fixes them in one round. Secrets come inline or from a `password_command`
+//! run only when a connection needs them ([`Secret::resolve`]).
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The default config path, relative to the working directory.
+pub const DEFAULT_PATH: &str = "config/deskgate.toml";
+
+/// The embedded defaults: one desk reading a local Maildir, mail written as files, a local store.
+/// `deskgate run` uses them when no config file exists, so it runs with no server at all.
+pub const EMBEDDED: &str = r#"
+[store]
+path = "var/store"
+
+[smtp]
+url = "file://var/outbox"
+
+[[desk]]
+name = "nl"
+address = "servicedesk.nl@example.net"
+display_name = "Service Desk Amsterdam"
+language = "en"
+[desk.maildir]
+path = "var/inbox-nl"
+"#;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub store: StoreConfig,
+    pub smtp: SmtpConfig,
+    #[serde(default)]
+    pub general: General,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub outbox: OutboxConfig,
+    #[serde(rename = "desk", default)]
+    pub desks: Vec<Desk>,
+    /// Where the file was read from (for messages); not a key.
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    /// Unix socket of the admin endpoint; default `<store.path>.sock`.
+    #[serde(default)]
+    pub admin_socket: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub url: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub password_command: Option<String>,
+    /// Trust this PEM CA file in addition to the system roots (self-signed relays).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Name sent in EHLO; default the host name.
+    #[serde(default)]
+    pub hello_name: Option<String>,
+    /// Seconds before an SMTP command times out.
+    #[serde(default = "default_smtp_timeout")]
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct General {
+    /// Domain of the Message-IDs deskgate writes; default the first desk address's domain.
+    #[serde(default)]
+    pub message_id_domain: Option<String>,
+    /// Directory of templates (`<lang>/<name>.{subject,txt,html}.hbs`).
+    #[serde(default = "default_templates")]
+    pub templates: PathBuf,
+    /// Languages that have templates; others fall back to the desk's language, then English.
+    #[serde(default = "default_languages")]
+    pub languages: Vec<String>,
+    /// Time zone in which times are shown in mails when the recipient's is unknown.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+}
+
+impl Default for General {
+    fn default() -> Self {
+        General {
+            message_id_domain: None,
+            templates: default_templates(),
+            languages: default_languages(),
+            timezone: default_timezone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Mails larger than this are kept raw and not parsed (default 25 MB).
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// How many mails are fetched and committed together (one flush per batch).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_message_bytes: default_max_message_bytes(),
+            batch_size: default_batch_size(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Attempts before a transiently failing entry is given up as failed.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First retry delay in seconds; doubles each attempt.
+    #[serde(default = "default_retry_initial")]
+    pub retry_initial_secs: u64,
+    /// Longest retry delay in seconds.
+    #[serde(default = "default_retry_max")]
+    pub retry_max_secs: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            max_attempts: default_max_attempts(),
+            retry_initial_secs: default_retry_initial(),
+            retry_max_secs: default_retry_max(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Desk {
+    pub name: String,
+    pub address: String,
+    pub language: String,
+    /// Shown as the sender name, e.g. "Service Desk Amsterdam"; default "Service Desk <NAME>".
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Prefix of this desk's ticket references; default the name in upper case.
+    #[serde(default)]
+    pub ref_prefix: Option<String>,
+    #[serde(default)]
+    pub imap: Option<ImapConfig>,
+    #[serde(default)]
+    pub maildir: Option<MaildirConfig>,
+}
+
+impl Desk {
+    pub fn display_name(&self) -> String {
+        self.display_name
+            .clone()
+            .unwrap_or_else(|| format!("Service Desk {}", self.name.to_uppercase()))
+    }
+
+    pub fn ref_prefix(&self) -> String {
+        self.ref_prefix
+            .clone()
+            .unwrap_or_else(|| self.name.to_ascii_uppercase().replace(|c: char| !c.is_ascii_alphanumeric(), ""))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapConfig {
+    /// `imap://host:port` (plain), `imap+starttls://host:port` or `imaps://host:port`.
+    pub url: String,
+    pub user: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub password_command: Option<String>,
+    #[serde(default = "default_mailbox")]
+    pub mailbox: String,
+    /// After processing, move the mail to this folder (MOVE, or COPY + delete + EXPUNGE).
+    #[serde(default)]
+    pub move_to: Option<String>,
+    /// Seconds between polls when the server has no IDLE (or `idle = false`).
+    #[serde(default = "default_poll")]
+    pub poll_interval_secs: u64,
+    /// Use IDLE when the server offers it.
+    #[serde(default = "default_true")]
+    pub idle: bool,
+    /// Trust this PEM CA file in addition to the system roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaildirConfig {
+    pub path: PathBuf,
+}
+
+/// A password given inline or by a command.
+#[derive(Debug, Clone)]
+pub struct Secret<'a> {
+    pub inline: Option<&'a str>,
+    pub command: Option<&'a str>,
+}
+
+impl Secret<'_> {
+    /// The password: inline, or the trimmed stdout of `sh -c command`.
+    pub fn resolve(&self) -> Result<String, String> {
+        if let Some(p) = self.inline {
+            return Ok(p.to_string());
+        }
+        let Some(cmd) = self.command else {
+            return Ok(String::new());
+        };
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("password_command could not be started: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("password_command exited with {}", out.status));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end_matches(['\n', '\r']).to_string())
+    }
+}
+
+impl ImapConfig {
+    pub fn secret(&self) -> Secret<'_> {
+        Secret { inline: self.password.as_deref(), command: self.password_command.as_deref() }
+    }
+}
+
+impl SmtpConfig {
+    pub fn secret(&self) -> Secret<'_> {
+        Secret { inline: self.password.as_deref(), command: self.password_command.as_deref() }
+    }
+}
+
+/// A config that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{}", .problems.join("\n"))]
+    Invalid { problems: Vec<String> },
+}
+
+impl Config {
+    /// Reads and parses a config file (or the embedded defaults when `path` is None), then
+    /// validates it. Relative paths in the file are relative to the working directory.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (text, source) = match path {
+            Some(p) => (
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?,
+                p.to_path_buf(),
+            ),
+            None => (EMBEDDED.to_string(), PathBuf::from("<embedded defaults>")),
+        };
+        let mut config = Config::parse(&text, &source)?;
+        config.source = source;
+        let problems = config.validate();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid { problems })
+        }
+    }
+
+    /// Parses TOML text; `source` names the file in errors.
+    pub fn parse(text: &str, source: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: source.display().to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+
+    /// Every problem in the config, each naming the file and key; empty when it is valid.
+    pub fn validate(&self) -> Vec<String> {
+        let file = self.source.display().to_string();
+        let mut p = Vec::new();
+        let mut bad = |key: &str, what: String| p.push(format!("{file}: {key}: {what}"));
+        if self.desks.is_empty() {
+            bad("desk", "at least one [[desk]] is needed".into());
+        }
+        if !valid_smtp_url(&self.smtp.url) {
+            bad(
+                "smtp.url",
+                format!("{:?} is not smtp://, smtp+starttls://, smtps:// or file:///dir", self.smtp.url),
+            );
+        }
+        if self.smtp.password.is_some() && self.smtp.password_command.is_some() {
+            bad("smtp.password", "give password or password_command, not both".into());
+        }
+        if self.ingest.batch_size == 0 {
+            bad("ingest.batch_size", "must be at least 1".into());
+        }
+        if self.outbox.max_attempts == 0 {
+            bad("outbox.max_attempts", "must be at least 1".into());
+        }
+        if self.general.timezone.parse::<chrono_tz::Tz>().is_err() {
+            bad("general.timezone", format!("{:?} is not a known time zone", self.general.timezone));
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut prefixes = std::collections::HashSet::new();
+        for (i, d) in self.desks.iter().enumerate() {
+            let key = |k: &str| format!("desk[{i}] ({}).{k}", d.name);
+            if d.name.is_empty() || !d.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                bad(&key("name"), "must be non-empty letters, digits, - or _".into());
+            }
+            if !names.insert(d.name.clone()) {
+                bad(&key("name"), "is used by two desks".into());
+            }
+            let prefix = d.ref_prefix();
+            if !crate::core::subject::is_ref(&format!("{prefix}-0000")) {
+                bad(&key("ref_prefix"), format!("{prefix:?} must be 1-12 upper-case letters or digits, starting with a letter"));
+            }
+            if !prefixes.insert(prefix) {
+                bad(&key("ref_prefix"), "is used by two desks".into());
+            }
+            if !d.address.contains('@') || d.address.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                bad(&key("address"), format!("{:?} is not a mail address", d.address));
+            }
+            if !self.general.languages.contains(&d.language) {
+                bad(&key("language"), format!("{:?} is not in general.languages {:?}", d.language, self.general.languages));
+            }
+            match (&d.imap, &d.maildir) {
+                (None, None) => bad(&key("imap"), "a desk needs [desk.imap] or [desk.maildir]".into()),
+                (Some(_), Some(_)) => bad(&key("imap"), "give [desk.imap] or [desk.maildir], not both".into()),
+                (Some(imap), None) => {
+                    if !["imap://", "imaps://", "imap+starttls://"].iter().any(|s| imap.url.starts_with(s)) {
+                        bad(&key("imap.url"), format!("{:?} is not imap://, imap+starttls:// or imaps://", imap.url));
+                    }
+                    if imap.password.is_some() && imap.password_command.is_some() {
+                        bad(&key("imap.password"), "give password or password_command, not both".into());
+                    }
+                    if imap.password.is_none() && imap.password_command.is_none() {
+                        bad(&key("imap.password"), "password or password_command is needed".into());
+                    }
+                    if imap.poll_interval_secs == 0 {
+                        bad(&key("imap.poll_interval_secs"), "must be at least 1".into());
+                    }
+                    if let Some(ca) = &imap.ca_file {
+                        if !ca.exists() {
+                            bad(&key("imap.ca_file"), format!("{} does not exist", ca.display()));
+                        }
+                    }
+                }
+                (None, Some(_)) => {}
+            }
+        }
+        p
+    }
+
+    /// The domain of the Message-IDs deskgate writes.
+    pub fn message_id_domain(&self) -> String {
+        self.general.message_id_domain.clone().unwrap_or_else(|| {
+            self.desks
+                .first()
+                .and_then(|d| d.address.rsplit_once('@'))
+                .map(|(_, d)| d.to_string())
+                .unwrap_or_else(|| "deskgate.invalid".into())
+        })
+    }
+
+    pub fn admin_socket(&self) -> PathBuf {
+        self.store.admin_socket.clone().unwrap_or_else(|| {
+            let mut s = self.store.path.clone().into_os_string();
+            s.push(".sock");
+            PathBuf::from(s)
+        })
+    }
+
+    pub fn desk(&self, name: &str) -> Option<&Desk> {
+        self.desks.iter().find(|d| d.name == name)
+    }
+}
+
+fn valid_smtp_url(url: &str) -> bool {
+    ["smtp://", "smtp+starttls://", "smtps://", "file://"]
+        .iter()
+        .any(|s| url.starts_with(s) && url.len() > s.len())
+}
+
+fn default_smtp_timeout() -> u64 { 30 }
+fn default_templates() -> PathBuf { PathBuf::from("templates") }
+fn default_languages() -> Vec<String> {
+    ["en", "fr", "pt", "es", "it", "nl", "de"].iter().map(|s| s.to_string()).collect()
+}
+fn default_timezone() -> String { "Europe/Amsterdam".into() }
+fn default_max_message_bytes() -> usize { 25 * 1024 * 1024 }
+fn default_batch_size() -> usize { 200 }
+fn default_max_attempts() -> u32 { 12 }
+fn default_retry_initial() -> u64 { 30 }
+fn default_retry_max() -> u64 { 3600 }
+fn default_mailbox() -> String { "INBOX".into() }
+fn default_poll() -> u64 { 60 }
+fn default_true() -> bool { true }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_are_valid() {
+        let c = Config::load(None).expect("embedded config");
+        assert_eq!(c.desks[0].ref_prefix(), "NL");
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_file_and_key() {
+        let text = r#"
+[store]
+path = "x"
+[smtp]
+url = "http://nope"
+[[desk]]
+name = "nl"
+address = "not-an-address"
+language = "xx"
+"#;
+        let mut c = Config::parse(text, Path::new("cfg.toml")).expect("parses");
+        c.source = PathBuf::from("cfg.toml");
+        let problems = c.validate();
+        let all = problems.join("\n");
+        assert!(all.contains("cfg.toml: smtp.url"), "{all}");
+        assert!(all.contains("cfg.toml: desk[0] (nl).address"), "{all}");
+        assert!(all.contains("desk[0] (nl).language"), "{all}");
+        assert!(all.contains("desk[0] (nl).imap: a desk needs"), "{all}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let err = Config::parse("[store]\npath = \"x\"\npaht = 1\n[smtp]\nurl=\"file:///tmp\"\n", Path::new("c.toml"))
+            .expect_err("unknown key");
+        assert!(err.to_string().contains("paht"), "{err}");
+    }
+
+    #[test]
+    fn password_command_supplies_the_secret() {
+        let s = Secret { inline: None, command: Some("printf 's3cret\\n'") };
+        assert_eq!(s.resolve().as_deref(), Ok("s3cret"));
+    }
+}

@@ -1,0 +1,55 @@
+//! A message as kept on a ticket: inbound mail and the mail deskgate sent, in one list.
+
+use super::mail::{Address, AttachmentInfo};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+/// What a message is, for the people reading the ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// A customer's mail.
+    Customer,
+    /// An automatic reply (out of office, robot) or list mail: kept, never answered.
+    Automatic,
+    /// A delivery status notification.
+    Bounce,
+    /// The acknowledgement deskgate sent for a new ticket.
+    Ack,
+}
+
+/// One message of a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    pub ticket: String,
+    /// Position in the ticket, from 1.
+    pub seq: u32,
+    pub message_id: String,
+    pub direction: Direction,
+    pub kind: MessageKind,
+    pub from: Address,
+    pub to: Vec<Address>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cc: Vec<Address>,
+    pub date: DateTime<Utc>,
+    pub subject: String,
+    pub text: String,
+    pub attachments: Vec<AttachmentInfo>,
+    /// The desk whose mailbox it came from (inbound) or which sent it (outbound).
+    pub desk: String,
+    /// Outbox entry id, for outbound messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox_id: Option<u64>,
+    /// How classification saw an inbound mail, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}

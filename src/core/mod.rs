@@ -1,0 +1,13 @@
+//! The pure core: ticket model, threading, classification, text extraction.
+//!
+//! Nothing in here touches the outside world: no tokio, sled, lettre, IMAP or handlebars, and no
+//! clock reads (time comes in as a `now` argument). A function here returns a decision plus
+//! warnings; the adapters carry it out. `tests/architecture.rs` fails when this rule is broken.
+
+pub mod mail;
+pub mod subject;
+pub mod threading;
+pub mod ticket;
+pub mod message;
+pub mod outbox;
+pub mod classify;

@@ -1,0 +1,194 @@
+//! The ticket: its record, its status and priority, and its history of events.
+//!
+//! Tickets change only through the methods here, and every change is an [`Event`] with who and
+//! when, so `tickets show` can tell the whole story.
+
+use super::mail::Address;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where a ticket stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    New,
+    Open,
+    Pending,
+    Resolved,
+    Closed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::Open => "open",
+            Status::Pending => "pending",
+            Status::Resolved => "resolved",
+            Status::Closed => "closed",
+        }
+    }
+}
+
+/// P1 (outage) to P4 (question).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Priority {
+    P1,
+    P2,
+    P3,
+    P4,
+}
+
+/// One change in a ticket's life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    /// Who caused it: a mail address, or `deskgate` for automatic changes.
+    pub by: String,
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+/// What changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Change {
+    Created { message_id: String },
+    Status { from: Status, to: Status },
+    ParticipantAdded { address: String },
+    /// An internal note: never shown to the customer.
+    Note { text: String },
+}
+
+/// The ticket record. Messages are stored beside it, keyed by ticket and sequence number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub desk: String,
+    pub subject: String,
+    pub status: Status,
+    pub priority: Priority,
+    pub requester: Address,
+    /// Customer-side addresses that may write to this ticket and receive its replies.
+    pub participants: Vec<Address>,
+    pub language: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Message-ID of the mail that opened the ticket: the root of its thread.
+    pub root_message_id: String,
+    /// Message-IDs of the thread, oldest first (capped), for References in what we send.
+    pub thread: Vec<String>,
+    pub message_count: u32,
+    pub events: Vec<Event>,
+}
+
+/// How many Message-IDs a ticket keeps for References headers (root plus the latest ones).
+const THREAD_KEEP: usize = 20;
+
+impl Ticket {
+    /// Opens a ticket from its first mail.
+    pub fn open(
+        reference: String,
+        desk: &str,
+        language: &str,
+        subject: &str,
+        requester: Address,
+        cc: &[Address],
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Ticket {
+        let mut participants = vec![requester.clone()];
+        for a in cc {
+            if !participants.iter().any(|p| p.email == a.email) {
+                participants.push(a.clone());
+            }
+        }
+        Ticket {
+            reference,
+            desk: desk.to_string(),
+            subject: subject.to_string(),
+            status: Status::New,
+            priority: Priority::P3,
+            requester: requester.clone(),
+            participants,
+            language: language.to_string(),
+            created_at: now,
+            updated_at: now,
+            root_message_id: message_id.to_string(),
+            thread: vec![message_id.to_string()],
+            message_count: 0,
+            events: vec![Event {
+                at: now,
+                by: requester.email,
+                change: Change::Created {
+                    message_id: message_id.to_string(),
+                },
+            }],
+        }
+    }
+
+    /// True when `email` is the requester or another participant.
+    pub fn is_participant(&self, email: &str) -> bool {
+        self.participants.iter().any(|p| p.email == email)
+    }
+
+    /// Records that a message joined the thread.
+    pub fn push_thread_id(&mut self, message_id: &str, now: DateTime<Utc>) {
+        if !self.thread.iter().any(|m| m == message_id) {
+            self.thread.push(message_id.to_string());
+            if self.thread.len() > THREAD_KEEP {
+                // Keep the root: clients thread on it.
+                self.thread.remove(1);
+            }
+        }
+        self.message_count += 1;
+        self.updated_at = now;
+    }
+
+    /// Sets the status, recording the change; does nothing when it is already `to`.
+    pub fn set_status(&mut self, to: Status, by: &str, now: DateTime<Utc>) {
+        if self.status == to {
+            return;
+        }
+        self.events.push(Event {
+            at: now,
+            by: by.to_string(),
+            change: Change::Status { from: self.status, to },
+        });
+        self.status = to;
+        self.updated_at = now;
+    }
+
+    /// Adds a customer-side participant, recording the change.
+    pub fn add_participant(&mut self, address: &Address, by: &str, now: DateTime<Utc>) {
+        if address.email.is_empty() || self.is_participant(&address.email) {
+            return;
+        }
+        self.participants.push(address.clone());
+        self.events.push(Event {
+            at: now,
+            by: by.to_string(),
+            change: Change::ParticipantAdded {
+                address: address.email.clone(),
+            },
+        });
+    }
+
+    /// Adds an internal note.
+    pub fn note(&mut self, text: impl Into<String>, by: &str, now: DateTime<Utc>) {
+        self.events.push(Event {
+            at: now,
+            by: by.to_string(),
+            change: Change::Note { text: text.into() },
+        });
+        self.updated_at = now;
+    }
+
+    /// A customer wrote again: a resolved or pending ticket opens again.
+    pub fn customer_replied(&mut self, by: &str, now: DateTime<Utc>) {
+        if matches!(self.status, Status::Resolved | Status::Pending) {
+            self.set_status(Status::Open, by, now);
+        }
+    }
+}

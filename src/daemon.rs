@@ -1,0 +1,258 @@
+//! Wiring: opens the store, builds the sources and the transport, and runs the desk and delivery
+//! tasks until shutdown (or for one pass with `--once`).
+//!
+//! Shutdown follows mini-redis: a `watch` channel says "stop"; each task finishes the mail or
+//! batch in hand, flushes, and returns; `run` waits for all of them, flushes again and returns.
+
+use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::config::{Config, Desk};
+use crate::delivery::Delivery;
+use crate::ingest::{Ingestor, Outcome};
+use crate::outbound::Transport;
+use crate::render::Templates;
+use crate::source::{imap::ImapSource, maildir::MaildirSource, Position, Source, Woken};
+use crate::store::Store;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Templates(#[from] crate::render::RenderError),
+    #[error(transparent)]
+    Transport(#[from] crate::outbound::TransportError),
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
+    #[error("the pass did not complete: {}", .0.join("; "))]
+    Incomplete(Vec<String>),
+}
+
+/// What one `run --once` pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct OnceReport {
+    pub fetched: usize,
+    pub created: usize,
+    pub appended: usize,
+    pub duplicates: usize,
+    pub aside: usize,
+    pub quarantined: usize,
+    pub sent: usize,
+    pub failed: usize,
+    pub retrying: usize,
+}
+
+/// The parts shared by both modes.
+struct Parts {
+    config: Arc<Config>,
+    store: Store,
+    ingestor: Arc<Ingestor>,
+    delivery: Arc<Delivery>,
+}
+
+fn assemble(config: Config, clock: Arc<dyn Clock>) -> Result<Parts, DaemonError> {
+    let config = Arc::new(config);
+    tracing::info!(path = %config.store.path.display(), "opening store");
+    let store = Store::open(&config.store.path)?;
+    tracing::info!(dir = %config.general.templates.display(), "loading templates");
+    let templates = Arc::new(Templates::load(&config.general.templates)?);
+    tracing::info!(url = %config.smtp.url, "preparing outbound transport");
+    let transport = Transport::from_config(&config.smtp)?;
+    let ingestor = Arc::new(Ingestor::new(store.clone(), templates, config.clone(), clock.clone()));
+    let delivery = Arc::new(Delivery::new(store.clone(), transport, clock, &config.outbox));
+    Ok(Parts { config, store, ingestor, delivery })
+}
+
+fn source_for(desk: &Desk) -> Result<Source, DaemonError> {
+    if let Some(imap) = &desk.imap {
+        return Ok(Source::Imap(ImapSource::new(&desk.name, imap.clone())));
+    }
+    let path = desk.maildir.as_ref().map(|m| m.path.clone()).unwrap_or_default();
+    Ok(Source::Maildir(MaildirSource::open(&desk.name, path, Duration::from_secs(1))?))
+}
+
+/// Fetches and processes one batch; returns how many mails it held. The batch is flushed to the
+/// store before the source is told it is done.
+async fn one_batch(parts: &Parts, desk: &Desk, source: &mut Source, report: &mut OnceReport) -> Result<usize, DaemonError> {
+    let position = parts
+        .store
+        .checkpoint(&desk.name)?
+        .map(|c| Position { uid_validity: c.uid_validity, last_uid: c.last_uid });
+    let batch = source.fetch(position, parts.config.ingest.batch_size).await?;
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    let mut done = Vec::with_capacity(batch.len());
+    for mail in &batch {
+        match parts.ingestor.process(desk, mail)? {
+            Outcome::Created { .. } => report.created += 1,
+            Outcome::Appended { .. } => report.appended += 1,
+            Outcome::Duplicate { .. } => report.duplicates += 1,
+            Outcome::Aside { .. } => report.aside += 1,
+            Outcome::Quarantined { .. } => report.quarantined += 1,
+        }
+        done.push(mail.origin.clone());
+    }
+    parts.store.flush()?;
+    source.ack(&done).await?;
+    report.fetched += batch.len();
+    Ok(batch.len())
+}
+
+/// One complete pass: every desk's waiting mail, then every due outbox entry once.
+/// `now` replaces the clock for the whole pass.
+pub async fn run_once(config: Config, now: Option<DateTime<Utc>>) -> Result<OnceReport, DaemonError> {
+    let clock: Arc<dyn Clock> = match now {
+        Some(t) => Arc::new(ManualClock::new(t)),
+        None => Arc::new(SystemClock),
+    };
+    let parts = assemble(config, clock)?;
+    let mut report = OnceReport::default();
+    let mut problems = Vec::new();
+    for desk in parts.config.desks.clone() {
+        let mut source = match source_for(&desk) {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(e.to_string());
+                continue;
+            }
+        };
+        tracing::info!(desk = %desk.name, source = %source.describe(), "fetching");
+        loop {
+            match one_batch(&parts, &desk, &mut source, &mut report).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(desk = %desk.name, error = %e, "desk pass failed");
+                    problems.push(e.to_string());
+                    break;
+                }
+            }
+        }
+        source.reset().await;
+    }
+    if let Err(e) = parts.delivery.transport.test_connection().await {
+        problems.push(format!("smtp {}: {e}", parts.config.smtp.url));
+    } else {
+        let r = parts.delivery.pass().await?;
+        report.sent = r.sent;
+        report.failed = r.failed;
+        report.retrying = r.retrying;
+    }
+    parts.store.flush()?;
+    if problems.is_empty() {
+        Ok(report)
+    } else {
+        Err(DaemonError::Incomplete(problems))
+    }
+}
+
+/// Runs until `shutdown` resolves (SIGTERM/SIGINT in the binary; any future in tests).
+pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), DaemonError> {
+    let parts = Arc::new(assemble(config, Arc::new(SystemClock))?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let wake_delivery = Arc::new(Notify::new());
+    let mut tasks = tokio::task::JoinSet::new();
+
+    let socket = parts.config.admin_socket();
+    let admin_store = parts.store.clone();
+    let admin_stop = stop_rx.clone();
+    tasks.spawn(async move {
+        if let Err(e) = crate::admin::serve(&socket, admin_store, admin_stop).await {
+            tracing::error!(error = %e, socket = %socket.display(), "admin endpoint failed; the CLI cannot reach this daemon");
+        }
+    });
+
+    for desk in parts.config.desks.clone() {
+        let parts = parts.clone();
+        let stop = stop_rx.clone();
+        let wake = wake_delivery.clone();
+        tasks.spawn(async move { desk_task(parts, desk, stop, wake).await });
+    }
+    {
+        let parts = parts.clone();
+        let stop = stop_rx.clone();
+        let wake = wake_delivery.clone();
+        tasks.spawn(async move { delivery_task(parts, stop, wake).await });
+    }
+
+    shutdown.await;
+    tracing::info!("shutting down: finishing the work in hand");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    parts.store.flush()?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn desk_task(parts: Arc<Parts>, desk: Desk, mut stop: watch::Receiver<bool>, wake: Arc<Notify>) {
+    let mut source = match source_for(&desk) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(desk = %desk.name, error = %e, "desk cannot start");
+            return;
+        }
+    };
+    tracing::info!(desk = %desk.name, source = %source.describe(), "desk started");
+    let mut backoff = Duration::from_secs(1);
+    let mut report = OnceReport::default();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        match one_batch(&parts, &desk, &mut source, &mut report).await {
+            Ok(n) => {
+                backoff = Duration::from_secs(1);
+                if n > 0 {
+                    wake.notify_one();
+                }
+                if n == parts.config.ingest.batch_size {
+                    continue;
+                }
+                match source.wait(&mut stop).await {
+                    Ok(Woken::Poll) => {}
+                    Ok(Woken::Shutdown) => break,
+                    Err(e) => {
+                        tracing::warn!(desk = %desk.name, error = %e, "waiting for mail failed; reconnecting");
+                        source.reset().await;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(desk = %desk.name, error = %e, retry_in = ?backoff, "desk pass failed; retrying");
+                source.reset().await;
+                if crate::source::sleep_or_shutdown(backoff, &mut stop).await == Woken::Shutdown {
+                    break;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+    source.reset().await;
+    tracing::info!(desk = %desk.name, "desk stopped");
+}
+
+async fn delivery_task(parts: Arc<Parts>, mut stop: watch::Receiver<bool>, wake: Arc<Notify>) {
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        if let Err(e) = parts.delivery.pass().await {
+            tracing::error!(error = %e, "delivery pass failed");
+        }
+        let now = parts.delivery.clock.now();
+        let until_next = match parts.store.outbox_next_due() {
+            Ok(Some(t)) if t > now => (t - now).to_std().unwrap_or(Duration::from_secs(30)),
+            Ok(Some(_)) => Duration::from_millis(200),
+            _ => Duration::from_secs(30),
+        };
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(until_next.min(Duration::from_secs(30))) => {}
+            _ = stop.changed() => break,
+        }
+    }
+}

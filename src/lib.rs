@@ -1,0 +1,23 @@
+//! deskgate: an email-driven ticket gateway for service desks.
+//!
+//! Modules in reading order: the pure [`core`] first, then the adapters around it (store, mail
+//! sources, outbound transports, templates), then the pipeline that wires them ([`ingest`],
+//! [`delivery`], [`daemon`]) and the command line ([`cli`]).
+
+pub mod core;
+
+pub mod clock;
+pub mod config;
+pub mod store;
+
+pub mod ingest;
+pub mod outbound;
+pub mod render;
+pub mod source;
+
+pub mod delivery;
+pub mod daemon;
+
+pub mod admin;
+pub mod view;
+pub mod cli;

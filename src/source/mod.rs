@@ -1,0 +1,129 @@
+//! Mail sources: where a desk's mail comes from (an IMAP mailbox, or a local Maildir).
+//!
+//! A source hands out raw mails in batches and is told afterwards which ones are done
+//! ([`Source::ack`]); it never decides anything about their content. The pipeline acks a batch
+//! only after its effects are flushed to the store, so a crash re-fetches rather than loses.
+
+pub mod imap;
+pub mod maildir;
+
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Where a raw mail came from, so it can be acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Imap { uid_validity: u32, uid: u32 },
+    Maildir { file: String },
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Imap { uid_validity, uid } => write!(f, "imap uid {uid} (uidvalidity {uid_validity})"),
+            Origin::Maildir { file } => write!(f, "maildir {file}"),
+        }
+    }
+}
+
+/// One fetched mail.
+#[derive(Debug, Clone)]
+pub struct RawMail {
+    pub origin: Origin,
+    pub raw: Vec<u8>,
+}
+
+/// The position a source resumes from (IMAP only; a Maildir's `new/` is its own position).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub uid_validity: u32,
+    pub last_uid: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{desk}: cannot connect to {url}: {message}")]
+    Connect { desk: String, url: String, message: String },
+    #[error("{desk}: login as {user} refused: {message}")]
+    Auth { desk: String, user: String, message: String },
+    #[error("{desk}: {message}")]
+    Protocol { desk: String, message: String },
+    #[error("{desk}: {path}: {message}")]
+    Io { desk: String, path: String, message: String },
+}
+
+impl SourceError {
+    /// Worth retrying after a pause (connection trouble) rather than a configuration mistake.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, SourceError::Auth { .. })
+    }
+}
+
+/// How a wait for new mail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woken {
+    /// The server said something changed (or the poll interval passed): fetch again.
+    Poll,
+    /// Shutdown was requested.
+    Shutdown,
+}
+
+/// A desk's source.
+pub enum Source {
+    Imap(imap::ImapSource),
+    Maildir(maildir::MaildirSource),
+}
+
+impl Source {
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Imap(s) => s.describe(),
+            Source::Maildir(s) => s.describe(),
+        }
+    }
+
+    /// Up to `limit` mails not yet done, oldest first. `position` is the stored checkpoint; when
+    /// the server's UIDVALIDITY differs, the source starts over from the first UID (the store's
+    /// Message-ID index turns the re-fetched mails into no-ops).
+    pub async fn fetch(&mut self, position: Option<Position>, limit: usize) -> Result<Vec<RawMail>, SourceError> {
+        match self {
+            Source::Imap(s) => s.fetch(position, limit).await,
+            Source::Maildir(s) => s.fetch(limit),
+        }
+    }
+
+    /// Marks mails done: `\Seen` (and moved, when configured) on IMAP, `new/` → `cur/` in a
+    /// Maildir.
+    pub async fn ack(&mut self, done: &[Origin]) -> Result<(), SourceError> {
+        match self {
+            Source::Imap(s) => s.ack(done).await,
+            Source::Maildir(s) => s.ack(done),
+        }
+    }
+
+    /// Waits until new mail may be there: IDLE where offered, else a poll interval.
+    pub async fn wait(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<Woken, SourceError> {
+        match self {
+            Source::Imap(s) => s.wait(shutdown).await,
+            Source::Maildir(s) => Ok(sleep_or_shutdown(s.poll_interval(), shutdown).await),
+        }
+    }
+
+    /// Drops any connection (after an error), so the next call reconnects.
+    pub async fn reset(&mut self) {
+        if let Source::Imap(s) = self {
+            s.reset().await;
+        }
+    }
+}
+
+/// Sleeps for `d` unless shutdown is requested first.
+pub async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) -> Woken {
+    if *shutdown.borrow() {
+        return Woken::Shutdown;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => Woken::Poll,
+        _ = shutdown.changed() => Woken::Shutdown,
+    }
+}

@@ -1,0 +1,57 @@
+//! The JSON shapes of the CLI's output (the interface contract of `PRODUCT.md`).
+//!
+//! Stored records may grow; these views are what scripts rely on, so every field here is
+//! documented in the README and changes only by adding.
+
+use crate::core::message::MessageRecord;
+use crate::core::ticket::Ticket;
+use serde_json::{json, Value};
+
+/// One line of `tickets list --json`.
+pub fn ticket_summary(t: &Ticket) -> Value {
+    json!({
+        "ref": t.reference,
+        "desk": t.desk,
+        "subject": t.subject,
+        "status": t.status,
+        "priority": t.priority,
+        "requester": t.requester.email,
+        "requester_name": t.requester.name,
+        "participants": t.participants.iter().map(|p| p.email.clone()).collect::<Vec<_>>(),
+        "language": t.language,
+        "message_count": t.message_count,
+        "created_at": t.created_at,
+        "updated_at": t.updated_at,
+    })
+}
+
+/// `tickets show REF --json`: the summary plus messages and history.
+pub fn ticket_detail(t: &Ticket, messages: &[MessageRecord]) -> Value {
+    let mut v = ticket_summary(t);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("messages".into(), Value::Array(messages.iter().map(message).collect()));
+        o.insert("events".into(), serde_json::to_value(&t.events).unwrap_or(Value::Null));
+    }
+    v
+}
+
+fn message(m: &MessageRecord) -> Value {
+    json!({
+        "seq": m.seq,
+        "message_id": m.message_id,
+        "direction": m.direction,
+        "kind": m.kind,
+        "from": m.from.email,
+        "from_name": m.from.name,
+        "to": m.to.iter().map(|a| a.email.clone()).collect::<Vec<_>>(),
+        "cc": m.cc.iter().map(|a| a.email.clone()).collect::<Vec<_>>(),
+        "date": m.date,
+        "subject": m.subject,
+        "text": m.text,
+        "attachments": m.attachments,
+        "desk": m.desk,
+        "outbox_id": m.outbox_id,
+        "classification": m.classification,
+        "warnings": m.warnings,
+    })
+}
