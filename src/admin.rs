@@ -39,14 +39,21 @@ pub fn answer(store: &Store, q: &Query) -> Result<Value, String> {
     match q {
         Query::TicketsList => {
             let tickets = store.tickets().map_err(err)?;
-            json(serde_json::to_value(tickets.iter().map(crate::view::ticket_summary).collect::<Vec<_>>()))
+            json(serde_json::to_value(
+                tickets
+                    .iter()
+                    .map(crate::view::ticket_summary)
+                    .collect::<Vec<_>>(),
+            ))
         }
         Query::TicketShow { reference } => {
             let Some(t) = store.ticket(reference).map_err(err)? else {
                 return Err(format!("no ticket {reference}"));
             };
             let messages = store.messages(reference).map_err(err)?;
-            json(serde_json::to_value(crate::view::ticket_detail(&t, &messages)))
+            json(serde_json::to_value(crate::view::ticket_detail(
+                &t, &messages,
+            )))
         }
         Query::OutboxList => json(serde_json::to_value(store.outbox().map_err(err)?)),
         Query::ShelfList { shelf } => json(serde_json::to_value(store.shelf(*shelf).map_err(err)?)),
@@ -54,10 +61,16 @@ pub fn answer(store: &Store, q: &Query) -> Result<Value, String> {
             let Some(entry) = store.shelved(*shelf, *id).map_err(err)? else {
                 return Err(format!("no entry {id}"));
             };
-            let raw = store.shelved_raw(*shelf, *id).map_err(err)?.unwrap_or_default();
+            let raw = store
+                .shelved_raw(*shelf, *id)
+                .map_err(err)?
+                .unwrap_or_default();
             let mut v = serde_json::to_value(entry).map_err(|e| e.to_string())?;
             if let Some(o) = v.as_object_mut() {
-                o.insert("raw".into(), Value::String(String::from_utf8_lossy(&raw).into_owned()));
+                o.insert(
+                    "raw".into(),
+                    Value::String(String::from_utf8_lossy(&raw).into_owned()),
+                );
             }
             Ok(v)
         }
@@ -65,7 +78,11 @@ pub fn answer(store: &Store, q: &Query) -> Result<Value, String> {
 }
 
 /// Serves queries until shutdown. The socket file is replaced if stale and removed at the end.
-pub async fn serve(path: &Path, store: Store, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+pub async fn serve(
+    path: &Path,
+    store: Store,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
     #[cfg(unix)]
@@ -103,11 +120,20 @@ async fn handle(stream: UnixStream, store: Store) -> std::io::Result<()> {
                 .await
                 .unwrap_or_else(|e| Err(format!("query failed: {e}")));
             match result {
-                Ok(v) => Response { ok: Some(v), error: None },
-                Err(e) => Response { ok: None, error: Some(e) },
+                Ok(v) => Response {
+                    ok: Some(v),
+                    error: None,
+                },
+                Err(e) => Response {
+                    ok: None,
+                    error: Some(e),
+                },
             }
         }
-        Err(e) => Response { ok: None, error: Some(format!("bad request: {e}")) },
+        Err(e) => Response {
+            ok: None,
+            error: Some(format!("bad request: {e}")),
+        },
     };
     let mut bytes = serde_json::to_vec(&resp).unwrap_or_default();
     bytes.push(b'\n');
@@ -126,8 +152,12 @@ pub async fn ask(path: &Path, q: &Query) -> Result<Option<Value>, String> {
     req.push(b'\n');
     w.write_all(&req).await.map_err(|e| e.to_string())?;
     let mut line = String::new();
-    BufReader::new(r).read_line(&mut line).await.map_err(|e| e.to_string())?;
-    let resp: Response = serde_json::from_str(&line).map_err(|e| format!("bad answer from the daemon: {e}"))?;
+    BufReader::new(r)
+        .read_line(&mut line)
+        .await
+        .map_err(|e| e.to_string())?;
+    let resp: Response =
+        serde_json::from_str(&line).map_err(|e| format!("bad answer from the daemon: {e}"))?;
     match (resp.ok, resp.error) {
         (_, Some(e)) => Err(e),
         (Some(v), None) => Ok(Some(v)),

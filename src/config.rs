@@ -175,9 +175,11 @@ impl Desk {
     }
 
     pub fn ref_prefix(&self) -> String {
-        self.ref_prefix
-            .clone()
-            .unwrap_or_else(|| self.name.to_ascii_uppercase().replace(|c: char| !c.is_ascii_alphanumeric(), ""))
+        self.ref_prefix.clone().unwrap_or_else(|| {
+            self.name
+                .to_ascii_uppercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+        })
     }
 }
 
@@ -238,19 +240,27 @@ impl Secret<'_> {
         if !out.status.success() {
             return Err(format!("password_command exited with {}", out.status));
         }
-        Ok(String::from_utf8_lossy(&out.stdout).trim_end_matches(['\n', '\r']).to_string())
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .trim_end_matches(['\n', '\r'])
+            .to_string())
     }
 }
 
 impl ImapConfig {
     pub fn secret(&self) -> Secret<'_> {
-        Secret { inline: self.password.as_deref(), command: self.password_command.as_deref() }
+        Secret {
+            inline: self.password.as_deref(),
+            command: self.password_command.as_deref(),
+        }
     }
 }
 
 impl SmtpConfig {
     pub fn secret(&self) -> Secret<'_> {
-        Secret { inline: self.password.as_deref(), command: self.password_command.as_deref() }
+        Secret {
+            inline: self.password.as_deref(),
+            command: self.password_command.as_deref(),
+        }
     }
 }
 
@@ -258,7 +268,10 @@ impl SmtpConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: cannot read: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
     #[error("{}", .problems.join("\n"))]
@@ -308,11 +321,17 @@ impl Config {
         if !valid_smtp_url(&self.smtp.url) {
             bad(
                 "smtp.url",
-                format!("{:?} is not smtp://, smtp+starttls://, smtps:// or file:///dir", self.smtp.url),
+                format!(
+                    "{:?} is not smtp://, smtp+starttls://, smtps:// or file:///dir",
+                    self.smtp.url
+                ),
             );
         }
         if self.smtp.password.is_some() && self.smtp.password_command.is_some() {
-            bad("smtp.password", "give password or password_command, not both".into());
+            bad(
+                "smtp.password",
+                "give password or password_command, not both".into(),
+            );
         }
         if self.ingest.batch_size == 0 {
             bad("ingest.batch_size", "must be at least 1".into());
@@ -321,14 +340,25 @@ impl Config {
             bad("outbox.max_attempts", "must be at least 1".into());
         }
         if self.general.timezone.parse::<chrono_tz::Tz>().is_err() {
-            bad("general.timezone", format!("{:?} is not a known time zone", self.general.timezone));
+            bad(
+                "general.timezone",
+                format!("{:?} is not a known time zone", self.general.timezone),
+            );
         }
         let mut names = std::collections::HashSet::new();
         let mut prefixes = std::collections::HashSet::new();
         for (i, d) in self.desks.iter().enumerate() {
             let key = |k: &str| format!("desk[{i}] ({}).{k}", d.name);
-            if d.name.is_empty() || !d.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                bad(&key("name"), "must be non-empty letters, digits, - or _".into());
+            if d.name.is_empty()
+                || !d
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                bad(
+                    &key("name"),
+                    "must be non-empty letters, digits, - or _".into(),
+                );
             }
             if !names.insert(d.name.clone()) {
                 bad(&key("name"), "is used by two desks".into());
@@ -340,31 +370,68 @@ impl Config {
             if !prefixes.insert(prefix) {
                 bad(&key("ref_prefix"), "is used by two desks".into());
             }
-            if !d.address.contains('@') || d.address.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                bad(&key("address"), format!("{:?} is not a mail address", d.address));
+            if !d.address.contains('@')
+                || d.address
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+            {
+                bad(
+                    &key("address"),
+                    format!("{:?} is not a mail address", d.address),
+                );
             }
             if !self.general.languages.contains(&d.language) {
-                bad(&key("language"), format!("{:?} is not in general.languages {:?}", d.language, self.general.languages));
+                bad(
+                    &key("language"),
+                    format!(
+                        "{:?} is not in general.languages {:?}",
+                        d.language, self.general.languages
+                    ),
+                );
             }
             match (&d.imap, &d.maildir) {
-                (None, None) => bad(&key("imap"), "a desk needs [desk.imap] or [desk.maildir]".into()),
-                (Some(_), Some(_)) => bad(&key("imap"), "give [desk.imap] or [desk.maildir], not both".into()),
+                (None, None) => bad(
+                    &key("imap"),
+                    "a desk needs [desk.imap] or [desk.maildir]".into(),
+                ),
+                (Some(_), Some(_)) => bad(
+                    &key("imap"),
+                    "give [desk.imap] or [desk.maildir], not both".into(),
+                ),
                 (Some(imap), None) => {
-                    if !["imap://", "imaps://", "imap+starttls://"].iter().any(|s| imap.url.starts_with(s)) {
-                        bad(&key("imap.url"), format!("{:?} is not imap://, imap+starttls:// or imaps://", imap.url));
+                    if !["imap://", "imaps://", "imap+starttls://"]
+                        .iter()
+                        .any(|s| imap.url.starts_with(s))
+                    {
+                        bad(
+                            &key("imap.url"),
+                            format!(
+                                "{:?} is not imap://, imap+starttls:// or imaps://",
+                                imap.url
+                            ),
+                        );
                     }
                     if imap.password.is_some() && imap.password_command.is_some() {
-                        bad(&key("imap.password"), "give password or password_command, not both".into());
+                        bad(
+                            &key("imap.password"),
+                            "give password or password_command, not both".into(),
+                        );
                     }
                     if imap.password.is_none() && imap.password_command.is_none() {
-                        bad(&key("imap.password"), "password or password_command is needed".into());
+                        bad(
+                            &key("imap.password"),
+                            "password or password_command is needed".into(),
+                        );
                     }
                     if imap.poll_interval_secs == 0 {
                         bad(&key("imap.poll_interval_secs"), "must be at least 1".into());
                     }
                     if let Some(ca) = &imap.ca_file {
                         if !ca.exists() {
-                            bad(&key("imap.ca_file"), format!("{} does not exist", ca.display()));
+                            bad(
+                                &key("imap.ca_file"),
+                                format!("{} does not exist", ca.display()),
+                            );
                         }
                     }
                 }
@@ -404,20 +471,45 @@ fn valid_smtp_url(url: &str) -> bool {
         .any(|s| url.starts_with(s) && url.len() > s.len())
 }
 
-fn default_smtp_timeout() -> u64 { 30 }
-fn default_templates() -> PathBuf { PathBuf::from("templates") }
-fn default_languages() -> Vec<String> {
-    ["en", "fr", "pt", "es", "it", "nl", "de"].iter().map(|s| s.to_string()).collect()
+fn default_smtp_timeout() -> u64 {
+    30
 }
-fn default_timezone() -> String { "Europe/Amsterdam".into() }
-fn default_max_message_bytes() -> usize { 25 * 1024 * 1024 }
-fn default_batch_size() -> usize { 200 }
-fn default_max_attempts() -> u32 { 12 }
-fn default_retry_initial() -> u64 { 30 }
-fn default_retry_max() -> u64 { 3600 }
-fn default_mailbox() -> String { "INBOX".into() }
-fn default_poll() -> u64 { 60 }
-fn default_true() -> bool { true }
+fn default_templates() -> PathBuf {
+    PathBuf::from("templates")
+}
+fn default_languages() -> Vec<String> {
+    ["en", "fr", "pt", "es", "it", "nl", "de"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+fn default_timezone() -> String {
+    "Europe/Amsterdam".into()
+}
+fn default_max_message_bytes() -> usize {
+    25 * 1024 * 1024
+}
+fn default_batch_size() -> usize {
+    200
+}
+fn default_max_attempts() -> u32 {
+    12
+}
+fn default_retry_initial() -> u64 {
+    30
+}
+fn default_retry_max() -> u64 {
+    3600
+}
+fn default_mailbox() -> String {
+    "INBOX".into()
+}
+fn default_poll() -> u64 {
+    60
+}
+fn default_true() -> bool {
+    true
+}
 
 #[cfg(test)]
 mod tests {
@@ -453,14 +545,20 @@ language = "xx"
 
     #[test]
     fn unknown_keys_are_refused_by_name() {
-        let err = Config::parse("[store]\npath = \"x\"\npaht = 1\n[smtp]\nurl=\"file:///tmp\"\n", Path::new("c.toml"))
-            .expect_err("unknown key");
+        let err = Config::parse(
+            "[store]\npath = \"x\"\npaht = 1\n[smtp]\nurl=\"file:///tmp\"\n",
+            Path::new("c.toml"),
+        )
+        .expect_err("unknown key");
         assert!(err.to_string().contains("paht"), "{err}");
     }
 
     #[test]
     fn password_command_supplies_the_secret() {
-        let s = Secret { inline: None, command: Some("printf 's3cret\\n'") };
+        let s = Secret {
+            inline: None,
+            command: Some("printf 's3cret\\n'"),
+        };
         assert_eq!(s.resolve().as_deref(), Ok("s3cret"));
     }
 }

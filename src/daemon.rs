@@ -61,27 +61,60 @@ fn assemble(config: Config, clock: Arc<dyn Clock>) -> Result<Parts, DaemonError>
     let templates = Arc::new(Templates::load(&config.general.templates)?);
     tracing::info!(url = %config.smtp.url, "preparing outbound transport");
     let transport = Transport::from_config(&config.smtp)?;
-    let ingestor = Arc::new(Ingestor::new(store.clone(), templates, config.clone(), clock.clone()));
-    let delivery = Arc::new(Delivery::new(store.clone(), transport, clock, &config.outbox));
-    Ok(Parts { config, store, ingestor, delivery })
+    let ingestor = Arc::new(Ingestor::new(
+        store.clone(),
+        templates,
+        config.clone(),
+        clock.clone(),
+    ));
+    let delivery = Arc::new(Delivery::new(
+        store.clone(),
+        transport,
+        clock,
+        &config.outbox,
+    ));
+    Ok(Parts {
+        config,
+        store,
+        ingestor,
+        delivery,
+    })
 }
 
 fn source_for(desk: &Desk) -> Result<Source, DaemonError> {
     if let Some(imap) = &desk.imap {
-        return Ok(Source::Imap(ImapSource::new(&desk.name, imap.clone())));
+        return Ok(Source::Imap(Box::new(ImapSource::new(
+            &desk.name,
+            imap.clone(),
+        ))));
     }
-    let path = desk.maildir.as_ref().map(|m| m.path.clone()).unwrap_or_default();
-    Ok(Source::Maildir(MaildirSource::open(&desk.name, path, Duration::from_secs(1))?))
+    let path = desk
+        .maildir
+        .as_ref()
+        .map(|m| m.path.clone())
+        .unwrap_or_default();
+    Ok(Source::Maildir(MaildirSource::open(
+        &desk.name,
+        path,
+        Duration::from_secs(1),
+    )?))
 }
 
 /// Fetches and processes one batch; returns how many mails it held. The batch is flushed to the
 /// store before the source is told it is done.
-async fn one_batch(parts: &Parts, desk: &Desk, source: &mut Source, report: &mut OnceReport) -> Result<usize, DaemonError> {
-    let position = parts
-        .store
-        .checkpoint(&desk.name)?
-        .map(|c| Position { uid_validity: c.uid_validity, last_uid: c.last_uid });
-    let batch = source.fetch(position, parts.config.ingest.batch_size).await?;
+async fn one_batch(
+    parts: &Parts,
+    desk: &Desk,
+    source: &mut Source,
+    report: &mut OnceReport,
+) -> Result<usize, DaemonError> {
+    let position = parts.store.checkpoint(&desk.name)?.map(|c| Position {
+        uid_validity: c.uid_validity,
+        last_uid: c.last_uid,
+    });
+    let batch = source
+        .fetch(position, parts.config.ingest.batch_size)
+        .await?;
     if batch.is_empty() {
         return Ok(0);
     }
@@ -104,7 +137,10 @@ async fn one_batch(parts: &Parts, desk: &Desk, source: &mut Source, report: &mut
 
 /// One complete pass: every desk's waiting mail, then every due outbox entry once.
 /// `now` replaces the clock for the whole pass.
-pub async fn run_once(config: Config, now: Option<DateTime<Utc>>) -> Result<OnceReport, DaemonError> {
+pub async fn run_once(
+    config: Config,
+    now: Option<DateTime<Utc>>,
+) -> Result<OnceReport, DaemonError> {
     let clock: Arc<dyn Clock> = match now {
         Some(t) => Arc::new(ManualClock::new(t)),
         None => Arc::new(SystemClock),
@@ -151,7 +187,10 @@ pub async fn run_once(config: Config, now: Option<DateTime<Utc>>) -> Result<Once
 }
 
 /// Runs until `shutdown` resolves (SIGTERM/SIGINT in the binary; any future in tests).
-pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), DaemonError> {
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), DaemonError> {
     let parts = Arc::new(assemble(config, Arc::new(SystemClock))?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let wake_delivery = Arc::new(Notify::new());
@@ -188,7 +227,12 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     Ok(())
 }
 
-async fn desk_task(parts: Arc<Parts>, desk: Desk, mut stop: watch::Receiver<bool>, wake: Arc<Notify>) {
+async fn desk_task(
+    parts: Arc<Parts>,
+    desk: Desk,
+    mut stop: watch::Receiver<bool>,
+    wake: Arc<Notify>,
+) {
     let mut source = match source_for(&desk) {
         Ok(s) => s,
         Err(e) => {

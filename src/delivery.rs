@@ -27,13 +27,23 @@ pub struct PassReport {
 }
 
 impl Delivery {
-    pub fn new(store: Store, transport: Transport, clock: Arc<dyn Clock>, c: &OutboxConfig) -> Delivery {
+    pub fn new(
+        store: Store,
+        transport: Transport,
+        clock: Arc<dyn Clock>,
+        c: &OutboxConfig,
+    ) -> Delivery {
         let policy = RetryPolicy {
             initial: chrono::Duration::seconds(c.retry_initial_secs as i64),
             max: chrono::Duration::seconds(c.retry_max_secs as i64),
             max_attempts: c.max_attempts,
         };
-        Delivery { store, transport, clock, policy }
+        Delivery {
+            store,
+            transport,
+            clock,
+            policy,
+        }
     }
 
     /// Tries every entry due now, once each.
@@ -61,7 +71,10 @@ impl Delivery {
                     report.failed += 1;
                     continue;
                 };
-                let attempt = self.transport.send(&entry.from, &entry.to, &entry.message_id, &bytes).await;
+                let attempt = self
+                    .transport
+                    .send(&entry.from, &entry.to, &entry.message_id, &bytes)
+                    .await;
                 let now = self.clock.now();
                 let _writer = self.store.write_lock();
                 let mut txn = self.store.txn();
@@ -70,8 +83,12 @@ impl Delivery {
                         tracing::info!(to = ?entry.to, "sent");
                         report.sent += 1;
                     }
-                    Attempt::Transient(e) => tracing::warn!(error = %e, attempts = entry.attempts + 1, "delivery failed; will retry"),
-                    Attempt::Permanent(e) => tracing::error!(error = %e, "delivery refused permanently"),
+                    Attempt::Transient(e) => {
+                        tracing::warn!(error = %e, attempts = entry.attempts + 1, "delivery failed; will retry")
+                    }
+                    Attempt::Permanent(e) => {
+                        tracing::error!(error = %e, "delivery refused permanently")
+                    }
                 }
                 let failed_now = entry.record(attempt, &self.policy, now);
                 if failed_now {

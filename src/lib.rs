@@ -15,9 +15,9 @@ pub mod outbound;
 pub mod render;
 pub mod source;
 
-pub mod delivery;
 pub mod daemon;
+pub mod delivery;
 
 pub mod admin;
-pub mod view;
 pub mod cli;
+pub mod view;

@@ -33,7 +33,11 @@ pub enum RenderError {
     #[error("template directory {path}: {message}")]
     Load { path: String, message: String },
     #[error("no template {name} in {tried:?} (looked in {dir})")]
-    Missing { name: String, tried: Vec<String>, dir: String },
+    Missing {
+        name: String,
+        tried: Vec<String>,
+        dir: String,
+    },
     #[error("template {name}: {message}")]
     Render { name: String, message: String },
 }
@@ -78,7 +82,11 @@ impl Templates {
             if !lang_dir.path().is_dir() {
                 continue;
             }
-            for f in std::fs::read_dir(lang_dir.path()).into_iter().flatten().flatten() {
+            for f in std::fs::read_dir(lang_dir.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 let file = f.file_name().to_string_lossy().into_owned();
                 if let Some(stem) = file.strip_suffix(".hbs") {
                     files.push((format!("{lang}/{stem}"), f.path()));
@@ -94,7 +102,11 @@ impl Templates {
                     continue;
                 }
             };
-            let registry = if key.ends_with(".html") { &mut html } else { &mut plain };
+            let registry = if key.ends_with(".html") {
+                &mut html
+            } else {
+                &mut plain
+            };
             match registry.register_template_string(&key, source) {
                 Ok(()) => {
                     present.insert(key);
@@ -103,19 +115,36 @@ impl Templates {
             }
         }
         if !errors.is_empty() {
-            return Err(RenderError::Load { path: dir.display().to_string(), message: errors.join("; ") });
+            return Err(RenderError::Load {
+                path: dir.display().to_string(),
+                message: errors.join("; "),
+            });
         }
-        Ok(Templates { html, plain, dir: dir.to_path_buf(), present })
+        Ok(Templates {
+            html,
+            plain,
+            dir: dir.to_path_buf(),
+            present,
+        })
     }
 
     /// Languages that have at least one template.
     pub fn languages(&self) -> BTreeSet<String> {
-        self.present.iter().filter_map(|k| k.split_once('/').map(|(l, _)| l.to_string())).collect()
+        self.present
+            .iter()
+            .filter_map(|k| k.split_once('/').map(|(l, _)| l.to_string()))
+            .collect()
     }
 
     /// Renders template `name` for a reader of `language` at a desk whose language is
     /// `desk_language`.
-    pub fn render(&self, name: &str, language: &str, desk_language: &str, ctx: &Value) -> Result<Rendered, RenderError> {
+    pub fn render(
+        &self,
+        name: &str,
+        language: &str,
+        desk_language: &str,
+        ctx: &Value,
+    ) -> Result<Rendered, RenderError> {
         let mut tried = Vec::new();
         let mut warnings = Vec::new();
         for lang in [language, desk_language, "en"] {
@@ -123,7 +152,9 @@ impl Templates {
                 continue;
             }
             tried.push(lang.to_string());
-            if !self.present.contains(&format!("{lang}/{name}.subject")) || !self.present.contains(&format!("{lang}/{name}.txt")) {
+            if !self.present.contains(&format!("{lang}/{name}.subject"))
+                || !self.present.contains(&format!("{lang}/{name}.txt"))
+            {
                 warnings.push(format!("no {name} template in {lang:?}"));
                 continue;
             }
@@ -135,18 +166,43 @@ impl Templates {
                 None
             };
             if lang != language {
-                tracing::warn!(template = name, wanted = language, used = lang, "template language fell back");
+                tracing::warn!(
+                    template = name,
+                    wanted = language,
+                    used = lang,
+                    "template language fell back"
+                );
             } else {
                 warnings.clear();
             }
-            return Ok(Rendered { subject: one_line(&subject), text, html, language: lang.to_string(), warnings });
+            return Ok(Rendered {
+                subject: one_line(&subject),
+                text,
+                html,
+                language: lang.to_string(),
+                warnings,
+            });
         }
-        Err(RenderError::Missing { name: name.to_string(), tried, dir: self.dir.display().to_string() })
+        Err(RenderError::Missing {
+            name: name.to_string(),
+            tried,
+            dir: self.dir.display().to_string(),
+        })
     }
 
-    fn part(&self, reg: &Handlebars<'static>, lang: &str, name: &str, part: &str, ctx: &Value) -> Result<String, RenderError> {
+    fn part(
+        &self,
+        reg: &Handlebars<'static>,
+        lang: &str,
+        name: &str,
+        part: &str,
+        ctx: &Value,
+    ) -> Result<String, RenderError> {
         let key = format!("{lang}/{name}.{part}");
-        reg.render(&key, ctx).map_err(|e| RenderError::Render { name: key, message: e.to_string() })
+        reg.render(&key, ctx).map_err(|e| RenderError::Render {
+            name: key,
+            message: e.to_string(),
+        })
     }
 
     /// Every problem with the templates for `languages`: missing parts, and renders of each
@@ -156,17 +212,27 @@ impl Templates {
         for (name, sample) in known_templates() {
             for part in PARTS {
                 if !self.present.contains(&format!("en/{name}.{part}")) {
-                    problems.push(format!("{}: en/{name}.{part}.hbs is missing (English is the last fallback)", self.dir.display()));
+                    problems.push(format!(
+                        "{}: en/{name}.{part}.hbs is missing (English is the last fallback)",
+                        self.dir.display()
+                    ));
                 }
             }
             for lang in languages {
                 for part in PARTS {
                     let key = format!("{lang}/{name}.{part}");
                     if !self.present.contains(&key) {
-                        problems.push(format!("{}: {key}.hbs is missing; {lang} readers will get another language", self.dir.display()));
+                        problems.push(format!(
+                            "{}: {key}.hbs is missing; {lang} readers will get another language",
+                            self.dir.display()
+                        ));
                         continue;
                     }
-                    let reg = if part == "html" { &self.html } else { &self.plain };
+                    let reg = if part == "html" {
+                        &self.html
+                    } else {
+                        &self.plain
+                    };
                     if let Err(e) = reg.render(&key, &sample) {
                         problems.push(format!("{}: {key}.hbs: {e}", self.dir.display()));
                     }
@@ -207,7 +273,10 @@ mod tests {
         let t = Templates::load(dir.path()).expect("load");
         let ctx = serde_json::json!({"ref": "NL-0001"});
         let r = t.render("ack", "de", "fr", &ctx).expect("render");
-        assert_eq!((r.subject.as_str(), r.language.as_str()), ("[NL-0001] Reçu", "fr"));
+        assert_eq!(
+            (r.subject.as_str(), r.language.as_str()),
+            ("[NL-0001] Reçu", "fr")
+        );
         assert_eq!(r.warnings.len(), 1);
         let r = t.render("ack", "de", "it", &ctx).expect("render");
         assert_eq!(r.language, "en");
@@ -222,10 +291,19 @@ mod tests {
         write(dir.path(), "en/ack.txt", "{{subject}}");
         write(dir.path(), "en/ack.html", "<p>{{subject}}</p>");
         let t = Templates::load(dir.path()).expect("load");
-        assert!(t.render("ack", "en", "en", &serde_json::json!({"subject": "x"})).is_err());
+        assert!(t
+            .render("ack", "en", "en", &serde_json::json!({"subject": "x"}))
+            .is_err());
         write(dir.path(), "en/ack.subject", "{{subject}}");
         let t = Templates::load(dir.path()).expect("load");
-        let r = t.render("ack", "en", "en", &serde_json::json!({"subject": "<b>\r\nBcc: x@y"})).expect("render");
+        let r = t
+            .render(
+                "ack",
+                "en",
+                "en",
+                &serde_json::json!({"subject": "<b>\r\nBcc: x@y"}),
+            )
+            .expect("render");
         assert_eq!(r.subject, "<b> Bcc: x@y", "one line, no header injection");
         assert_eq!(r.html.as_deref(), Some("<p>&lt;b&gt;\r\nBcc: x@y</p>"));
     }

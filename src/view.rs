@@ -29,8 +29,14 @@ pub fn ticket_summary(t: &Ticket) -> Value {
 pub fn ticket_detail(t: &Ticket, messages: &[MessageRecord]) -> Value {
     let mut v = ticket_summary(t);
     if let Some(o) = v.as_object_mut() {
-        o.insert("messages".into(), Value::Array(messages.iter().map(message).collect()));
-        o.insert("events".into(), serde_json::to_value(&t.events).unwrap_or(Value::Null));
+        o.insert(
+            "messages".into(),
+            Value::Array(messages.iter().map(message).collect()),
+        );
+        o.insert(
+            "events".into(),
+            serde_json::to_value(&t.events).unwrap_or(Value::Null),
+        );
     }
     v
 }

@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "deskgate", version, about = "Email-driven ticket gateway for service desks")]
+#[command(
+    name = "deskgate",
+    version,
+    about = "Email-driven ticket gateway for service desks"
+)]
 pub struct Cli {
     /// Config file. Default config/deskgate.toml; when that file does not exist, the embedded
     /// defaults (a local Maildir in, .eml files out) are used.
@@ -98,7 +102,10 @@ pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<crate::config::Conf
         Some(p) => Some(p.clone()),
         None if default.exists() => Some(default),
         None => {
-            tracing::info!("no {} here: using the embedded defaults", crate::config::DEFAULT_PATH);
+            tracing::info!(
+                "no {} here: using the embedded defaults",
+                crate::config::DEFAULT_PATH
+            );
             None
         }
     };
@@ -112,7 +119,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Check => run::check(cli.config.as_ref()),
         Command::Tickets { command } => query::tickets(cli.config.as_ref(), command).await,
         Command::Outbox { command } => query::outbox(cli.config.as_ref(), command).await,
-        Command::Quarantine { command } => query::shelf(cli.config.as_ref(), crate::store::Shelf::Quarantine, command).await,
-        Command::Aside { command } => query::shelf(cli.config.as_ref(), crate::store::Shelf::Aside, command).await,
+        Command::Quarantine { command } => {
+            query::shelf(
+                cli.config.as_ref(),
+                crate::store::Shelf::Quarantine,
+                command,
+            )
+            .await
+        }
+        Command::Aside { command } => {
+            query::shelf(cli.config.as_ref(), crate::store::Shelf::Aside, command).await
+        }
     }
 }

@@ -22,7 +22,10 @@ macro_rules! println {
 /// Answers a query through the daemon's admin socket, or from the store when no daemon runs.
 async fn ask(config: Option<&PathBuf>, q: Query) -> anyhow::Result<Value> {
     let config = super::load_config(config)?;
-    if let Some(v) = admin::ask(&config.admin_socket(), &q).await.map_err(anyhow::Error::msg)? {
+    if let Some(v) = admin::ask(&config.admin_socket(), &q)
+        .await
+        .map_err(anyhow::Error::msg)?
+    {
         return Ok(v);
     }
     let store = Store::open(&config.store.path)?;
@@ -33,8 +36,6 @@ fn print_json(v: &Value) -> anyhow::Result<i32> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(0)
 }
-
-
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or("")
@@ -48,7 +49,14 @@ pub async fn tickets(config: Option<&PathBuf>, cmd: TicketsCommand) -> anyhow::R
                 return print_json(&v);
             }
             for t in v.as_array().into_iter().flatten() {
-                println!("{:<12} {:<9} {:<3} {:<30} {}", s(t, "ref"), s(t, "status"), s(t, "priority"), s(t, "requester"), s(t, "subject"));
+                println!(
+                    "{:<12} {:<9} {:<3} {:<30} {}",
+                    s(t, "ref"),
+                    s(t, "status"),
+                    s(t, "priority"),
+                    s(t, "requester"),
+                    s(t, "subject")
+                );
             }
             Ok(0)
         }
@@ -58,21 +66,57 @@ pub async fn tickets(config: Option<&PathBuf>, cmd: TicketsCommand) -> anyhow::R
                 return print_json(&v);
             }
             println!("[{}] {}", s(&v, "ref"), s(&v, "subject"));
-            println!("desk {}  status {}  priority {}  requester {}", s(&v, "desk"), s(&v, "status"), s(&v, "priority"), s(&v, "requester"));
-            for m in v.get("messages").and_then(Value::as_array).into_iter().flatten() {
-                println!("\n--- {} {} {} ({}) {}", s(m, "date"), s(m, "direction"), s(m, "from"), s(m, "kind"), s(m, "subject"));
+            println!(
+                "desk {}  status {}  priority {}  requester {}",
+                s(&v, "desk"),
+                s(&v, "status"),
+                s(&v, "priority"),
+                s(&v, "requester")
+            );
+            for m in v
+                .get("messages")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                println!(
+                    "\n--- {} {} {} ({}) {}",
+                    s(m, "date"),
+                    s(m, "direction"),
+                    s(m, "from"),
+                    s(m, "kind"),
+                    s(m, "subject")
+                );
                 println!("{}", s(m, "text").trim_end());
             }
             println!("\nHistory:");
-            for e in v.get("events").and_then(Value::as_array).into_iter().flatten() {
+            for e in v
+                .get("events")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let detail: Vec<String> = e
                     .as_object()
                     .into_iter()
                     .flatten()
                     .filter(|(k, _)| !["at", "by", "event"].contains(&k.as_str()))
-                    .map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                    .map(|(k, v)| {
+                        format!(
+                            "{k}={}",
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string())
+                        )
+                    })
                     .collect();
-                println!("  {} {} {} {}", s(e, "at"), s(e, "by"), s(e, "event"), detail.join(" "));
+                println!(
+                    "  {} {} {} {}",
+                    s(e, "at"),
+                    s(e, "by"),
+                    s(e, "event"),
+                    detail.join(" ")
+                );
             }
             Ok(0)
         }
@@ -86,7 +130,13 @@ pub async fn outbox(config: Option<&PathBuf>, cmd: OutboxCommand) -> anyhow::Res
         return print_json(&v);
     }
     for e in v.as_array().into_iter().flatten() {
-        let to: Vec<&str> = e.get("to").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+        let to: Vec<&str> = e
+            .get("to")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         println!(
             "{:>6} {:<7} {:<12} {:<30} {}",
             e.get("id").and_then(Value::as_u64).unwrap_or(0),
@@ -99,7 +149,11 @@ pub async fn outbox(config: Option<&PathBuf>, cmd: OutboxCommand) -> anyhow::Res
     Ok(0)
 }
 
-pub async fn shelf(config: Option<&PathBuf>, shelf: Shelf, cmd: ShelfCommand) -> anyhow::Result<i32> {
+pub async fn shelf(
+    config: Option<&PathBuf>,
+    shelf: Shelf,
+    cmd: ShelfCommand,
+) -> anyhow::Result<i32> {
     match cmd {
         ShelfCommand::List { json } => {
             let v = ask(config, Query::ShelfList { shelf }).await?;
@@ -107,7 +161,14 @@ pub async fn shelf(config: Option<&PathBuf>, shelf: Shelf, cmd: ShelfCommand) ->
                 return print_json(&v);
             }
             for e in v.as_array().into_iter().flatten() {
-                println!("{:>6} {} {} {:<30} {}", e.get("id").and_then(Value::as_u64).unwrap_or(0), s(e, "at"), s(e, "desk"), s(e, "from"), s(e, "error"));
+                println!(
+                    "{:>6} {} {} {:<30} {}",
+                    e.get("id").and_then(Value::as_u64).unwrap_or(0),
+                    s(e, "at"),
+                    s(e, "desk"),
+                    s(e, "from"),
+                    s(e, "error")
+                );
             }
             Ok(0)
         }
@@ -116,7 +177,14 @@ pub async fn shelf(config: Option<&PathBuf>, shelf: Shelf, cmd: ShelfCommand) ->
             if json {
                 return print_json(&v);
             }
-            println!("{} from {} ({}), {} bytes: {}", s(&v, "origin"), s(&v, "from"), s(&v, "desk"), v.get("size").and_then(Value::as_u64).unwrap_or(0), s(&v, "error"));
+            println!(
+                "{} from {} ({}), {} bytes: {}",
+                s(&v, "origin"),
+                s(&v, "from"),
+                s(&v, "desk"),
+                v.get("size").and_then(Value::as_u64).unwrap_or(0),
+                s(&v, "error")
+            );
             println!("{}", s(&v, "raw"));
             Ok(0)
         }

@@ -52,7 +52,11 @@ pub fn check(path: Option<&PathBuf>) -> anyhow::Result<i32> {
     };
     let problems = check_config(&config);
     if problems.is_empty() {
-        println!("{}: config and templates are valid ({} desks)", config.source.display(), config.desks.len());
+        println!(
+            "{}: config and templates are valid ({} desks)",
+            config.source.display(),
+            config.desks.len()
+        );
         Ok(0)
     } else {
         for p in &problems {
@@ -77,13 +81,20 @@ pub fn check_config(config: &Config) -> Vec<String> {
     for d in &config.desks {
         if let Some(imap) = &d.imap {
             if let Err(e) = imap.secret().resolve() {
-                problems.push(format!("{}: desk {} imap.password_command: {e}", config.source.display(), d.name));
+                problems.push(format!(
+                    "{}: desk {} imap.password_command: {e}",
+                    config.source.display(),
+                    d.name
+                ));
             }
         }
     }
     if config.smtp.password_command.is_some() {
         if let Err(e) = config.smtp.secret().resolve() {
-            problems.push(format!("{}: smtp.password_command: {e}", config.source.display()));
+            problems.push(format!(
+                "{}: smtp.password_command: {e}",
+                config.source.display()
+            ));
         }
     }
     problems

@@ -18,7 +18,10 @@ pub struct Address {
 impl Address {
     /// Builds an address, normalising the mailbox to lower case and trimming stray brackets.
     pub fn new(name: Option<&str>, email: &str) -> Address {
-        let email = email.trim().trim_matches(|c| c == '<' || c == '>').to_ascii_lowercase();
+        let email = email
+            .trim()
+            .trim_matches(|c| c == '<' || c == '>')
+            .to_ascii_lowercase();
         let name = name
             .map(|n| n.trim().trim_matches('"').trim().to_string())
             .filter(|n| !n.is_empty() && n.to_ascii_lowercase() != email);

@@ -4,10 +4,10 @@
 //! clock reads (time comes in as a `now` argument). A function here returns a decision plus
 //! warnings; the adapters carry it out. `tests/architecture.rs` fails when this rule is broken.
 
+pub mod classify;
 pub mod mail;
+pub mod message;
+pub mod outbox;
 pub mod subject;
 pub mod threading;
 pub mod ticket;
-pub mod message;
-pub mod outbox;
-pub mod classify;

@@ -128,14 +128,22 @@ mod tests {
     #[test]
     fn transient_failures_back_off_then_give_up() {
         let now = Utc::now();
-        let policy = RetryPolicy { initial: Duration::seconds(30), max: Duration::seconds(100), max_attempts: 4 };
+        let policy = RetryPolicy {
+            initial: Duration::seconds(30),
+            max: Duration::seconds(100),
+            max_attempts: 4,
+        };
         let mut e = entry(now);
         assert!(!e.record(Attempt::Transient("421".into()), &policy, now));
         assert_eq!(e.next_attempt_at - now, Duration::seconds(30));
         assert!(!e.record(Attempt::Transient("421".into()), &policy, now));
         assert_eq!(e.next_attempt_at - now, Duration::seconds(60));
         assert!(!e.record(Attempt::Transient("421".into()), &policy, now));
-        assert_eq!(e.next_attempt_at - now, Duration::seconds(100), "capped at max");
+        assert_eq!(
+            e.next_attempt_at - now,
+            Duration::seconds(100),
+            "capped at max"
+        );
         assert!(e.record(Attempt::Transient("421".into()), &policy, now));
         assert_eq!(e.state, OutboxState::Failed);
     }
@@ -143,7 +151,11 @@ mod tests {
     #[test]
     fn a_permanent_failure_fails_at_once() {
         let now = Utc::now();
-        let policy = RetryPolicy { initial: Duration::seconds(30), max: Duration::seconds(100), max_attempts: 4 };
+        let policy = RetryPolicy {
+            initial: Duration::seconds(30),
+            max: Duration::seconds(100),
+            max_attempts: 4,
+        };
         let mut e = entry(now);
         assert!(e.record(Attempt::Permanent("550 no such user".into()), &policy, now));
         assert_eq!(e.state, OutboxState::Failed);

@@ -166,7 +166,10 @@ mod tests {
     #[test]
     fn refs_are_found_anywhere_in_the_subject() {
         assert_eq!(find_refs("RE: [NL-000042] x"), vec!["NL-000042"]);
-        assert_eq!(find_refs("x [PT-1234] y [NL-000042]"), vec!["PT-1234", "NL-000042"]);
+        assert_eq!(
+            find_refs("x [PT-1234] y [NL-000042]"),
+            vec!["PT-1234", "NL-000042"]
+        );
         assert!(find_refs("[nl-000042] [NL-12] [NL000042] [] [").is_empty());
     }
 

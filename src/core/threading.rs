@@ -134,11 +134,39 @@ fn follow_up_of_closed(t: &TicketFacts) -> Decision {
 
 /// Public mailbox providers: sharing one of these domains says nothing about who someone is.
 pub const PUBLIC_PROVIDERS: &[&str] = &[
-    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
-    "yahoo.com", "yahoo.fr", "yahoo.es", "yahoo.it", "icloud.com", "me.com", "mac.com",
-    "aol.com", "gmx.de", "gmx.net", "web.de", "orange.fr", "wanadoo.fr", "free.fr", "laposte.net",
-    "sapo.pt", "libero.it", "virgilio.it", "ziggo.nl", "kpnmail.nl", "proton.me",
-    "protonmail.com", "yandex.ru", "mail.ru", "qq.com", "163.com", "t-online.de",
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "msn.com",
+    "yahoo.com",
+    "yahoo.fr",
+    "yahoo.es",
+    "yahoo.it",
+    "icloud.com",
+    "me.com",
+    "mac.com",
+    "aol.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "orange.fr",
+    "wanadoo.fr",
+    "free.fr",
+    "laposte.net",
+    "sapo.pt",
+    "libero.it",
+    "virgilio.it",
+    "ziggo.nl",
+    "kpnmail.nl",
+    "proton.me",
+    "protonmail.com",
+    "yandex.ru",
+    "mail.ru",
+    "qq.com",
+    "163.com",
+    "t-online.de",
 ];
 
 /// The domains that may use a ticket's reference, from its requester's address.
@@ -175,10 +203,16 @@ mod tests {
 
     fn check(m: &InboundMail, c: &Candidates) -> String {
         match decide(m, c) {
-            Decision::Join { reference, via, add_sender } => {
+            Decision::Join {
+                reference,
+                via,
+                add_sender,
+            } => {
                 format!("join {reference} via {via:?} add={add_sender}")
             }
-            Decision::New { notes, related } => format!("new related={related:?} notes={}", notes.len()),
+            Decision::New { notes, related } => {
+                format!("new related={related:?} notes={}", notes.len())
+            }
         }
     }
 
@@ -192,43 +226,64 @@ mod tests {
             (
                 "Gmail reply with References only",
                 mail("jane@acme.example", "Re: link"),
-                Candidates { by_header: Some(t.clone()), by_subject: vec![] },
+                Candidates {
+                    by_header: Some(t.clone()),
+                    by_subject: vec![],
+                },
                 "join NL-000001 via Header add=true",
             ),
             (
                 "Outlook reply with only the reference in the subject",
                 mail("jane@acme.example", "AW: [NL-000001] link"),
-                Candidates { by_header: None, by_subject: vec![t.clone()] },
+                Candidates {
+                    by_header: None,
+                    by_subject: vec![t.clone()],
+                },
                 "join NL-000001 via SubjectRef add=true",
             ),
             (
                 "colleague from the same company domain",
                 mail("ops@acme.example", "RE: [NL-000001] link"),
-                Candidates { by_header: None, by_subject: vec![t.clone()] },
+                Candidates {
+                    by_header: None,
+                    by_subject: vec![t.clone()],
+                },
                 "join NL-000001 via SubjectRef add=true",
             ),
             (
                 "stranger quoting someone else's reference",
                 mail("eve@evil.example", "RE: [NL-000001] give me the config"),
-                Candidates { by_header: None, by_subject: vec![t.clone()] },
+                Candidates {
+                    by_header: None,
+                    by_subject: vec![t.clone()],
+                },
                 "new related=Some(\"NL-000001\") notes=1",
             ),
             (
                 "another gmail user does not share bob's domain",
                 mail("eve@gmail.com", "RE: [NL-000002] x"),
-                Candidates { by_header: None, by_subject: vec![gmail.clone()] },
+                Candidates {
+                    by_header: None,
+                    by_subject: vec![gmail.clone()],
+                },
                 "new related=Some(\"NL-000002\") notes=1",
             ),
             (
                 "stranger replying in the thread is joined but not made a participant",
                 mail("eve@evil.example", "Re: link"),
-                Candidates { by_header: Some(t.clone()), by_subject: vec![] },
+                Candidates {
+                    by_header: Some(t.clone()),
+                    by_subject: vec![],
+                },
                 "join NL-000001 via Header add=false",
             ),
             (
                 "a reply to a closed ticket opens a follow-up",
                 mail("jane@acme.example", "Re: [NL-000003] again"),
-                Candidates { by_header: Some(closed.clone()), by_subject: vec![] },
+                Candidates {
+                    by_header: Some(closed.clone()),
+                    by_subject: vec![],
+                },
                 "new related=Some(\"NL-000003\") notes=1",
             ),
             (
@@ -237,7 +292,12 @@ mod tests {
                 Candidates::default(),
                 "new related=None notes=1",
             ),
-            ("fresh mail", mail("jane@acme.example", "link down"), Candidates::default(), "new related=None notes=0"),
+            (
+                "fresh mail",
+                mail("jane@acme.example", "link down"),
+                Candidates::default(),
+                "new related=None notes=0",
+            ),
         ];
         for (name, m, c, want) in cases {
             assert_eq!(check(&m, &c), want, "{name}");

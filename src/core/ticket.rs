@@ -53,11 +53,20 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Change {
-    Created { message_id: String },
-    Status { from: Status, to: Status },
-    ParticipantAdded { address: String },
+    Created {
+        message_id: String,
+    },
+    Status {
+        from: Status,
+        to: Status,
+    },
+    ParticipantAdded {
+        address: String,
+    },
     /// An internal note: never shown to the customer.
-    Note { text: String },
+    Note {
+        text: String,
+    },
 }
 
 /// The ticket record. Messages are stored beside it, keyed by ticket and sequence number.
@@ -86,20 +95,34 @@ pub struct Ticket {
 /// How many Message-IDs a ticket keeps for References headers (root plus the latest ones).
 const THREAD_KEEP: usize = 20;
 
+/// What a ticket is opened with.
+#[derive(Debug, Clone)]
+pub struct Opening<'a> {
+    pub reference: String,
+    pub desk: &'a str,
+    pub language: &'a str,
+    /// The display subject (prefixes already removed).
+    pub subject: &'a str,
+    pub requester: Address,
+    /// Other customer-side addresses of the first mail (To/Cc, desks excluded).
+    pub others: &'a [Address],
+    pub message_id: &'a str,
+}
+
 impl Ticket {
     /// Opens a ticket from its first mail.
-    pub fn open(
-        reference: String,
-        desk: &str,
-        language: &str,
-        subject: &str,
-        requester: Address,
-        cc: &[Address],
-        message_id: &str,
-        now: DateTime<Utc>,
-    ) -> Ticket {
+    pub fn open(o: Opening<'_>, now: DateTime<Utc>) -> Ticket {
+        let Opening {
+            reference,
+            desk,
+            language,
+            subject,
+            requester,
+            others,
+            message_id,
+        } = o;
         let mut participants = vec![requester.clone()];
-        for a in cc {
+        for a in others {
             if !participants.iter().any(|p| p.email == a.email) {
                 participants.push(a.clone());
             }
@@ -154,7 +177,10 @@ impl Ticket {
         self.events.push(Event {
             at: now,
             by: by.to_string(),
-            change: Change::Status { from: self.status, to },
+            change: Change::Status {
+                from: self.status,
+                to,
+            },
         });
         self.status = to;
         self.updated_at = now;

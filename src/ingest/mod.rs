@@ -14,9 +14,9 @@ use crate::core::classify::{classify, ClassifyContext, MailKind};
 use crate::core::mail::{Address, InboundMail};
 use crate::core::message::{Direction, MessageKind, MessageRecord};
 use crate::core::outbox::{OutboxEntry, OutboxState};
-use crate::core::threading::{self, Candidates, Decision, TicketFacts};
-use crate::core::ticket::Ticket;
 use crate::core::subject;
+use crate::core::threading::{self, Candidates, Decision, TicketFacts};
+use crate::core::ticket::{Opening, Ticket};
 use crate::outbound::compose::{compose, new_message_id, OutgoingMail};
 use crate::render::Templates;
 use crate::source::{Origin, RawMail};
@@ -43,7 +43,9 @@ pub enum Outcome {
 impl Outcome {
     pub fn ticket(&self) -> Option<&str> {
         match self {
-            Outcome::Duplicate { ticket } | Outcome::Created { ticket, .. } | Outcome::Appended { ticket, .. } => Some(ticket),
+            Outcome::Duplicate { ticket }
+            | Outcome::Created { ticket, .. }
+            | Outcome::Appended { ticket, .. } => Some(ticket),
             _ => None,
         }
     }
@@ -60,10 +62,26 @@ pub struct Ingestor {
 }
 
 impl Ingestor {
-    pub fn new(store: Store, templates: Arc<Templates>, config: Arc<Config>, clock: Arc<dyn Clock>) -> Ingestor {
+    pub fn new(
+        store: Store,
+        templates: Arc<Templates>,
+        config: Arc<Config>,
+        clock: Arc<dyn Clock>,
+    ) -> Ingestor {
         let own_domains = vec![config.message_id_domain()];
-        let desk_addresses = config.desks.iter().map(|d| d.address.to_ascii_lowercase()).collect();
-        Ingestor { store, templates, config, clock, own_domains, desk_addresses }
+        let desk_addresses = config
+            .desks
+            .iter()
+            .map(|d| d.address.to_ascii_lowercase())
+            .collect();
+        Ingestor {
+            store,
+            templates,
+            config,
+            clock,
+            own_domains,
+            desk_addresses,
+        }
     }
 
     /// Processes one mail from `desk` and commits its effects (durable after the next flush).
@@ -73,7 +91,13 @@ impl Ingestor {
         let now = self.clock.now();
         let mut txn = self.store.txn();
         if let Origin::Imap { uid_validity, uid } = mail.origin {
-            txn.put_checkpoint(&desk.name, Checkpoint { uid_validity, last_uid: uid });
+            txn.put_checkpoint(
+                &desk.name,
+                Checkpoint {
+                    uid_validity,
+                    last_uid: uid,
+                },
+            );
         }
         let span = tracing::info_span!("mail", desk = %desk.name, origin = %mail.origin, message_id = tracing::field::Empty, ticket = tracing::field::Empty);
         let _enter = span.enter();
@@ -91,7 +115,17 @@ impl Ingestor {
         let parsed = std::panic::catch_unwind(|| parse::parse(&mail.raw, limits));
         let parsed = match parsed {
             Ok(p) => p,
-            Err(_) => return self.shelve(txn, Shelf::Quarantine, desk, mail, None, "the parser panicked on this mail".into(), now),
+            Err(_) => {
+                return self.shelve(
+                    txn,
+                    Shelf::Quarantine,
+                    desk,
+                    mail,
+                    None,
+                    "the parser panicked on this mail".into(),
+                    now,
+                )
+            }
         };
         span.record("message_id", parsed.message_id.as_str());
         for w in &parsed.warnings {
@@ -104,11 +138,22 @@ impl Ingestor {
             return Ok(Outcome::Duplicate { ticket: idx.ticket });
         }
 
-        let ctx = ClassifyContext { own_domains: &self.own_domains, desk_addresses: &self.desk_addresses };
+        let ctx = ClassifyContext {
+            own_domains: &self.own_domains,
+            desk_addresses: &self.desk_addresses,
+        };
         let class = classify(&parsed, &ctx);
         let class_text = format!("{}: {}", class.kind.as_str(), class.reasons.join("; "));
         if class.kind == MailKind::OwnMail {
-            return self.shelve(txn, Shelf::Aside, desk, mail, Some(&parsed), format!("our own mail came back ({class_text})"), now);
+            return self.shelve(
+                txn,
+                Shelf::Aside,
+                desk,
+                mail,
+                Some(&parsed),
+                format!("our own mail came back ({class_text})"),
+                now,
+            );
         }
 
         let candidates = self.candidates(&parsed)?;
@@ -120,10 +165,17 @@ impl Ingestor {
         };
 
         let outcome = match decision {
-            Decision::Join { reference, add_sender, .. } => {
+            Decision::Join {
+                reference,
+                add_sender,
+                ..
+            } => {
                 let Some(mut ticket) = self.store.ticket(&reference)? else {
                     // The index names a ticket that is not there: treat the store as the truth.
-                    return Err(StoreError::Corrupt { key: format!("t/{reference}"), message: "indexed ticket is missing".into() });
+                    return Err(StoreError::Corrupt {
+                        key: format!("t/{reference}"),
+                        message: "indexed ticket is missing".into(),
+                    });
                 };
                 span.record("ticket", reference.as_str());
                 let by = parsed.from.email.clone();
@@ -135,18 +187,40 @@ impl Ingestor {
                     if add_sender {
                         ticket.add_participant(&parsed.from, &by, now);
                         for a in parsed.cc.iter().chain(parsed.to.iter()) {
-                            if !self.is_desk(&a.email) && threading::admitted_domains(&ticket.requester.email).iter().any(|d| d == a.domain()) {
+                            if !self.is_desk(&a.email)
+                                && threading::admitted_domains(&ticket.requester.email)
+                                    .iter()
+                                    .any(|d| d == a.domain())
+                            {
                                 ticket.add_participant(a, &by, now);
                             }
                         }
                     } else {
-                        ticket.note(format!("{by} wrote in this thread but is not a participant; not added"), "deskgate", now);
+                        ticket.note(
+                            format!(
+                                "{by} wrote in this thread but is not a participant; not added"
+                            ),
+                            "deskgate",
+                            now,
+                        );
                     }
                 }
-                self.append_message(&mut txn, &mut ticket, desk, &parsed, kind, &class_text, mail, now);
+                self.append_message(
+                    &mut txn,
+                    &mut ticket,
+                    desk,
+                    &parsed,
+                    kind,
+                    &class_text,
+                    mail,
+                    now,
+                );
                 txn.put_ticket(&ticket);
                 tracing::info!(ticket = %reference, kind = ?kind, reopened, "mail added to ticket");
-                Outcome::Appended { ticket: reference, reopened }
+                Outcome::Appended {
+                    ticket: reference,
+                    reopened,
+                }
             }
             Decision::New { notes, related } => {
                 if kind != MessageKind::Customer {
@@ -156,7 +230,11 @@ impl Ingestor {
                 let n = txn.next_seq("ticket")?;
                 let reference = format!("{}-{n:06}", desk.ref_prefix());
                 span.record("ticket", reference.as_str());
-                let requester = parsed.reply_to.clone().filter(|r| !r.email.is_empty() && !self.is_desk(&r.email)).unwrap_or_else(|| parsed.from.clone());
+                let requester = parsed
+                    .reply_to
+                    .clone()
+                    .filter(|r| !r.email.is_empty() && !self.is_desk(&r.email))
+                    .unwrap_or_else(|| parsed.from.clone());
                 let others: Vec<Address> = parsed
                     .to
                     .iter()
@@ -164,21 +242,24 @@ impl Ingestor {
                     .filter(|a| !self.is_desk(&a.email) && a.email != requester.email)
                     .cloned()
                     .collect();
-                let mut ticket = Ticket::open(
-                    reference.clone(),
-                    &desk.name,
-                    &desk.language,
-                    &subject::normalize(&parsed.subject),
+                let display_subject = subject::normalize(&parsed.subject);
+                let opening = Opening {
+                    reference: reference.clone(),
+                    desk: &desk.name,
+                    language: &desk.language,
+                    subject: &display_subject,
                     requester,
-                    &others,
-                    &parsed.message_id,
-                    now,
-                );
+                    others: &others,
+                    message_id: &parsed.message_id,
+                };
+                let mut ticket = Ticket::open(opening, now);
                 for note in &notes {
                     ticket.note(note.clone(), "deskgate", now);
                     tracing::warn!(ticket = %reference, "{note}");
                 }
-                if let Some(rel) = related.as_deref().filter(|r| notes.iter().any(|n| n.contains("not a participant")) && !r.is_empty()) {
+                if let Some(rel) = related.as_deref().filter(|r| {
+                    notes.iter().any(|n| n.contains("not a participant")) && !r.is_empty()
+                }) {
                     if let Some(mut other) = self.store.ticket(rel)? {
                         other.note(
                             format!("{} used this ticket's reference without being a participant; their mail opened [{reference}]", parsed.from.email),
@@ -188,11 +269,23 @@ impl Ingestor {
                         txn.put_ticket(&other);
                     }
                 }
-                self.append_message(&mut txn, &mut ticket, desk, &parsed, kind, &class_text, mail, now);
+                self.append_message(
+                    &mut txn,
+                    &mut ticket,
+                    desk,
+                    &parsed,
+                    kind,
+                    &class_text,
+                    mail,
+                    now,
+                );
                 let acknowledged = self.queue_ack(&mut txn, &mut ticket, desk, &parsed, now)?;
                 txn.put_ticket(&ticket);
                 tracing::info!(ticket = %reference, acknowledged, "new ticket");
-                Outcome::Created { ticket: reference, acknowledged }
+                Outcome::Created {
+                    ticket: reference,
+                    acknowledged,
+                }
             }
         };
         txn.commit()?;
@@ -258,10 +351,21 @@ impl Ingestor {
 
     /// Renders and queues the acknowledgement of a new ticket. Returns false (with a note on the
     /// ticket) when it cannot be sent, which never stops the ticket from being created.
-    fn queue_ack(&self, txn: &mut Txn<'_>, ticket: &mut Ticket, desk: &Desk, parsed: &InboundMail, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    fn queue_ack(
+        &self,
+        txn: &mut Txn<'_>,
+        ticket: &mut Ticket,
+        desk: &Desk,
+        parsed: &InboundMail,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let to = ticket.requester.clone();
         if to.email.is_empty() || self.is_desk(&to.email) {
-            ticket.note("no acknowledgement: the mail has no usable sender address", "deskgate", now);
+            ticket.note(
+                "no acknowledgement: the mail has no usable sender address",
+                "deskgate",
+                now,
+            );
             return Ok(false);
         }
         let ctx = serde_json::json!({
@@ -271,7 +375,10 @@ impl Ingestor {
             "requester": {"name": to.name.clone().unwrap_or_default(), "email": to.email},
             "received_at": self.local_time(now),
         });
-        let rendered = match self.templates.render("ack", &ticket.language, &desk.language, &ctx) {
+        let rendered = match self
+            .templates
+            .render("ack", &ticket.language, &desk.language, &ctx)
+        {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "acknowledgement not rendered");
@@ -280,7 +387,11 @@ impl Ingestor {
             }
         };
         let tag = subject::tag(&ticket.reference);
-        let subject_line = if rendered.subject.contains(&tag) { rendered.subject.clone() } else { format!("{tag} {}", rendered.subject) };
+        let subject_line = if rendered.subject.contains(&tag) {
+            rendered.subject.clone()
+        } else {
+            format!("{tag} {}", rendered.subject)
+        };
         let domain = self.config.message_id_domain();
         let message_id = new_message_id(Some(&ticket.reference), &domain);
         let mut references = parsed.references.clone();

@@ -44,7 +44,8 @@ pub fn parse(raw: &[u8], limits: ParseLimits) -> InboundMail {
     let Some(msg) = MessageParser::default().parse(raw) else {
         mail.message_id = synthetic_message_id(raw);
         mail.synthetic_id = true;
-        mail.warnings.push("unparseable mail: no header could be read".into());
+        mail.warnings
+            .push("unparseable mail: no header could be read".into());
         return mail;
     };
 
@@ -64,8 +65,14 @@ pub fn parse(raw: &[u8], limits: ParseLimits) -> InboundMail {
         .or_else(|| msg.sender().and_then(|a| a.first()).map(to_address))
         .unwrap_or_default();
     mail.reply_to = msg.reply_to().and_then(|a| a.first()).map(to_address);
-    mail.to = msg.to().map(|a| a.iter().map(to_address).collect()).unwrap_or_default();
-    mail.cc = msg.cc().map(|a| a.iter().map(to_address).collect()).unwrap_or_default();
+    mail.to = msg
+        .to()
+        .map(|a| a.iter().map(to_address).collect())
+        .unwrap_or_default();
+    mail.cc = msg
+        .cc()
+        .map(|a| a.iter().map(to_address).collect())
+        .unwrap_or_default();
     mail.to.retain(|a| !a.email.is_empty());
     mail.cc.retain(|a| !a.email.is_empty());
     mail.subject = msg.subject().map(single_line).unwrap_or_default();
@@ -98,8 +105,9 @@ pub fn parse(raw: &[u8], limits: ParseLimits) -> InboundMail {
             .map(|ct| mime_type(ct.ctype(), ct.subtype()))
             .unwrap_or_else(|| "text/plain".into());
         if part.is_encoding_problem {
-            mail.warnings
-                .push(format!("a {ptype} part could not be decoded cleanly (charset or encoding)"));
+            mail.warnings.push(format!(
+                "a {ptype} part could not be decoded cleanly (charset or encoding)"
+            ));
         }
         match (&part.body, ptype.as_str()) {
             (PartType::Text(t), "message/delivery-status")
@@ -154,7 +162,13 @@ pub fn sanitize_file_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
     let cleaned: String = base
         .chars()
-        .map(|c| if c.is_control() || matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') { '_' } else { c })
+        .map(|c| {
+            if c.is_control() || matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     let cleaned = cleaned.trim().trim_start_matches('.').to_string();
     let cleaned = truncate(&cleaned, 200);
@@ -185,7 +199,10 @@ fn mime_type(ctype: &str, subtype: Option<&str>) -> String {
 }
 
 fn clean_id(id: &str) -> String {
-    id.trim().trim_matches(|c| c == '<' || c == '>').trim().to_string()
+    id.trim()
+        .trim_matches(|c| c == '<' || c == '>')
+        .trim()
+        .to_string()
 }
 
 fn id_list(v: &HeaderValue<'_>) -> Vec<String> {
@@ -200,7 +217,9 @@ fn id_list(v: &HeaderValue<'_>) -> Vec<String> {
 fn find_message_id_header(headers: &str) -> Option<String> {
     let mut lines = headers.lines().peekable();
     while let Some(line) = lines.next() {
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         if name.trim().eq_ignore_ascii_case("message-id") {
             let mut value = value.trim().to_string();
             if value.is_empty() {
@@ -217,7 +236,10 @@ fn find_message_id_header(headers: &str) -> Option<String> {
 
 /// Collapses a header value onto one line: folding and any control character become a space.
 fn unfold(v: &str) -> String {
-    let s: String = v.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let s: String = v
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -252,7 +274,10 @@ In-Reply-To: <ack-1@deskgate.example>\r\nReferences: <orig@customer.example> <ac
         assert_eq!(m.from.email, "jane@customer.example");
         assert_eq!(m.subject, "RE: [NL-000001] link down");
         assert_eq!(m.in_reply_to, vec!["ack-1@deskgate.example"]);
-        assert_eq!(m.references, vec!["orig@customer.example", "ack-1@deskgate.example"]);
+        assert_eq!(
+            m.references,
+            vec!["orig@customer.example", "ack-1@deskgate.example"]
+        );
         assert_eq!(m.text.trim(), "Hello");
     }
 
@@ -267,7 +292,12 @@ In-Reply-To: <ack-1@deskgate.example>\r\nReferences: <orig@customer.example> <ac
 
     #[test]
     fn garbage_does_not_panic() {
-        for raw in [&b""[..], b"\x00\xff\xfe", b":::\r\n\r\n", b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n--x--"] {
+        for raw in [
+            &b""[..],
+            b"\x00\xff\xfe",
+            b":::\r\n\r\n",
+            b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n--x--",
+        ] {
             let _ = parse(raw, ParseLimits::default());
         }
     }

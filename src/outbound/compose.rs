@@ -50,7 +50,10 @@ pub fn new_message_id(reference: Option<&str>, domain: &str) -> String {
 }
 
 fn mailbox(a: &Address) -> Result<Mailbox, ComposeError> {
-    let email = a.email.parse().map_err(|_| ComposeError::Address(a.email.clone()))?;
+    let email = a
+        .email
+        .parse()
+        .map_err(|_| ComposeError::Address(a.email.clone()))?;
     let name = a.name.as_deref().map(clean).filter(|n| !n.is_empty());
     Ok(Mailbox::new(name, email))
 }
@@ -89,12 +92,24 @@ pub fn compose(mail: &OutgoingMail) -> Result<Vec<u8>, ComposeError> {
     }
     if let Some(kind) = mail.auto_submitted {
         b = b
-            .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), kind.to_string()))
-            .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"), "All".into()));
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("Auto-Submitted"),
+                kind.to_string(),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
+                "All".into(),
+            ));
     }
-    b = b.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str(LOOP_HEADER), clean(&mail.loop_marker)));
+    b = b.raw_header(HeaderValue::new(
+        HeaderName::new_from_ascii_str(LOOP_HEADER),
+        clean(&mail.loop_marker),
+    ));
     let message = match &mail.html {
-        Some(html) => b.multipart(MultiPart::alternative_plain_html(mail.text.clone(), html.clone())),
+        Some(html) => b.multipart(MultiPart::alternative_plain_html(
+            mail.text.clone(),
+            html.clone(),
+        )),
         None => b.body(mail.text.clone()),
     }
     .map_err(|e| ComposeError::Build(e.to_string()))?;
@@ -109,7 +124,10 @@ mod tests {
     fn sample() -> OutgoingMail {
         OutgoingMail {
             from: Address::new(Some("Service Desk Amsterdam"), "servicedesk.nl@example.net"),
-            to: vec![Address::new(Some("Jöhn \"Evil\"\r\nBcc: victim@x.example"), "john@customer.example")],
+            to: vec![Address::new(
+                Some("Jöhn \"Evil\"\r\nBcc: victim@x.example"),
+                "john@customer.example",
+            )],
             cc: vec![],
             reply_to: None,
             subject: "[NL-000001] Reçu: panne\r\nBcc: victim@x.example".into(),
@@ -142,7 +160,10 @@ mod tests {
     #[test]
     fn a_bad_address_is_an_error_not_a_panic() {
         let mut m = sample();
-        m.to = vec![Address { name: None, email: "not an address".into() }];
+        m.to = vec![Address {
+            name: None,
+            email: "not an address".into(),
+        }];
         assert!(compose(&m).is_err());
     }
 }

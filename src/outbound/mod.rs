@@ -32,24 +32,39 @@ pub enum Transport {
 impl Transport {
     /// Builds the transport from the `[smtp]` config (resolving its password).
     pub fn from_config(c: &SmtpConfig) -> Result<Transport, TransportError> {
-        let err = |message: String| TransportError::Config { url: c.url.clone(), message };
+        let err = |message: String| TransportError::Config {
+            url: c.url.clone(),
+            message,
+        };
         if let Some(path) = c.url.strip_prefix("file://") {
             let dir = PathBuf::from(path);
-            std::fs::create_dir_all(&dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
             return Ok(Transport::File(dir));
         }
-        let (scheme, rest) = c.url.split_once("://").ok_or_else(|| err("no scheme".into()))?;
+        let (scheme, rest) = c
+            .url
+            .split_once("://")
+            .ok_or_else(|| err("no scheme".into()))?;
         let hostport = rest.trim_end_matches('/');
         let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p.parse::<u16>().map_err(|_| err(format!("bad port {p:?}")))?)),
+            Some((h, p)) => (
+                h.to_string(),
+                Some(
+                    p.parse::<u16>()
+                        .map_err(|_| err(format!("bad port {p:?}")))?,
+                ),
+            ),
             None => (hostport.to_string(), None),
         };
         let host = host.trim_matches(|c| c == '[' || c == ']').to_string();
         let tls_params = || -> Result<TlsParameters, TransportError> {
             let mut b = TlsParameters::builder(host.clone());
             if let Some(ca) = &c.ca_file {
-                let pem = std::fs::read(ca).map_err(|e| err(format!("ca_file {}: {e}", ca.display())))?;
-                let cert = Certificate::from_pem(&pem).map_err(|e| err(format!("ca_file {}: {e}", ca.display())))?;
+                let pem =
+                    std::fs::read(ca).map_err(|e| err(format!("ca_file {}: {e}", ca.display())))?;
+                let cert = Certificate::from_pem(&pem)
+                    .map_err(|e| err(format!("ca_file {}: {e}", ca.display())))?;
                 b = b.add_root_certificate(cert);
             }
             b.build_rustls().map_err(|e| err(e.to_string()))
@@ -66,7 +81,9 @@ impl Transport {
             .timeout(Some(Duration::from_secs(c.timeout_secs)))
             .pool_config(PoolConfig::new().max_size(4));
         if let Some(name) = &c.hello_name {
-            b = b.hello_name(lettre::transport::smtp::extension::ClientId::Domain(name.clone()));
+            b = b.hello_name(lettre::transport::smtp::extension::ClientId::Domain(
+                name.clone(),
+            ));
         }
         if let Some(user) = &c.username {
             let password = c.secret().resolve().map_err(err)?;
@@ -102,7 +119,9 @@ impl Transport {
                 } else {
                     match from.parse() {
                         Ok(a) => Some(a),
-                        Err(e) => return Attempt::Permanent(format!("envelope sender {from:?}: {e}")),
+                        Err(e) => {
+                            return Attempt::Permanent(format!("envelope sender {from:?}: {e}"))
+                        }
                     }
                 };
                 let mut rcpts = Vec::new();
@@ -125,11 +144,21 @@ impl Transport {
             Transport::File(dir) => {
                 let safe: String = message_id
                     .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() || "@.-_".contains(c) { c } else { '_' })
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || "@.-_".contains(c) {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
                     .collect();
                 let path = dir.join(format!("{safe}.eml"));
                 let tmp = dir.join(format!(".{safe}.tmp"));
-                let mut content = format!("X-Envelope-From: <{from}>\r\nX-Envelope-To: {}\r\n", to.join(", ")).into_bytes();
+                let mut content = format!(
+                    "X-Envelope-From: <{from}>\r\nX-Envelope-To: {}\r\n",
+                    to.join(", ")
+                )
+                .into_bytes();
                 content.extend_from_slice(bytes);
                 let write = || -> std::io::Result<()> {
                     use std::io::Write;

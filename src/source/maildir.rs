@@ -23,7 +23,11 @@ impl MaildirSource {
                 message: e.to_string(),
             })?;
         }
-        Ok(MaildirSource { desk: desk.to_string(), root, poll })
+        Ok(MaildirSource {
+            desk: desk.to_string(),
+            root,
+            poll,
+        })
     }
 
     pub fn describe(&self) -> String {
@@ -56,7 +60,10 @@ impl MaildirSource {
         for name in names {
             let path = new.join(&name);
             match std::fs::read(&path) {
-                Ok(raw) => out.push(RawMail { origin: Origin::Maildir { file: name }, raw }),
+                Ok(raw) => out.push(RawMail {
+                    origin: Origin::Maildir { file: name },
+                    raw,
+                }),
                 // Another process took it between listing and reading: nothing to do.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io(&path, e)),
@@ -94,7 +101,8 @@ mod tests {
     #[test]
     fn mails_move_from_new_to_cur_when_acknowledged() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = MaildirSource::open("nl", dir.path().to_path_buf(), Duration::from_secs(1)).expect("open");
+        let mut s = MaildirSource::open("nl", dir.path().to_path_buf(), Duration::from_secs(1))
+            .expect("open");
         std::fs::write(dir.path().join("new/1.a"), b"Subject: a\r\n\r\nx").expect("write");
         std::fs::write(dir.path().join("new/2.b"), b"Subject: b\r\n\r\ny").expect("write");
         let got = s.fetch(10).expect("fetch");

@@ -20,7 +20,9 @@ pub enum Origin {
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Origin::Imap { uid_validity, uid } => write!(f, "imap uid {uid} (uidvalidity {uid_validity})"),
+            Origin::Imap { uid_validity, uid } => {
+                write!(f, "imap uid {uid} (uidvalidity {uid_validity})")
+            }
             Origin::Maildir { file } => write!(f, "maildir {file}"),
         }
     }
@@ -43,13 +45,25 @@ pub struct Position {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("{desk}: cannot connect to {url}: {message}")]
-    Connect { desk: String, url: String, message: String },
+    Connect {
+        desk: String,
+        url: String,
+        message: String,
+    },
     #[error("{desk}: login as {user} refused: {message}")]
-    Auth { desk: String, user: String, message: String },
+    Auth {
+        desk: String,
+        user: String,
+        message: String,
+    },
     #[error("{desk}: {message}")]
     Protocol { desk: String, message: String },
     #[error("{desk}: {path}: {message}")]
-    Io { desk: String, path: String, message: String },
+    Io {
+        desk: String,
+        path: String,
+        message: String,
+    },
 }
 
 impl SourceError {
@@ -70,7 +84,8 @@ pub enum Woken {
 
 /// A desk's source.
 pub enum Source {
-    Imap(imap::ImapSource),
+    /// Boxed: the IMAP session is large, and a desk holds one source for its whole life.
+    Imap(Box<imap::ImapSource>),
     Maildir(maildir::MaildirSource),
 }
 
@@ -85,7 +100,11 @@ impl Source {
     /// Up to `limit` mails not yet done, oldest first. `position` is the stored checkpoint; when
     /// the server's UIDVALIDITY differs, the source starts over from the first UID (the store's
     /// Message-ID index turns the re-fetched mails into no-ops).
-    pub async fn fetch(&mut self, position: Option<Position>, limit: usize) -> Result<Vec<RawMail>, SourceError> {
+    pub async fn fetch(
+        &mut self,
+        position: Option<Position>,
+        limit: usize,
+    ) -> Result<Vec<RawMail>, SourceError> {
         match self {
             Source::Imap(s) => s.fetch(position, limit).await,
             Source::Maildir(s) => s.fetch(limit),
@@ -102,7 +121,10 @@ impl Source {
     }
 
     /// Waits until new mail may be there: IDLE where offered, else a poll interval.
-    pub async fn wait(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<Woken, SourceError> {
+    pub async fn wait(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Woken, SourceError> {
         match self {
             Source::Imap(s) => s.wait(shutdown).await,
             Source::Maildir(s) => Ok(sleep_or_shutdown(s.poll_interval(), shutdown).await),

@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
+/// Key-value pairs read from an engine, in key order.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A set of writes applied atomically.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -33,7 +36,7 @@ impl Batch {
 pub trait Engine: Send + Sync {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Entries whose key starts with `prefix`, in key order, at most `limit`.
-    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Entries, StoreError>;
     /// Applies every write of `batch` or none.
     fn apply(&self, batch: Batch) -> Result<(), StoreError>;
     /// Makes everything applied so far durable.
@@ -67,7 +70,7 @@ impl Engine for SledEngine {
         Ok(self.db.get(key)?.map(|v| v.to_vec()))
     }
 
-    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Entries, StoreError> {
         let mut out = Vec::new();
         for item in self.db.scan_prefix(prefix).take(limit) {
             let (k, v) = item?;
@@ -102,10 +105,15 @@ pub struct MemoryEngine {
 
 impl Engine for MemoryEngine {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.map.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned())
+        Ok(self
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned())
     }
 
-    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Entries, StoreError> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         Ok(map
             .range(prefix.to_vec()..)

@@ -30,7 +30,11 @@ pub enum StoreError {
     #[error("cannot open store at {path}: {message} (is another deskgate running on it?)")]
     Open { path: String, message: String },
     #[error("store at {path} has schema version {found}, this deskgate reads version {expected}")]
-    Schema { path: String, found: String, expected: u32 },
+    Schema {
+        path: String,
+        found: String,
+        expected: u32,
+    },
     #[error("store engine: {0}")]
     Engine(#[from] sled::Error),
     #[error("corrupt record under {key}: {message}")]
@@ -105,14 +109,20 @@ impl Store {
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
-        let store = Store { engine: Arc::new(SledEngine::open(path)?), writer: Arc::default() };
+        let store = Store {
+            engine: Arc::new(SledEngine::open(path)?),
+            writer: Arc::default(),
+        };
         store.check_schema(&path.display().to_string())?;
         Ok(store)
     }
 
     /// A fresh in-memory store.
     pub fn memory() -> Store {
-        let store = Store { engine: Arc::new(MemoryEngine::default()), writer: Arc::default() };
+        let store = Store {
+            engine: Arc::new(MemoryEngine::default()),
+            writer: Arc::default(),
+        };
         // A new memory store cannot hold a wrong schema.
         let _ = store.check_schema("memory");
         store
@@ -143,7 +153,10 @@ impl Store {
 
     /// Starts a group of writes.
     pub fn txn(&self) -> Txn<'_> {
-        Txn { store: self, batch: Batch::default() }
+        Txn {
+            store: self,
+            batch: Batch::default(),
+        }
     }
 
     /// Makes every commit so far durable.
@@ -180,7 +193,13 @@ impl Store {
     pub fn next_seq(&self, name: &str, txn: &mut Txn<'_>) -> Result<u64, StoreError> {
         let key = format!("meta/seq/{name}");
         // A counter already advanced in this transaction wins over the stored one.
-        let pending = txn.batch.ops.iter().rev().find(|(k, _)| k == key.as_bytes()).and_then(|(_, v)| v.clone());
+        let pending = txn
+            .batch
+            .ops
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key.as_bytes())
+            .and_then(|(_, v)| v.clone());
         let current = match pending {
             Some(v) => Some(v),
             None => self.engine.get(key.as_bytes())?,
@@ -208,10 +227,16 @@ impl Store {
     }
 
     /// Queued entries whose next attempt is due at `now`, oldest first, at most `limit`.
-    pub fn outbox_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+    pub fn outbox_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut due = Vec::new();
         for (k, _) in self.engine.scan_prefix(b"oq/", usize::MAX)? {
-            let id = std::str::from_utf8(&k[3..]).ok().and_then(|s| s.parse::<u64>().ok());
+            let id = std::str::from_utf8(&k[3..])
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok());
             let Some(id) = id else { continue };
             if let Some(e) = self.outbox_entry(id)? {
                 if e.state == OutboxState::Queued && e.next_attempt_at <= now {
@@ -229,7 +254,9 @@ impl Store {
     pub fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let mut next: Option<DateTime<Utc>> = None;
         for (k, _) in self.engine.scan_prefix(b"oq/", usize::MAX)? {
-            let id = std::str::from_utf8(&k[3..]).ok().and_then(|s| s.parse::<u64>().ok());
+            let id = std::str::from_utf8(&k[3..])
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok());
             if let Some(e) = id.map(|id| self.outbox_entry(id)).transpose()?.flatten() {
                 next = Some(next.map_or(e.next_attempt_at, |n| n.min(e.next_attempt_at)));
             }
@@ -247,7 +274,8 @@ impl Store {
     }
 
     pub fn shelved_raw(&self, shelf: Shelf, id: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.engine.get(format!("{}r/{id:016}", shelf.prefix()).as_bytes())
+        self.engine
+            .get(format!("{}r/{id:016}", shelf.prefix()).as_bytes())
     }
 
     fn get_json<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>, StoreError> {
@@ -255,7 +283,10 @@ impl Store {
             None => Ok(None),
             Some(v) => serde_json::from_slice(&v)
                 .map(Some)
-                .map_err(|e| StoreError::Corrupt { key: key.to_string(), message: e.to_string() }),
+                .map_err(|e| StoreError::Corrupt {
+                    key: key.to_string(),
+                    message: e.to_string(),
+                }),
         }
     }
 
@@ -288,7 +319,10 @@ impl Txn<'_> {
         self.put_json(format!("m/{}/{:08}", m.ticket, m.seq), m);
         self.put_json(
             format!("mid/{}", m.message_id),
-            &MessageIndex { ticket: m.ticket.clone(), direction: m.direction },
+            &MessageIndex {
+                ticket: m.ticket.clone(),
+                direction: m.direction,
+            },
         );
     }
 
@@ -296,7 +330,10 @@ impl Txn<'_> {
     pub fn index_message_id(&mut self, message_id: &str, ticket: &str, direction: Direction) {
         self.put_json(
             format!("mid/{message_id}"),
-            &MessageIndex { ticket: ticket.to_string(), direction },
+            &MessageIndex {
+                ticket: ticket.to_string(),
+                direction,
+            },
         );
     }
 
@@ -374,16 +411,16 @@ mod contract {
     }
 
     fn ticket(reference: &str) -> Ticket {
-        Ticket::open(
-            reference.into(),
-            "nl",
-            "en",
-            "link down",
-            Address::new(None, "jane@acme.example"),
-            &[],
-            "m1@acme.example",
-            Utc::now(),
-        )
+        let opening = crate::core::ticket::Opening {
+            reference: reference.into(),
+            desk: "nl",
+            language: "en",
+            subject: "link down",
+            requester: Address::new(None, "jane@acme.example"),
+            others: &[],
+            message_id: "m1@acme.example",
+        };
+        Ticket::open(opening, Utc::now())
     }
 
     #[test]
@@ -411,13 +448,24 @@ mod contract {
             });
             txn.commit().expect("commit");
             store.flush().expect("flush");
-            assert_eq!(store.ticket("NL-000001").expect("get").map(|t| t.subject), Some("link down".into()), "{name}");
             assert_eq!(
-                store.message_index("m1@acme.example").expect("idx").map(|i| i.ticket),
+                store.ticket("NL-000001").expect("get").map(|t| t.subject),
+                Some("link down".into()),
+                "{name}"
+            );
+            assert_eq!(
+                store
+                    .message_index("m1@acme.example")
+                    .expect("idx")
+                    .map(|i| i.ticket),
                 Some("NL-000001".into()),
                 "{name}"
             );
-            assert_eq!(store.messages("NL-000001").expect("msgs").len(), 1, "{name}");
+            assert_eq!(
+                store.messages("NL-000001").expect("msgs").len(),
+                1,
+                "{name}"
+            );
             assert_eq!(store.tickets().expect("list").len(), 1, "{name}");
         }
     }
@@ -470,15 +518,28 @@ mod contract {
             later.next_attempt_at = now + chrono::Duration::hours(1);
             txn.put_outbox(&later, Some(b"bytes2"));
             txn.commit().expect("commit");
-            let due: Vec<u64> = store.outbox_due(now, 10).expect("due").iter().map(|e| e.id).collect();
+            let due: Vec<u64> = store
+                .outbox_due(now, 10)
+                .expect("due")
+                .iter()
+                .map(|e| e.id)
+                .collect();
             assert_eq!(due, vec![1], "{name}");
             e.state = OutboxState::Sent;
             let mut txn = store.txn();
             txn.put_outbox(&e, None);
             txn.commit().expect("commit");
             assert!(store.outbox_due(now, 10).expect("due").is_empty(), "{name}");
-            assert_eq!(store.outbox_bytes(1).expect("bytes").as_deref(), Some(&b"bytes"[..]), "{name}");
-            assert_eq!(store.outbox_next_due().expect("next"), Some(later.next_attempt_at), "{name}");
+            assert_eq!(
+                store.outbox_bytes(1).expect("bytes").as_deref(),
+                Some(&b"bytes"[..]),
+                "{name}"
+            );
+            assert_eq!(
+                store.outbox_next_due().expect("next"),
+                Some(later.next_attempt_at),
+                "{name}"
+            );
         }
     }
 
@@ -507,11 +568,23 @@ mod contract {
         {
             let store = Store::open(&path).expect("open");
             let mut txn = store.txn();
-            txn.put_checkpoint("nl", Checkpoint { uid_validity: 7, last_uid: 42 });
+            txn.put_checkpoint(
+                "nl",
+                Checkpoint {
+                    uid_validity: 7,
+                    last_uid: 42,
+                },
+            );
             txn.commit().expect("commit");
             store.flush().expect("flush");
         }
         let store = Store::open(&path).expect("reopen");
-        assert_eq!(store.checkpoint("nl").expect("cp"), Some(Checkpoint { uid_validity: 7, last_uid: 42 }));
+        assert_eq!(
+            store.checkpoint("nl").expect("cp"),
+            Some(Checkpoint {
+                uid_validity: 7,
+                last_uid: 42
+            })
+        );
     }
 }

@@ -1,0 +1,325 @@
+//! Threading through the whole ingest step (parse → classify → thread → commit), on an in-memory
+//! store: the cases a service desk meets every day, each as a user would check them — which
+//! ticket the mail is on, and how many acknowledgements went out.
+
+use deskgate::clock::ManualClock;
+use deskgate::config::Config;
+use deskgate::core::ticket::Status;
+use deskgate::ingest::{Ingestor, Outcome};
+use deskgate::render::Templates;
+use deskgate::source::{Origin, RawMail};
+use deskgate::store::Store;
+use std::path::Path;
+use std::sync::Arc;
+
+const TWO_DESKS: &str = r#"
+[store]
+path = "unused"
+[smtp]
+url = "file:///tmp/unused"
+[[desk]]
+name = "nl"
+address = "servicedesk.nl@example.net"
+language = "en"
+[desk.maildir]
+path = "unused-nl"
+[[desk]]
+name = "fr"
+address = "support.fr@example.net"
+language = "fr"
+[desk.maildir]
+path = "unused-fr"
+"#;
+
+struct Desk {
+    ingestor: Ingestor,
+    config: Arc<Config>,
+    n: usize,
+}
+
+impl Desk {
+    fn new() -> Desk {
+        let config = Arc::new(Config::parse(TWO_DESKS, Path::new("test.toml")).expect("config"));
+        let templates = Arc::new(
+            Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"))
+                .expect("templates"),
+        );
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        Desk {
+            ingestor: Ingestor::new(Store::memory(), templates, config.clone(), clock),
+            config,
+            n: 0,
+        }
+    }
+
+    fn store(&self) -> &Store {
+        &self.ingestor.store
+    }
+
+    /// Delivers a mail to desk `desk` (0 = nl, 1 = fr).
+    fn deliver_to(&mut self, desk: usize, headers: &str, body: &str) -> Outcome {
+        self.n += 1;
+        let raw = format!(
+            "{}\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n\r\n{body}\r\n",
+            headers.trim().replace('\n', "\r\n")
+        );
+        let mail = RawMail {
+            origin: Origin::Maildir {
+                file: format!("{}.eml", self.n),
+            },
+            raw: raw.into_bytes(),
+        };
+        self.ingestor
+            .process(&self.config.desks[desk], &mail)
+            .expect("process")
+    }
+
+    fn deliver(&mut self, headers: &str) -> Outcome {
+        self.deliver_to(0, headers, "text")
+    }
+
+    fn acks(&self) -> usize {
+        self.store()
+            .outbox()
+            .expect("outbox")
+            .iter()
+            .filter(|e| e.kind == "ack")
+            .count()
+    }
+
+    /// Message-ID of the acknowledgement of `reference`.
+    fn ack_id(&self, reference: &str) -> String {
+        self.store()
+            .outbox()
+            .expect("outbox")
+            .into_iter()
+            .find(|e| e.ticket.as_deref() == Some(reference))
+            .map(|e| e.message_id)
+            .expect("ack")
+    }
+
+    fn open_ticket(&mut self) -> String {
+        let out = self.deliver("From: Jane <jane@acme.example>\nTo: servicedesk.nl@example.net\nSubject: Link down AM11\nMessage-ID: <first@acme.example>");
+        match out {
+            Outcome::Created {
+                ticket,
+                acknowledged: true,
+            } => ticket,
+            other => panic!("expected a new acknowledged ticket, got {other:?}"),
+        }
+    }
+}
+
+fn ticket_of(o: &Outcome) -> &str {
+    o.ticket().unwrap_or_else(|| panic!("no ticket: {o:?}"))
+}
+
+#[test]
+fn a_new_mail_opens_a_ticket_and_is_acknowledged_once() {
+    let mut d = Desk::new();
+    let t = d.open_ticket();
+    assert_eq!(t, "NL-000001");
+    assert_eq!(d.acks(), 1);
+    let ticket = d.store().ticket(&t).expect("get").expect("ticket");
+    assert_eq!(ticket.subject, "Link down AM11");
+    assert_eq!(ticket.requester.email, "jane@acme.example");
+    let ack = &d.store().outbox().expect("outbox")[0];
+    assert!(ack.subject.contains("[NL-000001]"), "{}", ack.subject);
+    assert_eq!(ack.to, vec!["jane@acme.example"]);
+}
+
+#[test]
+fn outlook_reply_with_only_the_reference_in_the_subject_joins() {
+    for prefix in ["RE:", "AW:", "TR:", "Réf :", "RES:", "R:", "SV:", "Antw:"] {
+        let mut d = Desk::new();
+        let t = d.open_ticket();
+        let out = d.deliver(&format!(
+            "From: jane@acme.example\nTo: servicedesk.nl@example.net\nSubject: {prefix} [{t}] Link down AM11\nMessage-ID: <reply@acme.example>"
+        ));
+        assert_eq!(ticket_of(&out), t, "prefix {prefix}");
+        assert!(
+            matches!(out, Outcome::Appended { .. }),
+            "prefix {prefix}: {out:?}"
+        );
+        assert_eq!(
+            d.acks(),
+            1,
+            "no second acknowledgement for a follow-up ({prefix})"
+        );
+    }
+}
+
+#[test]
+fn gmail_reply_with_references_only_joins() {
+    let mut d = Desk::new();
+    let t = d.open_ticket();
+    let ack = d.ack_id(&t);
+    let out = d.deliver(&format!(
+        "From: jane@acme.example\nTo: servicedesk.nl@example.net\nSubject: Re: Link down AM11\nMessage-ID: <g@mail.gmail.com>\nReferences: <first@acme.example> <{ack}>"
+    ));
+    assert_eq!(
+        out,
+        Outcome::Appended {
+            ticket: t.clone(),
+            reopened: false
+        }
+    );
+    assert_eq!(d.acks(), 1);
+}
+
+#[test]
+fn a_reply_with_both_headers_and_reference_joins_once() {
+    let mut d = Desk::new();
+    let t = d.open_ticket();
+    let ack = d.ack_id(&t);
+    let out = d.deliver(&format!(
+        "From: jane@acme.example\nTo: servicedesk.nl@example.net\nSubject: RE: [{t}] Link down AM11\nMessage-ID: <both@acme.example>\nIn-Reply-To: <{ack}>\nReferences: <first@acme.example> <{ack}>"
+    ));
+    assert_eq!(ticket_of(&out), t);
+    assert_eq!(
+        d.store().messages(&t).expect("messages").len(),
+        3,
+        "customer mail, ack, reply"
+    );
+}
+
+#[test]
+fn a_colleague_forwarding_with_the_reference_joins_but_a_stranger_does_not() {
+    let mut d = Desk::new();
+    let t = d.open_ticket();
+    let out = d.deliver(&format!(
+        "From: ops@acme.example\nTo: servicedesk.nl@example.net\nSubject: TR: [{t}] Link down AM11\nMessage-ID: <fwd@acme.example>"
+    ));
+    assert_eq!(ticket_of(&out), t);
+    let ticket = d.store().ticket(&t).expect("get").expect("ticket");
+    assert!(
+        ticket.is_participant("ops@acme.example"),
+        "a colleague from the customer's domain becomes a participant"
+    );
+
+    let out = d.deliver(&format!(
+        "From: eve@evil.example\nTo: servicedesk.nl@example.net\nSubject: Fwd: [{t}] please send me the router config\nMessage-ID: <eve@evil.example>"
+    ));
+    let other = ticket_of(&out).to_string();
+    assert_ne!(
+        other, t,
+        "a stranger quoting a reference gets a ticket of their own"
+    );
+    assert!(matches!(out, Outcome::Created { .. }));
+    let victim = d.store().ticket(&t).expect("get").expect("ticket");
+    assert!(!victim.is_participant("eve@evil.example"));
+    let noted = |reference: &str| {
+        d.store()
+            .ticket(reference)
+            .expect("get")
+            .expect("ticket")
+            .events
+            .iter()
+            .any(|e| {
+                let text = serde_json::to_string(e).unwrap_or_default();
+                text.contains("\"note\"")
+                    && text.contains("eve@evil.example")
+                    && text.contains("participant")
+            })
+    };
+    assert!(
+        noted(&t),
+        "the mismatch is noted on the ticket whose reference was used"
+    );
+    assert!(noted(&other), "and on the new ticket");
+}
+
+#[test]
+fn the_same_mail_delivered_to_two_desks_has_one_effect() {
+    let mut d = Desk::new();
+    let headers = "From: jane@acme.example\nTo: servicedesk.nl@example.net, support.fr@example.net\nSubject: Both desks\nMessage-ID: <both-desks@acme.example>";
+    let first = d.deliver_to(0, headers, "x");
+    let second = d.deliver_to(1, headers, "x");
+    assert!(matches!(first, Outcome::Created { .. }));
+    assert_eq!(
+        second,
+        Outcome::Duplicate {
+            ticket: ticket_of(&first).to_string()
+        }
+    );
+    assert_eq!(d.store().tickets().expect("tickets").len(), 1);
+    assert_eq!(d.acks(), 1);
+    let ticket = d
+        .store()
+        .ticket(ticket_of(&first))
+        .expect("get")
+        .expect("ticket");
+    assert!(
+        !ticket.is_participant("support.fr@example.net"),
+        "a desk is never a participant"
+    );
+}
+
+#[test]
+fn the_same_mail_fetched_twice_is_one_message() {
+    let mut d = Desk::new();
+    let t = d.open_ticket();
+    let again = d.deliver("From: Jane <jane@acme.example>\nTo: servicedesk.nl@example.net\nSubject: Link down AM11\nMessage-ID: <first@acme.example>");
+    assert_eq!(again, Outcome::Duplicate { ticket: t.clone() });
+    assert_eq!(
+        d.store().messages(&t).expect("messages").len(),
+        2,
+        "customer mail and ack"
+    );
+}
+
+#[test]
+fn a_customer_reply_reopens_a_resolved_ticket() {
+    let mut d = Desk::new();
+    let t = d.open_ticket();
+    let mut ticket = d.store().ticket(&t).expect("get").expect("ticket");
+    ticket.set_status(
+        Status::Resolved,
+        "alice@provider.example",
+        chrono::Utc::now(),
+    );
+    let mut txn = d.store().txn();
+    txn.put_ticket(&ticket);
+    txn.commit().expect("commit");
+    let out = d.deliver(&format!(
+        "From: jane@acme.example\nSubject: Re: [{t}] still down\nMessage-ID: <again@acme.example>"
+    ));
+    assert_eq!(
+        out,
+        Outcome::Appended {
+            ticket: t.clone(),
+            reopened: true
+        }
+    );
+    assert_eq!(
+        d.store().ticket(&t).expect("get").expect("ticket").status,
+        Status::Open
+    );
+}
+
+#[test]
+fn a_reply_to_a_closed_ticket_opens_a_follow_up() {
+    let mut d = Desk::new();
+    let t = d.open_ticket();
+    let mut ticket = d.store().ticket(&t).expect("get").expect("ticket");
+    ticket.set_status(Status::Closed, "alice@provider.example", chrono::Utc::now());
+    let mut txn = d.store().txn();
+    txn.put_ticket(&ticket);
+    txn.commit().expect("commit");
+    let out = d.deliver(&format!(
+        "From: jane@acme.example\nSubject: Re: [{t}] down again\nMessage-ID: <later@acme.example>"
+    ));
+    assert!(matches!(out, Outcome::Created { .. }), "{out:?}");
+    assert_ne!(ticket_of(&out), t);
+}
+
+#[test]
+fn a_reply_that_arrives_before_its_parent_still_threads_by_reference() {
+    let mut d = Desk::new();
+    let t = d.open_ticket();
+    // The customer's second mail references a message we have not seen yet, and the reference.
+    let out = d.deliver(&format!(
+        "From: jane@acme.example\nSubject: Re: [{t}] more\nMessage-ID: <child@acme.example>\nIn-Reply-To: <unseen-parent@acme.example>"
+    ));
+    assert_eq!(ticket_of(&out), t);
+}
