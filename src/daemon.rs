@@ -32,7 +32,7 @@ pub enum DaemonError {
 }
 
 /// What one `run --once` pass did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct OnceReport {
     pub fetched: usize,
     pub created: usize,
@@ -43,6 +43,9 @@ pub struct OnceReport {
     pub sent: usize,
     pub failed: usize,
     pub retrying: usize,
+    /// Seconds spent fetching and ingesting (all desks), and delivering.
+    pub ingest_secs: f64,
+    pub delivery_secs: f64,
 }
 
 /// The parts shared by both modes.
@@ -148,6 +151,7 @@ pub async fn run_once(
     let parts = assemble(config, clock)?;
     let mut report = OnceReport::default();
     let mut problems = Vec::new();
+    let started = std::time::Instant::now();
     for desk in parts.config.desks.clone() {
         let mut source = match source_for(&desk) {
             Ok(s) => s,
@@ -170,6 +174,8 @@ pub async fn run_once(
         }
         source.reset().await;
     }
+    report.ingest_secs = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
     if let Err(e) = parts.delivery.transport.test_connection().await {
         problems.push(format!("smtp {}: {e}", parts.config.smtp.url));
     } else {
@@ -178,6 +184,7 @@ pub async fn run_once(
         report.failed = r.failed;
         report.retrying = r.retrying;
     }
+    report.delivery_secs = started.elapsed().as_secs_f64();
     parts.store.flush()?;
     if problems.is_empty() {
         Ok(report)

@@ -323,3 +323,116 @@ fn a_reply_that_arrives_before_its_parent_still_threads_by_reference() {
     ));
     assert_eq!(ticket_of(&out), t);
 }
+
+#[test]
+fn an_out_of_office_reply_is_kept_on_the_ticket_but_changes_nothing() {
+    let mut d = Desk::new();
+    let t = d.open_ticket();
+    let ack = d.ack_id(&t);
+    let mut ticket = d.store().ticket(&t).expect("get").expect("ticket");
+    ticket.set_status(
+        Status::Resolved,
+        "alice@provider.example",
+        chrono::Utc::now(),
+    );
+    let mut txn = d.store().txn();
+    txn.put_ticket(&ticket);
+    txn.commit().expect("commit");
+    let out = d.deliver(&format!(
+        "From: jane@acme.example\nSubject: Automatic reply: [{t}] Received: Link down AM11\nAuto-Submitted: auto-replied\nMessage-ID: <ooo@acme.example>\nIn-Reply-To: <{ack}>"
+    ));
+    assert_eq!(
+        out,
+        Outcome::Appended {
+            ticket: t.clone(),
+            reopened: false
+        }
+    );
+    assert_eq!(
+        d.store().ticket(&t).expect("get").expect("ticket").status,
+        Status::Resolved,
+        "an auto-reply does not reopen"
+    );
+    assert_eq!(d.acks(), 1, "an auto-reply is never answered");
+    let kinds: Vec<String> = d
+        .store()
+        .messages(&t)
+        .expect("messages")
+        .iter()
+        .map(|m| format!("{:?}", m.kind))
+        .collect();
+    assert_eq!(kinds, vec!["Customer", "Ack", "Automatic"]);
+}
+
+#[test]
+fn machine_mail_that_answers_nothing_is_kept_aside_and_never_answered() {
+    let mut d = Desk::new();
+    let out = d.deliver("From: MAILER-DAEMON@mx.example\nSubject: Undelivered Mail Returned to Sender\nAuto-Submitted: auto-replied\nMessage-ID: <b1@mx.example>");
+    assert!(matches!(out, Outcome::Aside { .. }), "{out:?}");
+    let out = d.deliver("From: news@list.example\nSubject: Weekly digest\nList-Id: <digest.list.example>\nPrecedence: list\nMessage-ID: <l1@list.example>");
+    assert!(matches!(out, Outcome::Aside { .. }), "{out:?}");
+    assert_eq!(d.acks(), 0);
+    assert!(d.store().tickets().expect("tickets").is_empty());
+    assert_eq!(
+        d.store()
+            .shelf(deskgate::store::Shelf::Aside)
+            .expect("aside")
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn our_own_acknowledgement_coming_back_is_not_a_ticket() {
+    let mut d = Desk::new();
+    let t = d.open_ticket();
+    let raw = d
+        .store()
+        .outbox_bytes(1)
+        .expect("bytes")
+        .expect("ack bytes");
+    let mail = RawMail {
+        origin: Origin::Maildir {
+            file: "loop.eml".into(),
+        },
+        raw,
+    };
+    let out = d
+        .ingestor
+        .process(&d.config.desks[1], &mail)
+        .expect("process");
+    assert!(
+        matches!(out, Outcome::Duplicate { .. } | Outcome::Aside { .. }),
+        "{out:?}"
+    );
+    assert_eq!(d.store().tickets().expect("tickets").len(), 1);
+    assert_eq!(
+        d.acks(),
+        1,
+        "{t} was acknowledged once, and the loop stopped there"
+    );
+}
+
+#[test]
+fn a_bounce_of_our_acknowledgement_lands_on_its_ticket() {
+    let mut d = Desk::new();
+    let t = d.open_ticket();
+    let ack = d.ack_id(&t);
+    let body = format!(
+        "This is a MIME-encapsulated message.\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.acme.example\r\n\r\nFinal-Recipient: rfc822; jane@acme.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{ack}>\r\nSubject: [{t}] Received\r\n\r\n--b--"
+    );
+    let out = d.deliver_to(
+        0,
+        "From: MAILER-DAEMON@mx.acme.example\nSubject: Undelivered Mail Returned to Sender\nMessage-ID: <dsn1@mx.acme.example>\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"",
+        &body,
+    );
+    assert_eq!(ticket_of(&out), t, "{out:?}");
+    assert_eq!(d.acks(), 1);
+    let last = d
+        .store()
+        .messages(&t)
+        .expect("messages")
+        .pop()
+        .expect("message");
+    assert_eq!(format!("{:?}", last.kind), "Bounce");
+}

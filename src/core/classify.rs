@@ -205,6 +205,10 @@ struct Facts<'m> {
     auto_submitted: Option<(String, String)>,
     /// The sender is a mail system's own mailbox (MAILER-DAEMON, postmaster, …).
     daemon_sender: bool,
+    /// The sender is MAILER-DAEMON or a "Mail Delivery System": never a person. (Postmaster
+    /// and mail-admin mailboxes are read and written by people, so they count only as bounce
+    /// evidence, not as a robot verdict on their own.)
+    mailer_daemon: bool,
     /// The sender's address is a no-reply address.
     noreply_sender: bool,
     /// Part types include a quoted original message or its headers.
@@ -235,6 +239,8 @@ impl<'m> Facts<'m> {
             .unwrap_or(&mail.from.email);
         let name = mail.from.name.as_deref().unwrap_or("").to_lowercase();
         let daemon_sender = DAEMON_LOCAL.is_match(local) || DAEMON_NAME.is_match(&name);
+        let mailer_daemon =
+            MAILER_DAEMON_LOCAL.is_match(local) || MAILER_DAEMON_NAME.is_match(&name);
         let noreply_sender = NOREPLY_LOCAL.is_match(local);
         let has_original = mail.part_types.iter().any(|t| {
             matches!(
@@ -252,6 +258,7 @@ impl<'m> Facts<'m> {
             null_sender,
             auto_submitted,
             daemon_sender,
+            mailer_daemon,
             noreply_sender,
             has_original,
         }
@@ -301,7 +308,21 @@ static DAEMON_LOCAL: LazyLock<Regex> = LazyLock::new(|| {
 /// Display names that mail systems send their own notices under.
 static DAEMON_NAME: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"^(?:mail delivery (?:sub)?system|mailer[- ]daemon|mail[- ]daemon|postmaster|post master|mail administrator|mail delivery service|internet mail delivery|delivery status notification|system administrator)\b",
+        r"^(?:mail delivery (?:sub)?system|mailer[- ]daemon|mail[- ]daemon|postmaster|post master|mail administrator|mail delivery service|internet mail delivery|delivery status notification)\b",
+    )
+});
+
+/// The subset of [`DAEMON_LOCAL`] that no person writes from.
+static MAILER_DAEMON_LOCAL: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^(?:mailer[-_.]?daemon|mail[-_.]?daemon|mailerdaemon|mdaemon|smtp[-_.]?daemon|mail[-_.]?delivery[-_.a-z]*)$",
+    )
+});
+
+/// The subset of [`DAEMON_NAME`] that no person writes under.
+static MAILER_DAEMON_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^(?:mail delivery (?:sub)?system|mailer[- ]daemon|mail[- ]daemon|mail delivery service|internet mail delivery)\b",
     )
 });
 
@@ -320,7 +341,7 @@ static BOUNCE_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
         r"|(?:mail|message)?\s*delivery (?:has )?(?:failed|failure|problem|error|report|notification|status)",
         r"|failed delivery|failure delivery|delivery fail|returned mail|returning message to sender",
         r"|failure notice|mail system error|mail failure|mail could not be delivered|mail failed",
-        r"|could not be delivered|(?:was|were) not delivered|has failed|postmaster notify|\[postmaster\]",
+        r"|could not be delivered|(?:was|were) not delivered|postmaster notify|\[postmaster\]",
         r"|delayed mail|delivery delayed|has been delayed|could not send (?:message|mail)",
         r"|message .{0,80} delayed|there was an error sending your mail|message you sent blocked",
         r"|non remis|non recapitabile|unzustellbar|nicht zustellbar|no se pudo entregar|onbestelbaar",
@@ -342,7 +363,7 @@ static BOUNCE_TEXT: LazyLock<Regex> = LazyLock::new(|| {
         r"|(?:message|mail) (?:you sent )?(?:could not|couldn't|cannot|can't|was not|wasn't|has not been|will not be) (?:be )?delivered",
         r"|(?:unable|not able|failed) to deliver|could not deliver|couldn't deliver|cannot deliver",
         r"|delivery (?:to the following recipients? )?(?:has )?failed|delivery failure|delivery status notification",
-        r"|permanent(?:ly)? (?:fatal )?(?:error|failure|failed)|(?:a )?fatal error",
+        r"|permanent(?:ly)? (?:fatal )?(?:error|failure|failed)",
         r"|undeliver(?:able|ed)|returned to sender|message (?:was )?(?:rejected|blocked|bounced|refused)",
         r"|user unknown|unknown user|no such (?:user|mailbox|recipient|address)|mailbox (?:unavailable|is full|full|not found|does not exist)",
         r"|recipient address rejected|address rejected|over quota|quota exceeded|host unknown|relay(?:ing)? (?:access )?denied",
@@ -355,7 +376,9 @@ static BOUNCE_TEXT: LazyLock<Regex> = LazyLock::new(|| {
 
 /// An enhanced status code (RFC 3463) of a failure or delay, e.g. `5.1.1` or `4.4.7`.
 static ENHANCED_STATUS: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?:^|[^0-9.])([245]\.[0-9]{1,3}\.[0-9]{1,3})(?:$|[^0-9.]|\.(?:$|[^0-9]))")
+    // The subject digit is 0-7 (RFC 3463 registry); allowing more would read software versions
+    // such as "Exim 4.92.3" as status codes.
+    re(r"(?:^|[^0-9.])([245]\.[0-7]\.[0-9]{1,3})(?:$|[^0-9.]|\.(?:$|[^0-9]))")
 });
 
 /// An SMTP reply code in a transcript (`550 user unknown`, `550-5.1.1`, `<<< 452 …`).
@@ -366,10 +389,15 @@ static SMTP_REPLY: LazyLock<Regex> =
 /// headers and body, whose addresses are not recipients of the failed delivery.
 static ORIGINAL_MARKER: LazyLock<Regex> = LazyLock::new(|| {
     re(concat!(
-        r"(?mi)^[\s>\-=_*#]*(?:",
-        r"[^\n]{0,40}(?:original message|copy of (?:the|your) message|message follows|undelivered message|returned message|returned mail follows)",
-        r"|[^\n]{0,40}(?:headers? of (?:the )?(?:original|returned|your) message|original (?:message )?headers?|message headers? follows?)",
-        r"|(?:received|return-path|dkim-signature|message-id|mime-version):\s",
+        r"(?mi)^\s*>?\s*(?:",
+        // A separator line: "------ This is a copy of the message ------", "--- Original message ---".
+        r"[-=_*#]{2,}[^\n]{0,40}(?:original|copy of|message follows|undelivered message|returned message|message headers?|returned mail)",
+        // Or an announcement in words, without dashes.
+        r"|[^\n]{0,40}(?:below (?:this line )?is a copy of|this is a copy of (?:the|your) message|original message follows",
+        r"|copy of the original message|(?:original )?message headers? follows?|headers of (?:the )?(?:original|returned|your) message",
+        r"|original message headers|returned message follows|original mail as follows|unsent message below)",
+        // Or the first header line of the quoted original itself.
+        r"|(?:received|return-path|dkim-signature|message-id|mime-version):",
         r")"
     ))
 });
@@ -417,7 +445,10 @@ fn own_mail_signals(mail: &InboundMail, ctx: &ClassifyContext) -> Vec<String> {
             let domain = domain.to_ascii_lowercase();
             for own in ctx.own_domains {
                 let own = own.trim().to_ascii_lowercase();
-                if !own.is_empty() && (domain == own || domain.ends_with(&format!(".{own}"))) {
+                // Exact match only: our Message-IDs use exactly this domain, while colleagues'
+                // mail clients use host names below it (`@mail.company.example`), and their mail
+                // is not a loop.
+                if !own.is_empty() && domain == own {
                     out.push(format!("Message-ID in our own domain {own}"));
                     break;
                 }
@@ -465,15 +496,22 @@ fn bounce_signals(mail: &InboundMail, facts: &Facts) -> BounceSignals {
         };
     }
 
-    // A standard DSN (RFC 3464): the delivery-status part says per recipient what happened.
+    let automated = automated_sender_signals(mail, facts);
+
+    // A standard DSN (RFC 3464): the delivery-status part says per recipient what happened. A
+    // delivery-status part outside a `multipart/report` is what a person gets by attaching the
+    // parts of a bounce to a mail of their own, so there it counts only from an automated sender.
     let dsn_part =
         has_part("message/delivery-status") || has_part("message/global-delivery-status");
-    if report_type == "delivery-status" || dsn_part {
+    if report_type == "delivery-status"
+        || (dsn_part && (is_multipart_report || !automated.is_empty()))
+    {
         reasons.push(if report_type == "delivery-status" {
             "multipart/report; report-type=delivery-status (RFC 3464)".to_string()
         } else {
             "message/delivery-status part (RFC 3464)".to_string()
         });
+        reasons.extend(automated.iter().cloned());
         let recipients = mail
             .delivery_status
             .as_deref()
@@ -521,26 +559,6 @@ fn bounce_signals(mail: &InboundMail, facts: &Facts) -> BounceSignals {
     // A non-standard bounce needs bounce-like content *and* an automated sender: either alone is
     // common in human mail (a customer writing "Undeliverable mail from your server", pasting a
     // bounce, or a no-reply sender of ordinary notifications).
-    let mut automated = Vec::new();
-    if facts.daemon_sender {
-        automated.push(format!(
-            "sender {} is a mail system mailbox",
-            sender_label(mail)
-        ));
-    }
-    if facts.null_sender {
-        automated.push("Return-Path: <> (null sender)".to_string());
-    }
-    if let Some((v, _)) = &facts.auto_submitted {
-        automated.push(format!("Auto-Submitted: {v}"));
-    }
-    if let Some(v) = mail.header("x-failed-recipients") {
-        automated.push(format!("X-Failed-Recipients: {v}"));
-    }
-    if mail.from.email.is_empty() {
-        automated.push("no sender address".to_string());
-    }
-
     let mut content = Vec::new();
     if let Some(m) = BOUNCE_SUBJECT.find(&facts.subject_lower) {
         content.push(format!(
@@ -564,14 +582,29 @@ fn bounce_signals(mail: &InboundMail, facts: &Facts) -> BounceSignals {
     // A mail from MAILER-DAEMON that quotes an original message is a bounce even when its text is
     // in a language the lists above do not cover.
     let daemon_with_original = facts.daemon_sender && facts.has_original;
-    let is_bounce = (!automated.is_empty() && !content.is_empty()) || daemon_with_original;
+    // `Auto-Submitted` is on every kind of machine mail (monitoring, cron, ticket systems), and a
+    // monitoring alert easily says "job has failed" or "permanent failure"; so when it is the
+    // only automated signal, it takes two pieces of bounce content.
+    let only_auto_submitted = automated.len() == 1 && facts.auto_submitted.is_some();
+    let enough_content = if only_auto_submitted {
+        content.len() >= 2
+    } else {
+        !content.is_empty()
+    };
+    let is_bounce = (!automated.is_empty() && enough_content) || daemon_with_original;
     if daemon_with_original {
         content.push("quotes the original message".to_string());
     }
     let fired: Vec<String> = automated.iter().chain(content.iter()).cloned().collect();
     if is_bounce {
         reasons.extend(fired);
-        let text_recipients = parse_dsn(region_before_original(facts.text_head));
+        // Some MTAs write the delivery-status fields into the text. They belong before the quoted
+        // original; when a relay quoted a whole bounce (fields and all) below its own notice,
+        // they are only found further down.
+        let mut text_recipients = parse_dsn(region_before_original(facts.text_head));
+        if text_recipients.is_empty() {
+            text_recipients = parse_dsn(facts.text_head);
+        }
         let info = bounce_info(mail, facts, &text_recipients);
         return BounceSignals {
             verdict: Some(Verdict::Bounce(info)),
@@ -579,12 +612,53 @@ fn bounce_signals(mail: &InboundMail, facts: &Facts) -> BounceSignals {
         };
     }
     // Not a bounce: only content signals are worth reporting as hints (the automated-sender
-    // signals are reported by the auto-reply and robot detectors in their own words).
+    // signals are reported by the auto-reply and robot detectors in their own words), plus a
+    // postmaster-like sender, which no other detector reports.
     reasons.extend(content);
+    if facts.daemon_sender && !facts.mailer_daemon {
+        reasons.push(format!(
+            "sender {} is a mail system mailbox (postmaster-like, may be a person)",
+            sender_label(mail)
+        ));
+    }
     BounceSignals {
         verdict: None,
         reasons,
     }
+}
+
+/// Signs that a mail system, not a person, sent the mail. Bounce evidence in the content counts
+/// only together with one of these.
+fn automated_sender_signals(mail: &InboundMail, facts: &Facts) -> Vec<String> {
+    let mut automated = Vec::new();
+    if facts.daemon_sender {
+        automated.push(format!(
+            "sender {} is a mail system mailbox",
+            sender_label(mail)
+        ));
+    }
+    if facts.null_sender {
+        automated.push("Return-Path: <> (null sender)".to_string());
+    }
+    if let Some((v, _)) = &facts.auto_submitted {
+        automated.push(format!("Auto-Submitted: {v}"));
+    }
+    if let Some(v) = mail.header("x-failed-recipients") {
+        automated.push(format!("X-Failed-Recipients: {v}"));
+    }
+    if mail.from.email.is_empty() {
+        automated.push("no sender address".to_string());
+    }
+    // A no-reply sender alone is any notification system (a courier's "could not be delivered"
+    // is not a bounce); quoting the original message as a MIME part is what mail systems do.
+    if facts.noreply_sender && facts.has_original {
+        automated.push(format!(
+            "no-reply sender {} quoting the original message",
+            mail.from.email
+        ));
+    }
+
+    automated
 }
 
 fn sender_label(mail: &InboundMail) -> String {
@@ -611,7 +685,10 @@ fn ses_notification(
     static MSGID: LazyLock<Regex> =
         LazyLock::new(|| re(r#""name"\s*:\s*"Message-ID"\s*,\s*"value"\s*:\s*"<?([^"<>\s]+)>?""#));
 
-    let text = facts.text_head.trim_start();
+    // SNS wraps the SES JSON as a string inside its own JSON, so the inner quotes arrive
+    // escaped; unescaping them lets one set of patterns read both forms.
+    let unescaped = facts.text_head.trim_start().replace("\\\"", "\"");
+    let text = unescaped.as_str();
     if !text.starts_with('{')
         || !(facts.noreply_sender || mail.from.domain().ends_with("amazonaws.com"))
     {
@@ -696,11 +773,20 @@ impl DsnRecipient {
 
     /// Delivered, relayed or expanded: the mail went on, nothing failed.
     fn is_success(&self) -> bool {
+        // Besides the three success actions of RFC 3464, a 2.x.x status (RFC 3463: success)
+        // with any action other than failed or delayed counts, because some MTAs write
+        // non-standard actions such as `deliverable`.
+        let success_status = self.status.as_deref().is_some_and(|s| s.starts_with('2'));
         match self.action.as_deref() {
-            Some(a) => ["delivered", "relayed", "expanded"]
-                .iter()
-                .any(|s| a.starts_with(s)),
-            None => self.status.as_deref().is_some_and(|s| s.starts_with('2')),
+            Some(a)
+                if ["delivered", "relayed", "expanded"]
+                    .iter()
+                    .any(|s| a.starts_with(s)) =>
+            {
+                true
+            }
+            Some(a) if a.starts_with("fail") || a.starts_with("delay") => false,
+            _ => success_status,
         }
     }
 
@@ -750,7 +836,7 @@ fn parse_dsn(text: &str) -> Vec<DsnRecipient> {
                 }
             }
             "original-recipient" => {
-                if cur.has_recipient() {
+                if cur.original_recipient.is_some() {
                     out.push(std::mem::take(&mut cur));
                 }
                 cur.original_recipient = dsn_address(&value);
@@ -816,6 +902,25 @@ fn first_status_code(text: &str) -> Option<String> {
         })
 }
 
+/// A generic `x.0.0` status replaced by the remote server's more specific code of the same class
+/// from the diagnostic (`5.0.0` with `550 5.7.1 relaying denied` gives `5.7.1`): many MTAs write
+/// only the class into the Status field.
+fn more_specific_status(status: String, diagnostic: Option<&str>) -> String {
+    let Some(class) = status.strip_suffix(".0.0") else {
+        return status;
+    };
+    diagnostic
+        .and_then(|d| {
+            ENHANCED_STATUS
+                .captures_iter(d)
+                .filter_map(|c| c.get(1))
+                .map(|m| m.as_str())
+                .find(|code| code.starts_with(class) && !code.ends_with(".0.0"))
+        })
+        .map(str::to_string)
+        .unwrap_or(status)
+}
+
 /// The part of a text bounce before the quoted original message.
 fn region_before_original(text: &str) -> &str {
     match ORIGINAL_MARKER.find(text) {
@@ -855,7 +960,8 @@ fn bounce_info(mail: &InboundMail, facts: &Facts, dsn: &[DsnRecipient]) -> Bounc
                     .and_then(|c| c.get(1))
                     .map(|m| m.as_str().to_string())
             })
-            .or_else(text_code);
+            .or_else(text_code)
+            .map(|s| more_specific_status(s, first.and_then(|r| r.diagnostic.as_deref())));
         let any_temporary = failed
             .iter()
             .any(|r| r.status.as_deref().is_some_and(|s| s.starts_with('4')));
@@ -902,19 +1008,7 @@ fn bounce_info(mail: &InboundMail, facts: &Facts, dsn: &[DsnRecipient]) -> Bounc
         }
     }
     if recipients.is_empty() {
-        for c in ADDRESS.captures_iter(region) {
-            let Some(m) = c.get(1).or(c.get(2)) else {
-                continue;
-            };
-            let a = m.as_str().to_ascii_lowercase();
-            if is_not_a_failed_recipient(mail, &a) {
-                continue;
-            }
-            recipients = push_unique(recipients, a);
-            if recipients.len() >= 50 {
-                break;
-            }
-        }
+        recipients = text_recipients(mail, region);
     }
     BounceInfo {
         permanent,
@@ -932,11 +1026,67 @@ static DELAY_WORDS: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// The failed recipients named in a text bounce (the part before the quoted original). Addresses
+/// in angle brackets or alone on a line are the usual way (qmail `<a@b>:`, Sendmail, Exim); only
+/// when there are none, addresses that start a line (`a@b [User unknown]`, `Unknown user: a@b`)
+/// count. Lines that name someone else (the original's headers, `MAIL FROM`, "please contact")
+/// are skipped.
+fn text_recipients(mail: &InboundMail, region: &str) -> Vec<String> {
+    let mut bracketed: Vec<String> = Vec::new();
+    let mut line_start: Vec<String> = Vec::new();
+    for line in region.lines() {
+        let lower = line.trim_start().to_ascii_lowercase();
+        if NOT_A_RECIPIENT_LINE.is_match(&lower) {
+            continue;
+        }
+        for c in ADDRESS.captures_iter(line) {
+            if let Some(m) = c.get(1).or(c.get(2)) {
+                let a = m.as_str().to_ascii_lowercase();
+                if !is_not_a_failed_recipient(mail, &a) && bracketed.len() < 50 {
+                    bracketed = push_unique(bracketed, a);
+                }
+            }
+        }
+        if let Some(m) = LINE_START_ADDRESS.captures(line).and_then(|c| c.get(1)) {
+            let a = m.as_str().to_ascii_lowercase();
+            if !is_not_a_failed_recipient(mail, &a) && line_start.len() < 50 {
+                line_start = push_unique(line_start, a);
+            }
+        }
+    }
+    if bracketed.is_empty() {
+        line_start
+    } else {
+        bracketed
+    }
+}
+
+/// Lines of a text bounce whose addresses are not failed recipients.
+static NOT_A_RECIPIENT_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    re(concat!(
+        r"^(?:message-id|in-reply-to|references|to|from|cc|bcc|sender|reply-to|return-path|delivered-to",
+        r"|x-original-to|envelope-from|subject|date)\s*:|^from\s|mail from\s*:|contact",
+    ))
+});
+
+/// An address at the start of a line, possibly after a short label such as `Unknown user:`.
+static LINE_START_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^\s*(?:[A-Za-z][A-Za-z -]{0,30}:\s*)?<?([A-Za-z0-9._%+=/'!#$&*?^`{|}~-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})>?(?:[\s:,;\[(]|$)",
+    )
+});
+
 /// Addresses in a bounce text that are not failed recipients: the bounce's own sender and
-/// addressee (the original sender) and mail system mailboxes.
+/// addressee (the original sender), mail system mailboxes, and Message-IDs that look like
+/// addresses.
 fn is_not_a_failed_recipient(mail: &InboundMail, a: &str) -> bool {
     let local = a.rsplit_once('@').map(|(l, _)| l).unwrap_or(a);
-    a == mail.from.email || mail.to.iter().any(|t| t.email == a) || DAEMON_LOCAL.is_match(local)
+    let is_id = |id: &String| id.eq_ignore_ascii_case(a);
+    a == mail.from.email
+        || mail.to.iter().any(|t| t.email == a)
+        || DAEMON_LOCAL.is_match(local)
+        || mail.original_message_id.as_ref().is_some_and(is_id)
+        || mail.references.iter().chain(&mail.in_reply_to).any(is_id)
 }
 
 /// The first line of a text bounce that carries a status or reply code: usually the remote
@@ -1012,14 +1162,23 @@ fn auto_reply_signals(mail: &InboundMail, facts: &Facts) -> AutoSignals {
             decided = true;
         }
     }
+    // Exchange puts X-Auto-Response-Suppress on its own out-of-office replies, but also on mail
+    // that people send from Outlook and from many applications: it asks the *receiver* not to
+    // auto-reply, it does not say the mail is automatic. Ticket systems that trusted it alone
+    // swallowed customers' mail (osTicket #726, Redmine #19558, Discourse #21367, sisimai #491),
+    // so it only backs an out-of-office subject (above) and is otherwise just a hint.
+    if let Some(v) = mail.header("x-auto-response-suppress") {
+        reasons.push(format!("X-Auto-Response-Suppress: {}", v.trim()));
+    }
     AutoSignals { decided, reasons }
 }
 
 /// Subject prefixes that mail clients and servers put on automatic replies and that people do not
-/// write themselves: these decide AutoReply without a header.
+/// write themselves: these decide AutoReply without a header. A bare "Out of office:" is not
+/// among them, because a person announcing their own absence writes exactly that.
 static CLIENT_AUTO_REPLY_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
     re(concat!(
-        r"^\s*\[?(?:out of (?:the )?office(?: autoreply| reply)?|automatic reply|auto[- ]?reply|auto[- ]?respons(?:e)?",
+        r"^\s*\[?(?:out of (?:the )?office (?:autoreply|auto reply|reply)|automatic reply|auto[- ]?reply|auto[- ]?respons(?:e)?",
         r"|automated reply|automated response|autosvar|automatisk svar|réponse automatique|reponse automatique",
         r"|abwesenheitsnotiz|automatische antwort|automatische rückantwort|resposta automática|resposta automatica",
         r"|risposta automatica|respuesta automática|respuesta automatica|afwezigheidsbericht|automatisch antwoord",
@@ -1054,6 +1213,11 @@ fn list_signals(mail: &InboundMail) -> Vec<String> {
         "list-post",
         "mailing-list",
         "x-mailing-list",
+        // List servers that predate RFC 2919 mark their mail with their own headers: Mailman
+        // and fml (widespread in Japan).
+        "x-mailman-version",
+        "x-ml-name",
+        "x-mlserver",
     ] {
         if let Some(v) = mail.header(name) {
             out.push(format!("{}: {}", header_label(name), prefix(v.trim(), 120)));
@@ -1080,8 +1244,6 @@ const ROBOT_HEADERS: &[&str] = &[
     "rt-loop-prevention",
     "x-zammad-loop",
     "x-jira-fingerprint",
-    "x-servicenow-generated",
-    "x-servicenow-source",
     "x-freshdesk-api-version",
     "x-zendesk-from-account-id",
     "x-helpscout-thread-id",
@@ -1101,9 +1263,6 @@ fn robot_signals(mail: &InboundMail, facts: &Facts) -> Vec<String> {
             out.push(format!("Precedence: {}", v.trim()));
         }
     }
-    if let Some(v) = mail.header("x-auto-response-suppress") {
-        out.push(format!("X-Auto-Response-Suppress: {}", v.trim()));
-    }
     for name in ROBOT_HEADERS {
         if let Some(v) = mail.header(name) {
             out.push(format!("{}: {}", header_label(name), prefix(v.trim(), 80)));
@@ -1120,7 +1279,7 @@ fn robot_signals(mail: &InboundMail, facts: &Facts) -> Vec<String> {
     if facts.noreply_sender {
         out.push(format!("no-reply sender {}", mail.from.email));
     }
-    if facts.daemon_sender {
+    if facts.mailer_daemon {
         out.push(format!(
             "sender {} is a mail system mailbox",
             sender_label(mail)
@@ -1232,7 +1391,9 @@ Diagnostic-Code: smtp; 550 {status} <bob@customer.example>:\n Recipient address 
         let mut own_from = human();
         own_from.from = Address::new(None, "ServiceDesk@Provider.example");
         let mut own_bounce = dsn("5.1.1", "failed");
-        own_bounce.message_id = "x@mx.desk.example".into();
+        own_bounce.message_id = "x@desk.example".into();
+        let mut colleague = human();
+        colleague.message_id = "123@mail.desk.example".into();
         let mut arf = human();
         arf.content_type = "multipart/report".into();
         arf.report_type = Some("feedback-report".into());
@@ -1274,6 +1435,40 @@ A message that you sent could not be delivered to one or more of its\nrecipients
             row("plain human", human(), Human, ""),
             row("own Message-ID domain", own_id, OwnMail, "our own domain"),
             row("desk address as sender", own_from, OwnMail, "desk address"),
+            row("colleague at a subdomain is human", colleague, Human, ""),
+            row(
+                "a monitoring alert saying 'failed' is a robot, not a bounce",
+                {
+                    let mut m = with_header("Auto-Submitted", "auto-generated");
+                    m.from = Address::new(Some("Nagios"), "nagios@monitor.customer.example");
+                    m.subject = "PROBLEM: backup job has failed".into();
+                    m.text = "Backup job failed with a permanent error on host db1.\n".into();
+                    m
+                },
+                Robot,
+                "Auto-Submitted: auto-generated",
+            ),
+            row(
+                "a postmaster writing in person is human",
+                {
+                    let mut m = human();
+                    m.from = Address::new(Some("Postmaster"), "postmaster@customer.example");
+                    m.subject = "Your relay rejects our mail".into();
+                    m
+                },
+                Human,
+                "may be a person",
+            ),
+            row(
+                "MAILER-DAEMON without bounce content is a robot",
+                {
+                    let mut m = human();
+                    m.from = Address::new(None, "MAILER-DAEMON@mx.customer.example");
+                    m
+                },
+                Robot,
+                "mail system mailbox",
+            ),
             row(
                 "own mail wins over bounce look",
                 own_bounce,
@@ -1388,10 +1583,27 @@ A message that you sent could not be delivered to one or more of its\nrecipients
                 "Precedence: list",
             ),
             row(
-                "X-Auto-Response-Suppress",
+                "X-Auto-Response-Suppress alone is human (Outlook sends it on people's mail)",
                 with_header("X-Auto-Response-Suppress", "All"),
-                Robot,
+                Human,
                 "X-Auto-Response-Suppress",
+            ),
+            row(
+                "X-Auto-Response-Suppress backs an out-of-office subject",
+                {
+                    let mut m = with_subject("Out of Office: Link down");
+                    m.headers
+                        .push(("x-auto-response-suppress".into(), "All".into()));
+                    m
+                },
+                AutoReply,
+                "out-of-office",
+            ),
+            row(
+                "a person's bare 'Out of office:' subject is human",
+                with_subject("Out of office: Friday 12 May"),
+                Human,
+                "out-of-office",
             ),
             row(
                 "List-Id",
@@ -1444,8 +1656,8 @@ A message that you sent could not be delivered to one or more of its\nrecipients
             ),
             row("no-reply sender", noreply, Robot, "no-reply sender"),
             row(
-                "Out of Office subject",
-                with_subject("Out of Office: Link down"),
+                "Out of Office AutoReply subject",
+                with_subject("Out of Office AutoReply: Link down"),
                 AutoReply,
                 "out-of-office",
             ),
@@ -1716,6 +1928,7 @@ Final-Recipient: rfc822; b@x.example\nAction: failed\nStatus: 4.0.0\n",
             Some("5.1.1".into())
         );
         assert_eq!(first_status_code("code 5.7.1."), Some("5.7.1".into()));
+        assert_eq!(first_status_code("Exim 4.92.3 on 2.10.2020"), None);
         assert_eq!(
             first_status_code("<<< 452 too many recipients"),
             Some("452".into())
@@ -1751,6 +1964,8 @@ Final-Recipient: rfc822; b@x.example\nAction: failed\nStatus: 4.0.0\n",
         for r in [
             &DAEMON_LOCAL,
             &DAEMON_NAME,
+            &MAILER_DAEMON_LOCAL,
+            &MAILER_DAEMON_NAME,
             &NOREPLY_LOCAL,
             &BOUNCE_SUBJECT,
             &BOUNCE_TEXT,
@@ -1762,6 +1977,8 @@ Final-Recipient: rfc822; b@x.example\nAction: failed\nStatus: 4.0.0\n",
             &AUTO_REPLY_SUBJECT,
             &CLIENT_AUTO_REPLY_SUBJECT,
             &DELAY_WORDS,
+            &NOT_A_RECIPIENT_LINE,
+            &LINE_START_ADDRESS,
         ] {
             LazyLock::force(r);
         }

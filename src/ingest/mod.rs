@@ -156,7 +156,13 @@ impl Ingestor {
             );
         }
 
-        let candidates = self.candidates(&parsed)?;
+        // A bounce rarely says In-Reply-To; the original's Message-ID inside the report does.
+        let reported = class
+            .bounce
+            .as_ref()
+            .and_then(|b| b.original_message_id.clone())
+            .or_else(|| parsed.original_message_id.clone());
+        let candidates = self.candidates(&parsed, reported.as_deref())?;
         let decision = threading::decide(&parsed, &candidates);
         let kind = match class.kind {
             MailKind::Human => MessageKind::Customer,
@@ -223,7 +229,9 @@ impl Ingestor {
                 }
             }
             Decision::New { notes, related } => {
-                if kind != MessageKind::Customer {
+                // A robot (a customer's monitoring, a purchase system) may open a ticket, which is
+                // never acknowledged; other machine mail answers something or nothing.
+                if kind != MessageKind::Customer && class.kind != MailKind::Robot {
                     let reason = format!("{class_text}; answers no known ticket");
                     return self.shelve(txn, Shelf::Aside, desk, mail, Some(&parsed), reason, now);
                 }
@@ -297,9 +305,13 @@ impl Ingestor {
     }
 
     /// Looks up the tickets the mail's headers and subject point at.
-    fn candidates(&self, mail: &InboundMail) -> Result<Candidates, StoreError> {
+    fn candidates(
+        &self,
+        mail: &InboundMail,
+        reported: Option<&str>,
+    ) -> Result<Candidates, StoreError> {
         let mut c = Candidates::default();
-        for id in mail.referenced_ids() {
+        for id in mail.referenced_ids().into_iter().chain(reported) {
             if let Some(idx) = self.store.message_index(id)? {
                 if let Some(t) = self.store.ticket(&idx.ticket)? {
                     c.by_header = Some(facts(&t));

@@ -375,6 +375,7 @@ async fn open(names: Names, cfg: &ImapConfig) -> Result<Conn, SourceError> {
     conn.select(&cfg.mailbox).await?;
     conn.drain();
     conn.info.news = false;
+    eprintln!("TMPDEBUG {:?}", conn.info);
     tracing::info!(
         url = %cfg.url,
         user = %cfg.user,
@@ -585,6 +586,10 @@ impl Conn {
         position: Option<Position>,
         limit: usize,
     ) -> Result<Vec<RawMail>, SourceError> {
+        // A server shows a session new mail only between commands (Dovecot: after a command
+        // finishes), and SEARCH answers about the mails the session was shown; the NOOP brings
+        // the view up to date first.
+        self.command("NOOP", |_| false).await?;
         // Whatever the server announced so far is covered by the search below.
         self.drain();
         self.info.news = false;
