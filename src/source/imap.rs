@@ -4,7 +4,9 @@
 //! mails by UID above the stored [`Position`]. Fetching never sets `\Seen`; only [`ImapSource::ack`]
 //! does (and moves the mail, when configured), which the pipeline calls once a batch is safely
 //! stored. Any error drops the session, so the next call starts on a fresh connection; the caller
-//! owns the back-off. New mail is awaited with IDLE where the server offers it.
+//! owns the back-off. A call whose future is dropped half-way (a caller's timeout) also drops the
+//! session, since a command cut off in the middle leaves the protocol state unknown. New mail is
+//! awaited with IDLE where the server offers it.
 //!
 //! Commands after login go through [`Conn::command`] rather than async-imap's typed helpers: those
 //! end their response streams at the tagged reply without looking at its status, and take a closed
@@ -68,6 +70,7 @@ impl ImapSource {
         }
     }
 
+    /// The server, user and mailbox, for start-up logs and `deskgate check`.
     pub fn describe(&self) -> String {
         let mut s = format!(
             "{} user {} mailbox {}",
@@ -187,12 +190,10 @@ impl ImapSource {
             return Ok(Woken::Poll);
         }
         if !conn.info.can_idle {
+            self.conn = Some(conn);
             if poll >= IDLE_CYCLE {
                 // The server would log the session out during so long a pause anyway.
-                self.conn = Some(conn);
                 self.reset().await;
-            } else {
-                self.conn = Some(conn);
             }
             return Ok(sleep_or_shutdown(poll, shutdown).await);
         }
@@ -255,7 +256,8 @@ impl Names {
     fn imap(&self, doing: &str, e: async_imap::error::Error) -> SourceError {
         use async_imap::error::Error as E;
         match e {
-            E::Io(_) | E::ConnectionLost => self.connect(format!("{doing}: {e}")),
+            E::Io(io) => self.connect(format!("connection lost during {doing}: {io}")),
+            E::ConnectionLost => self.connect(format!("connection lost during {doing}")),
             _ => self.protocol(format!("{doing}: {e}")),
         }
     }
@@ -350,7 +352,15 @@ async fn open(names: Names, cfg: &ImapConfig) -> Result<Conn, SourceError> {
         Err((e, _)) => {
             use async_imap::error::Error as E;
             return Err(match e {
-                E::No(m) => names.auth(m),
+                E::No(m) => {
+                    let text = server_text(&m);
+                    if text.starts_with("[UNAVAILABLE]") {
+                        // RFC 5530: the server's password check is down, not the password wrong.
+                        names.connect(format!("login as {} not possible now: {text}", cfg.user))
+                    } else {
+                        names.auth(text)
+                    }
+                }
                 E::Validate(v) => names.auth(format!(
                     "the user name or password cannot be sent in LOGIN: {v}"
                 )),
@@ -375,7 +385,6 @@ async fn open(names: Names, cfg: &ImapConfig) -> Result<Conn, SourceError> {
     conn.select(&cfg.mailbox).await?;
     conn.drain();
     conn.info.news = false;
-    eprintln!("TMPDEBUG {:?}", conn.info);
     tracing::info!(
         url = %cfg.url,
         user = %cfg.user,
@@ -386,6 +395,16 @@ async fn open(names: Names, cfg: &ImapConfig) -> Result<Conn, SourceError> {
         "connected"
     );
     Ok(conn)
+}
+
+/// The server's own words from an async-imap NO/BAD error, which reads
+/// `code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")`.
+fn server_text(message: &str) -> String {
+    message
+        .split_once("info: Some(\"")
+        .and_then(|(_, rest)| rest.strip_suffix("\")"))
+        .map(|text| text.replace("\\\"", "\"").replace("\\\\", "\\"))
+        .unwrap_or_else(|| message.to_string())
 }
 
 /// Reads the server's greeting, which must be `* OK`.
@@ -475,7 +494,11 @@ impl Conn {
                         .names
                         .connect(format!("{cmd}: the server closed the connection")))
                 }
-                Err(e) => return Err(self.names.connect(format!("{cmd}: {e}"))),
+                Err(e) => {
+                    return Err(self
+                        .names
+                        .connect(format!("connection lost during {cmd}: {e}")))
+                }
             };
             let parsed = response.parsed();
             match parsed {
@@ -1061,6 +1084,19 @@ mod tests {
         ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn server_text_is_taken_out_of_async_imap_errors() {
+        let m = r#"code: None, info: Some("[AUTHENTICATIONFAILED] Authentication \"failed\".")"#;
+        assert_eq!(
+            server_text(m),
+            r#"[AUTHENTICATIONFAILED] Authentication "failed"."#
+        );
+        assert_eq!(
+            server_text("code: None, info: None"),
+            "code: None, info: None"
+        );
     }
 
     #[test]

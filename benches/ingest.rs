@@ -1,0 +1,487 @@
+//! Ingest benchmark: deskgate against the raw limit, on the same machine in the same run.
+//!
+//! 1. Fills a real Dovecot mailbox with N realistic mails (4–20 KB, a third with attachments,
+//!    a fifth replies to earlier ones; default N = 10,000, `DESKGATE_BENCH_MAILS` to change).
+//! 2. Times `mbsync` (isync) downloading that mailbox into a Maildir: the raw limit (it fsyncs
+//!    every mail).
+//! 3. Times `deskgate run --once` ingesting the mailbox into an empty store, then into a store
+//!    already holding 100,000 tickets (`DESKGATE_BENCH_TICKETS`). Delivery of the
+//!    acknowledgements is reported apart (`file://` transport).
+//! 4. Measures IDLE latency: a running daemon, 100 mails appended one by one, time from APPEND
+//!    to the ticket being visible through the admin socket.
+//!
+//! Each timing is the median of 3 runs (`DESKGATE_BENCH_RUNS`). Peak memory is the child's VmHWM.
+//! Run: `cargo bench --bench ingest` (needs dovecot-imapd and isync; `.ci/run` installs them).
+//! Results go to stdout and `target/bench-ingest.md`; BENCHMARKS.md records them.
+
+#[path = "../tests/common/mod.rs"]
+#[allow(dead_code)] // The harness serves several test binaries; this one uses part of it.
+mod common;
+
+use common::Dovecot;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PW: &str = "bench-pw";
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A small deterministic generator, so every run ingests the same mails.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const TOPICS: &[&str] = &[
+    "Cross-connect down in AM11",
+    "Remote hands: reseat optic in rack 0412",
+    "BGP session flapping on port xe-0/0/3",
+    "Panne totale du lien fibre PAR3",
+    "Pedido de acesso ao datacenter LIS1",
+    "Incidencia: pérdida de paquetes en MAD2",
+    "Guasto alimentazione rack MIL4",
+    "Storing op verbinding AMS-RTM",
+    "Invoice question for October",
+    "Shipment arriving Thursday: 2 pallets",
+    "Site access registration for contractors",
+    "Latency spikes towards DE-CIX",
+];
+const WORDS: &[&str] = &[
+    "the",
+    "link",
+    "port",
+    "rack",
+    "optic",
+    "traffic",
+    "since",
+    "yesterday",
+    "please",
+    "check",
+    "we",
+    "see",
+    "errors",
+    "on",
+    "interface",
+    "customer",
+    "circuit",
+    "ticket",
+    "maintenance",
+    "window",
+    "urgent",
+    "power",
+    "feed",
+    "cabinet",
+    "cage",
+    "suite",
+    "MMR",
+    "patch",
+    "panel",
+    "light",
+    "levels",
+    "dBm",
+    "BGP",
+    "prefix",
+];
+
+fn words(rng: &mut Rng, bytes: usize) -> String {
+    let mut s = String::with_capacity(bytes + 16);
+    let mut col = 0;
+    while s.len() < bytes {
+        let w = WORDS[rng.below(WORDS.len() as u64) as usize];
+        s.push_str(w);
+        col += w.len() + 1;
+        if col > 70 {
+            s.push_str("\r\n");
+            col = 0;
+        } else {
+            s.push(' ');
+        }
+    }
+    s
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for (i, c) in data.chunks(3).enumerate() {
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= c.len() {
+                out.push(T[((n >> (18 - 6 * k)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+        if i % 19 == 18 {
+            out.push_str("\r\n");
+        }
+    }
+    out
+}
+
+/// N mails from 2,000 senders at 500 companies; a fifth reply to an earlier mail.
+fn generate(n: usize) -> Vec<Vec<u8>> {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut mails = Vec::with_capacity(n);
+    let mut sent: Vec<(String, String, String)> = Vec::new(); // (message-id, from, subject)
+    for i in 0..n {
+        let size = 4_000 + rng.below(16_000) as usize;
+        let (from, subject, threading) = if !sent.is_empty() && rng.below(5) == 0 {
+            let (mid, from, subject) = sent[rng.below(sent.len() as u64) as usize].clone();
+            (
+                from,
+                format!("RE: {subject}"),
+                format!("In-Reply-To: <{mid}>\r\nReferences: <{mid}>\r\n"),
+            )
+        } else {
+            let company = rng.below(500);
+            let person = rng.below(4);
+            let from = format!("user{person}@company{company}.example");
+            let subject = format!(
+                "{} #{}",
+                TOPICS[rng.below(TOPICS.len() as u64) as usize],
+                rng.below(100_000)
+            );
+            (from, subject, String::new())
+        };
+        let mid = format!("bench-{i}-{}@company.example", rng.next() % 1_000_000_007);
+        let boundary = format!("b{i}x");
+        let text = words(&mut rng, size / 2);
+        let mut body =
+            format!("--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n");
+        if rng.below(3) == 0 {
+            let attach: Vec<u8> = (0..size / 2).map(|_| rng.next() as u8).collect();
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Type: application/pdf; name=\"report-{i}.pdf\"\r\nContent-Disposition: attachment; filename=\"report-{i}.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+                base64(&attach[..attach.len() * 3 / 4])
+            ));
+        } else {
+            body.push_str(&format!("--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>{}</p></body></html>\r\n", text.replace("\r\n", "<br>\r\n")));
+        }
+        body.push_str(&format!("--{boundary}--\r\n"));
+        let raw = format!(
+            "Return-Path: <{from}>\r\nFrom: {from}\r\nTo: servicedesk.nl@example.net\r\nSubject: {subject}\r\nDate: Mon, 23 Nov 2026 10:{:02}:{:02} +0100\r\nMessage-ID: <{mid}>\r\n{threading}MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n{body}",
+            (i / 60) % 60,
+            i % 60
+        );
+        sent.push((mid, from, subject.trim_start_matches("RE: ").to_string()));
+        mails.push(raw.into_bytes());
+    }
+    mails
+}
+
+/// Runs a command to completion; returns (seconds, peak RSS in KiB from VmHWM).
+fn measure(cmd: &mut Command) -> (f64, u64) {
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(&status_path) {
+            if let Some(kb) = s
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+            {
+                peak = peak.max(kb);
+            }
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let secs = start.elapsed().as_secs_f64();
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        panic!(
+            "{cmd:?} failed: {status}\n{}",
+            &err[err.len().saturating_sub(3000)..]
+        );
+    }
+    (secs, peak)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn mbsync_once(dovecot: &Dovecot, user: &str, dir: &Path) -> (f64, u64) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir.join("mail")).expect("mkdir");
+    let cfg = dir.join("mbsyncrc");
+    std::fs::write(
+        &cfg,
+        format!(
+            "IMAPAccount bench\nHost 127.0.0.1\nPort {port}\nUser {user}\nPass {PW}\nSSLType None\nAuthMechs LOGIN\n\nIMAPStore remote\nAccount bench\n\nMaildirStore local\nPath {dir}/mail/\nInbox {dir}/mail/INBOX\n\nChannel bench\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Near\nSyncState *\nSync Pull\n",
+            port = dovecot.imap_port(),
+            dir = dir.display()
+        ),
+    )
+    .expect("write mbsyncrc");
+    measure(
+        Command::new("mbsync")
+            .arg("-c")
+            .arg(&cfg)
+            .arg("-a")
+            .arg("-q"),
+    )
+}
+
+fn deskgate_config(dir: &Path, imap_port: u16, user: &str) -> PathBuf {
+    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let cfg = dir.join("deskgate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[store]\npath = {:?}\n[smtp]\nurl = \"file://{}\"\n[general]\ntemplates = {:?}\n[ingest]\nbatch_size = 500\n[[desk]]\nname = \"nl\"\naddress = \"servicedesk.nl@example.net\"\nlanguage = \"en\"\n[desk.imap]\nurl = \"imap://127.0.0.1:{imap_port}\"\nuser = \"{user}\"\npassword = \"{PW}\"\npoll_interval_secs = 1\n",
+            dir.join("store").display().to_string(),
+            dir.join("outbox").display(),
+            templates.display().to_string()
+        ),
+    )
+    .expect("write config");
+    cfg
+}
+
+/// Fills a store with `n` tickets (each with its first message and index entry), as a desk
+/// that has been running for years would have.
+fn prefill(store_path: &Path, n: usize) {
+    use deskgate::core::mail::Address;
+    use deskgate::core::message::{Direction, MessageKind, MessageRecord};
+    use deskgate::core::ticket::{Opening, Ticket};
+    let store = deskgate::store::Store::open(store_path).expect("open store");
+    let now = chrono::Utc::now();
+    for chunk in 0..n.div_ceil(1000) {
+        let mut txn = store.txn();
+        for i in chunk * 1000..((chunk + 1) * 1000).min(n) {
+            let seq = txn.next_seq("ticket").expect("seq");
+            let reference = format!("NL-{seq:06}");
+            let mid = format!("old-{i}@old.example");
+            let requester = Address::new(None, &format!("old{i}@customer{}.example", i % 3000));
+            let mut t = Ticket::open(
+                Opening {
+                    reference: reference.clone(),
+                    desk: "nl",
+                    language: "en",
+                    subject: "Old case",
+                    requester: requester.clone(),
+                    others: &[],
+                    message_id: &mid,
+                },
+                now,
+            );
+            t.push_thread_id(&mid, now);
+            txn.put_message(&MessageRecord {
+                ticket: reference,
+                seq: 1,
+                message_id: mid.clone(),
+                direction: Direction::In,
+                kind: MessageKind::Customer,
+                from: requester,
+                to: vec![],
+                cc: vec![],
+                date: now,
+                subject: "Old case".into(),
+                text: words(&mut Rng(i as u64 + 1), 2000),
+                attachments: vec![],
+                desk: "nl".into(),
+                outbox_id: None,
+                classification: None,
+                warnings: vec![],
+            });
+            txn.put_raw(&mid, words(&mut Rng(i as u64 + 7), 6000).as_bytes());
+            txn.put_ticket(&t);
+        }
+        txn.commit().expect("commit");
+    }
+    store.flush().expect("flush");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` would pass nothing: run only when asked.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("run with `cargo bench --bench ingest`");
+        return;
+    }
+    let n = env_usize("DESKGATE_BENCH_MAILS", 10_000);
+    let prefilled = env_usize("DESKGATE_BENCH_TICKETS", 100_000);
+    let runs = env_usize("DESKGATE_BENCH_RUNS", 3);
+    let work = tempfile::tempdir().expect("tempdir");
+    let bin = env!("CARGO_BIN_EXE_deskgate");
+
+    eprintln!("generating {n} mails");
+    let mails = generate(n);
+    let total_bytes: usize = mails.iter().map(Vec::len).sum();
+    let dovecot = Dovecot::start(&[("bench", PW), ("idle", PW)]);
+    let t = Instant::now();
+    dovecot.append_many("bench", PW, "INBOX", mails.iter());
+    eprintln!(
+        "appended {n} mails ({:.1} MB) in {:.1}s",
+        total_bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+
+    let mut mb = Vec::new();
+    let mut mb_mem = 0;
+    for r in 0..runs {
+        let (s, m) = mbsync_once(&dovecot, "bench", &work.path().join(format!("mbsync{r}")));
+        eprintln!("mbsync run {r}: {s:.2}s");
+        mb.push(s);
+        mb_mem = mb_mem.max(m);
+    }
+
+    let run_deskgate = |label: &str, base: Option<&Path>| -> (f64, u64) {
+        let mut times = Vec::new();
+        let mut mem = 0;
+        for r in 0..runs {
+            let dir = work.path().join(format!("{label}{r}"));
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            let cfg = deskgate_config(&dir, dovecot.imap_port(), "bench");
+            if let Some(base) = base {
+                copy_dir(base, &dir.join("store"));
+            }
+            let (s, m) = measure(
+                Command::new(bin)
+                    .arg("--config")
+                    .arg(&cfg)
+                    .args(["run", "--once"])
+                    .env("DESKGATE_LOG", "warn"),
+            );
+            let out = Command::new(bin)
+                .arg("--config")
+                .arg(&cfg)
+                .args(["tickets", "list", "--json"])
+                .output()
+                .expect("list");
+            let count = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                .ok()
+                .and_then(|v| v.as_array().map(Vec::len))
+                .unwrap_or(0);
+            eprintln!("deskgate {label} run {r}: {s:.2}s, {count} tickets in store");
+            times.push(s);
+            mem = mem.max(m);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        (median(times), mem)
+    };
+
+    let (empty_s, empty_mem) = run_deskgate("empty", None);
+    let base = work.path().join("prefilled-store");
+    eprintln!("prefilling a store with {prefilled} tickets");
+    prefill(&base, prefilled);
+    let (full_s, full_mem) = run_deskgate("full", Some(&base));
+
+    // IDLE latency.
+    let idle_dir = work.path().join("idle");
+    std::fs::create_dir_all(&idle_dir).expect("mkdir");
+    let cfg = deskgate_config(&idle_dir, dovecot.imap_port(), "idle");
+    let mut daemon = Command::new(bin)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("run")
+        .env("DESKGATE_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("daemon");
+    let socket = idle_dir.join("store.sock");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !socket.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut lat = Vec::new();
+    for i in 0..100usize {
+        let raw = format!("From: idle{i}@acme.example\r\nTo: servicedesk.nl@example.net\r\nSubject: idle {i}\r\nMessage-ID: <idle{i}@acme.example>\r\n\r\nx\r\n");
+        dovecot.append("idle", PW, "INBOX", raw.as_bytes());
+        let t0 = Instant::now();
+        loop {
+            let v = rt
+                .block_on(deskgate::admin::ask(
+                    &socket,
+                    &deskgate::admin::Query::TicketsList,
+                ))
+                .ok()
+                .flatten();
+            if v.and_then(|v| v.as_array().map(Vec::len)).unwrap_or(0) > i {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "mail {i} never arrived"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+    }
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(daemon.id().to_string())
+        .status();
+    let _ = daemon.wait();
+    let worst = lat.iter().cloned().fold(0.0, f64::max);
+    let idle_median = median(lat);
+
+    let mb_s = median(mb);
+    let rate = |s: f64| n as f64 / s;
+    let report = format!(
+        "| what | median of {runs} | mails/s | rate ÷ mbsync rate | peak RSS |\n|---|---|---|---|---|\n\
+| mbsync (raw limit) | {mb_s:.2} s | {:.0} | 1.00 | {} MB |\n\
+| deskgate run --once, empty store | {empty_s:.2} s | {:.0} | {:.2} | {} MB |\n\
+| deskgate run --once, {prefilled} tickets stored | {full_s:.2} s | {:.0} | {:.2} | {} MB |\n\n\
+IDLE latency (APPEND → ticket visible, 100 mails): median {idle_median:.1} ms, worst {worst:.1} ms.\n\
+{n} mails, {:.1} MB in all; machine: {} cores.\n",
+        rate(mb_s),
+        mb_mem / 1024,
+        rate(empty_s),
+        mb_s / empty_s,
+        empty_mem / 1024,
+        rate(full_s),
+        mb_s / full_s,
+        full_mem / 1024,
+        total_bytes as f64 / 1e6,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+    );
+    println!("{report}");
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-ingest.md");
+    let _ = std::fs::write(out, &report);
+}

@@ -1,0 +1,476 @@
+//! The IMAP source against a real Dovecot: fetch by UID, acknowledge (`\Seen`, MOVE), a changed
+//! UIDVALIDITY, IMAPS with a private CA, a refused login, IDLE wake-ups and shutdown, and recovery
+//! after the server went away.
+
+mod common;
+
+use common::{Dovecot, ImapClient};
+use deskgate::config::ImapConfig;
+use deskgate::source::imap::ImapSource;
+use deskgate::source::{Origin, Position, RawMail, SourceError, Woken};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+const USER: &str = "nl";
+const PASS: &str = "secret-nl";
+
+fn config(url: String) -> ImapConfig {
+    ImapConfig {
+        url,
+        user: USER.into(),
+        password: Some(PASS.into()),
+        password_command: None,
+        mailbox: "INBOX".into(),
+        move_to: None,
+        poll_interval_secs: 60,
+        idle: true,
+        ca_file: None,
+    }
+}
+
+fn plain(server: &Dovecot) -> ImapConfig {
+    config(format!("imap://127.0.0.1:{}", server.imap_port()))
+}
+
+fn mail(n: u32) -> Vec<u8> {
+    format!(
+        "From: customer{n}@example.com\r\nTo: servicedesk.nl@example.net\r\nSubject: test {n}\r\n\
+         Message-ID: <test-{n}@example.com>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\nbody {n}\r\n"
+    )
+    .into_bytes()
+}
+
+fn subject_of(m: &RawMail) -> String {
+    let text = String::from_utf8_lossy(&m.raw);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Subject: "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn uid_of(m: &RawMail) -> (u32, u32) {
+    match m.origin {
+        Origin::Imap { uid_validity, uid } => (uid_validity, uid),
+        ref other => panic!("not an IMAP origin: {other:?}"),
+    }
+}
+
+/// The position after the last mail of a batch, as the pipeline stores it.
+fn after(batch: &[RawMail]) -> Position {
+    let (uid_validity, last_uid) = uid_of(batch.last().expect("a non-empty batch"));
+    Position {
+        uid_validity,
+        last_uid,
+    }
+}
+
+fn origins(batch: &[RawMail]) -> Vec<Origin> {
+    batch.iter().map(|m| m.origin.clone()).collect()
+}
+
+#[tokio::test]
+async fn mails_come_in_uid_order_unseen_and_ack_marks_them_seen() {
+    let server = Dovecot::start(&[(USER, PASS)]);
+    for n in 1..=3 {
+        server.append(USER, PASS, "INBOX", &mail(n));
+    }
+    let mut source = ImapSource::new("nl", plain(&server));
+
+    let batch = source.fetch(None, 10).await.expect("fetch");
+    assert_eq!(
+        batch.iter().map(subject_of).collect::<Vec<_>>(),
+        ["test 1", "test 2", "test 3"]
+    );
+    let uids: Vec<u32> = batch.iter().map(|m| uid_of(m).1).collect();
+    assert!(
+        uids.windows(2).all(|w| w[0] < w[1]),
+        "ascending UIDs: {uids:?}"
+    );
+    assert!(
+        server
+            .flags(USER, PASS, "INBOX")
+            .iter()
+            .all(|(_, f)| !f.contains("\\Seen")),
+        "fetching must not mark mail seen: {:?}",
+        server.flags(USER, PASS, "INBOX")
+    );
+
+    source.ack(&origins(&batch)).await.expect("ack");
+    let flags = server.flags(USER, PASS, "INBOX");
+    assert_eq!(flags.len(), 3, "{flags:?}");
+    assert!(flags.iter().all(|(_, f)| f.contains("\\Seen")), "{flags:?}");
+
+    let again = source
+        .fetch(Some(after(&batch)), 10)
+        .await
+        .expect("fetch after the position");
+    assert!(
+        again.is_empty(),
+        "nothing above the last UID: {:?}",
+        again.iter().map(subject_of).collect::<Vec<_>>()
+    );
+    source.reset().await;
+}
+
+#[tokio::test]
+async fn the_limit_splits_the_mailbox_into_batches() {
+    let server = Dovecot::start(&[(USER, PASS)]);
+    for n in 1..=5 {
+        server.append(USER, PASS, "INBOX", &mail(n));
+    }
+    let mut source = ImapSource::new("nl", plain(&server));
+
+    let mut position = None;
+    let mut sizes = Vec::new();
+    let mut subjects = Vec::new();
+    loop {
+        let batch = source.fetch(position, 2).await.expect("fetch");
+        if batch.is_empty() {
+            break;
+        }
+        sizes.push(batch.len());
+        subjects.extend(batch.iter().map(subject_of));
+        position = Some(after(&batch));
+    }
+    assert_eq!(sizes, [2, 2, 1]);
+    assert_eq!(subjects, ["test 1", "test 2", "test 3", "test 4", "test 5"]);
+}
+
+#[tokio::test]
+async fn move_to_moves_done_mail_into_a_folder_it_creates() {
+    let server = Dovecot::start(&[(USER, PASS)]);
+    for n in 1..=3 {
+        server.append(USER, PASS, "INBOX", &mail(n));
+    }
+    let mut cfg = plain(&server);
+    cfg.move_to = Some("Processed".into());
+    let mut source = ImapSource::new("nl", cfg);
+
+    let batch = source.fetch(None, 10).await.expect("fetch");
+    assert_eq!(batch.len(), 3);
+    source
+        .ack(&origins(&batch[..1]))
+        .await
+        .expect("ack the first (creates the folder)");
+    source
+        .ack(&origins(&batch[1..]))
+        .await
+        .expect("ack the rest (folder exists)");
+
+    assert_eq!(server.count(USER, PASS, "INBOX"), 0);
+    assert_eq!(server.count(USER, PASS, "Processed"), 3);
+    let moved = server.flags(USER, PASS, "Processed");
+    assert!(
+        moved.iter().all(|(_, f)| f.contains("\\Seen")),
+        "moved mail keeps \\Seen: {moved:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_changed_uidvalidity_fetches_the_mailbox_from_scratch() {
+    let server = Dovecot::start(&[(USER, PASS)]);
+    for n in 1..=2 {
+        server.append(USER, PASS, "INBOX", &mail(n));
+    }
+    let mut source = ImapSource::new("nl", plain(&server));
+    let batch = source.fetch(None, 10).await.expect("fetch");
+    assert_eq!(batch.len(), 2);
+    let old = after(&batch);
+    source.ack(&origins(&batch)).await.expect("ack");
+
+    server.uidvalidity_reset(USER);
+
+    let again = match source.fetch(Some(old), 10).await {
+        Ok(again) => again,
+        // Dovecot ends a session whose mailbox changed under it ("IMAP session state is
+        // inconsistent, please relogin"); the source reconnects on the next call.
+        Err(e) => {
+            assert!(e.is_transient(), "{e}");
+            source
+                .fetch(Some(old), 10)
+                .await
+                .expect("fetch after the reset")
+        }
+    };
+    assert_eq!(
+        again.iter().map(subject_of).collect::<Vec<_>>(),
+        ["test 1", "test 2"]
+    );
+    let (uid_validity, _) = uid_of(&again[0]);
+    assert_ne!(
+        uid_validity, old.uid_validity,
+        "the new origins carry the new UIDVALIDITY"
+    );
+
+    // Acknowledging mails of the old UIDVALIDITY touches nothing: those UIDs may name other mail.
+    source
+        .ack(&origins(&batch))
+        .await
+        .expect("stale ack is skipped");
+}
+
+#[tokio::test]
+async fn imaps_works_with_the_private_ca_file() {
+    let server = Dovecot::start(&[(USER, PASS)]);
+    server.append(USER, PASS, "INBOX", &mail(1));
+    let mut cfg = config(format!("imaps://127.0.0.1:{}", server.imaps_port()));
+    cfg.ca_file = Some(server.ca_cert_path().to_path_buf());
+    let mut source = ImapSource::new("nl", cfg.clone());
+    let batch = source.fetch(None, 10).await.expect("fetch over IMAPS");
+    assert_eq!(batch.iter().map(subject_of).collect::<Vec<_>>(), ["test 1"]);
+
+    // Without the CA the certificate is refused, which is worth retrying (it may be renewed).
+    cfg.ca_file = None;
+    let err = ImapSource::new("nl", cfg)
+        .fetch(None, 10)
+        .await
+        .expect_err("unknown CA");
+    assert!(matches!(err, SourceError::Connect { .. }), "{err}");
+    assert!(err.is_transient());
+}
+
+#[tokio::test]
+async fn starttls_upgrades_the_plain_port() {
+    let server = Dovecot::start(&[(USER, PASS)]);
+    server.append(USER, PASS, "INBOX", &mail(1));
+    let mut cfg = config(format!("imap+starttls://127.0.0.1:{}", server.imap_port()));
+    cfg.ca_file = Some(server.ca_cert_path().to_path_buf());
+    let mut source = ImapSource::new("nl", cfg);
+    let batch = source.fetch(None, 10).await.expect("fetch after STARTTLS");
+    assert_eq!(batch.len(), 1);
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_an_auth_error_not_worth_retrying() {
+    let server = Dovecot::start(&[(USER, PASS)]);
+    let mut cfg = plain(&server);
+    cfg.password = Some("wrong".into());
+    let mut source = ImapSource::new("nl", cfg);
+    let err = source.fetch(None, 10).await.expect_err("login refused");
+    assert!(matches!(err, SourceError::Auth { .. }), "{err}");
+    assert!(!err.is_transient());
+    let text = err.to_string();
+    assert!(text.contains("nl"), "{text}");
+    assert!(
+        !text.contains("wrong"),
+        "the password must not show: {text}"
+    );
+}
+
+#[tokio::test]
+async fn password_command_supplies_the_password() {
+    let server = Dovecot::start(&[(USER, PASS)]);
+    server.append(USER, PASS, "INBOX", &mail(1));
+    let mut cfg = plain(&server);
+    cfg.password = None;
+    cfg.password_command = Some(format!("printf '%s\\n' '{PASS}'"));
+    let mut source = ImapSource::new("nl", cfg);
+    assert_eq!(source.fetch(None, 10).await.expect("fetch").len(), 1);
+}
+
+/// Restarts `server` advertising only `capabilities` after login, as an older server would.
+fn limit_capabilities(server: &mut Dovecot, capabilities: &str) {
+    let mut conf = std::fs::read_to_string(server.config_path()).expect("read dovecot.conf");
+    conf.push_str(&format!("imap_capability = {capabilities}\n"));
+    std::fs::write(server.config_path(), conf).expect("write dovecot.conf");
+    server.restart();
+}
+
+#[tokio::test]
+async fn without_move_done_mail_is_copied_flagged_deleted_and_expunged() {
+    let mut server = Dovecot::start(&[(USER, PASS)]);
+    limit_capabilities(&mut server, "IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE");
+    for n in 1..=3 {
+        server.append(USER, PASS, "INBOX", &mail(n));
+    }
+    let mut cfg = plain(&server);
+    cfg.move_to = Some("Processed".into());
+    let mut source = ImapSource::new("nl", cfg);
+
+    let batch = source.fetch(None, 10).await.expect("fetch");
+    source
+        .ack(&origins(&batch[..2]))
+        .await
+        .expect("ack two of three");
+
+    assert_eq!(server.count(USER, PASS, "Processed"), 2);
+    let left = server.flags(USER, PASS, "INBOX");
+    assert_eq!(
+        left.len(),
+        1,
+        "only the unacknowledged mail stays: {left:?}"
+    );
+    assert_eq!(left[0].1, "", "and it is untouched");
+}
+
+#[tokio::test]
+async fn without_idle_wait_sleeps_the_poll_interval() {
+    let mut server = Dovecot::start(&[(USER, PASS)]);
+    limit_capabilities(
+        &mut server,
+        "IMAP4rev1 LITERAL+ ID ENABLE NAMESPACE UIDPLUS MOVE",
+    );
+    let mut cfg = plain(&server);
+    cfg.poll_interval_secs = 1;
+    let mut source = ImapSource::new("nl", cfg);
+    assert!(source.fetch(None, 10).await.expect("fetch").is_empty());
+
+    let (_stop, mut shutdown) = watch::channel(false);
+    let started = Instant::now();
+    let woken = source.wait(&mut shutdown).await.expect("wait");
+    assert_eq!(woken, Woken::Poll);
+    let slept = started.elapsed();
+    assert!(
+        slept >= Duration::from_millis(900) && slept < Duration::from_secs(3),
+        "{slept:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_wait_on_a_new_connection_polls_at_once() {
+    // Mail may have come while the source was disconnected, and IDLE reports only later mail.
+    let server = Dovecot::start(&[(USER, PASS)]);
+    let mut source = ImapSource::new("nl", plain(&server));
+    let (_stop, mut shutdown) = watch::channel(false);
+    let woken = tokio::time::timeout(Duration::from_secs(2), source.wait(&mut shutdown))
+        .await
+        .expect("no IDLE on a fresh connection")
+        .expect("wait");
+    assert_eq!(woken, Woken::Poll);
+}
+
+#[tokio::test]
+async fn idle_wakes_up_when_mail_arrives() {
+    let server = Dovecot::start(&[(USER, PASS)]);
+    let mut source = ImapSource::new("nl", plain(&server));
+    // Connects, so the wait below is an IDLE on a live session.
+    assert!(source.fetch(None, 10).await.expect("fetch").is_empty());
+
+    let (_stop, mut shutdown) = watch::channel(false);
+    // Another client delivers, from another thread, while this one idles.
+    let port = server.imap_port();
+    let appender = std::thread::spawn(move || -> Result<Instant, String> {
+        std::thread::sleep(Duration::from_millis(300));
+        let mut other = ImapClient::connect(port)?;
+        other.login(USER, PASS)?;
+        other.append("INBOX", &mail(7))?;
+        let appended = Instant::now();
+        other.logout();
+        Ok(appended)
+    });
+    let started = Instant::now();
+    let woken = tokio::time::timeout(Duration::from_secs(2), source.wait(&mut shutdown))
+        .await
+        .expect("IDLE must wake within 2 s of new mail")
+        .expect("wait");
+    let woke = Instant::now();
+    let appended = appender.join().expect("append thread").expect("append");
+    assert_eq!(woken, Woken::Poll);
+    assert!(
+        woke >= started + Duration::from_millis(250),
+        "woke before the mail came: {:?}",
+        woke - started
+    );
+    // Dovecot itself waits 0.5 s after a change before notifying (NOTIFY_DELAY_MSECS in its
+    // mailbox-watch.c), so that is the floor here.
+    let latency = woke.saturating_duration_since(appended);
+    assert!(
+        latency < Duration::from_secs(1),
+        "IDLE woke {latency:?} after the APPEND"
+    );
+
+    let batch = source.fetch(None, 10).await.expect("fetch after IDLE");
+    assert_eq!(batch.iter().map(subject_of).collect::<Vec<_>>(), ["test 7"]);
+}
+
+#[tokio::test]
+async fn shutdown_ends_idle_promptly_and_cleanly() {
+    let server = Dovecot::start(&[(USER, PASS)]);
+    let mut source = ImapSource::new("nl", plain(&server));
+    assert!(source.fetch(None, 10).await.expect("fetch").is_empty());
+
+    let (stop, mut shutdown) = watch::channel(false);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = stop.send(true);
+    });
+    let started = Instant::now();
+    let woken = tokio::time::timeout(Duration::from_secs(2), source.wait(&mut shutdown))
+        .await
+        .expect("shutdown must end IDLE promptly")
+        .expect("wait");
+    assert_eq!(woken, Woken::Shutdown);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // DONE was sent and answered: the same session still works.
+    server.append(USER, PASS, "INBOX", &mail(1));
+    assert_eq!(
+        source
+            .fetch(None, 10)
+            .await
+            .expect("fetch after shutdown")
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_stopped_server_gives_transient_errors_and_a_restart_recovers() {
+    let mut server = Dovecot::start(&[(USER, PASS)]);
+    server.append(USER, PASS, "INBOX", &mail(1));
+    let mut source = ImapSource::new("nl", plain(&server));
+    assert_eq!(source.fetch(None, 10).await.expect("fetch").len(), 1);
+
+    // The server goes away while the source idles: the wait ends with a transient error.
+    let (_stop, mut shutdown) = watch::channel(false);
+    let waiting = tokio::spawn(async move {
+        let woken = source.wait(&mut shutdown).await;
+        (source, woken)
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.stop();
+    let (mut source, woken) = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the wait ends when the server goes")
+        .expect("wait task");
+    let err = woken.expect_err("no IDLE without a server");
+    assert!(err.is_transient(), "{err}");
+
+    let err = source
+        .fetch(None, 10)
+        .await
+        .expect_err("the server is gone");
+    assert!(err.is_transient(), "{err}");
+    let url = format!("imap://127.0.0.1:{}", server.imap_port());
+    assert!(err.to_string().starts_with("nl: "), "names the desk: {err}");
+    assert!(err.to_string().contains(&url), "names the server: {err}");
+    let err = source
+        .fetch(None, 10)
+        .await
+        .expect_err("still gone (reconnect refused)");
+    assert!(matches!(err, SourceError::Connect { .. }), "{err}");
+    assert!(err.is_transient(), "{err}");
+
+    server.restart();
+    source.reset().await;
+    let batch = source
+        .fetch(None, 10)
+        .await
+        .expect("fetch after the restart");
+    assert_eq!(batch.iter().map(subject_of).collect::<Vec<_>>(), ["test 1"]);
+}
+
+#[test]
+fn the_source_futures_can_be_spawned() {
+    fn send<T: Send>(_: &T) {}
+    let mut source = ImapSource::new("nl", config("imap://127.0.0.1:9".into()));
+    let (_tx, mut rx) = watch::channel(false);
+    send(&source.fetch(None, 1));
+    send(&source.ack(&[]));
+    send(&source.wait(&mut rx));
+    send(&source.reset());
+}
