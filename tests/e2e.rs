@@ -64,6 +64,18 @@ password_command = "printf '{PASSWORD}'"
         Deskgate { dir, config }
     }
 
+    /// Points the config at another SMTP port (a sink restarted with other options).
+    fn set_smtp_port(&self, port: u16) {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        let start = text.find("smtp://127.0.0.1:").expect("smtp url") + "smtp://127.0.0.1:".len();
+        let end = start + text[start..].find('"').expect("end of url");
+        std::fs::write(
+            &self.config,
+            format!("{}{port}{}", &text[..start], &text[end..]),
+        )
+        .expect("write config");
+    }
+
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_deskgate"));
         c.arg("--config")
@@ -518,5 +530,101 @@ fn run_once_fails_loudly_when_a_server_cannot_be_reached() {
         String::from_utf8_lossy(&out.stderr).contains("cannot connect"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_permanent_smtp_refusal_fails_the_entry_and_notes_the_ticket() {
+    let dovecot = Dovecot::start(&[("nl", PASSWORD), ("fr", PASSWORD)]);
+    let sink = SmtpSink::start_with_args(&["-f", "rcpt"]);
+    let dg = Deskgate::new(
+        &format!("imap://127.0.0.1:{}", dovecot.imap_port()),
+        None,
+        sink.port(),
+    );
+    dovecot.append(
+        "nl",
+        PASSWORD,
+        "INBOX",
+        &mail(
+            "jane@acme.example",
+            "servicedesk.nl@example.net",
+            "Refused",
+            "r1@acme.example",
+            "",
+        ),
+    );
+    dg.ok(&["run", "--once"]);
+    let outbox = dg.json(&["outbox", "list", "--json"]);
+    assert_eq!(outbox[0]["state"], "failed", "{outbox}");
+    assert_eq!(outbox[0]["attempts"], 1, "a 5xx is not retried");
+    assert!(
+        outbox[0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains('5')),
+        "{outbox}"
+    );
+    let show = dg.json(&["tickets", "show", "NL-000001", "--json"]);
+    let noted = show["events"].as_array().expect("events").iter().any(|e| {
+        e["event"] == "note"
+            && e["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("could not be delivered"))
+    });
+    assert!(
+        noted,
+        "the ticket says the acknowledgement was not delivered: {show}"
+    );
+}
+
+#[test]
+fn a_transient_smtp_failure_is_retried_later_with_the_same_message_id() {
+    let dovecot = Dovecot::start(&[("nl", PASSWORD), ("fr", PASSWORD)]);
+    let mut soft = SmtpSink::start_with_args(&["-r", "rcpt"]);
+    let dg = Deskgate::new(
+        &format!("imap://127.0.0.1:{}", dovecot.imap_port()),
+        None,
+        soft.port(),
+    );
+    dovecot.append(
+        "nl",
+        PASSWORD,
+        "INBOX",
+        &mail(
+            "jane@acme.example",
+            "servicedesk.nl@example.net",
+            "Greylisted",
+            "g1@acme.example",
+            "",
+        ),
+    );
+    dg.ok(&["run", "--once"]);
+    let outbox = dg.json(&["outbox", "list", "--json"]);
+    assert_eq!(outbox[0]["state"], "queued", "{outbox}");
+    assert_eq!(outbox[0]["attempts"], 1);
+    let message_id = outbox[0]["message_id"]
+        .as_str()
+        .expect("message_id")
+        .to_string();
+    soft.stop();
+
+    let sink = SmtpSink::start();
+    dg.set_smtp_port(sink.port());
+    // Not due yet: the first retry waits 30 s.
+    dg.ok(&["run", "--once"]);
+    assert_eq!(dg.json(&["outbox", "list", "--json"])[0]["state"], "queued");
+    // An hour later it is.
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    dg.ok(&["run", "--once", "--now", &later]);
+    let outbox = dg.json(&["outbox", "list", "--json"]);
+    assert_eq!(outbox[0]["state"], "sent", "{outbox}");
+    assert_eq!(outbox[0]["attempts"], 2);
+    let got = sink.wait_for(1, Duration::from_secs(10));
+    assert_eq!(
+        got[0]
+            .header("Message-ID")
+            .map(|m| m.trim_matches(['<', '>']).to_string()),
+        Some(message_id),
+        "the retry is the same mail"
     );
 }
