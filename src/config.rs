@@ -42,6 +42,15 @@ pub struct Config {
     pub outbox: OutboxConfig,
     #[serde(rename = "desk", default)]
     pub desks: Vec<Desk>,
+    /// Whose word we take that a staff member's mail is really theirs.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Support teams (tier 1 customer support, tier 2 network support, tier 3 operations).
+    #[serde(rename = "team", default)]
+    pub teams: Vec<Team>,
+    /// The staff directory.
+    #[serde(rename = "staff", default)]
+    pub staff: Vec<Staff>,
     /// Where the file was read from (for messages); not a key.
     #[serde(skip)]
     pub source: PathBuf,
@@ -161,10 +170,55 @@ pub struct Desk {
     /// Prefix of this desk's ticket references; default the name in upper case.
     #[serde(default)]
     pub ref_prefix: Option<String>,
+    /// The tier-1 team told of this desk's new tickets; default the first tier-1 team.
+    #[serde(default)]
+    pub team: Option<String>,
     #[serde(default)]
     pub imap: Option<ImapConfig>,
     #[serde(default)]
     pub maildir: Option<MaildirConfig>,
+}
+
+/// Which mail authentication results are believed.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// authserv-ids of our own mail servers, whose Authentication-Results headers are believed
+    /// (they must strip such headers arriving from outside, as RFC 8601 requires).
+    #[serde(default)]
+    pub trusted_authserv_ids: Vec<String>,
+    /// Host names or IP addresses of internal relays: staff mail received from one of them (top
+    /// Received header) counts as authenticated. Weaker than DKIM/SPF; use only for relays that
+    /// authenticate their own users.
+    #[serde(default)]
+    pub trusted_relays: Vec<String>,
+}
+
+/// A support team.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Team {
+    pub name: String,
+    /// 1 customer support, 2 network support, 3 operations engineering.
+    pub tier: u8,
+    /// Where the team's notifications go.
+    pub address: String,
+    /// IANA time zone of the team's working hours.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Working hours, `HH:MM-HH:MM` local time (for follow-the-sun routing).
+    #[serde(default)]
+    pub hours: Option<String>,
+}
+
+/// A staff member.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Staff {
+    pub login: String,
+    pub address: String,
+    pub name: String,
+    pub team: String,
 }
 
 impl Desk {
@@ -345,6 +399,56 @@ impl Config {
                 format!("{:?} is not a known time zone", self.general.timezone),
             );
         }
+        let mut team_names = std::collections::HashSet::new();
+        for (i, t) in self.teams.iter().enumerate() {
+            let key = |k: &str| format!("team[{i}] ({}).{k}", t.name);
+            if !team_names.insert(t.name.clone()) {
+                bad(&key("name"), "is used by two teams".into());
+            }
+            if !(1..=3).contains(&t.tier) {
+                bad(&key("tier"), format!("{} is not 1, 2 or 3", t.tier));
+            }
+            if !is_address(&t.address) {
+                bad(
+                    &key("address"),
+                    format!("{:?} is not a mail address", t.address),
+                );
+            }
+            if t.timezone.parse::<chrono_tz::Tz>().is_err() {
+                bad(
+                    &key("timezone"),
+                    format!("{:?} is not a known time zone", t.timezone),
+                );
+            }
+            if let Some(h) = &t.hours {
+                if parse_hours(h).is_none() {
+                    bad(&key("hours"), format!("{h:?} is not HH:MM-HH:MM"));
+                }
+            }
+        }
+        let mut logins = std::collections::HashSet::new();
+        let mut staff_addresses = std::collections::HashSet::new();
+        for (i, m) in self.staff.iter().enumerate() {
+            let key = |k: &str| format!("staff[{i}] ({}).{k}", m.login);
+            if m.login.is_empty()
+                || m.login.contains(['@', ' '])
+                || !logins.insert(m.login.to_ascii_lowercase())
+            {
+                bad(
+                    &key("login"),
+                    "must be unique, non-empty, without @ or spaces".into(),
+                );
+            }
+            if !is_address(&m.address) || !staff_addresses.insert(m.address.to_ascii_lowercase()) {
+                bad(
+                    &key("address"),
+                    format!("{:?} is not a mail address, or is used twice", m.address),
+                );
+            }
+            if !team_names.contains(&m.team) {
+                bad(&key("team"), format!("no [[team]] is named {:?}", m.team));
+            }
+        }
         let mut names = std::collections::HashSet::new();
         let mut prefixes = std::collections::HashSet::new();
         for (i, d) in self.desks.iter().enumerate() {
@@ -460,9 +564,57 @@ impl Config {
         })
     }
 
+    /// The staff member writing from `email` (lower-case), if any.
+    pub fn staff_by_address(&self, email: &str) -> Option<&Staff> {
+        self.staff
+            .iter()
+            .find(|s| s.address.eq_ignore_ascii_case(email))
+    }
+
+    /// A staff member by login or address.
+    pub fn staff_by_name(&self, who: &str) -> Option<&Staff> {
+        self.staff
+            .iter()
+            .find(|s| s.login.eq_ignore_ascii_case(who) || s.address.eq_ignore_ascii_case(who))
+    }
+
+    pub fn team(&self, name: &str) -> Option<&Team> {
+        self.teams.iter().find(|t| t.name == name)
+    }
+
+    /// The team that handles `tier` for `desk`: the desk's own team for tier 1, else the first
+    /// team of that tier.
+    pub fn team_for_tier(&self, desk: &Desk, tier: u8) -> Option<&Team> {
+        if tier == 1 {
+            if let Some(t) = desk.team.as_deref().and_then(|n| self.team(n)) {
+                return Some(t);
+            }
+        }
+        self.teams.iter().find(|t| t.tier == tier)
+    }
+
     pub fn desk(&self, name: &str) -> Option<&Desk> {
         self.desks.iter().find(|d| d.name == name)
     }
+}
+
+fn is_address(a: &str) -> bool {
+    matches!(a.split_once('@'), Some((l, d)) if !l.is_empty() && d.contains('.') || d == "localhost")
+        && !a
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+}
+
+/// Parses `HH:MM-HH:MM` into minutes after midnight (start, end); end may be before start
+/// (a night shift).
+pub fn parse_hours(s: &str) -> Option<(u32, u32)> {
+    let (a, b) = s.split_once('-')?;
+    let hm = |t: &str| -> Option<u32> {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m) = (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?);
+        (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
+    };
+    Some((hm(a)?, hm(b)?))
 }
 
 fn valid_smtp_url(url: &str) -> bool {

@@ -23,6 +23,19 @@ pub enum MessageKind {
     Bounce,
     /// The acknowledgement deskgate sent for a new ticket.
     Ack,
+    /// A staff member's answer, relayed to the customer.
+    Staff,
+    /// An internal note: never shown or sent to the customer.
+    Note,
+    /// Another automatic mail to the customer (e.g. a registration hint).
+    Notice,
+}
+
+impl MessageKind {
+    /// Whether the customer saw (or wrote) this message.
+    pub fn customer_visible(self) -> bool {
+        !matches!(self, MessageKind::Note)
+    }
 }
 
 /// One message of a ticket.

@@ -45,6 +45,8 @@ pub struct Candidates {
     pub by_header: Option<TicketFacts>,
     /// Tickets named by `[REF]` tags in the subject, in subject order (unknown refs omitted).
     pub by_subject: Vec<TicketFacts>,
+    /// The sender is an authenticated staff member, who may write on any ticket.
+    pub staff_sender: bool,
 }
 
 /// How a mail joined a ticket.
@@ -81,19 +83,19 @@ pub fn decide(mail: &InboundMail, candidates: &Candidates) -> Decision {
         return Decision::Join {
             reference: t.reference.clone(),
             via: JoinedBy::Header,
-            add_sender: t.admits(sender),
+            add_sender: !candidates.staff_sender && t.admits(sender),
         };
     }
     let mut refused: Option<&TicketFacts> = None;
     for t in &candidates.by_subject {
-        if t.admits(sender) {
+        if candidates.staff_sender || t.admits(sender) {
             if t.status == Status::Closed {
                 return follow_up_of_closed(t);
             }
             return Decision::Join {
                 reference: t.reference.clone(),
                 via: JoinedBy::SubjectRef,
-                add_sender: true,
+                add_sender: !candidates.staff_sender,
             };
         }
         refused.get_or_insert(t);
@@ -229,6 +231,7 @@ mod tests {
                 Candidates {
                     by_header: Some(t.clone()),
                     by_subject: vec![],
+                    staff_sender: false,
                 },
                 "join NL-000001 via Header add=true",
             ),
@@ -238,6 +241,7 @@ mod tests {
                 Candidates {
                     by_header: None,
                     by_subject: vec![t.clone()],
+                    staff_sender: false,
                 },
                 "join NL-000001 via SubjectRef add=true",
             ),
@@ -247,6 +251,7 @@ mod tests {
                 Candidates {
                     by_header: None,
                     by_subject: vec![t.clone()],
+                    staff_sender: false,
                 },
                 "join NL-000001 via SubjectRef add=true",
             ),
@@ -256,6 +261,7 @@ mod tests {
                 Candidates {
                     by_header: None,
                     by_subject: vec![t.clone()],
+                    staff_sender: false,
                 },
                 "new related=Some(\"NL-000001\") notes=1",
             ),
@@ -265,6 +271,7 @@ mod tests {
                 Candidates {
                     by_header: None,
                     by_subject: vec![gmail.clone()],
+                    staff_sender: false,
                 },
                 "new related=Some(\"NL-000002\") notes=1",
             ),
@@ -274,6 +281,7 @@ mod tests {
                 Candidates {
                     by_header: Some(t.clone()),
                     by_subject: vec![],
+                    staff_sender: false,
                 },
                 "join NL-000001 via Header add=false",
             ),
@@ -283,6 +291,7 @@ mod tests {
                 Candidates {
                     by_header: Some(closed.clone()),
                     by_subject: vec![],
+                    staff_sender: false,
                 },
                 "new related=Some(\"NL-000003\") notes=1",
             ),
@@ -291,6 +300,16 @@ mod tests {
                 mail("jane@acme.example", "Re: [NL-999999] x"),
                 Candidates::default(),
                 "new related=None notes=1",
+            ),
+            (
+                "staff may use any ticket's reference",
+                mail("alice@provider.example", "RE: [NL-000001] link"),
+                Candidates {
+                    by_header: None,
+                    by_subject: vec![t.clone()],
+                    staff_sender: true,
+                },
+                "join NL-000001 via SubjectRef add=false",
             ),
             (
                 "fresh mail",
@@ -314,7 +333,7 @@ mod tests {
             let t = facts("NL-000001", "jane@acme.example");
             let from = format!("{user}@{domain}");
             let m = mail(&from, &subj);
-            let c = Candidates { by_header: Some(t.clone()), by_subject: vec![] };
+            let c = Candidates { by_header: Some(t.clone()), by_subject: vec![], staff_sender: false };
             match decide(&m, &c) {
                 Decision::Join { reference, add_sender, .. } => {
                     prop_assert_eq!(reference, "NL-000001");
@@ -329,7 +348,7 @@ mod tests {
         fn subject_ref_never_admits_strangers(user in "[a-z]{1,8}", domain in "[a-z]{1,8}\\.test") {
             let t = facts("NL-000001", "jane@acme.example");
             let m = mail(&format!("{user}@{domain}"), "Re: [NL-000001] x");
-            let c = Candidates { by_header: None, by_subject: vec![t] };
+            let c = Candidates { by_header: None, by_subject: vec![t], staff_sender: false };
             let is_new = matches!(decide(&m, &c), Decision::New { .. });
             prop_assert!(is_new);
         }

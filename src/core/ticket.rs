@@ -60,7 +60,26 @@ pub enum Change {
         from: Status,
         to: Status,
     },
+    Priority {
+        from: Priority,
+        to: Priority,
+    },
+    /// Owner by staff login; None means unowned.
+    Owner {
+        from: Option<String>,
+        to: Option<String>,
+    },
+    Tier {
+        from: u8,
+        to: u8,
+    },
+    TimeLogged {
+        minutes: u32,
+    },
     ParticipantAdded {
+        address: String,
+    },
+    ParticipantRemoved {
         address: String,
     },
     /// An internal note: never shown to the customer.
@@ -89,8 +108,30 @@ pub struct Ticket {
     /// Message-IDs of the thread, oldest first (capped), for References in what we send.
     pub thread: Vec<String>,
     pub message_count: u32,
+    /// Staff login of the owner.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// The support tier working the ticket (1 customer support … 3 operations engineering).
+    #[serde(default = "first_tier")]
+    pub tier: u8,
+    /// Expert time logged with `#time`, in minutes.
+    #[serde(default)]
+    pub minutes_logged: u32,
+    /// Logins of staff who wrote on the ticket (they are told of internal notes).
+    #[serde(default)]
+    pub staff: Vec<String>,
+    /// Message-ID of the customer's latest mail: what an engineer's answer replies to.
+    #[serde(default)]
+    pub last_customer_message_id: Option<String>,
     pub events: Vec<Event>,
 }
+
+fn first_tier() -> u8 {
+    1
+}
+
+/// The highest tier: operations engineering, the last point of escalation.
+pub const LAST_TIER: u8 = 3;
 
 /// How many Message-IDs a ticket keeps for References headers (root plus the latest ones).
 const THREAD_KEEP: usize = 20;
@@ -141,6 +182,11 @@ impl Ticket {
             root_message_id: message_id.to_string(),
             thread: vec![message_id.to_string()],
             message_count: 0,
+            owner: None,
+            tier: 1,
+            minutes_logged: 0,
+            staff: Vec::new(),
+            last_customer_message_id: Some(message_id.to_string()),
             events: vec![Event {
                 at: now,
                 by: requester.email,
@@ -209,6 +255,80 @@ impl Ticket {
             change: Change::Note { text: text.into() },
         });
         self.updated_at = now;
+    }
+
+    fn record(&mut self, by: &str, now: DateTime<Utc>, change: Change) {
+        self.events.push(Event {
+            at: now,
+            by: by.to_string(),
+            change,
+        });
+        self.updated_at = now;
+    }
+
+    pub fn set_priority(&mut self, to: Priority, by: &str, now: DateTime<Utc>) {
+        if self.priority != to {
+            let from = self.priority;
+            self.priority = to;
+            self.record(by, now, Change::Priority { from, to });
+        }
+    }
+
+    pub fn set_owner(&mut self, to: Option<String>, by: &str, now: DateTime<Utc>) {
+        if self.owner != to {
+            let from = self.owner.take();
+            self.owner = to.clone();
+            self.record(by, now, Change::Owner { from, to });
+        }
+    }
+
+    /// Moves the ticket to `to` (1..=LAST_TIER); returns false when it is already there or the
+    /// tier does not exist.
+    pub fn set_tier(&mut self, to: u8, by: &str, now: DateTime<Utc>) -> bool {
+        if self.tier == to || !(1..=LAST_TIER).contains(&to) {
+            return false;
+        }
+        let from = self.tier;
+        self.tier = to;
+        self.record(by, now, Change::Tier { from, to });
+        true
+    }
+
+    pub fn log_time(&mut self, minutes: u32, by: &str, now: DateTime<Utc>) {
+        self.minutes_logged = self.minutes_logged.saturating_add(minutes);
+        self.record(by, now, Change::TimeLogged { minutes });
+    }
+
+    pub fn remove_participant(&mut self, email: &str, by: &str, now: DateTime<Utc>) -> bool {
+        let before = self.participants.len();
+        // The requester stays: they opened the ticket and receive its answers.
+        self.participants
+            .retain(|p| p.email != email || p.email == self.requester.email);
+        let removed = self.participants.len() != before;
+        if removed {
+            self.record(
+                by,
+                now,
+                Change::ParticipantRemoved {
+                    address: email.to_string(),
+                },
+            );
+        }
+        removed
+    }
+
+    /// The customer mail an answer should reply to: their latest, else the one that opened it.
+    pub fn last_customer_message_id(&self) -> Option<&str> {
+        self.last_customer_message_id
+            .as_deref()
+            .or(Some(self.root_message_id.as_str()))
+    }
+
+    /// Remembers that a staff member worked on the ticket.
+    pub fn involve_staff(&mut self, login: &str) {
+        if !self.staff.iter().any(|s| s == login) {
+            self.staff.push(login.to_string());
+        }
     }
 
     /// A customer wrote again: a resolved or pending ticket opens again.

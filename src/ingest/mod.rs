@@ -420,6 +420,7 @@ impl Ingestor {
             in_reply_to: Some(parsed.message_id.clone()),
             references,
             auto_submitted: Some("auto-replied"),
+            attachments: vec![],
             loop_marker: domain,
             date: now,
         };

@@ -156,6 +156,39 @@ pub fn parse(raw: &[u8], limits: ParseLimits) -> InboundMail {
     mail
 }
 
+/// The attachments of a raw mail with their bytes (decoded), names sanitised; for relaying an
+/// engineer's files to the customer. At most `max_parts` are returned.
+pub fn attachment_bytes(raw: &[u8], max_parts: usize) -> Vec<(AttachmentInfo, Vec<u8>)> {
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        return Vec::new();
+    };
+    msg.attachments()
+        .take(max_parts)
+        .map(|att| {
+            let content_type = att
+                .content_type()
+                .map(|ct| mime_type(ct.ctype(), ct.subtype()))
+                .unwrap_or_else(|| "application/octet-stream".into());
+            let data = match &att.body {
+                PartType::Message(m) => m.raw_message().to_vec(),
+                _ => att.contents().to_vec(),
+            };
+            let name = att
+                .attachment_name()
+                .map(sanitize_file_name)
+                .unwrap_or_else(|| default_attachment_name(&content_type));
+            (
+                AttachmentInfo {
+                    name,
+                    content_type,
+                    size: data.len(),
+                },
+                data,
+            )
+        })
+        .collect()
+}
+
 /// Makes an attachment name safe to show and to write to disk: no directories, no control
 /// characters, no leading dots, at most 200 bytes.
 pub fn sanitize_file_name(name: &str) -> String {

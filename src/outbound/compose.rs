@@ -6,7 +6,7 @@
 use crate::core::mail::Address;
 use chrono::{DateTime, Utc};
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 
 /// The marker header on everything deskgate sends; seeing it come back means a loop.
 pub const LOOP_HEADER: &str = "X-Deskgate-Loop";
@@ -27,9 +27,19 @@ pub struct OutgoingMail {
     pub references: Vec<String>,
     /// `auto-replied` or `auto-generated` for automatic mail; None for a person's words.
     pub auto_submitted: Option<&'static str>,
+    /// Files carried along (an engineer's attachments relayed to the customer).
+    pub attachments: Vec<OutgoingAttachment>,
     /// Value of the loop marker: the deskgate instance (its Message-ID domain).
     pub loop_marker: String,
     pub date: DateTime<Utc>,
+}
+
+/// A file attached to an outgoing mail.
+#[derive(Debug, Clone)]
+pub struct OutgoingAttachment {
+    pub name: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,12 +115,25 @@ pub fn compose(mail: &OutgoingMail) -> Result<Vec<u8>, ComposeError> {
         HeaderName::new_from_ascii_str(LOOP_HEADER),
         clean(&mail.loop_marker),
     ));
-    let message = match &mail.html {
-        Some(html) => b.multipart(MultiPart::alternative_plain_html(
-            mail.text.clone(),
-            html.clone(),
-        )),
-        None => b.body(mail.text.clone()),
+    let body = match &mail.html {
+        Some(html) => MultiPart::alternative_plain_html(mail.text.clone(), html.clone()),
+        None => MultiPart::mixed().singlepart(SinglePart::plain(mail.text.clone())),
+    };
+    let message = if mail.attachments.is_empty() {
+        match &mail.html {
+            Some(_) => b.multipart(body),
+            None => b.body(mail.text.clone()),
+        }
+    } else {
+        let mut mixed = MultiPart::mixed().multipart(body);
+        for a in &mail.attachments {
+            let ct = lettre::message::header::ContentType::parse(&a.content_type).unwrap_or(
+                lettre::message::header::ContentType::parse("application/octet-stream")
+                    .map_err(|e| ComposeError::Build(e.to_string()))?,
+            );
+            mixed = mixed.singlepart(Attachment::new(clean(&a.name)).body(a.data.clone(), ct));
+        }
+        b.multipart(mixed)
     }
     .map_err(|e| ComposeError::Build(e.to_string()))?;
     Ok(message.formatted())
@@ -137,6 +160,7 @@ mod tests {
             in_reply_to: Some("orig@customer.example".into()),
             references: vec!["orig@customer.example".into()],
             auto_submitted: Some("auto-replied"),
+            attachments: vec![],
             loop_marker: "example.net".into(),
             date: Utc::now(),
         }
@@ -155,6 +179,25 @@ mod tests {
         assert_eq!(m.to.len(), 1);
         assert_eq!(m.to[0].email, "john@customer.example");
         assert_eq!(m.text.trim(), "Bonjour");
+    }
+
+    #[test]
+    fn attachments_are_carried_with_safe_names() {
+        let mut m = sample();
+        m.attachments = vec![OutgoingAttachment {
+            name: "trace\r\nBcc: x.pcap".into(),
+            content_type: "application/vnd.tcpdump.pcap".into(),
+            data: vec![0, 1, 2, 3],
+        }];
+        let bytes = compose(&m).expect("compose");
+        let parsed = parse(&bytes, ParseLimits::default());
+        assert_eq!(parsed.attachments.len(), 1);
+        assert_eq!(
+            parsed.attachments[0].name, "trace Bcc_ x.pcap",
+            "one line, and sanitised on the way back in"
+        );
+        assert_eq!(parsed.attachments[0].size, 4);
+        assert_eq!(parsed.text.trim(), "Bonjour");
     }
 
     #[test]
