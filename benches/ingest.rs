@@ -15,7 +15,6 @@
 //! Results go to stdout and `target/bench-ingest.md`; BENCHMARKS.md records them.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)] // The harness serves several test binaries; this one uses part of it.
 mod common;
 
 use common::Dovecot;
