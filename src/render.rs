@@ -14,8 +14,58 @@ use std::path::{Path, PathBuf};
 pub const PARTS: [&str; 3] = ["subject", "txt", "html"];
 
 /// The templates deskgate knows, with a sample context used by `deskgate check`.
-pub fn known_templates() -> Vec<(&'static str, Value)> {
-    vec![("ack", sample_ack())]
+pub fn known_templates() -> Vec<(&'static str, Audience, Value)> {
+    vec![
+        ("ack", Audience::Customer, sample_ack()),
+        ("reply", Audience::Customer, sample_reply()),
+        ("notify", Audience::Staff, sample_notify()),
+        ("command_error", Audience::Staff, sample_command_error()),
+    ]
+}
+
+/// Who reads a template: customers read it in every desk language, staff in English.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Customer,
+    Staff,
+}
+
+fn sample_desk() -> Value {
+    serde_json::json!({"name": "nl", "address": "servicedesk.nl@example.net", "display_name": "Service Desk Amsterdam"})
+}
+
+fn sample_reply() -> Value {
+    serde_json::json!({
+        "ref": "NL-000001",
+        "subject": "Link down in AM11",
+        "desk": sample_desk(),
+        "requester": {"name": "Jane Doe", "email": "jane@customer.example"},
+        "staff": {"name": "Alice Martin"},
+        "text": "We replaced the optic.\n\nPlease check on your side.",
+    })
+}
+
+fn sample_notify() -> Value {
+    serde_json::json!({
+        "ref": "NL-000001",
+        "subject": "Link down in AM11",
+        "event_label": "New ticket",
+        "desk": sample_desk(),
+        "ticket": {"status": "new", "priority": "P3", "tier": 1, "owner": "", "requester": "jane@customer.example",
+                   "requester_name": "Jane Doe", "account": "", "plan": "", "sla_due": ""},
+        "author": {"name": "Jane Doe", "email": "jane@customer.example"},
+        "text": "Our link is down.",
+    })
+}
+
+fn sample_command_error() -> Value {
+    serde_json::json!({
+        "ref": "NL-000001",
+        "subject": "Link down in AM11",
+        "desk": sample_desk(),
+        "errors": [{"line": 2, "text": "#stauts pending", "message": "unknown command"}],
+        "help": "#status new|open|pending|resolved|closed",
+    })
 }
 
 fn sample_ack() -> Value {
@@ -206,10 +256,16 @@ impl Templates {
     }
 
     /// Every problem with the templates for `languages`: missing parts, and renders of each
-    /// template with its sample context failing in strict mode (unknown variables).
+    /// template with its sample context failing in strict mode (unknown variables). Staff
+    /// templates are checked in English only.
     pub fn check(&self, languages: &[String]) -> Vec<String> {
         let mut problems = Vec::new();
-        for (name, sample) in known_templates() {
+        let english = vec!["en".to_string()];
+        for (name, audience, sample) in known_templates() {
+            let languages = match audience {
+                Audience::Customer => languages,
+                Audience::Staff => &english,
+            };
             for part in PARTS {
                 if !self.present.contains(&format!("en/{name}.{part}")) {
                     problems.push(format!(

@@ -2,7 +2,7 @@
 //! ticket reference, escapes what the customer wrote in HTML, and `deskgate check` notices a
 //! broken one.
 
-use deskgate::render::{known_templates, Templates};
+use deskgate::render::{known_templates, Audience, Templates};
 use std::path::Path;
 
 fn shipped() -> Templates {
@@ -18,9 +18,10 @@ fn every_template_renders_in_every_language_with_the_reference() {
         t.check(&langs.iter().map(|l| l.to_string()).collect::<Vec<_>>()),
         Vec::<String>::new()
     );
-    for (name, mut ctx) in known_templates() {
+    for (name, audience, mut ctx) in known_templates() {
         ctx["subject"] = serde_json::json!("Rack <B12> & \"cooling\"");
-        for lang in langs {
+        let langs: &[&str] = if audience == Audience::Customer { &langs } else { &["en"] };
+        for &lang in langs {
             let r = t
                 .render(name, lang, "en", &ctx)
                 .unwrap_or_else(|e| panic!("{lang}/{name}: {e}"));
@@ -59,7 +60,7 @@ fn every_template_renders_in_every_language_with_the_reference() {
 #[test]
 fn english_is_the_last_fallback() {
     let t = shipped();
-    let (name, ctx) = known_templates().remove(0);
+    let (name, _, ctx) = known_templates().remove(0);
     let r = t.render(name, "sv", "fi", &ctx).expect("render");
     assert_eq!(r.language, "en");
     assert_eq!(
