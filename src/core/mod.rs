@@ -4,10 +4,13 @@
 //! clock reads (time comes in as a `now` argument). A function here returns a decision plus
 //! warnings; the adapters carry it out. `tests/architecture.rs` fails when this rule is broken.
 
+pub mod auth;
 pub mod classify;
+pub mod commands;
 pub mod mail;
 pub mod message;
 pub mod outbox;
 pub mod subject;
+pub mod text;
 pub mod threading;
 pub mod ticket;

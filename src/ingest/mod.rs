@@ -1,23 +1,30 @@
 //! Ingest: one raw mail in, one committed ticket change out.
 //!
 //! This is the pipeline step that joins the pure core to the store and the templates. For each
-//! mail it keeps the raw bytes, parses, deduplicates by Message-ID, classifies, threads, applies
-//! the change to the ticket, renders and queues the acknowledgement, and advances the desk's
-//! checkpoint — all in one store transaction, so a mail has all its effects or none. The caller
-//! flushes once per batch and only then acknowledges the batch to the mailbox (group commit).
+//! mail it keeps the raw bytes, parses, deduplicates by Message-ID, classifies, decides who wrote
+//! it (a customer, or an authenticated staff member), threads it, applies the change to the
+//! ticket, and queues the mails the change causes — all in one store transaction together with
+//! the desk's checkpoint, so a mail has all its effects or none. The caller flushes once per batch
+//! and only then acknowledges the batch to the mailbox (group commit).
+//!
+//! The two paths live beside this file: `customer.rs` (new tickets, replies, acknowledgements)
+//! and `staff.rs` (engineers' replies, notes and commands); `outgoing.rs` renders, composes and
+//! queues every mail either path sends.
 
+mod customer;
+mod outgoing;
 pub mod parse;
+mod staff;
 
 use crate::clock::Clock;
 use crate::config::{Config, Desk};
-use crate::core::classify::{classify, ClassifyContext, MailKind};
-use crate::core::mail::{Address, InboundMail};
+use crate::core::auth::{self, AuthPolicy};
+use crate::core::classify::{classify, Classification, ClassifyContext, MailKind};
+use crate::core::mail::InboundMail;
 use crate::core::message::{Direction, MessageKind, MessageRecord};
-use crate::core::outbox::{OutboxEntry, OutboxState};
 use crate::core::subject;
 use crate::core::threading::{self, Candidates, Decision, TicketFacts};
-use crate::core::ticket::{Opening, Ticket};
-use crate::outbound::compose::{compose, new_message_id, OutgoingMail};
+use crate::core::ticket::Ticket;
 use crate::render::Templates;
 use crate::source::{Origin, RawMail};
 use crate::store::{Checkpoint, QuarantineEntry, Shelf, Store, StoreError, Txn};
@@ -61,6 +68,27 @@ pub struct Ingestor {
     desk_addresses: Vec<String>,
 }
 
+/// One mail being processed: where it came from, what it says, what kind it is.
+struct Incoming<'a> {
+    desk: &'a Desk,
+    mail: &'a RawMail,
+    parsed: InboundMail,
+    class: Classification,
+    /// The classification as a line for the message record: kind and the signals seen.
+    class_text: String,
+    now: DateTime<Utc>,
+}
+
+impl Incoming<'_> {
+    fn message_kind(&self) -> MessageKind {
+        match self.class.kind {
+            MailKind::Human => MessageKind::Customer,
+            MailKind::Bounce => MessageKind::Bounce,
+            _ => MessageKind::Automatic,
+        }
+    }
+}
+
 impl Ingestor {
     pub fn new(
         store: Store,
@@ -101,7 +129,19 @@ impl Ingestor {
         }
         let span = tracing::info_span!("mail", desk = %desk.name, origin = %mail.origin, message_id = tracing::field::Empty, ticket = tracing::field::Empty);
         let _enter = span.enter();
+        let outcome = self.decide_and_apply(&mut txn, desk, mail, now, &span)?;
+        txn.commit()?;
+        Ok(outcome)
+    }
 
+    fn decide_and_apply(
+        &self,
+        txn: &mut Txn<'_>,
+        desk: &Desk,
+        mail: &RawMail,
+        now: DateTime<Utc>,
+        span: &tracing::Span,
+    ) -> Result<Outcome, StoreError> {
         if mail.raw.len() > self.config.ingest.max_message_bytes {
             let error = format!(
                 "mail of {} bytes exceeds ingest.max_message_bytes ({})",
@@ -110,31 +150,17 @@ impl Ingestor {
             );
             return self.shelve(txn, Shelf::Quarantine, desk, mail, None, error, now);
         }
-
         let limits = ParseLimits::default();
-        let parsed = std::panic::catch_unwind(|| parse::parse(&mail.raw, limits));
-        let parsed = match parsed {
-            Ok(p) => p,
-            Err(_) => {
-                return self.shelve(
-                    txn,
-                    Shelf::Quarantine,
-                    desk,
-                    mail,
-                    None,
-                    "the parser panicked on this mail".into(),
-                    now,
-                )
-            }
+        let Ok(parsed) = std::panic::catch_unwind(|| parse::parse(&mail.raw, limits)) else {
+            let error = "the parser panicked on this mail".to_string();
+            return self.shelve(txn, Shelf::Quarantine, desk, mail, None, error, now);
         };
         span.record("message_id", parsed.message_id.as_str());
         for w in &parsed.warnings {
             tracing::warn!(warning = %w, "mail parsed with a problem");
         }
-
         if let Some(idx) = self.store.message_index(&parsed.message_id)? {
             tracing::info!(ticket = %idx.ticket, "duplicate Message-ID: already processed");
-            txn.commit()?;
             return Ok(Outcome::Duplicate { ticket: idx.ticket });
         }
 
@@ -145,15 +171,31 @@ impl Ingestor {
         let class = classify(&parsed, &ctx);
         let class_text = format!("{}: {}", class.kind.as_str(), class.reasons.join("; "));
         if class.kind == MailKind::OwnMail {
-            return self.shelve(
-                txn,
-                Shelf::Aside,
-                desk,
-                mail,
-                Some(&parsed),
-                format!("our own mail came back ({class_text})"),
-                now,
-            );
+            let reason = format!("our own mail came back ({class_text})");
+            return self.shelve(txn, Shelf::Aside, desk, mail, Some(&parsed), reason, now);
+        }
+
+        // Who wrote it: a staff address proves nothing until the mail is authenticated.
+        let mut unauthenticated_staff = None;
+        let mut staff_member = None;
+        if class.kind == MailKind::Human {
+            if let Some(member) = self.config.staff_by_address(&parsed.from.email) {
+                let policy = AuthPolicy {
+                    trusted_authserv_ids: &self.config.auth.trusted_authserv_ids,
+                    trusted_relays: &self.config.auth.trusted_relays,
+                };
+                let verdict = auth::verify(&parsed, &policy);
+                if verdict.authenticated {
+                    tracing::info!(staff = %member.login, reason = %verdict.reason, "staff mail");
+                    staff_member = Some(member.clone());
+                } else {
+                    tracing::warn!(staff = %member.login, reason = %verdict.reason, "mail from a staff address is not authenticated: treated as ordinary mail, commands ignored");
+                    unauthenticated_staff = Some(format!(
+                        "mail from staff address {} was not authenticated ({}); it was treated as ordinary mail and any commands in it were ignored",
+                        parsed.from.email, verdict.reason
+                    ));
+                }
+            }
         }
 
         // A bounce rarely says In-Reply-To; the original's Message-ID inside the report does.
@@ -162,142 +204,26 @@ impl Ingestor {
             .as_ref()
             .and_then(|b| b.original_message_id.clone())
             .or_else(|| parsed.original_message_id.clone());
-        let candidates = self.candidates(&parsed, reported.as_deref())?;
+        let mut candidates = self.candidates(&parsed, reported.as_deref())?;
+        // A staff address may name any ticket; unauthenticated, its mail lands there as an ordinary
+        // message that only staff see, with a warning noted.
+        candidates.staff_sender = staff_member.is_some() || unauthenticated_staff.is_some();
         let decision = threading::decide(&parsed, &candidates);
-        let kind = match class.kind {
-            MailKind::Human => MessageKind::Customer,
-            MailKind::Bounce => MessageKind::Bounce,
-            _ => MessageKind::Automatic,
+        if let Decision::Join { reference, .. } = &decision {
+            span.record("ticket", reference.as_str());
+        }
+        let incoming = Incoming {
+            desk,
+            mail,
+            parsed,
+            class,
+            class_text,
+            now,
         };
-
-        let outcome = match decision {
-            Decision::Join {
-                reference,
-                add_sender,
-                ..
-            } => {
-                let Some(mut ticket) = self.store.ticket(&reference)? else {
-                    // The index names a ticket that is not there: treat the store as the truth.
-                    return Err(StoreError::Corrupt {
-                        key: format!("t/{reference}"),
-                        message: "indexed ticket is missing".into(),
-                    });
-                };
-                span.record("ticket", reference.as_str());
-                let by = parsed.from.email.clone();
-                let mut reopened = false;
-                if kind == MessageKind::Customer {
-                    let before = ticket.status;
-                    ticket.customer_replied(&by, now);
-                    reopened = before != ticket.status;
-                    if add_sender {
-                        ticket.add_participant(&parsed.from, &by, now);
-                        for a in parsed.cc.iter().chain(parsed.to.iter()) {
-                            if !self.is_desk(&a.email)
-                                && threading::admitted_domains(&ticket.requester.email)
-                                    .iter()
-                                    .any(|d| d == a.domain())
-                            {
-                                ticket.add_participant(a, &by, now);
-                            }
-                        }
-                    } else {
-                        ticket.note(
-                            format!(
-                                "{by} wrote in this thread but is not a participant; not added"
-                            ),
-                            "deskgate",
-                            now,
-                        );
-                    }
-                }
-                self.append_message(
-                    &mut txn,
-                    &mut ticket,
-                    desk,
-                    &parsed,
-                    kind,
-                    &class_text,
-                    mail,
-                    now,
-                );
-                txn.put_ticket(&ticket);
-                tracing::info!(ticket = %reference, kind = ?kind, reopened, "mail added to ticket");
-                Outcome::Appended {
-                    ticket: reference,
-                    reopened,
-                }
-            }
-            Decision::New { notes, related } => {
-                // A robot (a customer's monitoring, a purchase system) may open a ticket, which is
-                // never acknowledged; other machine mail answers something or nothing.
-                if kind != MessageKind::Customer && class.kind != MailKind::Robot {
-                    let reason = format!("{class_text}; answers no known ticket");
-                    return self.shelve(txn, Shelf::Aside, desk, mail, Some(&parsed), reason, now);
-                }
-                let n = txn.next_seq("ticket")?;
-                let reference = format!("{}-{n:06}", desk.ref_prefix());
-                span.record("ticket", reference.as_str());
-                let requester = parsed
-                    .reply_to
-                    .clone()
-                    .filter(|r| !r.email.is_empty() && !self.is_desk(&r.email))
-                    .unwrap_or_else(|| parsed.from.clone());
-                let others: Vec<Address> = parsed
-                    .to
-                    .iter()
-                    .chain(parsed.cc.iter())
-                    .filter(|a| !self.is_desk(&a.email) && a.email != requester.email)
-                    .cloned()
-                    .collect();
-                let display_subject = subject::normalize(&parsed.subject);
-                let opening = Opening {
-                    reference: reference.clone(),
-                    desk: &desk.name,
-                    language: &desk.language,
-                    subject: &display_subject,
-                    requester,
-                    others: &others,
-                    message_id: &parsed.message_id,
-                };
-                let mut ticket = Ticket::open(opening, now);
-                for note in &notes {
-                    ticket.note(note.clone(), "deskgate", now);
-                    tracing::warn!(ticket = %reference, "{note}");
-                }
-                if let Some(rel) = related.as_deref().filter(|r| {
-                    notes.iter().any(|n| n.contains("not a participant")) && !r.is_empty()
-                }) {
-                    if let Some(mut other) = self.store.ticket(rel)? {
-                        other.note(
-                            format!("{} used this ticket's reference without being a participant; their mail opened [{reference}]", parsed.from.email),
-                            "deskgate",
-                            now,
-                        );
-                        txn.put_ticket(&other);
-                    }
-                }
-                self.append_message(
-                    &mut txn,
-                    &mut ticket,
-                    desk,
-                    &parsed,
-                    kind,
-                    &class_text,
-                    mail,
-                    now,
-                );
-                let acknowledged = self.queue_ack(&mut txn, &mut ticket, desk, &parsed, now)?;
-                txn.put_ticket(&ticket);
-                tracing::info!(ticket = %reference, acknowledged, "new ticket");
-                Outcome::Created {
-                    ticket: reference,
-                    acknowledged,
-                }
-            }
-        };
-        txn.commit()?;
-        Ok(outcome)
+        match staff_member {
+            Some(member) => self.staff_mail(txn, &incoming, &member, decision),
+            None => self.customer_mail(txn, &incoming, decision, unauthenticated_staff),
+        }
     }
 
     fn is_desk(&self, email: &str) -> bool {
@@ -327,20 +253,28 @@ impl Ingestor {
         Ok(c)
     }
 
-    #[allow(clippy::too_many_arguments)] // One call site; a struct would only rename the list.
+    fn load_ticket(&self, reference: &str) -> Result<Ticket, StoreError> {
+        self.store
+            .ticket(reference)?
+            .ok_or_else(|| StoreError::Corrupt {
+                key: format!("t/{reference}"),
+                message: "indexed ticket is missing".into(),
+            })
+    }
+
+    /// Records the inbound mail on the ticket (raw bytes, message record, Message-ID index).
     fn append_message(
         &self,
         txn: &mut Txn<'_>,
         ticket: &mut Ticket,
-        desk: &Desk,
-        parsed: &InboundMail,
+        incoming: &Incoming<'_>,
         kind: MessageKind,
-        class_text: &str,
-        mail: &RawMail,
-        now: DateTime<Utc>,
+        text: String,
+        outbox_id: Option<u64>,
     ) {
-        ticket.push_thread_id(&parsed.message_id, now);
-        txn.put_raw(&parsed.message_id, &mail.raw);
+        let parsed = &incoming.parsed;
+        ticket.push_thread_id(&parsed.message_id, incoming.now);
+        txn.put_raw(&parsed.message_id, &incoming.mail.raw);
         txn.put_message(&MessageRecord {
             ticket: ticket.reference.clone(),
             seq: ticket.message_count,
@@ -350,131 +284,22 @@ impl Ingestor {
             from: parsed.from.clone(),
             to: parsed.to.clone(),
             cc: parsed.cc.clone(),
-            date: parsed.date.unwrap_or(now),
+            date: parsed.date.unwrap_or(incoming.now),
             subject: parsed.subject.clone(),
-            text: parsed.text.clone(),
+            text,
             attachments: parsed.attachments.clone(),
-            desk: desk.name.clone(),
-            outbox_id: None,
-            classification: Some(class_text.to_string()),
+            desk: incoming.desk.name.clone(),
+            outbox_id,
+            classification: Some(incoming.class_text.clone()),
             warnings: parsed.warnings.clone(),
         });
     }
 
-    /// Renders and queues the acknowledgement of a new ticket. Returns false (with a note on the
-    /// ticket) when it cannot be sent, which never stops the ticket from being created.
-    fn queue_ack(
-        &self,
-        txn: &mut Txn<'_>,
-        ticket: &mut Ticket,
-        desk: &Desk,
-        parsed: &InboundMail,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let to = ticket.requester.clone();
-        if to.email.is_empty() || self.is_desk(&to.email) {
-            ticket.note(
-                "no acknowledgement: the mail has no usable sender address",
-                "deskgate",
-                now,
-            );
-            return Ok(false);
-        }
-        let ctx = serde_json::json!({
-            "ref": ticket.reference,
-            "subject": ticket.subject,
-            "desk": {"name": desk.name, "address": desk.address, "display_name": desk.display_name()},
-            "requester": {"name": to.name.clone().unwrap_or_default(), "email": to.email},
-            "received_at": self.local_time(now),
-        });
-        let rendered = match self
-            .templates
-            .render("ack", &ticket.language, &desk.language, &ctx)
-        {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "acknowledgement not rendered");
-                ticket.note(format!("no acknowledgement: {e}"), "deskgate", now);
-                return Ok(false);
-            }
-        };
-        let tag = subject::tag(&ticket.reference);
-        let subject_line = if rendered.subject.contains(&tag) {
-            rendered.subject.clone()
-        } else {
-            format!("{tag} {}", rendered.subject)
-        };
-        let domain = self.config.message_id_domain();
-        let message_id = new_message_id(Some(&ticket.reference), &domain);
-        let mut references = parsed.references.clone();
-        references.push(parsed.message_id.clone());
-        let out = OutgoingMail {
-            from: Address::new(Some(&desk.display_name()), &desk.address),
-            to: vec![to.clone()],
-            cc: vec![],
-            reply_to: None,
-            subject: subject_line.clone(),
-            text: rendered.text.clone(),
-            html: rendered.html.clone(),
-            message_id: message_id.clone(),
-            in_reply_to: Some(parsed.message_id.clone()),
-            references,
-            auto_submitted: Some("auto-replied"),
-            attachments: vec![],
-            loop_marker: domain,
-            date: now,
-        };
-        let bytes = match compose(&out) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "acknowledgement not composed");
-                ticket.note(format!("no acknowledgement: {e}"), "deskgate", now);
-                return Ok(false);
-            }
-        };
-        let id = txn.next_seq("outbox")?;
-        let entry = OutboxEntry {
-            id,
-            ticket: Some(ticket.reference.clone()),
-            kind: "ack".into(),
-            from: desk.address.clone(),
-            to: vec![to.email.clone()],
-            subject: subject_line.clone(),
-            message_id: message_id.clone(),
-            state: OutboxState::Queued,
-            attempts: 0,
-            created_at: now,
-            next_attempt_at: now,
-            sent_at: None,
-            last_error: None,
-        };
-        txn.put_outbox(&entry, Some(&bytes));
-        ticket.push_thread_id(&message_id, now);
-        txn.put_message(&MessageRecord {
-            ticket: ticket.reference.clone(),
-            seq: ticket.message_count,
-            message_id,
-            direction: Direction::Out,
-            kind: MessageKind::Ack,
-            from: out.from.clone(),
-            to: out.to.clone(),
-            cc: vec![],
-            date: now,
-            subject: subject_line,
-            text: rendered.text,
-            attachments: vec![],
-            desk: desk.name.clone(),
-            outbox_id: Some(id),
-            classification: None,
-            warnings: rendered.warnings,
-        });
-        Ok(true)
-    }
-
+    /// Keeps a mail on a shelf (quarantine or aside) with the reason.
     #[allow(clippy::too_many_arguments)] // Mirrors QuarantineEntry's fields.
     fn shelve(
         &self,
-        mut txn: Txn<'_>,
+        txn: &mut Txn<'_>,
         shelf: Shelf,
         desk: &Desk,
         mail: &RawMail,
@@ -500,7 +325,6 @@ impl Ingestor {
             // Index it so the same mail fetched again is recognised as a duplicate.
             txn.index_message_id(&p.message_id, "", Direction::In);
         }
-        txn.commit()?;
         match shelf {
             Shelf::Quarantine => {
                 tracing::warn!(id, reason = %reason, "mail quarantined");

@@ -1,0 +1,227 @@
+//! The customer path: a mail that opens a ticket (acknowledged, and told to tier 1) or joins one
+//! (reopening it when resolved, and told to its owner).
+
+use super::outgoing::Draft;
+use super::{Incoming, Ingestor, Outcome};
+use crate::core::classify::MailKind;
+use crate::core::mail::Address;
+use crate::core::message::MessageKind;
+use crate::core::subject;
+use crate::core::text::extract_new_text;
+use crate::core::threading::{self, Decision};
+use crate::core::ticket::{Opening, Ticket};
+use crate::store::{Shelf, StoreError, Txn};
+
+impl Ingestor {
+    pub(super) fn customer_mail(
+        &self,
+        txn: &mut Txn<'_>,
+        incoming: &Incoming<'_>,
+        decision: Decision,
+        unauthenticated_staff: Option<String>,
+    ) -> Result<Outcome, StoreError> {
+        let (parsed, now, desk) = (&incoming.parsed, incoming.now, incoming.desk);
+        let kind = incoming.message_kind();
+        let by = parsed.from.email.clone();
+        match decision {
+            Decision::Join {
+                reference,
+                add_sender,
+                ..
+            } => {
+                let mut ticket = self.load_ticket(&reference)?;
+                let mut reopened = false;
+                if kind == MessageKind::Customer {
+                    ticket.last_customer_message_id = Some(parsed.message_id.clone());
+                    let before = ticket.status;
+                    ticket.customer_replied(&by, now);
+                    reopened = before != ticket.status;
+                    if add_sender {
+                        ticket.add_participant(&parsed.from, &by, now);
+                        let domains = threading::admitted_domains(&ticket.requester.email);
+                        for a in parsed.cc.iter().chain(parsed.to.iter()) {
+                            if !self.is_desk(&a.email)
+                                && self.config.staff_by_address(&a.email).is_none()
+                                && domains.iter().any(|d| d == a.domain())
+                            {
+                                ticket.add_participant(a, &by, now);
+                            }
+                        }
+                    } else if unauthenticated_staff.is_none() {
+                        ticket.note(
+                            format!(
+                                "{by} wrote in this thread but is not a participant; not added"
+                            ),
+                            "deskgate",
+                            now,
+                        );
+                    }
+                }
+                if let Some(note) = unauthenticated_staff {
+                    ticket.note(note, "deskgate", now);
+                }
+                let text = extract_new_text(&parsed.text).new_text;
+                self.append_message(txn, &mut ticket, incoming, kind, parsed.text.clone(), None);
+                if kind == MessageKind::Customer {
+                    let label = if reopened {
+                        "Customer reply (reopened)"
+                    } else {
+                        "Customer reply"
+                    };
+                    let to = self.owner_or_team(&ticket, desk);
+                    let answering = Some(parsed.message_id.as_str());
+                    self.notify(
+                        txn,
+                        &mut ticket,
+                        desk,
+                        label,
+                        to,
+                        &parsed.from,
+                        &text,
+                        answering,
+                        now,
+                    )?;
+                }
+                txn.put_ticket(&ticket);
+                tracing::info!(ticket = %reference, kind = ?kind, reopened, "mail added to ticket");
+                Ok(Outcome::Appended {
+                    ticket: reference,
+                    reopened,
+                })
+            }
+            Decision::New { notes, related } => {
+                // A robot (a customer's monitoring, a purchase system) may open a ticket, which
+                // is never acknowledged; other machine mail answers something or nothing.
+                if kind != MessageKind::Customer && incoming.class.kind != MailKind::Robot {
+                    let reason = format!("{}; answers no known ticket", incoming.class_text);
+                    return self.shelve(
+                        txn,
+                        Shelf::Aside,
+                        desk,
+                        incoming.mail,
+                        Some(parsed),
+                        reason,
+                        now,
+                    );
+                }
+                let n = txn.next_seq("ticket")?;
+                let reference = format!("{}-{n:06}", desk.ref_prefix());
+                let requester = parsed
+                    .reply_to
+                    .clone()
+                    .filter(|r| !r.email.is_empty() && !self.is_desk(&r.email))
+                    .unwrap_or_else(|| parsed.from.clone());
+                let others: Vec<Address> = parsed
+                    .to
+                    .iter()
+                    .chain(parsed.cc.iter())
+                    .filter(|a| {
+                        !self.is_desk(&a.email)
+                            && a.email != requester.email
+                            && self.config.staff_by_address(&a.email).is_none()
+                    })
+                    .cloned()
+                    .collect();
+                let display_subject = subject::normalize(&parsed.subject);
+                let opening = Opening {
+                    reference: reference.clone(),
+                    desk: &desk.name,
+                    language: &desk.language,
+                    subject: &display_subject,
+                    requester,
+                    others: &others,
+                    message_id: &parsed.message_id,
+                };
+                let mut ticket = Ticket::open(opening, now);
+                for note in &notes {
+                    ticket.note(note.clone(), "deskgate", now);
+                    tracing::warn!(ticket = %reference, "{note}");
+                }
+                if let Some(note) = unauthenticated_staff {
+                    ticket.note(note, "deskgate", now);
+                }
+                let refused = notes.iter().any(|n| n.contains("not a participant"));
+                if let Some(rel) = related.as_deref().filter(|_| refused) {
+                    if let Some(mut other) = self.store.ticket(rel)? {
+                        other.note(
+                            format!("{by} used this ticket's reference without being a participant; their mail opened [{reference}]"),
+                            "deskgate",
+                            now,
+                        );
+                        txn.put_ticket(&other);
+                    }
+                }
+                self.append_message(txn, &mut ticket, incoming, kind, parsed.text.clone(), None);
+                let acknowledged = if incoming.class.kind.may_be_answered() {
+                    self.queue_ack(txn, &mut ticket, incoming)?
+                } else {
+                    ticket.note(
+                        format!(
+                            "opened from automated mail ({}); not acknowledged",
+                            incoming.class_text
+                        ),
+                        "deskgate",
+                        now,
+                    );
+                    false
+                };
+                let to = self.tier_team(1, desk);
+                let text = extract_new_text(&parsed.text).new_text;
+                let answering = Some(parsed.message_id.as_str());
+                self.notify(
+                    txn,
+                    &mut ticket,
+                    desk,
+                    "New ticket",
+                    to,
+                    &parsed.from,
+                    &text,
+                    answering,
+                    now,
+                )?;
+                txn.put_ticket(&ticket);
+                tracing::info!(ticket = %reference, acknowledged, "new ticket");
+                Ok(Outcome::Created {
+                    ticket: reference,
+                    acknowledged,
+                })
+            }
+        }
+    }
+
+    /// Queues the acknowledgement of a new ticket, in the desk's language.
+    fn queue_ack(
+        &self,
+        txn: &mut Txn<'_>,
+        ticket: &mut Ticket,
+        incoming: &Incoming<'_>,
+    ) -> Result<bool, StoreError> {
+        let (parsed, desk, now) = (&incoming.parsed, incoming.desk, incoming.now);
+        let to = ticket.requester.clone();
+        let ctx = serde_json::json!({
+            "ref": ticket.reference,
+            "subject": ticket.subject,
+            "desk": self.desk_ctx(desk),
+            "requester": {"name": to.name.clone().unwrap_or_default(), "email": to.email},
+            "received_at": self.local_time(now),
+        });
+        let mut references = parsed.references.clone();
+        references.push(parsed.message_id.clone());
+        let draft = Draft {
+            kind: "ack",
+            template: "ack",
+            language: ticket.language.clone(),
+            ctx,
+            from: self.desk_sender(desk, None),
+            to: vec![to],
+            cc: vec![],
+            reply_to: None,
+            in_reply_to: Some(parsed.message_id.clone()),
+            references,
+            auto_submitted: Some("auto-replied"),
+            attachments: vec![],
+            record_as: Some(MessageKind::Ack),
+        };
+        Ok(self.queue(txn, ticket, desk, draft, now)?.is_some())
+    }
+}

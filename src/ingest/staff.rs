@@ -1,0 +1,371 @@
+//! The staff path: an authenticated engineer's mail on a ticket.
+//!
+//! Commands on its first lines change the ticket; what remains, without quoted history and
+//! signature, is either relayed to the customer from the desk's address or kept as an internal
+//! note. A mail with a command that is unknown, malformed or impossible changes nothing: the
+//! engineer alone gets an error reply naming the line.
+
+use super::outgoing::Draft;
+use super::parse;
+use super::{Incoming, Ingestor, Outcome};
+use crate::config::Staff;
+use crate::core::commands::{self, Command, CommandError};
+use crate::core::mail::Address;
+use crate::core::message::MessageKind;
+use crate::core::text::extract_new_text;
+use crate::core::threading::Decision;
+use crate::core::ticket::{Status, Ticket, LAST_TIER};
+use crate::outbound::compose::OutgoingAttachment;
+use crate::store::{Shelf, StoreError, Txn};
+
+/// What applying an engineer's commands asks of the pipeline afterwards.
+#[derive(Default)]
+struct Applied {
+    internal: bool,
+    escalated_to: Option<u8>,
+    assigned_to: Option<String>,
+    status_set: bool,
+}
+
+impl Ingestor {
+    pub(super) fn staff_mail(
+        &self,
+        txn: &mut Txn<'_>,
+        incoming: &Incoming<'_>,
+        member: &Staff,
+        decision: Decision,
+    ) -> Result<Outcome, StoreError> {
+        let (parsed, now, desk) = (&incoming.parsed, incoming.now, incoming.desk);
+        let author = Address::new(Some(&member.name), &member.address);
+        let parsed_commands = commands::parse_commands(&parsed.text);
+        let Decision::Join { reference, .. } = decision else {
+            let errors = vec![CommandError {
+                line: 0,
+                text: String::new(),
+                message: "this mail names no ticket: reply to a notification, or keep the [REF] of the ticket in the subject".into(),
+            }];
+            self.command_error(txn, incoming, None, &author, &errors)?;
+            let reason = format!(
+                "staff mail from {} naming no ticket; the sender was told",
+                member.login
+            );
+            return self.shelve(
+                txn,
+                Shelf::Aside,
+                desk,
+                incoming.mail,
+                Some(parsed),
+                reason,
+                now,
+            );
+        };
+        let mut ticket = self.load_ticket(&reference)?;
+
+        let mut errors = parsed_commands.errors.clone();
+        errors.extend(self.check_commands(&ticket, &parsed_commands.commands));
+        if !errors.is_empty() {
+            let lines: Vec<String> = errors
+                .iter()
+                .map(|e| format!("line {}: {}", e.line, e.message))
+                .collect();
+            ticket.note(
+                format!(
+                    "mail from {} not applied, command errors: {}",
+                    member.login,
+                    lines.join("; ")
+                ),
+                &member.address,
+                now,
+            );
+            self.append_message(
+                txn,
+                &mut ticket,
+                incoming,
+                MessageKind::Note,
+                parsed.text.clone(),
+                None,
+            );
+            self.command_error(txn, incoming, Some(&mut ticket), &author, &errors)?;
+            txn.put_ticket(&ticket);
+            return Ok(Outcome::Appended {
+                ticket: reference,
+                reopened: false,
+            });
+        }
+
+        let applied = self.apply_commands(&mut ticket, member, &parsed_commands.commands, now);
+        ticket.involve_staff(&member.login);
+        let new_text = extract_new_text(&parsed_commands.body).new_text;
+        let internal = applied.internal || new_text.trim().is_empty();
+        if internal {
+            self.append_message(
+                txn,
+                &mut ticket,
+                incoming,
+                MessageKind::Note,
+                new_text.clone(),
+                None,
+            );
+            if !new_text.trim().is_empty() {
+                let mut to = self.owner_or_team(&ticket, desk);
+                for login in &ticket.staff {
+                    if let Some(s) = self.config.staff_by_name(login) {
+                        to.push(Address::new(Some(&s.name), &s.address));
+                    }
+                }
+                let label = format!("Internal note by {}", member.name);
+                self.notify(
+                    txn,
+                    &mut ticket,
+                    desk,
+                    &label,
+                    to,
+                    &author,
+                    &new_text,
+                    Some(&parsed.message_id),
+                    now,
+                )?;
+            }
+        } else {
+            if !applied.status_set && ticket.status == Status::New {
+                ticket.set_status(Status::Open, &member.address, now);
+            }
+            // The relay is queued first, so the engineer's message can name the outbox entry that
+            // carried it to the customer.
+            let outbox_id = self
+                .relay(txn, &mut ticket, incoming, member, &new_text)?
+                .map(|(id, _)| id);
+            self.append_message(
+                txn,
+                &mut ticket,
+                incoming,
+                MessageKind::Staff,
+                new_text.clone(),
+                outbox_id,
+            );
+        }
+        if let Some(tier) = applied.escalated_to {
+            let to = self.tier_team(tier, desk);
+            let label = format!("Escalated to tier {tier}");
+            self.notify(
+                txn,
+                &mut ticket,
+                desk,
+                &label,
+                to,
+                &author,
+                &new_text,
+                Some(&parsed.message_id),
+                now,
+            )?;
+        }
+        if let Some(login) = applied.assigned_to.filter(|l| l != &member.login) {
+            if let Some(s) = self.config.staff_by_name(&login) {
+                let to = vec![Address::new(Some(&s.name), &s.address)];
+                self.notify(
+                    txn,
+                    &mut ticket,
+                    desk,
+                    "Assigned to you",
+                    to,
+                    &author,
+                    &new_text,
+                    Some(&parsed.message_id),
+                    now,
+                )?;
+            }
+        }
+        txn.put_ticket(&ticket);
+        tracing::info!(ticket = %reference, staff = %member.login, internal, "staff mail applied");
+        Ok(Outcome::Appended {
+            ticket: reference,
+            reopened: false,
+        })
+    }
+
+    /// Errors that only the ticket and the directory can reveal (unknown staff, no next tier).
+    fn check_commands(&self, ticket: &Ticket, cmds: &[(usize, Command)]) -> Vec<CommandError> {
+        let mut errors = Vec::new();
+        for (line, cmd) in cmds {
+            let err = |message: String| CommandError {
+                line: *line,
+                text: cmd.to_string(),
+                message,
+            };
+            match cmd {
+                Command::Assign(who) if self.config.staff_by_name(who).is_none() => {
+                    errors.push(err(format!(
+                        "no staff member has the login or address {who:?}"
+                    )));
+                }
+                Command::Escalate if ticket.tier >= LAST_TIER => {
+                    errors.push(err(format!(
+                        "the ticket is already at tier {LAST_TIER}, the last point of escalation"
+                    )));
+                }
+                Command::Tier(t) if self.config.teams.iter().all(|team| team.tier != *t) => {
+                    errors.push(err(format!("no team works tier {t}")));
+                }
+                Command::CcRemove(a) if a == &ticket.requester.email => {
+                    errors.push(err(
+                        "the requester cannot be removed from their own ticket".into()
+                    ));
+                }
+                _ => {}
+            }
+        }
+        errors
+    }
+
+    fn apply_commands(
+        &self,
+        ticket: &mut Ticket,
+        member: &Staff,
+        cmds: &[(usize, Command)],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Applied {
+        let by = member.address.as_str();
+        let mut applied = Applied::default();
+        for (_, cmd) in cmds {
+            match cmd {
+                Command::Status(s) => {
+                    ticket.set_status(*s, by, now);
+                    applied.status_set = true;
+                }
+                Command::Priority(p) => ticket.set_priority(*p, by, now),
+                Command::Assign(who) => {
+                    let login = self.config.staff_by_name(who).map(|s| s.login.clone());
+                    ticket.set_owner(login.clone(), by, now);
+                    applied.assigned_to = login;
+                }
+                Command::Take => ticket.set_owner(Some(member.login.clone()), by, now),
+                Command::Escalate => {
+                    let next = ticket.tier + 1;
+                    if ticket.set_tier(next, by, now) {
+                        applied.escalated_to = Some(next);
+                    }
+                }
+                Command::Tier(t) => {
+                    if ticket.set_tier(*t, by, now) && *t > 1 {
+                        applied.escalated_to = Some(*t);
+                    }
+                }
+                Command::Time { minutes } => ticket.log_time(*minutes, by, now),
+                Command::Note => applied.internal = true,
+                Command::CcAdd(a) => ticket.add_participant(&Address::new(None, a), by, now),
+                Command::CcRemove(a) => {
+                    ticket.remove_participant(a, by, now);
+                }
+            }
+        }
+        applied
+    }
+
+    /// Sends the engineer's answer to the customer: from the desk's address in the engineer's
+    /// name, to the requester with the other participants in copy, in the thread.
+    fn relay(
+        &self,
+        txn: &mut Txn<'_>,
+        ticket: &mut Ticket,
+        incoming: &Incoming<'_>,
+        member: &Staff,
+        text: &str,
+    ) -> Result<Option<(u64, String)>, StoreError> {
+        let desk = incoming.desk;
+        let cc: Vec<Address> = ticket
+            .participants
+            .iter()
+            .filter(|p| p.email != ticket.requester.email)
+            .cloned()
+            .collect();
+        let attachments = parse::attachment_bytes(&incoming.mail.raw, 50)
+            .into_iter()
+            .map(|(info, data)| OutgoingAttachment {
+                name: info.name,
+                content_type: info.content_type,
+                data,
+            })
+            .collect();
+        let ctx = serde_json::json!({
+            "ref": ticket.reference,
+            "subject": ticket.subject,
+            "desk": self.desk_ctx(desk),
+            "requester": {"name": ticket.requester.name.clone().unwrap_or_default(), "email": ticket.requester.email},
+            "staff": {"name": member.name},
+            "text": text.trim_end(),
+        });
+        let draft = Draft {
+            kind: "reply",
+            template: "reply",
+            language: ticket.language.clone(),
+            ctx,
+            from: Address::new(Some(&member.name), &desk.address),
+            to: vec![ticket.requester.clone()],
+            cc,
+            reply_to: None,
+            in_reply_to: ticket.last_customer_message_id().map(str::to_string),
+            references: ticket.thread.clone(),
+            auto_submitted: None,
+            attachments,
+            record_as: None,
+        };
+        self.queue(txn, ticket, desk, draft, incoming.now)
+    }
+
+    /// Tells the engineer alone why nothing was applied.
+    fn command_error(
+        &self,
+        txn: &mut Txn<'_>,
+        incoming: &Incoming<'_>,
+        ticket: Option<&mut Ticket>,
+        author: &Address,
+        errors: &[CommandError],
+    ) -> Result<(), StoreError> {
+        let desk = incoming.desk;
+        let ctx = serde_json::json!({
+            "ref": ticket.as_ref().map(|t| t.reference.clone()).unwrap_or_default(),
+            "subject": crate::core::subject::normalize(&incoming.parsed.subject),
+            "desk": self.desk_ctx(desk),
+            "errors": errors.iter().map(|e| serde_json::json!({"line": e.line, "text": e.text, "message": e.message})).collect::<Vec<_>>(),
+            "help": commands::help().trim_end(),
+        });
+        let draft = Draft {
+            kind: "command_error",
+            template: "command_error",
+            language: "en".into(),
+            ctx,
+            from: self.desk_sender(desk, None),
+            to: vec![author.clone()],
+            cc: vec![],
+            reply_to: None,
+            in_reply_to: Some(incoming.parsed.message_id.clone()),
+            references: vec![incoming.parsed.message_id.clone()],
+            auto_submitted: Some("auto-replied"),
+            attachments: vec![],
+            record_as: None,
+        };
+        match ticket {
+            Some(t) => {
+                self.queue(txn, t, desk, draft, incoming.now)?;
+            }
+            None => {
+                // No ticket to hang the error on: a scratch ticket value carries the reference-less
+                // mail through the same queueing code, and is not stored.
+                let mut scratch = Ticket::open(
+                    crate::core::ticket::Opening {
+                        reference: String::new(),
+                        desk: &desk.name,
+                        language: "en",
+                        subject: &incoming.parsed.subject,
+                        requester: author.clone(),
+                        others: &[],
+                        message_id: &incoming.parsed.message_id,
+                    },
+                    incoming.now,
+                );
+                self.queue(txn, &mut scratch, desk, draft, incoming.now)?;
+            }
+        }
+        Ok(())
+    }
+}

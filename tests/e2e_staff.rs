@@ -1,0 +1,428 @@
+//! Engineers work tickets from their mail client, against the real Dovecot and smtp-sink: the
+//! tier-1 notification, answers relayed without quoted history, notes that never reach the
+//! customer, every command, a bad command's error reply, and a forged staff address.
+
+mod common;
+
+use common::{Captured, Dovecot, SmtpSink};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const PW: &str = "staff-test-pw";
+const DKIM_OK: &str = "Authentication-Results: mx.provider.example; dkim=pass header.d=provider.example header.s=sel; spf=pass smtp.mailfrom=provider.example\r\n";
+
+struct Desk {
+    dovecot: Dovecot,
+    sink: SmtpSink,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    n: usize,
+}
+
+impl Desk {
+    fn start() -> Desk {
+        let dovecot = Dovecot::start(&[("nl", PW)]);
+        let sink = SmtpSink::start();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("deskgate.toml");
+        let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[store]
+path = {store:?}
+[smtp]
+url = "smtp://127.0.0.1:{smtp}"
+[general]
+templates = {templates:?}
+message_id_domain = "desk.example.net"
+[auth]
+trusted_authserv_ids = ["mx.provider.example"]
+[[team]]
+name = "css-emea"
+tier = 1
+address = "css-emea@provider.example"
+timezone = "Europe/Amsterdam"
+hours = "07:00-19:00"
+[[team]]
+name = "netsupport"
+tier = 2
+address = "noc@provider.example"
+[[team]]
+name = "opseng"
+tier = 3
+address = "opseng@provider.example"
+[[staff]]
+login = "alice"
+address = "alice@provider.example"
+name = "Alice Martin"
+team = "css-emea"
+[[staff]]
+login = "bob"
+address = "bob@provider.example"
+name = "Bob Jansen"
+team = "netsupport"
+[[desk]]
+name = "nl"
+address = "servicedesk.nl@example.net"
+display_name = "Service Desk Amsterdam"
+language = "en"
+[desk.imap]
+url = "imap://127.0.0.1:{imap}"
+user = "nl"
+password = "{PW}"
+"#,
+                store = dir.path().join("store").display().to_string(),
+                smtp = sink.port(),
+                imap = dovecot.imap_port(),
+                templates = templates.display().to_string(),
+            ),
+        )
+        .expect("write config");
+        Desk {
+            dovecot,
+            sink,
+            dir,
+            config,
+            n: 0,
+        }
+    }
+
+    fn deskgate(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_deskgate"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run deskgate");
+        assert!(
+            out.status.success(),
+            "deskgate {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn ticket(&self) -> Value {
+        serde_json::from_str(&self.deskgate(&["tickets", "show", "NL-000001", "--json"]))
+            .expect("json")
+    }
+
+    /// Delivers a mail and runs one pass; returns the mails sent in that pass.
+    fn deliver(&mut self, from: &str, headers: &str, subject: &str, body: &str) -> Vec<Captured> {
+        self.n += 1;
+        let before = self.sink.messages().len();
+        let raw = format!(
+            "From: {from}\r\nTo: servicedesk.nl@example.net\r\nSubject: {subject}\r\nMessage-ID: <m{}@test.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n{headers}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}\r\n",
+            self.n,
+            body.replace('\n', "\r\n")
+        );
+        self.dovecot.append("nl", PW, "INBOX", raw.as_bytes());
+        self.deskgate(&["run", "--once"]);
+        std::thread::sleep(Duration::from_millis(200));
+        self.sink.messages().split_off(before)
+    }
+
+    /// A mail from an authenticated engineer answering `in_reply_to`.
+    fn staff(&mut self, who: &str, in_reply_to: &str, body: &str) -> Vec<Captured> {
+        let headers = format!("{DKIM_OK}In-Reply-To: <{in_reply_to}>\r\n");
+        self.deliver(
+            &format!("{who}@provider.example"),
+            &headers,
+            "RE: [NL-000001] Cross-connect down",
+            body,
+        )
+    }
+}
+
+fn to(m: &Captured) -> Vec<String> {
+    m.rcpt_to.clone()
+}
+
+fn body(m: &Captured) -> String {
+    deskgate::ingest::parse::parse(&m.raw, Default::default()).text
+}
+
+fn msgid(m: &Captured) -> String {
+    m.header("Message-ID")
+        .unwrap_or_default()
+        .trim_matches(['<', '>'])
+        .to_string()
+}
+
+fn events(t: &Value, kind: &str) -> Vec<Value> {
+    t["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["event"] == kind)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn an_engineer_works_a_ticket_entirely_by_mail() {
+    let mut d = Desk::start();
+    let sent = d.deliver(
+        "Jane Doe <jane@acme.example>",
+        "",
+        "Cross-connect down",
+        "Our cross-connect XC-1 is down since 09:40.",
+    );
+    let notice = sent
+        .iter()
+        .find(|m| to(m) == vec!["css-emea@provider.example"])
+        .expect("tier-1 team notified");
+    assert!(
+        sent.iter().any(|m| to(m) == vec!["jane@acme.example"]),
+        "customer acknowledged"
+    );
+    let subject = deskgate::ingest::parse::parse(&notice.raw, Default::default()).subject;
+    assert!(subject.contains("[NL-000001]"), "{subject}");
+    assert!(notice
+        .header("Reply-To")
+        .is_some_and(|r| r.contains("servicedesk.nl@example.net")));
+    let text = body(notice);
+    assert!(
+        text.contains("XC-1 is down"),
+        "the customer's text is in the notification: {text}"
+    );
+    assert!(
+        text.contains("jane@acme.example"),
+        "the essentials are in the header block: {text}"
+    );
+    let notice_id = msgid(notice);
+
+    // Alice answers from her client, with quoted history in each language.
+    let quotes = [
+        "On Mon, 23 Nov 2026 at 10:00, Service Desk <servicedesk.nl@example.net> wrote:",
+        "Le lun. 23 nov. 2026 à 10:00, Service Desk <servicedesk.nl@example.net> a écrit :",
+        "Em seg., 23 de nov. de 2026 às 10:00, Service Desk <servicedesk.nl@example.net> escreveu:",
+        "El lun, 23 nov 2026 a las 10:00, Service Desk (<servicedesk.nl@example.net>) escribió:",
+        "Il giorno lun 23 nov 2026 alle ore 10:00 Service Desk <servicedesk.nl@example.net> ha scritto:",
+        "Op ma 23 nov. 2026 om 10:00 schreef Service Desk <servicedesk.nl@example.net>:",
+        "Am Mo., 23. Nov. 2026 um 10:00 Uhr schrieb Service Desk <servicedesk.nl@example.net>:",
+    ];
+    let mut last = notice_id.clone();
+    for (i, q) in quotes.iter().enumerate() {
+        let reply = format!("#take\nAnswer {i}: we are checking the optics.\n\n{q}\n> Our cross-connect XC-1 is down since 09:40.\n> SECRET-QUOTE\n");
+        let sent = d.staff("alice", &last, &reply);
+        let to_customer: Vec<&Captured> = sent
+            .iter()
+            .filter(|m| to(m) == vec!["jane@acme.example"])
+            .collect();
+        assert_eq!(
+            to_customer.len(),
+            1,
+            "answer {i} relayed once: {:?}",
+            sent.iter().map(to).collect::<Vec<_>>()
+        );
+        let m = to_customer[0];
+        let text = body(m);
+        assert!(
+            text.contains(&format!("Answer {i}: we are checking")),
+            "{text}"
+        );
+        assert!(
+            !text.contains("SECRET-QUOTE") && !text.contains("#take"),
+            "no quote, no command: {text}"
+        );
+        let from = m.header("From").unwrap_or_default();
+        assert!(
+            from.contains("servicedesk.nl@example.net") && from.contains("Alice Martin"),
+            "{from}"
+        );
+        assert!(
+            !m.text().contains("alice@provider.example"),
+            "the engineer's own address is never shown"
+        );
+        assert!(
+            m.header("In-Reply-To")
+                .is_some_and(|r| r.contains("m1@test.example")),
+            "continues the customer's thread"
+        );
+        last = msgid(m);
+    }
+    let t = d.ticket();
+    assert_eq!(t["owner"], "alice");
+    assert_eq!(t["status"], "open", "the first answer opens the ticket");
+
+    // The customer answers the relayed mail: the owner is told.
+    let sent = d.deliver(
+        "jane@acme.example",
+        &format!("In-Reply-To: <{last}>\r\n"),
+        "Re: [NL-000001] Cross-connect down",
+        "Optics reseated on our side, still down.",
+    );
+    let to_owner = sent
+        .iter()
+        .find(|m| to(m) == vec!["alice@provider.example"])
+        .expect("owner told of the customer's reply");
+    assert!(body(to_owner).contains("still down"));
+    let customer_msg = msgid(to_owner);
+
+    // A note from Bob reaches Alice (the owner), never the customer.
+    let sent = d.staff(
+        "bob",
+        &customer_msg,
+        "#note\nLOS on our side too, checking the MMR patch.",
+    );
+    assert!(
+        sent.iter()
+            .all(|m| !to(m).contains(&"jane@acme.example".to_string())),
+        "a note never reaches the customer"
+    );
+    assert!(
+        sent.iter().any(|m| to(m) == vec!["alice@provider.example"]),
+        "the owner is told of the note"
+    );
+
+    // Each command.
+    d.staff("alice", &customer_msg, "#status pending\n#priority P1\n#time 45m\n#cc +ops@acme.example\nWe have replaced the patch cord, can you confirm?");
+    let t = d.ticket();
+    assert_eq!(
+        (
+            t["status"].as_str(),
+            t["priority"].as_str(),
+            t["minutes_logged"].as_u64()
+        ),
+        (Some("pending"), Some("P1"), Some(45))
+    );
+    assert!(t["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .any(|p| p == "ops@acme.example"));
+    let sent = d.staff(
+        "alice",
+        &customer_msg,
+        "#escalate\n#note\nNeeds network support.",
+    );
+    assert!(
+        sent.iter().any(|m| to(m) == vec!["noc@provider.example"]),
+        "tier 2 told of the escalation"
+    );
+    assert_eq!(d.ticket()["tier"], 2);
+    let sent = d.staff(
+        "alice",
+        &customer_msg,
+        "#assign bob\n#cc -ops@acme.example\n#tier 3\n#note\nOps to look at the line card.",
+    );
+    assert!(
+        sent.iter().any(|m| to(m) == vec!["bob@provider.example"]),
+        "the new owner is told"
+    );
+    assert!(
+        sent.iter()
+            .any(|m| to(m) == vec!["opseng@provider.example"]),
+        "tier 3 told"
+    );
+    let t = d.ticket();
+    assert_eq!(
+        (t["owner"].as_str(), t["tier"].as_u64()),
+        (Some("bob"), Some(3))
+    );
+    assert!(!t["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .any(|p| p == "ops@acme.example"));
+    for kind in [
+        "status",
+        "priority",
+        "owner",
+        "tier",
+        "time_logged",
+        "participant_added",
+        "participant_removed",
+    ] {
+        let e = events(&t, kind);
+        assert!(!e.is_empty(), "history has a {kind} event: {}", t["events"]);
+        assert!(
+            e.iter().all(|e| e["by"]
+                .as_str()
+                .is_some_and(|b| b.ends_with("@provider.example"))
+                && e["at"].is_string()),
+            "{kind} says who and when"
+        );
+    }
+    d.staff(
+        "bob",
+        &customer_msg,
+        "#status resolved\nThe line card was replaced; the link is up.",
+    );
+    assert_eq!(d.ticket()["status"], "resolved");
+
+    // An unknown command: an error reply to the engineer alone, and nothing changes.
+    let before = d.ticket();
+    let sent = d.staff(
+        "bob",
+        &customer_msg,
+        "#status closed\n#stauts pending\nThis must not reach the customer.",
+    );
+    assert_eq!(
+        sent.len(),
+        1,
+        "only the error reply: {:?}",
+        sent.iter().map(to).collect::<Vec<_>>()
+    );
+    assert_eq!(to(&sent[0]), vec!["bob@provider.example"]);
+    let err = body(&sent[0]);
+    assert!(
+        err.contains("Line 2") && err.contains("#stauts"),
+        "names the line: {err}"
+    );
+    assert_eq!(
+        d.ticket()["status"],
+        before["status"],
+        "nothing was applied"
+    );
+
+    // A forged staff address: no commands, stored as an ordinary mail, noted.
+    let sent = d.deliver(
+        "alice@provider.example",
+        "Authentication-Results: evil.example; dkim=pass header.d=provider.example\r\n",
+        "Re: [NL-000001] Cross-connect down",
+        "#status closed\n#assign alice\nClosing this.",
+    );
+    assert!(
+        sent.iter()
+            .all(|m| !to(m).contains(&"jane@acme.example".to_string())),
+        "nothing relayed to the customer"
+    );
+    let t = d.ticket();
+    assert_eq!(t["owner"], "bob", "commands ignored");
+    assert_ne!(t["status"], "closed");
+    let noted = events(&t, "note").iter().any(|e| {
+        e["text"]
+            .as_str()
+            .is_some_and(|x| x.contains("not authenticated"))
+    });
+    assert!(noted, "the warning is noted on the ticket");
+    let last = t["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .cloned()
+        .expect("message");
+    assert_eq!(last["kind"], "customer", "stored as an ordinary message");
+    // Internal notes are never in what the customer received.
+    for m in d
+        .sink
+        .messages()
+        .iter()
+        .filter(|m| to(m).contains(&"jane@acme.example".to_string()))
+    {
+        let text = body(m);
+        assert!(
+            !text.contains("LOS on our side")
+                && !text.contains("Needs network support")
+                && !text.contains("line card."),
+            "{text}"
+        );
+    }
+}
