@@ -668,6 +668,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_config_documents_a_valid_config() {
+        let text = include_str!("../config/deskgate.example.toml");
+        let mut c = Config::parse(text, Path::new("deskgate.example.toml")).expect("parses");
+        c.source = PathBuf::from("deskgate.example.toml");
+        assert_eq!(c.validate(), Vec::<String>::new());
+        assert_eq!(c.team_for_tier(&c.desks[0], 1).map(|t| t.name.as_str()), Some("css-emea"));
+        assert_eq!(c.staff_by_name("ALICE").map(|s| s.address.as_str()), Some("alice@provider.example"));
+    }
+
+    #[test]
     fn embedded_defaults_are_valid() {
         let c = Config::load(None).expect("embedded config");
         assert_eq!(c.desks[0].ref_prefix(), "NL");
