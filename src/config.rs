@@ -40,6 +40,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     #[serde(default)]
     pub outbox: OutboxConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
     #[serde(rename = "desk", default)]
     pub desks: Vec<Desk>,
     /// Whose word we take that a staff member's mail is really theirs.
@@ -146,6 +148,48 @@ pub struct OutboxConfig {
     /// Longest retry delay in seconds.
     #[serde(default = "default_retry_max")]
     pub retry_max_secs: u64,
+    /// Send with a per-mail envelope sender `<desk local part>+dg-<outbox id>@<desk domain>`
+    /// (VERP), so a bounce names the mail it reports even when it quotes nothing. Needs the
+    /// desk's mail server to deliver plus-addressed mail to the desk mailbox.
+    #[serde(default)]
+    pub verp: bool,
+}
+
+/// Storm limits: what keeps deskgate quiet when something keeps writing to it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// At most this many automatic mails (acknowledgements, notices) to one address per hour;
+    /// further ones are held (visible in `outbox list` as `held`).
+    #[serde(default = "default_auto_per_recipient")]
+    pub auto_per_recipient_per_hour: u32,
+    /// A sender whose mails to one desk exceed this many per hour trips the breaker: their mail
+    /// is still stored, but nothing is sent or notified about it until the rate drops.
+    #[serde(default = "default_sender_flood")]
+    pub sender_flood_per_hour: u32,
+    /// After this many hard bounces an address is flagged and automatic mail to it is held.
+    #[serde(default = "default_flag_after")]
+    pub flag_after_hard_bounces: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            auto_per_recipient_per_hour: default_auto_per_recipient(),
+            sender_flood_per_hour: default_sender_flood(),
+            flag_after_hard_bounces: default_flag_after(),
+        }
+    }
+}
+
+fn default_auto_per_recipient() -> u32 {
+    3
+}
+fn default_sender_flood() -> u32 {
+    30
+}
+fn default_flag_after() -> u32 {
+    3
 }
 
 impl Default for OutboxConfig {
@@ -154,6 +198,7 @@ impl Default for OutboxConfig {
             max_attempts: default_max_attempts(),
             retry_initial_secs: default_retry_initial(),
             retry_max_secs: default_retry_max(),
+            verp: false,
         }
     }
 }
@@ -673,8 +718,14 @@ mod tests {
         let mut c = Config::parse(text, Path::new("deskgate.example.toml")).expect("parses");
         c.source = PathBuf::from("deskgate.example.toml");
         assert_eq!(c.validate(), Vec::<String>::new());
-        assert_eq!(c.team_for_tier(&c.desks[0], 1).map(|t| t.name.as_str()), Some("css-emea"));
-        assert_eq!(c.staff_by_name("ALICE").map(|s| s.address.as_str()), Some("alice@provider.example"));
+        assert_eq!(
+            c.team_for_tier(&c.desks[0], 1).map(|t| t.name.as_str()),
+            Some("css-emea")
+        );
+        assert_eq!(
+            c.staff_by_name("ALICE").map(|s| s.address.as_str()),
+            Some("alice@provider.example")
+        );
     }
 
     #[test]

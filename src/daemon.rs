@@ -31,8 +31,8 @@ pub enum DaemonError {
     Incomplete(Vec<String>),
 }
 
-/// What one `run --once` pass did.
-#[derive(Debug, Default, Clone, PartialEq)]
+/// What one `run --once` pass did (printed by `run --once --json`).
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
 pub struct OnceReport {
     pub fetched: usize,
     pub created: usize,

@@ -20,4 +20,5 @@ pub mod delivery;
 
 pub mod admin;
 pub mod cli;
+pub mod fuzzing;
 pub mod view;

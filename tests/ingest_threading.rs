@@ -39,7 +39,11 @@ struct Desk {
 
 impl Desk {
     fn new() -> Desk {
-        let config = Arc::new(Config::parse(TWO_DESKS, Path::new("test.toml")).expect("config"));
+        Desk::with(TWO_DESKS)
+    }
+
+    fn with(config_text: &str) -> Desk {
+        let config = Arc::new(Config::parse(config_text, Path::new("test.toml")).expect("config"));
         let templates = Arc::new(
             Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"))
                 .expect("templates"),
@@ -435,4 +439,172 @@ fn a_bounce_of_our_acknowledgement_lands_on_its_ticket() {
         .pop()
         .expect("message");
     assert_eq!(format!("{:?}", last.kind), "Bounce");
+}
+
+#[test]
+fn a_robot_opening_ticket_after_ticket_gets_three_acknowledgements_an_hour_then_none() {
+    let mut d = Desk::new();
+    for i in 0..6 {
+        let out = d.deliver(&format!("From: robot@monitoring.example\nSubject: Alert {i}: link flapping\nMessage-ID: <alert{i}@monitoring.example>"));
+        assert!(matches!(out, Outcome::Created { .. }), "{out:?}");
+    }
+    let states: Vec<String> = d
+        .store()
+        .outbox()
+        .expect("outbox")
+        .iter()
+        .filter(|e| e.kind == "ack")
+        .map(|e| e.state.as_str().to_string())
+        .collect();
+    assert_eq!(
+        states,
+        vec!["queued", "queued", "queued", "held", "held", "held"]
+    );
+    let held = d
+        .store()
+        .outbox()
+        .expect("outbox")
+        .into_iter()
+        .find(|e| e.state.as_str() == "held")
+        .expect("held");
+    assert!(
+        held.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("auto_per_recipient_per_hour")),
+        "{held:?}"
+    );
+}
+
+#[test]
+fn a_flooding_sender_is_stored_but_not_answered_or_notified() {
+    let mut d = Desk::new();
+    for i in 0..35 {
+        d.deliver(&format!(
+            "From: flood@spam.example\nSubject: Buy now {i}\nMessage-ID: <f{i}@spam.example>"
+        ));
+    }
+    assert_eq!(
+        d.store().tickets().expect("tickets").len(),
+        35,
+        "nothing is lost"
+    );
+    let last = d.store().ticket("NL-000035").expect("get").expect("ticket");
+    let noted = last.events.iter().any(|e| {
+        serde_json::to_string(e)
+            .unwrap_or_default()
+            .contains("sender_flood_per_hour")
+    });
+    assert!(noted, "the breaker is noted on the ticket");
+    let acks: Vec<_> = d
+        .store()
+        .outbox()
+        .expect("outbox")
+        .into_iter()
+        .filter(|e| e.kind == "ack")
+        .collect();
+    assert_eq!(
+        acks.iter().filter(|e| e.state.as_str() == "queued").count(),
+        3,
+        "the storm limit caps the first hour"
+    );
+    assert_eq!(
+        acks.len(),
+        30,
+        "past the breaker no acknowledgement is even queued"
+    );
+}
+
+fn bounce_for(message_id: &str, rcpt: &str) -> (String, String) {
+    let headers = "From: MAILER-DAEMON@mx.acme.example\nSubject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"".to_string();
+    let body = format!(
+        "--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.acme.example\r\n\r\nFinal-Recipient: rfc822; {rcpt}\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{message_id}>\r\n\r\n--b--"
+    );
+    (headers, body)
+}
+
+#[test]
+fn a_bounce_fails_the_entry_it_reports_and_repeated_ones_flag_the_address() {
+    let mut d = Desk::new();
+    for i in 0..3 {
+        let out = d.deliver(&format!(
+            "From: gone@acme.example\nSubject: Case {i}\nMessage-ID: <case{i}@acme.example>"
+        ));
+        let t = ticket_of(&out).to_string();
+        let ack = d.ack_id(&t);
+        let (headers, body) = bounce_for(&ack, "gone@acme.example");
+        let out = d.deliver_to(
+            0,
+            &format!("{headers}\nMessage-ID: <dsn{i}@mx.acme.example>"),
+            &body,
+        );
+        assert_eq!(
+            ticket_of(&out),
+            t,
+            "the bounce lands on the ticket whose mail it reports"
+        );
+        let entry = d
+            .store()
+            .outbox_by_message_id(&ack)
+            .expect("get")
+            .expect("entry");
+        assert_eq!(entry.state.as_str(), "failed");
+        assert!(
+            entry
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("5.1.1")),
+            "{entry:?}"
+        );
+        let ticket = d.store().ticket(&t).expect("get").expect("ticket");
+        assert!(ticket.events.iter().any(|e| serde_json::to_string(e)
+            .unwrap_or_default()
+            .contains("bounced")));
+    }
+    let r = d.store().recipient("gone@acme.example").expect("recipient");
+    assert_eq!((r.hard_bounces, r.flagged), (3, true));
+    // The next hour's acknowledgement would have been allowed by the rate limit; the flag holds it.
+    let out =
+        d.deliver("From: gone@acme.example\nSubject: Case 4\nMessage-ID: <case4@acme.example>");
+    let t = ticket_of(&out).to_string();
+    let entry = d
+        .store()
+        .outbox()
+        .expect("outbox")
+        .into_iter()
+        .find(|e| e.ticket.as_deref() == Some(t.as_str()))
+        .expect("entry");
+    assert_eq!(entry.state.as_str(), "held");
+    assert!(
+        entry
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("flagged")),
+        "{entry:?}"
+    );
+}
+
+#[test]
+fn with_verp_a_bounce_that_quotes_nothing_still_finds_its_mail() {
+    let mut d = Desk::with(&format!("{TWO_DESKS}\n[outbox]\nverp = true\n"));
+    let t = d.open_ticket();
+    let entry = d.store().outbox().expect("outbox").remove(0);
+    assert_eq!(
+        entry.from,
+        format!("servicedesk.nl+dg-{}@example.net", entry.id)
+    );
+    let out = d.deliver_to(
+        0,
+        &format!("From: MAILER-DAEMON@mx.acme.example\nTo: {}\nSubject: failure notice\nMessage-ID: <q1@mx.acme.example>", entry.from),
+        "Hi. This is the qmail-send program at mx.acme.example.\r\nI'm afraid I wasn't able to deliver your message to the following addresses.\r\nThis is a permanent error; I've given up. Sorry it didn't work out.\r\n\r\n<jane@acme.example>:\r\nSorry, no mailbox here by that name. (#5.1.1)\r\n",
+    );
+    assert!(
+        matches!(out, Outcome::Aside { .. } | Outcome::Appended { .. }),
+        "{out:?}"
+    );
+    let entry = d
+        .store()
+        .outbox_entry(entry.id)
+        .expect("get")
+        .expect("entry");
+    assert_eq!(entry.state.as_str(), "failed", "{entry:?} ({t})");
 }

@@ -33,6 +33,9 @@ pub enum Command {
         /// With --once: run the pass as if it were this instant (RFC 3339).
         #[arg(long, requires = "once")]
         now: Option<String>,
+        /// With --once: print what the pass did as JSON on stdout.
+        #[arg(long, requires = "once")]
+        json: bool,
     },
     /// Validate the config and templates; exit non-zero naming every problem.
     Check,
@@ -115,7 +118,9 @@ pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<crate::config::Conf
 /// Runs a parsed command; returns the process exit code.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Run { once, now } => run::run(cli.config.as_ref(), once, now.as_deref()).await,
+        Command::Run { once, now, json } => {
+            run::run(cli.config.as_ref(), once, now.as_deref(), json).await
+        }
         Command::Check => run::check(cli.config.as_ref()),
         Command::Tickets { command } => query::tickets(cli.config.as_ref(), command).await,
         Command::Outbox { command } => query::outbox(cli.config.as_ref(), command).await,

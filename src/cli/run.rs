@@ -4,7 +4,12 @@ use crate::config::Config;
 use crate::render::Templates;
 use std::path::PathBuf;
 
-pub async fn run(config: Option<&PathBuf>, once: bool, now: Option<&str>) -> anyhow::Result<i32> {
+pub async fn run(
+    config: Option<&PathBuf>,
+    once: bool,
+    now: Option<&str>,
+    json: bool,
+) -> anyhow::Result<i32> {
     let config = super::load_config(config)?;
     if once {
         let now = match now {
@@ -17,6 +22,9 @@ pub async fn run(config: Option<&PathBuf>, once: bool, now: Option<&str>) -> any
         };
         let report = crate::daemon::run_once(config, now).await?;
         tracing::info!(?report, "pass complete");
+        if json {
+            println!("{}", serde_json::to_string(&report)?);
+        }
         return Ok(0);
     }
     crate::daemon::run(config, shutdown_signal()).await?;

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod classify;
 pub mod commands;
+pub mod limits;
 pub mod mail;
 pub mod message;
 pub mod outbox;

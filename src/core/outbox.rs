@@ -9,6 +9,8 @@ pub enum OutboxState {
     Queued,
     Sent,
     Failed,
+    /// Held back by a storm limit: never sent, kept for inspection (`last_error` says why).
+    Held,
 }
 
 impl OutboxState {
@@ -17,6 +19,7 @@ impl OutboxState {
             OutboxState::Queued => "queued",
             OutboxState::Sent => "sent",
             OutboxState::Failed => "failed",
+            OutboxState::Held => "held",
         }
     }
 }

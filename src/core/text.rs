@@ -49,7 +49,7 @@ pub struct Extracted {
 pub fn extract_new_text(text: &str) -> Extracted {
     let lines: Vec<&str> = text
         .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .map(|l| l.trim_end_matches('\r'))
         .collect();
     let scan = scan(&lines);
 
@@ -57,7 +57,7 @@ pub fn extract_new_text(text: &str) -> Extracted {
     // nor an attribution introducing a quote, minus the signature and mobile footers; then the
     // forwarded part, untouched.
     let mut keep = vec![false; lines.len()];
-    let mut quote_removed = scan.cut.is_some_and(|c| c < lines.len());
+    let mut quote_removed = scan.cut.is_some();
     let quoting = |i: usize| is_quoted(lines[i]) || scan.intros.binary_search(&i).is_ok();
     for (i, line) in lines.iter().enumerate().take(scan.end) {
         if quoting(i) {
@@ -166,7 +166,7 @@ struct Attribution {
     /// How many lines it spans: 1, or 2 when a client wrapped it.
     lines: usize,
     /// True when it is certain enough to cut everything after it even without `>` quotes: it has
-    /// a client's shape (`On <date> … wrote:`) and names a date or an address.
+    /// a client's shape (`On <date> … wrote:`) and holds a time, a numeric date or an address.
     strong: bool,
 }
 
@@ -311,17 +311,25 @@ fn is_separator(line: &str) -> bool {
 /// be a writer's own separator with real text below, so a long tail is not cut.
 const MAX_BARE_SIGNATURE_LINES: usize = 15;
 
-/// The first line of the signature among the kept lines before `end`, if there is one.
+/// The first line of the signature among the kept lines before `end`, if there is one: the first
+/// `-- ` line, or the first bare `--` line with a short enough tail.
 fn signature_start(lines: &[&str], keep: &[bool], end: usize) -> Option<usize> {
-    let start = (0..end).find(|&i| keep[i] && lines[i].trim_end() == "--")?;
-    if lines[start] != "--" {
-        // The standard delimiter, `-- ` (with a space, or a non-breaking one from HTML).
-        return Some(start);
+    // Kept non-blank lines after each line, counted once from the end so that many `--` lines
+    // cost no more than one.
+    let mut after = vec![0usize; end];
+    let mut count = 0;
+    for i in (0..end).rev() {
+        after[i] = count;
+        if keep[i] && !clean(lines[i]).is_empty() {
+            count += 1;
+        }
     }
-    let tail = (start + 1..end)
-        .filter(|&i| keep[i] && !clean(lines[i]).is_empty())
-        .count();
-    (tail <= MAX_BARE_SIGNATURE_LINES).then_some(start)
+    (0..end).find(|&i| {
+        keep[i]
+            && lines[i].trim_end() == "--"
+            // A `-- ` with its space (or a non-breaking one from HTML) is the standard delimiter.
+            && (lines[i] != "--" || after[i] <= MAX_BARE_SIGNATURE_LINES)
+    })
 }
 
 /// True for the one-line footer a mobile mail app appends.
@@ -411,8 +419,9 @@ static SENTENCE_BREAK: LazyLock<Regex> = LazyLock::new(|| re(r"\p{Ll}{2,}[.!?]\s
 
 /// A mark for text left out of a quote.
 static SNIP: LazyLock<Regex> = LazyLock::new(|| {
+    // A bare "snip" or "cut" is not taken: it could be a one-word answer.
     re(
-        r"(?i)^(?:[\[<(]\s*(?:\.{3}|…|snip|snipped|cut)\s*[\]>)]|(?:\.{3}|…)?\s*snip\s*(?:\.{3}|…)?|\.{3}|…)$",
+        r"(?i)^(?:[\[<(]\s*(?:\.{3}|…|snip|snipped|cut)\s*[\]>)]|(?:\.{3}|…|-+)\s*snip\s*(?:\.{3}|…|-+)|\.{3}|…)$",
     )
 });
 
@@ -431,9 +440,11 @@ static ORIGINAL_MESSAGE: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
-/// An optional `*…*` around a header label: some HTML converters render Outlook's bold labels so.
+/// A header label at the start of a line. The value may follow without a space: the parser's
+/// HTML-to-text turns Outlook's `<b>From:</b> Jane` into `From:Jane`. Some converters render the
+/// bold label as `*From:*`, hence the optional stars.
 fn label(names: &str) -> String {
-    format!(r"(?i)^\*?(?:{names})\*?\s*:\*?(?:\s|$)")
+    format!(r"(?i)^\*?(?:{names})\*?\s*:")
 }
 
 /// The first line of an Outlook header block: `From:` and its translations.
@@ -546,6 +557,7 @@ mod tests {
             assert!(is_snip(line), "{line}");
         }
         assert!(!is_snip("snip the cable"));
+        assert!(!is_snip("snip"));
         let lines = [
             "On 1.1.2010 10:00, Jane wrote:",
             "[...]",
@@ -602,6 +614,8 @@ mod tests {
         assert!(is_header_block(&french, 0));
         let bold = ["*From:* Jane", "*Sent:* Monday", "*To:* Desk"];
         assert!(is_header_block(&bold, 0));
+        let converted = ["From:Jane <jane@example.com>", "Sent:Monday", "To:Desk"];
+        assert!(is_header_block(&converted, 0));
         let prose = ["From: our side everything looks fine.", "Thanks"];
         assert!(!is_header_block(&prose, 0));
     }
@@ -638,6 +652,10 @@ mod tests {
         long.extend(std::iter::repeat_n("more text", 20));
         let keep = vec![true; long.len()];
         assert_eq!(signature_start(&long, &keep, long.len()), None);
+        long.push("--");
+        long.push("Jane");
+        let keep = vec![true; long.len()];
+        assert_eq!(signature_start(&long, &keep, long.len()), Some(22));
         long[1] = "-- ";
         assert_eq!(signature_start(&long, &keep, long.len()), Some(1));
     }

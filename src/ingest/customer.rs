@@ -4,8 +4,10 @@
 use super::outgoing::Draft;
 use super::{Incoming, Ingestor, Outcome};
 use crate::core::classify::MailKind;
+use crate::core::limits::Window;
 use crate::core::mail::Address;
 use crate::core::message::MessageKind;
+use crate::core::outbox::OutboxState;
 use crate::core::subject;
 use crate::core::text::extract_new_text;
 use crate::core::threading::{self, Decision};
@@ -23,6 +25,7 @@ impl Ingestor {
         let (parsed, now, desk) = (&incoming.parsed, incoming.now, incoming.desk);
         let kind = incoming.message_kind();
         let by = parsed.from.email.clone();
+        let flood = self.flood_check(txn, incoming)?;
         match decision {
             Decision::Join {
                 reference,
@@ -60,9 +63,15 @@ impl Ingestor {
                 if let Some(note) = unauthenticated_staff {
                     ticket.note(note, "deskgate", now);
                 }
+                if let Some(note) = &flood {
+                    ticket.note(note.clone(), "deskgate", now);
+                }
+                if kind == MessageKind::Bounce {
+                    self.record_bounce(txn, Some(&mut ticket), incoming)?;
+                }
                 let text = extract_new_text(&parsed.text).new_text;
                 self.append_message(txn, &mut ticket, incoming, kind, parsed.text.clone(), None);
-                if kind == MessageKind::Customer {
+                if kind == MessageKind::Customer && flood.is_none() {
                     let label = if reopened {
                         "Customer reply (reopened)"
                     } else {
@@ -93,6 +102,9 @@ impl Ingestor {
                 // A robot (a customer's monitoring, a purchase system) may open a ticket, which
                 // is never acknowledged; other machine mail answers something or nothing.
                 if kind != MessageKind::Customer && incoming.class.kind != MailKind::Robot {
+                    if kind == MessageKind::Bounce {
+                        self.record_bounce(txn, None, incoming)?;
+                    }
                     let reason = format!("{}; answers no known ticket", incoming.class_text);
                     return self.shelve(
                         txn,
@@ -152,7 +164,10 @@ impl Ingestor {
                     }
                 }
                 self.append_message(txn, &mut ticket, incoming, kind, parsed.text.clone(), None);
-                let acknowledged = if incoming.class.kind.may_be_answered() {
+                let acknowledged = if let Some(note) = &flood {
+                    ticket.note(note.clone(), "deskgate", now);
+                    false
+                } else if incoming.class.kind.may_be_answered() {
                     self.queue_ack(txn, &mut ticket, incoming)?
                 } else {
                     ticket.note(
@@ -165,7 +180,11 @@ impl Ingestor {
                     );
                     false
                 };
-                let to = self.tier_team(1, desk);
+                let to = if flood.is_some() {
+                    Vec::new()
+                } else {
+                    self.tier_team(1, desk)
+                };
                 let text = extract_new_text(&parsed.text).new_text;
                 let answering = Some(parsed.message_id.as_str());
                 self.notify(
@@ -187,6 +206,142 @@ impl Ingestor {
                 })
             }
         }
+    }
+
+    /// Counts the sender's recent mail to this desk; past `limits.sender_flood_per_hour` the
+    /// breaker is open and the answer is the note to leave (nothing is sent or notified).
+    fn flood_check(
+        &self,
+        txn: &mut Txn<'_>,
+        incoming: &Incoming<'_>,
+    ) -> Result<Option<String>, StoreError> {
+        let (desk, email, now) = (
+            &incoming.desk.name,
+            &incoming.parsed.from.email,
+            incoming.now,
+        );
+        if email.is_empty() {
+            return Ok(None);
+        }
+        let max = self.config.limits.sender_flood_per_hour;
+        let window = Window::per_hour(max);
+        let history = self.store.sender_history(desk, email)?;
+        let open = !window.allows(&history, now);
+        let mut recent = window.recent(&history, now);
+        recent.push(now);
+        // Keep the list bounded even while a flood goes on: only the window's worth matters.
+        let excess = recent.len().saturating_sub(max as usize + 1);
+        recent.drain(..excess);
+        txn.put_sender_history(desk, email, &recent);
+        if open {
+            tracing::warn!(sender = %email, max, "sender flood: breaker open, nothing sent or notified");
+            return Ok(Some(format!(
+                "{email} sent more than {max} mails to this desk within an hour (limits.sender_flood_per_hour): stored, but not acknowledged or notified"
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Ties a bounce to the outbox entry it reports (by its VERP envelope address, else the
+    /// original Message-ID), marks that entry failed, counts hard bounces per recipient and
+    /// notes it on the ticket. A bounce is never answered.
+    fn record_bounce(
+        &self,
+        txn: &mut Txn<'_>,
+        ticket: Option<&mut Ticket>,
+        incoming: &Incoming<'_>,
+    ) -> Result<(), StoreError> {
+        let Some(info) = incoming.class.bounce.as_ref() else {
+            return Ok(());
+        };
+        let now = incoming.now;
+        let by_verp = [
+            "to",
+            "delivered-to",
+            "x-original-to",
+            "envelope-to",
+            "x-envelope-to",
+        ]
+        .iter()
+        .filter_map(|h| incoming.parsed.header(h))
+        .find_map(verp_id);
+        let entry = match by_verp {
+            Some(id) => self.store.outbox_entry(id)?,
+            None => match info
+                .original_message_id
+                .as_deref()
+                .or(incoming.parsed.original_message_id.as_deref())
+            {
+                Some(mid) => self.store.outbox_by_message_id(mid)?,
+                None => None,
+            },
+        };
+        let Some(mut entry) = entry else {
+            tracing::info!("bounce names no mail of ours");
+            return Ok(());
+        };
+        let status = info.status.clone().unwrap_or_else(|| {
+            if info.permanent {
+                "5.0.0".into()
+            } else {
+                "4.0.0".into()
+            }
+        });
+        let diagnostic = info.diagnostic.clone().unwrap_or_default();
+        if info.permanent {
+            entry.state = OutboxState::Failed;
+        }
+        entry.last_error = Some(
+            format!("bounced {status}: {diagnostic}")
+                .trim_end_matches([' ', ':'])
+                .to_string(),
+        );
+        txn.put_outbox(&entry, None);
+        let recipients = if info.recipients.is_empty() {
+            entry.to.clone()
+        } else {
+            info.recipients.clone()
+        };
+        if info.permanent {
+            for email in &recipients {
+                let mut r = self.store.recipient(email)?;
+                r.hard_bounces += 1;
+                r.last_bounce = Some(format!("{status} {diagnostic}").trim().to_string());
+                if r.hard_bounces >= self.config.limits.flag_after_hard_bounces && !r.flagged {
+                    r.flagged = true;
+                    tracing::warn!(recipient = %email, bounces = r.hard_bounces, "address flagged after repeated hard bounces");
+                }
+                txn.put_recipient(email, &r);
+            }
+        }
+        tracing::warn!(outbox = entry.id, status = %status, "mail bounced");
+        if let Some(t) = ticket {
+            t.note(
+                format!(
+                    "{} mail {} to {} bounced ({status}{}){}",
+                    if info.permanent {
+                        "permanently:"
+                    } else {
+                        "temporarily:"
+                    },
+                    entry.message_id,
+                    recipients.join(", "),
+                    if diagnostic.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {diagnostic}")
+                    },
+                    if info.permanent {
+                        "; marked failed"
+                    } else {
+                        ""
+                    }
+                ),
+                "deskgate",
+                now,
+            );
+        }
+        Ok(())
     }
 
     /// Queues the acknowledgement of a new ticket, in the desk's language.
@@ -220,8 +375,35 @@ impl Ingestor {
             references,
             auto_submitted: Some("auto-replied"),
             attachments: vec![],
+            limited: true,
             record_as: Some(MessageKind::Ack),
         };
         Ok(self.queue(txn, ticket, desk, draft, now)?.is_some())
+    }
+}
+
+/// The outbox id in a VERP address `local+dg-<id>@domain`, if any.
+fn verp_id(value: &str) -> Option<u64> {
+    let start = value.find("+dg-")? + 4;
+    let digits: String = value[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let rest = &value[start + digits.len()..];
+    if rest.starts_with('@') {
+        digits.parse().ok()
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn verp_ids_are_read_from_addresses() {
+        assert_eq!(super::verp_id("servicedesk.nl+dg-42@example.net"), Some(42));
+        assert_eq!(super::verp_id("<servicedesk.nl+dg-7@example.net>"), Some(7));
+        assert_eq!(super::verp_id("someone+dg-x@example.net"), None);
+        assert_eq!(super::verp_id("servicedesk.nl@example.net"), None);
     }
 }

@@ -3,6 +3,7 @@
 
 use super::Ingestor;
 use crate::config::Desk;
+use crate::core::limits::Window;
 use crate::core::mail::Address;
 use crate::core::message::{Direction, MessageKind, MessageRecord};
 use crate::core::outbox::{OutboxEntry, OutboxState};
@@ -29,6 +30,9 @@ pub(super) struct Draft {
     pub references: Vec<String>,
     pub auto_submitted: Option<&'static str>,
     pub attachments: Vec<OutgoingAttachment>,
+    /// Subject to the storm limits (automatic mail to customers): held when the recipient had
+    /// too much automatic mail this hour, or is flagged after repeated hard bounces.
+    pub limited: bool,
     /// Record it on the ticket as a message of this kind; None for mail to staff, which is only
     /// indexed (so that a reply to it threads onto the ticket).
     pub record_as: Option<MessageKind>,
@@ -113,20 +117,41 @@ impl Ingestor {
             .map(|a| a.email.clone())
             .collect();
         envelope_to.dedup();
+        let held = if draft.limited {
+            self.storm_check(txn, &envelope_to, now)?
+        } else {
+            None
+        };
+        if let Some(reason) = &held {
+            tracing::warn!(kind = draft.kind, to = ?envelope_to, reason = %reason, "automatic mail held back");
+            ticket.note(
+                format!(
+                    "{} to {} held back: {reason}",
+                    draft.kind,
+                    envelope_to.join(", ")
+                ),
+                "deskgate",
+                now,
+            );
+        }
         let entry = OutboxEntry {
             id,
             ticket: has_ticket.then(|| ticket.reference.clone()),
             kind: draft.kind.to_string(),
-            from: desk.address.clone(),
+            from: self.envelope_sender(desk, id),
             to: envelope_to,
             subject: subject_line.clone(),
             message_id: message_id.clone(),
-            state: OutboxState::Queued,
+            state: if held.is_some() {
+                OutboxState::Held
+            } else {
+                OutboxState::Queued
+            },
             attempts: 0,
             created_at: now,
             next_attempt_at: now,
             sent_at: None,
-            last_error: None,
+            last_error: held.map(|r| format!("held: {r}")),
         };
         txn.put_outbox(&entry, Some(&bytes));
         match draft.record_as {
@@ -157,6 +182,48 @@ impl Ingestor {
             None => {}
         }
         Ok(Some((id, message_id)))
+    }
+
+    /// Whether automatic mail to `recipients` must be held, and why; records the send otherwise.
+    fn storm_check(
+        &self,
+        txn: &mut Txn<'_>,
+        recipients: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let limits = &self.config.limits;
+        let window = Window::per_hour(limits.auto_per_recipient_per_hour);
+        let mut records = Vec::new();
+        for email in recipients {
+            let mut r = self.store.recipient(email)?;
+            if r.flagged {
+                return Ok(Some(format!(
+                    "{email} is flagged after {} hard bounces",
+                    r.hard_bounces
+                )));
+            }
+            if !window.allows(&r.recent_automatic, now) {
+                return Ok(Some(format!(
+                    "{email} already had {} automatic mails this hour (limits.auto_per_recipient_per_hour)",
+                    limits.auto_per_recipient_per_hour
+                )));
+            }
+            r.recent_automatic = window.recent(&r.recent_automatic, now);
+            r.recent_automatic.push(now);
+            records.push((email, r));
+        }
+        for (email, r) in records {
+            txn.put_recipient(email, &r);
+        }
+        Ok(None)
+    }
+
+    /// The envelope sender of outbox entry `id`: the desk's address, or its VERP form.
+    fn envelope_sender(&self, desk: &Desk, id: u64) -> String {
+        match (self.config.outbox.verp, desk.address.split_once('@')) {
+            (true, Some((local, domain))) => format!("{local}+dg-{id}@{domain}"),
+            _ => desk.address.clone(),
+        }
     }
 
     /// The desk as a sender, optionally in someone's name ("Alice Martin").
@@ -232,6 +299,7 @@ impl Ingestor {
             references: ticket.thread.clone(),
             auto_submitted: Some("auto-generated"),
             attachments: vec![],
+            limited: false,
             record_as: None,
         };
         self.queue(txn, ticket, desk, draft, now)?;

@@ -307,6 +307,7 @@ impl Ingestor {
             references: ticket.thread.clone(),
             auto_submitted: None,
             attachments,
+            limited: false,
             record_as: None,
         };
         self.queue(txn, ticket, desk, draft, incoming.now)
@@ -342,6 +343,7 @@ impl Ingestor {
             references: vec![incoming.parsed.message_id.clone()],
             auto_submitted: Some("auto-replied"),
             attachments: vec![],
+            limited: false,
             record_as: None,
         };
         match ticket {

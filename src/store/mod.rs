@@ -9,6 +9,7 @@
 //! `meta/schema`, `meta/seq/<name>` · `t/<ref>` ticket · `m/<ref>/<seq:08>` message ·
 //! `mid/<message-id>` → ticket · `raw/<message-id>` raw mail · `cp/<desk>` checkpoint ·
 //! `o/<id:016>` outbox entry · `ob/<id:016>` its bytes · `oq/<id:016>` queued marker ·
+//! `omid/<message-id>` → outbox id · `rcpt/<email>` recipient record · `snd/<desk>/<email>` recent mail ·
 //! `q/<id:016>`, `qr/<id:016>` quarantined mail and its bytes · `a/`, `ar/` mail kept aside.
 
 pub mod engine;
@@ -74,6 +75,21 @@ impl Shelf {
             Shelf::Aside => "a",
         }
     }
+}
+
+/// What deskgate knows of an address it sends to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientRecord {
+    /// Permanent failures reported by bounces, in a row (a delivered mail does not reset it:
+    /// a bounce is the only news we get).
+    pub hard_bounces: u32,
+    /// Set after repeated hard bounces: automatic mail to the address is held.
+    pub flagged: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_bounce: Option<String>,
+    /// When automatic mails were queued to it recently (the storm limit's window).
+    #[serde(default)]
+    pub recent_automatic: Vec<DateTime<Utc>>,
 }
 
 /// A mail kept on a shelf with the reason.
@@ -217,6 +233,38 @@ impl Store {
         self.get_json(&format!("o/{id:016}"))
     }
 
+    /// The outbox entry that sent the mail with this Message-ID.
+    pub fn outbox_by_message_id(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<OutboxEntry>, StoreError> {
+        let id = self
+            .engine
+            .get(format!("omid/{message_id}").as_bytes())?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map(u64::from_be_bytes);
+        match id {
+            Some(id) => self.outbox_entry(id),
+            None => Ok(None),
+        }
+    }
+
+    /// What deskgate knows of a mail address it sends to (bounces, recent automatic mail).
+    pub fn recipient(&self, email: &str) -> Result<RecipientRecord, StoreError> {
+        Ok(self.get_json(&format!("rcpt/{email}"))?.unwrap_or_default())
+    }
+
+    /// Mails seen from a sender at a desk recently (for the flood breaker).
+    pub fn sender_history(
+        &self,
+        desk: &str,
+        email: &str,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        Ok(self
+            .get_json(&format!("snd/{desk}/{email}"))?
+            .unwrap_or_default())
+    }
+
     pub fn outbox_bytes(&self, id: u64) -> Result<Option<Vec<u8>>, StoreError> {
         self.engine.get(format!("ob/{id:016}").as_bytes())
     }
@@ -354,6 +402,11 @@ impl Txn<'_> {
         self.put_json(format!("o/{:016}", e.id), e);
         if let Some(b) = bytes {
             self.batch.put(format!("ob/{:016}", e.id), b.to_vec());
+            // A bounce names the mail it reports by Message-ID: find the entry from it.
+            self.batch.put(
+                format!("omid/{}", e.message_id),
+                e.id.to_be_bytes().to_vec(),
+            );
         }
         let marker = format!("oq/{:016}", e.id);
         if e.state == OutboxState::Queued {
@@ -361,6 +414,14 @@ impl Txn<'_> {
         } else {
             self.batch.delete(marker);
         }
+    }
+
+    pub fn put_recipient(&mut self, email: &str, r: &RecipientRecord) {
+        self.put_json(format!("rcpt/{email}"), r);
+    }
+
+    pub fn put_sender_history(&mut self, desk: &str, email: &str, times: &[DateTime<Utc>]) {
+        self.put_json(format!("snd/{desk}/{email}"), &times);
     }
 
     /// Keeps a mail on a shelf, with its raw bytes.
