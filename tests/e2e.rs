@@ -628,3 +628,50 @@ fn a_transient_smtp_failure_is_retried_later_with_the_same_message_id() {
         "the retry is the same mail"
     );
 }
+
+/// Plays an auto-responder at jane@acme.example: every mail the desk sent her since the last
+/// round gets an answer, shaped by `answer`. Returns how many mails reached her in all.
+fn storm(answer: impl Fn(usize, &common::Captured) -> Vec<u8>) -> usize {
+    let dovecot = Dovecot::start(&[("nl", PASSWORD), ("fr", PASSWORD)]);
+    let sink = SmtpSink::start();
+    let dg = Deskgate::new(&format!("imap://127.0.0.1:{}", dovecot.imap_port()), None, sink.port());
+    dovecot.append("nl", PASSWORD, "INBOX", &mail("jane@acme.example", "servicedesk.nl@example.net", "Link down", "storm0@acme.example", ""));
+    let mut answered = 0;
+    for round in 0..6 {
+        dg.ok(&["run", "--once"]);
+        std::thread::sleep(Duration::from_millis(200));
+        let to_jane: Vec<common::Captured> = sink.messages().into_iter().filter(|m| m.rcpt_to == vec!["jane@acme.example".to_string()]).collect();
+        for m in &to_jane[answered..] {
+            dovecot.append("nl", PASSWORD, "INBOX", &answer(round, m));
+        }
+        answered = to_jane.len();
+    }
+    answered
+}
+
+#[test]
+fn an_auto_responder_answering_every_mail_stops_after_the_first_acknowledgement() {
+    // RFC 3834 responder: Auto-Submitted, In-Reply-To, "Automatic reply:" subject.
+    let polite = storm(|round, m| {
+        let id = m.header("Message-ID").unwrap_or_default();
+        mail(
+            "jane@acme.example",
+            "servicedesk.nl@example.net",
+            &format!("Automatic reply: {}", decoded_subject(&m.raw)),
+            &format!("ooo{round}@acme.example"),
+            &format!("Auto-Submitted: auto-replied\r\nIn-Reply-To: {id}\r\n"),
+        )
+    });
+    assert_eq!(polite, 1, "one acknowledgement, and the exchange stopped");
+
+    // A careless robot: no auto-reply headers, but it answers in the thread.
+    let careless = storm(|round, m| {
+        let id = m.header("Message-ID").unwrap_or_default();
+        mail("jane@acme.example", "servicedesk.nl@example.net", &format!("Re: {}", decoded_subject(&m.raw)), &format!("bot{round}@acme.example"), &format!("In-Reply-To: {id}\r\n"))
+    });
+    assert_eq!(careless, 1, "a reply in the thread is a follow-up: never acknowledged");
+
+    // The worst: a robot that opens a fresh conversation every time. The storm limit caps it.
+    let rogue = storm(|round, _| mail("jane@acme.example", "servicedesk.nl@example.net", &format!("Ticket {round} from our system"), &format!("rogue{round}@acme.example"), ""));
+    assert_eq!(rogue, 3, "at most limits.auto_per_recipient_per_hour automatic mails an hour");
+}
