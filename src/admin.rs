@@ -5,10 +5,12 @@
 //! daemon answers from its open store. When no daemon answers, the CLI opens the store itself.
 //! The protocol is one JSON request line and one JSON response line per connection.
 
-use crate::store::{Shelf, Store, StoreError};
+use crate::ingest::Ingestor;
+use crate::store::{Shelf, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::Path;
+use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
@@ -18,10 +20,28 @@ use tokio::sync::watch;
 #[serde(tag = "query", rename_all = "snake_case")]
 pub enum Query {
     TicketsList,
-    TicketShow { reference: String },
+    TicketShow {
+        reference: String,
+    },
     OutboxList,
-    ShelfList { shelf: Shelf },
-    ShelfShow { shelf: Shelf, id: u64 },
+    ShelfList {
+        shelf: Shelf,
+    },
+    ShelfShow {
+        shelf: Shelf,
+        id: u64,
+    },
+    /// Processes a shelved mail again (after a fix or a config change) and removes it from the
+    /// shelf; a mail that fails again lands on the shelf anew.
+    ShelfRetry {
+        shelf: Shelf,
+        id: u64,
+    },
+    /// Removes a shelved mail for good.
+    ShelfDrop {
+        shelf: Shelf,
+        id: u64,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -32,8 +52,9 @@ struct Response {
     error: Option<String>,
 }
 
-/// Answers a query from a store: the same code whether the daemon or the CLI holds the store.
-pub fn answer(store: &Store, q: &Query) -> Result<Value, String> {
+/// Answers a query: the same code whether the daemon or the CLI holds the store.
+pub fn answer(ingestor: &Ingestor, q: &Query) -> Result<Value, String> {
+    let store = &ingestor.store;
     let err = |e: StoreError| e.to_string();
     let json = |v: serde_json::Result<Value>| v.map_err(|e| e.to_string());
     match q {
@@ -74,13 +95,31 @@ pub fn answer(store: &Store, q: &Query) -> Result<Value, String> {
             }
             Ok(v)
         }
+        Query::ShelfRetry { shelf, id } => {
+            let outcome = ingestor.retry_shelved(*shelf, *id).map_err(err)?;
+            Ok(
+                serde_json::json!({"id": id, "outcome": format!("{outcome:?}"), "ticket": outcome.ticket()}),
+            )
+        }
+        Query::ShelfDrop { shelf, id } => {
+            if store.shelved(*shelf, *id).map_err(err)?.is_none() {
+                return Err(format!("no entry {id}"));
+            }
+            let _writer = store.write_lock();
+            let mut txn = store.txn();
+            txn.delete_shelved(*shelf, *id);
+            txn.commit().map_err(err)?;
+            store.flush().map_err(err)?;
+            tracing::info!(id, ?shelf, "shelved mail dropped");
+            Ok(serde_json::json!({"id": id, "dropped": true}))
+        }
     }
 }
 
 /// Serves queries until shutdown. The socket file is replaced if stale and removed at the end.
 pub async fn serve(
     path: &Path,
-    store: Store,
+    ingestor: Arc<Ingestor>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let _ = std::fs::remove_file(path);
@@ -96,9 +135,9 @@ pub async fn serve(
             _ = shutdown.changed() => break,
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                let store = store.clone();
+                let ingestor = ingestor.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = handle(stream, store).await {
+                    if let Err(e) = handle(stream, ingestor).await {
                         tracing::debug!(error = %e, "admin connection ended");
                     }
                 });
@@ -109,14 +148,14 @@ pub async fn serve(
     Ok(())
 }
 
-async fn handle(stream: UnixStream, store: Store) -> std::io::Result<()> {
+async fn handle(stream: UnixStream, ingestor: Arc<Ingestor>) -> std::io::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut line = String::new();
     BufReader::new(r).read_line(&mut line).await?;
     let resp = match serde_json::from_str::<Query>(&line) {
         Ok(q) => {
             // Store reads are synchronous; keep them off the async workers.
-            let result = tokio::task::spawn_blocking(move || answer(&store, &q))
+            let result = tokio::task::spawn_blocking(move || answer(&ingestor, &q))
                 .await
                 .unwrap_or_else(|e| Err(format!("query failed: {e}")));
             match result {

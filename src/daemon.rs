@@ -84,6 +84,19 @@ fn assemble(config: Config, clock: Arc<dyn Clock>) -> Result<Parts, DaemonError>
     })
 }
 
+/// An ingestor over the store named in `config`, for CLI commands run without a daemon.
+pub fn standalone_ingestor(config: Config) -> Result<Ingestor, DaemonError> {
+    let config = Arc::new(config);
+    let store = Store::open(&config.store.path)?;
+    let templates = Arc::new(Templates::load(&config.general.templates)?);
+    Ok(Ingestor::new(
+        store,
+        templates,
+        config,
+        Arc::new(SystemClock),
+    ))
+}
+
 fn source_for(desk: &Desk) -> Result<Source, DaemonError> {
     if let Some(imap) = &desk.imap {
         return Ok(Source::Imap(Box::new(ImapSource::new(
@@ -204,10 +217,10 @@ pub async fn run(
     let mut tasks = tokio::task::JoinSet::new();
 
     let socket = parts.config.admin_socket();
-    let admin_store = parts.store.clone();
+    let admin_ingestor = parts.ingestor.clone();
     let admin_stop = stop_rx.clone();
     tasks.spawn(async move {
-        if let Err(e) = crate::admin::serve(&socket, admin_store, admin_stop).await {
+        if let Err(e) = crate::admin::serve(&socket, admin_ingestor, admin_stop).await {
             tracing::error!(error = %e, socket = %socket.display(), "admin endpoint failed; the CLI cannot reach this daemon");
         }
     });

@@ -18,6 +18,7 @@ pub fn known_templates() -> Vec<(&'static str, Audience, Value)> {
     vec![
         ("ack", Audience::Customer, sample_ack()),
         ("reply", Audience::Customer, sample_reply()),
+        ("too_large", Audience::Customer, sample_too_large()),
         ("notify", Audience::Staff, sample_notify()),
         ("command_error", Audience::Staff, sample_command_error()),
     ]
@@ -42,6 +43,17 @@ fn sample_reply() -> Value {
         "requester": {"name": "Jane Doe", "email": "jane@customer.example"},
         "staff": {"name": "Alice Martin"},
         "text": "We replaced the optic.\n\nPlease check on your side.",
+    })
+}
+
+fn sample_too_large() -> Value {
+    serde_json::json!({
+        "ref": "NL-000001",
+        "subject": "Link down in AM11",
+        "desk": sample_desk(),
+        "requester": {"name": "Jane Doe", "email": "jane@customer.example"},
+        "size_mb": "31.4",
+        "limit_mb": "25",
     })
 }
 

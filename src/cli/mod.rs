@@ -87,11 +87,25 @@ pub enum OutboxCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ShelfCommand {
+    /// Every mail on the shelf, with the reason it is there.
     List {
         #[arg(long)]
         json: bool,
     },
+    /// One mail, raw, with the reason.
     Show {
+        id: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Process the mail again (after a fix or a config change).
+    Retry {
+        id: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the mail for good.
+    Drop {
         id: u64,
         #[arg(long)]
         json: bool,

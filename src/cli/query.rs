@@ -3,7 +3,7 @@
 
 use super::{OutboxCommand, ShelfCommand, TicketsCommand};
 use crate::admin::{self, Query};
-use crate::store::{Shelf, Store};
+use crate::store::Shelf;
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -28,8 +28,10 @@ async fn ask(config: Option<&PathBuf>, q: Query) -> anyhow::Result<Value> {
     {
         return Ok(v);
     }
-    let store = Store::open(&config.store.path)?;
-    admin::answer(&store, &q).map_err(anyhow::Error::msg)
+    let ingestor = crate::daemon::standalone_ingestor(config)?;
+    let answer = admin::answer(&ingestor, &q).map_err(anyhow::Error::msg);
+    ingestor.store.flush()?;
+    answer
 }
 
 fn print_json(v: &Value) -> anyhow::Result<i32> {
@@ -170,6 +172,22 @@ pub async fn shelf(
                     s(e, "error")
                 );
             }
+            Ok(0)
+        }
+        ShelfCommand::Retry { id, json } => {
+            let v = ask(config, Query::ShelfRetry { shelf, id }).await?;
+            if json {
+                return print_json(&v);
+            }
+            println!("{id}: {}", s(&v, "outcome"));
+            Ok(0)
+        }
+        ShelfCommand::Drop { id, json } => {
+            let v = ask(config, Query::ShelfDrop { shelf, id }).await?;
+            if json {
+                return print_json(&v);
+            }
+            println!("{id}: dropped");
             Ok(0)
         }
         ShelfCommand::Show { id, json } => {

@@ -47,10 +47,7 @@ pub struct Extracted {
 
 /// Extracts what the writer wrote in this mail. See the module documentation for what is removed.
 pub fn extract_new_text(text: &str) -> Extracted {
-    let lines: Vec<&str> = text
-        .split('\n')
-        .map(|l| l.trim_end_matches('\r'))
-        .collect();
+    let lines: Vec<&str> = text.split('\n').map(|l| l.trim_end_matches('\r')).collect();
     let scan = scan(&lines);
 
     // Which lines survive: everything before the end of the examined part that is neither quoted
@@ -239,9 +236,9 @@ fn is_snip(line: &str) -> bool {
     l.len() <= 20 && SNIP.is_match(l)
 }
 
-/// True for a `>`-quoted line (any nesting, optionally indented by spaces).
+/// True for a `>`-quoted line (any nesting, optionally indented).
 fn is_quoted(line: &str) -> bool {
-    line.trim_start_matches([' ', '\u{a0}']).starts_with('>')
+    line.trim_start().starts_with('>')
 }
 
 /// True for a line that starts a forwarded message.

@@ -71,6 +71,7 @@ impl Ingestor {
                 }
                 let text = extract_new_text(&parsed.text).new_text;
                 self.append_message(txn, &mut ticket, incoming, kind, parsed.text.clone(), None);
+                self.oversized_notice(txn, &mut ticket, incoming)?;
                 if kind == MessageKind::Customer && flood.is_none() {
                     let label = if reopened {
                         "Customer reply (reopened)"
@@ -167,6 +168,9 @@ impl Ingestor {
                 let acknowledged = if let Some(note) = &flood {
                     ticket.note(note.clone(), "deskgate", now);
                     false
+                } else if incoming.oversized.is_some() {
+                    // The sender is told the mail was too large instead of "received".
+                    self.oversized_notice(txn, &mut ticket, incoming)?
                 } else if incoming.class.kind.may_be_answered() {
                     self.queue_ack(txn, &mut ticket, incoming)?
                 } else {
@@ -342,6 +346,56 @@ impl Ingestor {
             );
         }
         Ok(())
+    }
+
+    /// For a mail too large to process: a note on the ticket and a polite reply to the sender
+    /// (subject to the storm limits). Returns whether the reply was queued.
+    fn oversized_notice(
+        &self,
+        txn: &mut Txn<'_>,
+        ticket: &mut Ticket,
+        incoming: &Incoming<'_>,
+    ) -> Result<bool, StoreError> {
+        let Some((size, quarantine_id)) = incoming.oversized else {
+            return Ok(false);
+        };
+        let (parsed, desk, now) = (&incoming.parsed, incoming.desk, incoming.now);
+        let max = self.config.ingest.max_message_bytes;
+        ticket.note(
+            format!("a mail of {size} bytes from {} exceeded ingest.max_message_bytes ({max}); kept raw in quarantine as {quarantine_id}", parsed.from.email),
+            "deskgate",
+            now,
+        );
+        let to = parsed
+            .reply_to
+            .clone()
+            .filter(|r| !r.email.is_empty())
+            .unwrap_or_else(|| parsed.from.clone());
+        let ctx = serde_json::json!({
+            "ref": ticket.reference,
+            "subject": subject::normalize(&parsed.subject),
+            "desk": self.desk_ctx(desk),
+            "requester": {"name": to.name.clone().unwrap_or_default(), "email": to.email},
+            "size_mb": format!("{:.1}", size as f64 / 1e6),
+            "limit_mb": format!("{:.0}", max as f64 / 1e6),
+        });
+        let draft = Draft {
+            kind: "too_large",
+            template: "too_large",
+            language: ticket.language.clone(),
+            ctx,
+            from: self.desk_sender(desk, None),
+            to: vec![to],
+            cc: vec![],
+            reply_to: None,
+            in_reply_to: Some(parsed.message_id.clone()),
+            references: vec![parsed.message_id.clone()],
+            auto_submitted: Some("auto-replied"),
+            attachments: vec![],
+            limited: true,
+            record_as: Some(MessageKind::Notice),
+        };
+        Ok(self.queue(txn, ticket, desk, draft, now)?.is_some())
     }
 
     /// Queues the acknowledgement of a new ticket, in the desk's language.

@@ -76,6 +76,9 @@ struct Incoming<'a> {
     class: Classification,
     /// The classification as a line for the message record: kind and the signals seen.
     class_text: String,
+    /// Set when the mail was too large to process: its size and its quarantine id. Only its
+    /// headers were read; the customer is told, and the raw mail waits in quarantine.
+    oversized: Option<(usize, u64)>,
     now: DateTime<Utc>,
 }
 
@@ -115,6 +118,17 @@ impl Ingestor {
     /// Processes one mail from `desk` and commits its effects (durable after the next flush).
     /// Only a store failure is an error; anything wrong with the mail itself is an [`Outcome`].
     pub fn process(&self, desk: &Desk, mail: &RawMail) -> Result<Outcome, StoreError> {
+        self.process_into(desk, mail, None)
+    }
+
+    /// [`Ingestor::process`], with the ticket the mail is known to belong to (a retried mail
+    /// whose headers were already recorded there).
+    fn process_into(
+        &self,
+        desk: &Desk,
+        mail: &RawMail,
+        known_ticket: Option<&str>,
+    ) -> Result<Outcome, StoreError> {
         let _writer = self.store.write_lock();
         let now = self.clock.now();
         let mut txn = self.store.txn();
@@ -129,8 +143,59 @@ impl Ingestor {
         }
         let span = tracing::info_span!("mail", desk = %desk.name, origin = %mail.origin, message_id = tracing::field::Empty, ticket = tracing::field::Empty);
         let _enter = span.enter();
-        let outcome = self.decide_and_apply(&mut txn, desk, mail, now, &span)?;
+        let outcome = self.decide_and_apply(&mut txn, desk, mail, now, &span, known_ticket)?;
         txn.commit()?;
+        Ok(outcome)
+    }
+
+    /// Processes a shelved mail again and takes it off the shelf. Its Message-ID index entry
+    /// (which made it a duplicate) goes first, in the same commit as the removal.
+    pub fn retry_shelved(&self, shelf: Shelf, id: u64) -> Result<Outcome, StoreError> {
+        let (Some(entry), Some(raw)) = (
+            self.store.shelved(shelf, id)?,
+            self.store.shelved_raw(shelf, id)?,
+        ) else {
+            return Err(StoreError::Corrupt {
+                key: format!("shelf {id}"),
+                message: "no such shelved mail".into(),
+            });
+        };
+        let desk = self
+            .config
+            .desk(&entry.desk)
+            .or(self.config.desks.first())
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt {
+                key: format!("shelf {id}"),
+                message: format!("desk {} is not configured", entry.desk),
+            })?;
+        // An oversized mail's headers already opened or joined a ticket: the whole mail goes there.
+        let known = match entry.message_id.as_str() {
+            "" => None,
+            mid => self
+                .store
+                .message_index(mid)?
+                .map(|i| i.ticket)
+                .filter(|t| !t.is_empty()),
+        };
+        {
+            let _writer = self.store.write_lock();
+            let mut txn = self.store.txn();
+            txn.delete_shelved(shelf, id);
+            if !entry.message_id.is_empty() {
+                txn.delete_message_index(&entry.message_id);
+            }
+            txn.commit()?;
+        }
+        let mail = RawMail {
+            origin: Origin::Maildir {
+                file: format!("shelf {id}"),
+            },
+            raw,
+        };
+        let outcome = self.process_into(&desk, &mail, known.as_deref())?;
+        self.store.flush()?;
+        tracing::info!(id, ?outcome, "shelved mail retried");
         Ok(outcome)
     }
 
@@ -141,17 +206,18 @@ impl Ingestor {
         mail: &RawMail,
         now: DateTime<Utc>,
         span: &tracing::Span,
+        known_ticket: Option<&str>,
     ) -> Result<Outcome, StoreError> {
-        if mail.raw.len() > self.config.ingest.max_message_bytes {
-            let error = format!(
-                "mail of {} bytes exceeds ingest.max_message_bytes ({})",
-                mail.raw.len(),
-                self.config.ingest.max_message_bytes
-            );
-            return self.shelve(txn, Shelf::Quarantine, desk, mail, None, error, now);
-        }
+        let max = self.config.ingest.max_message_bytes;
+        let oversized = mail.raw.len() > max;
+        // Of a mail over the limit only the header block is read: enough to tell its sender.
+        let input = if oversized {
+            parse::header_block(&mail.raw)
+        } else {
+            &mail.raw[..]
+        };
         let limits = ParseLimits::default();
-        let Ok(parsed) = std::panic::catch_unwind(|| parse::parse(&mail.raw, limits)) else {
+        let Ok(mut parsed) = std::panic::catch_unwind(|| parse::parse(input, limits)) else {
             let error = "the parser panicked on this mail".to_string();
             return self.shelve(txn, Shelf::Quarantine, desk, mail, None, error, now);
         };
@@ -162,6 +228,33 @@ impl Ingestor {
         if let Some(idx) = self.store.message_index(&parsed.message_id)? {
             tracing::info!(ticket = %idx.ticket, "duplicate Message-ID: already processed");
             return Ok(Outcome::Duplicate { ticket: idx.ticket });
+        }
+        let mut oversized_in = None;
+        if oversized {
+            let error = format!(
+                "mail of {} bytes exceeds ingest.max_message_bytes ({max})",
+                mail.raw.len()
+            );
+            let quarantined = self.shelve(
+                txn,
+                Shelf::Quarantine,
+                desk,
+                mail,
+                Some(&parsed),
+                error.clone(),
+                now,
+            )?;
+            let id = txn.last_seq("shelf").unwrap_or(0);
+            parsed.text = format!(
+                "[deskgate: this mail of {:.1} MB exceeded the limit of {:.1} MB and was not processed; it is kept in quarantine as {id}]",
+                mail.raw.len() as f64 / 1e6,
+                max as f64 / 1e6
+            );
+            parsed.attachments.clear();
+            oversized_in = Some((mail.raw.len(), id));
+            if self.config.staff_by_address(&parsed.from.email).is_some() {
+                return Ok(quarantined);
+            }
         }
 
         let ctx = ClassifyContext {
@@ -205,6 +298,13 @@ impl Ingestor {
             .and_then(|b| b.original_message_id.clone())
             .or_else(|| parsed.original_message_id.clone());
         let mut candidates = self.candidates(&parsed, reported.as_deref())?;
+        if let Some(t) = known_ticket
+            .map(|r| self.store.ticket(r))
+            .transpose()?
+            .flatten()
+        {
+            candidates.by_header = Some(facts(&t));
+        }
         // A staff address may name any ticket; unauthenticated, its mail lands there as an ordinary
         // message that only staff see, with a warning noted.
         candidates.staff_sender = staff_member.is_some() || unauthenticated_staff.is_some();
@@ -212,12 +312,18 @@ impl Ingestor {
         if let Decision::Join { reference, .. } = &decision {
             span.record("ticket", reference.as_str());
         }
+        if oversized_in.is_some() && class.kind != MailKind::Human {
+            return Ok(Outcome::Quarantined {
+                error: format!("oversized {}", class.kind.as_str()),
+            });
+        }
         let incoming = Incoming {
             desk,
             mail,
             parsed,
             class,
             class_text,
+            oversized: oversized_in,
             now,
         };
         match staff_member {
@@ -274,7 +380,10 @@ impl Ingestor {
     ) {
         let parsed = &incoming.parsed;
         ticket.push_thread_id(&parsed.message_id, incoming.now);
-        txn.put_raw(&parsed.message_id, &incoming.mail.raw);
+        if incoming.oversized.is_none() {
+            // An oversized mail's bytes are in quarantine already; one copy is enough.
+            txn.put_raw(&parsed.message_id, &incoming.mail.raw);
+        }
         txn.put_message(&MessageRecord {
             ticket: ticket.reference.clone(),
             seq: ticket.message_count,

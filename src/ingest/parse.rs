@@ -28,6 +28,20 @@ impl Default for ParseLimits {
     }
 }
 
+/// The header block of a raw mail (up to and including the blank line), at most 256 KiB: what
+/// is read of a mail too large to process.
+pub fn header_block(raw: &[u8]) -> &[u8] {
+    let limit = raw.len().min(256 * 1024);
+    let head = &raw[..limit];
+    let end = head
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+        .or_else(|| head.windows(2).position(|w| w == b"\n\n").map(|p| p + 2))
+        .unwrap_or(limit);
+    &raw[..end]
+}
+
 /// A stable identity for a mail without a Message-ID: a digest of its bytes.
 pub fn synthetic_message_id(raw: &[u8]) -> String {
     let digest = Sha256::digest(raw);

@@ -385,6 +385,11 @@ impl Txn<'_> {
         );
     }
 
+    /// Forgets a Message-ID (so a shelved mail can be processed again).
+    pub fn delete_message_index(&mut self, message_id: &str) {
+        self.batch.delete(format!("mid/{message_id}"));
+    }
+
     pub fn put_raw(&mut self, message_id: &str, raw: &[u8]) {
         self.batch.put(format!("raw/{message_id}"), raw.to_vec());
     }
@@ -435,6 +440,19 @@ impl Txn<'_> {
         let p = shelf.prefix();
         self.batch.delete(format!("{p}/{id:016}"));
         self.batch.delete(format!("{p}r/{id:016}"));
+    }
+
+    /// The value a named counter was last advanced to in this transaction, if it was.
+    pub fn last_seq(&self, name: &str) -> Option<u64> {
+        let key = format!("meta/seq/{name}");
+        self.batch
+            .ops
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key.as_bytes())
+            .and_then(|(_, v)| v.as_deref())
+            .and_then(|v| <[u8; 8]>::try_from(v).ok())
+            .map(u64::from_be_bytes)
     }
 
     /// Reserves the next value of a named counter in this transaction.

@@ -1,0 +1,176 @@
+//! The quarantine and aside shelves from the command line, on the embedded Maildir setup: an
+//! oversized mail is kept raw and its sender told politely; after the limit is raised,
+//! `quarantine retry` processes it; `drop` removes what nobody needs.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(max_bytes: usize) -> Setup {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Setup { dir };
+        s.write_config(max_bytes);
+        std::fs::create_dir_all(s.dir.path().join("inbox/new")).expect("mkdir");
+        s
+    }
+
+    fn write_config(&self, max_bytes: usize) {
+        let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        std::fs::write(
+            self.dir.path().join("deskgate.toml"),
+            format!(
+                "[store]\npath = \"store\"\n[smtp]\nurl = \"file://out\"\n[general]\ntemplates = {:?}\n[ingest]\nmax_message_bytes = {max_bytes}\n[[desk]]\nname = \"nl\"\naddress = \"servicedesk.nl@example.net\"\nlanguage = \"nl\"\n[desk.maildir]\npath = \"inbox\"\n",
+                templates.display().to_string()
+            ),
+        )
+        .expect("config");
+    }
+
+    fn drop_mail(&self, name: &str, raw: &str) {
+        std::fs::write(self.dir.path().join("inbox/new").join(name), raw).expect("write mail");
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_deskgate"))
+            .arg("--config")
+            .arg(self.dir.path().join("deskgate.toml"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.run(args)).expect("json")
+    }
+}
+
+fn big_mail(id: &str, from: &str, size: usize) -> String {
+    let body =
+        "All the logs of the core router, one line after the other.\r\n".repeat(size / 60 + 1);
+    format!("From: {from}\r\nTo: servicedesk.nl@example.net\r\nSubject: Logs\r\nMessage-ID: <{id}>\r\n\r\n{body}")
+}
+
+#[test]
+fn an_oversized_mail_is_kept_its_sender_told_and_it_can_be_retried() {
+    let s = Setup::new(4_000);
+    s.drop_mail(
+        "1.big",
+        &big_mail("big@acme.example", "Jan <jan@acme.example>", 20_000),
+    );
+    s.drop_mail("2.small", "From: jan@acme.example\r\nTo: servicedesk.nl@example.net\r\nSubject: Hello\r\nMessage-ID: <small@acme.example>\r\n\r\nshort\r\n");
+    s.run(&["run", "--once"]);
+
+    let q = s.json(&["quarantine", "list", "--json"]);
+    assert_eq!(q.as_array().map(Vec::len), Some(1), "{q}");
+    assert!(
+        q[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("max_message_bytes")),
+        "{q}"
+    );
+    let id = q[0]["id"].as_u64().expect("id");
+    let shown = s.json(&["quarantine", "show", &id.to_string(), "--json"]);
+    assert!(
+        shown["raw"]
+            .as_str()
+            .is_some_and(|r| r.contains("core router")),
+        "kept raw"
+    );
+
+    let tickets = s.json(&["tickets", "list", "--json"]);
+    assert_eq!(tickets.as_array().map(Vec::len), Some(2));
+    let outbox = s.json(&["outbox", "list", "--json"]);
+    let notice = outbox
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["kind"] == "too_large")
+        .expect("the sender is told");
+    assert!(
+        notice["subject"]
+            .as_str()
+            .is_some_and(|t| t.contains("te groot")),
+        "in the desk's language: {notice}"
+    );
+    let big_ticket = notice["ticket"].as_str().expect("ticket").to_string();
+    let t = s.json(&["tickets", "show", &big_ticket, "--json"]);
+    assert!(t["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|e| e["event"] == "note"
+            && e["text"].as_str().is_some_and(|x| x.contains("quarantine"))));
+
+    // The administrator raises the limit and retries: the whole mail is processed now.
+    s.write_config(1_000_000);
+    let retried = s.json(&["quarantine", "retry", &id.to_string(), "--json"]);
+    assert_eq!(
+        retried["ticket"].as_str(),
+        Some(big_ticket.as_str()),
+        "the whole mail joins the ticket its headers opened: {retried}"
+    );
+    assert_eq!(
+        s.json(&["tickets", "list", "--json"])
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "no second ticket"
+    );
+    assert_eq!(
+        s.json(&["quarantine", "list", "--json"])
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    let all = s.json(&["tickets", "list", "--json"]);
+    let found = all.as_array().into_iter().flatten().any(|t| {
+        let r = t["ref"].as_str().unwrap_or("");
+        let detail = s.json(&["tickets", "show", r, "--json"]);
+        detail["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|m| {
+                m["text"]
+                    .as_str()
+                    .is_some_and(|x| x.contains("core router"))
+            })
+    });
+    assert!(found, "the retried mail's text is on a ticket");
+}
+
+#[test]
+fn machine_mail_kept_aside_can_be_listed_and_dropped() {
+    let s = Setup::new(1_000_000);
+    s.drop_mail("1.ooo", "From: someone@acme.example\r\nTo: servicedesk.nl@example.net\r\nSubject: Out of Office\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <ooo@acme.example>\r\n\r\nAway.\r\n");
+    s.run(&["run", "--once"]);
+    let aside = s.json(&["aside", "list", "--json"]);
+    assert_eq!(aside.as_array().map(Vec::len), Some(1), "{aside}");
+    let id = aside[0]["id"].as_u64().expect("id").to_string();
+    s.run(&["aside", "drop", &id]);
+    assert_eq!(
+        s.json(&["aside", "list", "--json"])
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    assert_eq!(
+        s.json(&["tickets", "list", "--json"])
+            .as_array()
+            .map(Vec::len),
+        Some(0),
+        "an auto-reply opens no ticket"
+    );
+}
