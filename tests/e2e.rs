@@ -634,13 +634,32 @@ fn a_transient_smtp_failure_is_retried_later_with_the_same_message_id() {
 fn storm(answer: impl Fn(usize, &common::Captured) -> Vec<u8>) -> usize {
     let dovecot = Dovecot::start(&[("nl", PASSWORD), ("fr", PASSWORD)]);
     let sink = SmtpSink::start();
-    let dg = Deskgate::new(&format!("imap://127.0.0.1:{}", dovecot.imap_port()), None, sink.port());
-    dovecot.append("nl", PASSWORD, "INBOX", &mail("jane@acme.example", "servicedesk.nl@example.net", "Link down", "storm0@acme.example", ""));
+    let dg = Deskgate::new(
+        &format!("imap://127.0.0.1:{}", dovecot.imap_port()),
+        None,
+        sink.port(),
+    );
+    dovecot.append(
+        "nl",
+        PASSWORD,
+        "INBOX",
+        &mail(
+            "jane@acme.example",
+            "servicedesk.nl@example.net",
+            "Link down",
+            "storm0@acme.example",
+            "",
+        ),
+    );
     let mut answered = 0;
     for round in 0..6 {
         dg.ok(&["run", "--once"]);
         std::thread::sleep(Duration::from_millis(200));
-        let to_jane: Vec<common::Captured> = sink.messages().into_iter().filter(|m| m.rcpt_to == vec!["jane@acme.example".to_string()]).collect();
+        let to_jane: Vec<common::Captured> = sink
+            .messages()
+            .into_iter()
+            .filter(|m| m.rcpt_to == vec!["jane@acme.example".to_string()])
+            .collect();
         for m in &to_jane[answered..] {
             dovecot.append("nl", PASSWORD, "INBOX", &answer(round, m));
         }
@@ -667,11 +686,31 @@ fn an_auto_responder_answering_every_mail_stops_after_the_first_acknowledgement(
     // A careless robot: no auto-reply headers, but it answers in the thread.
     let careless = storm(|round, m| {
         let id = m.header("Message-ID").unwrap_or_default();
-        mail("jane@acme.example", "servicedesk.nl@example.net", &format!("Re: {}", decoded_subject(&m.raw)), &format!("bot{round}@acme.example"), &format!("In-Reply-To: {id}\r\n"))
+        mail(
+            "jane@acme.example",
+            "servicedesk.nl@example.net",
+            &format!("Re: {}", decoded_subject(&m.raw)),
+            &format!("bot{round}@acme.example"),
+            &format!("In-Reply-To: {id}\r\n"),
+        )
     });
-    assert_eq!(careless, 1, "a reply in the thread is a follow-up: never acknowledged");
+    assert_eq!(
+        careless, 1,
+        "a reply in the thread is a follow-up: never acknowledged"
+    );
 
     // The worst: a robot that opens a fresh conversation every time. The storm limit caps it.
-    let rogue = storm(|round, _| mail("jane@acme.example", "servicedesk.nl@example.net", &format!("Ticket {round} from our system"), &format!("rogue{round}@acme.example"), ""));
-    assert_eq!(rogue, 3, "at most limits.auto_per_recipient_per_hour automatic mails an hour");
+    let rogue = storm(|round, _| {
+        mail(
+            "jane@acme.example",
+            "servicedesk.nl@example.net",
+            &format!("Ticket {round} from our system"),
+            &format!("rogue{round}@acme.example"),
+            "",
+        )
+    });
+    assert_eq!(
+        rogue, 3,
+        "at most limits.auto_per_recipient_per_hour automatic mails an hour"
+    );
 }

@@ -20,7 +20,11 @@ fn every_template_renders_in_every_language_with_the_reference() {
     );
     for (name, audience, mut ctx) in known_templates() {
         ctx["subject"] = serde_json::json!("Rack <B12> & \"cooling\"");
-        let langs: &[&str] = if audience == Audience::Customer { &langs } else { &["en"] };
+        let langs: &[&str] = if audience == Audience::Customer {
+            &langs
+        } else {
+            &["en"]
+        };
         for &lang in langs {
             let r = t
                 .render(name, lang, "en", &ctx)

@@ -11,25 +11,30 @@
 //!   markers are `-----Original Message-----` and its translations, an Outlook header block
 //!   (`From:` followed within a few lines by `Sent:`/`Date:` and `To:`/`Subject:`, with the
 //!   `____` line above it), and a reply attribution (`On … wrote:`) that is *not* followed by
-//!   `>`-quoted lines, which is how HTML replies look once converted to text.
+//!   `>`-quoted lines, which is how HTML replies look once converted to text. Such an attribution
+//!   must be a line of its own (or two, as Gmail wraps it), have a client's shape, hold a time, a
+//!   numeric date or an address, and contain no sentence break: "On Monday the link went down. We
+//!   wrote:" is prose.
 //! - `>`-quoted lines are dropped wherever they are, together with an attribution line that
-//!   introduces them, but the unquoted lines between them are kept: that is how bottom-posted and
-//!   inline answers survive.
-//! - The signature after a `-- ` line, and the footers of mobile apps ("Sent from my iPhone",
-//!   "Get Outlook for iOS" …), are dropped. Other signatures are left alone: guessing where a
-//!   signature starts would sooner or later eat a real sentence.
+//!   introduces them (here a bare `Jane wrote:` is enough) and `[...]`/`<snip>` marks next to
+//!   them, but the unquoted lines between them are kept: that is how bottom-posted and inline
+//!   answers survive.
+//! - The signature after a `-- ` line (or a bare `--` with a short tail), and the footers of
+//!   mobile apps ("Sent from my iPhone", "Get Outlook for iOS" …), are dropped. Other signatures
+//!   are left alone: guessing where a signature starts would sooner or later eat a real sentence.
 //!
 //! Forwards are kept. A line such as `---------- Forwarded message ---------` or `Begin forwarded
 //! message:` ends the part that is looked at, and everything from it is returned as written:
 //! somebody who forwards a provider's alert to the desk wants the alert read. An Outlook forward
 //! has no such line (its header block is the same as a reply's), so it is cut like a reply; a
 //! caller that knows from the subject that a mail is a forward (`subject::is_forward`) should keep
-//! the whole text instead.
+//! the whole text instead. For the same reason, answers an engineer types *inside* Outlook's
+//! unquoted history are lost with it: in text they cannot be told from the history.
 //!
 //! The function never loses a whole mail: when everything would be removed (a mail that is only a
-//! quote), it returns the original text. Lines are compared without their line ends, and the
-//! result always uses `\n`. Each line is looked at with a bounded look-ahead, so the cost is
-//! linear in the size of the text.
+//! quote), it returns the original text. Lines are compared without their line ends (carriage
+//! returns included), and the result always uses `\n`. Each line is looked at with a bounded
+//! look-ahead, so the cost is linear in the size of the text.
 
 use regex::Regex;
 use std::sync::LazyLock;
