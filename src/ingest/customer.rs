@@ -69,7 +69,7 @@ impl Ingestor {
                 if kind == MessageKind::Bounce {
                     self.record_bounce(txn, Some(&mut ticket), incoming)?;
                 }
-                let text = extract_new_text(&parsed.text).new_text;
+                let text = notice_text(&parsed.subject, &parsed.text);
                 self.append_message(txn, &mut ticket, incoming, kind, parsed.text.clone(), None);
                 self.oversized_notice(txn, &mut ticket, incoming)?;
                 if kind == MessageKind::Customer && flood.is_none() {
@@ -189,7 +189,7 @@ impl Ingestor {
                 } else {
                     self.tier_team(1, desk)
                 };
-                let text = extract_new_text(&parsed.text).new_text;
+                let text = notice_text(&parsed.subject, &parsed.text);
                 let answering = Some(parsed.message_id.as_str());
                 self.notify(
                     txn,
@@ -433,6 +433,16 @@ impl Ingestor {
             record_as: Some(MessageKind::Ack),
         };
         Ok(self.queue(txn, ticket, desk, draft, now)?.is_some())
+    }
+}
+
+/// What staff are shown of a customer's mail: the new text, except for a forward, whose point
+/// is the forwarded content (and Outlook forwards look like replies to the extractor).
+fn notice_text(subject_line: &str, text: &str) -> String {
+    if subject::is_forward(subject_line) {
+        text.trim().to_string()
+    } else {
+        extract_new_text(text).new_text
     }
 }
 
