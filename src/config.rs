@@ -53,6 +53,12 @@ pub struct Config {
     /// The staff directory.
     #[serde(rename = "staff", default)]
     pub staff: Vec<Staff>,
+    /// Support plans; see `config/plans.default.toml` for the defaults and `Config::plans`.
+    #[serde(rename = "plan", default)]
+    pub plans: Vec<Plan>,
+    /// Business-hours calendars that plans count in.
+    #[serde(rename = "calendar", default)]
+    pub calendars: Vec<CalendarConfig>,
     /// Where the file was read from (for messages); not a key.
     #[serde(skip)]
     pub source: PathBuf,
@@ -100,6 +106,9 @@ pub struct General {
     /// Languages that have templates; others fall back to the desk's language, then English.
     #[serde(default = "default_languages")]
     pub languages: Vec<String>,
+    /// The accounts file (TOML): accounts, contacts, plans, partners. Reloaded on SIGHUP.
+    #[serde(default)]
+    pub accounts: Option<PathBuf>,
     /// Time zone in which times are shown in mails when the recipient's is unknown.
     #[serde(default = "default_timezone")]
     pub timezone: String,
@@ -109,6 +118,7 @@ impl Default for General {
     fn default() -> Self {
         General {
             message_id_domain: None,
+            accounts: None,
             templates: default_templates(),
             languages: default_languages(),
             timezone: default_timezone(),
@@ -254,6 +264,65 @@ pub struct Team {
     /// Working hours, `HH:MM-HH:MM` local time (for follow-the-sun routing).
     #[serde(default)]
     pub hours: Option<String>,
+}
+
+/// A support plan: targets per priority, the calendar they count in, expert hours.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub name: String,
+    /// "24x7" or the name of a [[calendar]].
+    #[serde(default = "default_calendar")]
+    pub calendar: String,
+    /// Monthly allowance of expert hours.
+    #[serde(default)]
+    pub allowance_hours: f64,
+    /// The allowance applies to the first N months of the contract only.
+    #[serde(default)]
+    pub allowance_months: Option<u32>,
+    /// Per priority ("P1".."P4"): first-response and restore targets ("30m", "4h", "2d").
+    #[serde(default)]
+    pub targets: std::collections::BTreeMap<String, PlanTarget>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanTarget {
+    #[serde(default)]
+    pub response: Option<String>,
+    #[serde(default)]
+    pub restore: Option<String>,
+}
+
+/// Business hours in a time zone, with holidays.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarConfig {
+    pub name: String,
+    pub timezone: String,
+    /// "08:00-18:00" (several ranges comma-separated).
+    pub hours: String,
+    /// "Mon-Fri", "Mon,Wed,Fri", "Mon-Sun".
+    #[serde(default = "default_days")]
+    pub days: String,
+    /// Local dates, "2026-12-25".
+    #[serde(default)]
+    pub holidays: Vec<String>,
+}
+
+fn default_calendar() -> String {
+    "24x7".into()
+}
+fn default_days() -> String {
+    "Mon-Fri".into()
+}
+
+/// The shipped default plans (config/plans.default.toml).
+pub const DEFAULT_PLANS: &str = include_str!("../config/plans.default.toml");
+
+#[derive(Deserialize)]
+struct PlansFile {
+    plan: Vec<Plan>,
 }
 
 /// A staff member.
@@ -607,6 +676,29 @@ impl Config {
             s.push(".sock");
             PathBuf::from(s)
         })
+    }
+
+    /// Every plan: the shipped defaults, replaced or extended by the config's [[plan]] tables.
+    pub fn plans(&self) -> Vec<Plan> {
+        let mut plans: Vec<Plan> = toml::from_str::<PlansFile>(DEFAULT_PLANS)
+            .map(|f| f.plan)
+            .unwrap_or_default();
+        for p in &self.plans {
+            match plans
+                .iter_mut()
+                .find(|d| d.name.eq_ignore_ascii_case(&p.name))
+            {
+                Some(d) => *d = p.clone(),
+                None => plans.push(p.clone()),
+            }
+        }
+        plans
+    }
+
+    pub fn plan(&self, name: &str) -> Option<Plan> {
+        self.plans()
+            .into_iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
     }
 
     /// The staff member writing from `email` (lower-case), if any.

@@ -10,8 +10,8 @@ use crate::delivery::Delivery;
 use crate::ingest::{Ingestor, Outcome};
 use crate::outbound::Transport;
 use crate::render::Templates;
-use crate::source::{imap::ImapSource, maildir::MaildirSource, Position, Source, Woken};
-use crate::store::Store;
+use crate::source::{imap::ImapSource, maildir::MaildirSource, Origin, Position, Source, Woken};
+use crate::store::{Checkpoint, Store};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,7 +124,11 @@ async fn one_batch(
     source: &mut Source,
     report: &mut OnceReport,
 ) -> Result<usize, DaemonError> {
-    let position = parts.store.checkpoint(&desk.name)?.map(|c| Position {
+    let checkpoint = parts.store.checkpoint(&desk.name)?;
+    if let Some(cp) = checkpoint {
+        catch_up_acks(parts, desk, source, cp).await?;
+    }
+    let position = checkpoint.map(|c| Position {
         uid_validity: c.uid_validity,
         last_uid: c.last_uid,
     });
@@ -147,8 +151,58 @@ async fn one_batch(
     }
     parts.store.flush()?;
     source.ack(&done).await?;
+    record_acked(parts, desk, &done)?;
     report.fetched += batch.len();
     Ok(batch.len())
+}
+
+/// Acknowledges to the mailbox every UID up to the checkpoint that was not acknowledged yet.
+///
+/// A checkpoint can become durable without its batch's `\Seen` (the connection dropped after the
+/// flush, the daemon was killed between the two, or the store flushed by itself mid-batch);
+/// the next fetch starts after the checkpoint, so without this those mails would stay unread
+/// (and unmoved) on the server for ever. Acknowledging twice is harmless.
+async fn catch_up_acks(
+    parts: &Parts,
+    desk: &Desk,
+    source: &mut Source,
+    cp: Checkpoint,
+) -> Result<(), DaemonError> {
+    let from = match parts.store.acked(&desk.name)? {
+        Some(a) if a.uid_validity == cp.uid_validity && a.last_uid >= cp.last_uid => return Ok(()),
+        Some(a) if a.uid_validity == cp.uid_validity => a.last_uid + 1,
+        _ => 1,
+    };
+    tracing::info!(desk = %desk.name, from, to = cp.last_uid, "acknowledging mail processed before an interruption");
+    let origins: Vec<Origin> = (from..=cp.last_uid)
+        .map(|uid| Origin::Imap {
+            uid_validity: cp.uid_validity,
+            uid,
+        })
+        .collect();
+    source.ack(&origins).await?;
+    let mut txn = parts.store.txn();
+    txn.put_acked(&desk.name, cp);
+    txn.commit()?;
+    Ok(())
+}
+
+/// Remembers how far the mailbox has been told (durable with the next flush; losing it only
+/// means acknowledging again).
+fn record_acked(parts: &Parts, desk: &Desk, done: &[Origin]) -> Result<(), DaemonError> {
+    let last = done.iter().rev().find_map(|o| match o {
+        Origin::Imap { uid_validity, uid } => Some(Checkpoint {
+            uid_validity: *uid_validity,
+            last_uid: *uid,
+        }),
+        Origin::Maildir { .. } => None,
+    });
+    if let Some(cp) = last {
+        let mut txn = parts.store.txn();
+        txn.put_acked(&desk.name, cp);
+        txn.commit()?;
+    }
+    Ok(())
 }
 
 /// One complete pass: every desk's waiting mail, then every due outbox entry once.

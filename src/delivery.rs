@@ -6,10 +6,11 @@
 
 use crate::clock::Clock;
 use crate::config::OutboxConfig;
-use crate::core::outbox::{Attempt, OutboxState, RetryPolicy};
+use crate::core::outbox::{Attempt, OutboxEntry, OutboxState, RetryPolicy};
 use crate::outbound::Transport;
 use crate::store::{Store, StoreError};
 use std::sync::Arc;
+use tracing::Instrument;
 
 pub struct Delivery {
     pub store: Store,
@@ -56,65 +57,78 @@ impl Delivery {
             if due.is_empty() {
                 return Ok(report);
             }
-            for mut entry in due {
+            for entry in due {
                 tried.insert(entry.id);
                 let span = tracing::info_span!("send", outbox = entry.id, message_id = %entry.message_id, ticket = entry.ticket.as_deref().unwrap_or(""));
-                let _e = span.enter();
-                let Some(bytes) = self.store.outbox_bytes(entry.id)? else {
-                    tracing::error!("outbox entry has no bytes; marking it failed");
-                    entry.state = OutboxState::Failed;
-                    entry.last_error = Some("bytes missing from the store".into());
-                    let _writer = self.store.write_lock();
-                    let mut txn = self.store.txn();
-                    txn.put_outbox(&entry, None);
-                    txn.commit()?;
-                    report.failed += 1;
-                    continue;
-                };
-                let attempt = self
-                    .transport
-                    .send(&entry.from, &entry.to, &entry.message_id, &bytes)
-                    .await;
-                let now = self.clock.now();
-                let _writer = self.store.write_lock();
-                let mut txn = self.store.txn();
-                match &attempt {
-                    Attempt::Sent => {
-                        tracing::info!(to = ?entry.to, "sent");
-                        report.sent += 1;
-                    }
-                    Attempt::Transient(e) => {
-                        tracing::warn!(error = %e, attempts = entry.attempts + 1, "delivery failed; will retry")
-                    }
-                    Attempt::Permanent(e) => {
-                        tracing::error!(error = %e, "delivery refused permanently")
-                    }
-                }
-                let failed_now = entry.record(attempt, &self.policy, now);
-                if failed_now {
-                    report.failed += 1;
-                    if let Some(reference) = &entry.ticket {
-                        if let Some(mut t) = self.store.ticket(reference)? {
-                            t.note(
-                                format!(
-                                    "mail {} to {} could not be delivered: {}",
-                                    entry.message_id,
-                                    entry.to.join(", "),
-                                    entry.last_error.as_deref().unwrap_or("unknown error")
-                                ),
-                                "deskgate",
-                                now,
-                            );
-                            txn.put_ticket(&t);
-                        }
-                    }
-                } else if entry.state == OutboxState::Queued {
-                    report.retrying += 1;
-                }
-                txn.put_outbox(&entry, None);
-                txn.commit()?;
-                self.store.flush()?;
+                // The span goes with the future: entered across an await it would leak into
+                // whatever else the worker thread runs meanwhile.
+                self.deliver_one(entry, &mut report)
+                    .instrument(span)
+                    .await?;
             }
         }
+    }
+
+    /// Sends one entry and records the outcome durably.
+    async fn deliver_one(
+        &self,
+        mut entry: OutboxEntry,
+        report: &mut PassReport,
+    ) -> Result<(), StoreError> {
+        let Some(bytes) = self.store.outbox_bytes(entry.id)? else {
+            tracing::error!("outbox entry has no bytes; marking it failed");
+            entry.state = OutboxState::Failed;
+            entry.last_error = Some("bytes missing from the store".into());
+            let _writer = self.store.write_lock();
+            let mut txn = self.store.txn();
+            txn.put_outbox(&entry, None);
+            txn.commit()?;
+            report.failed += 1;
+            return Ok(());
+        };
+        let attempt = self
+            .transport
+            .send(&entry.from, &entry.to, &entry.message_id, &bytes)
+            .await;
+        let now = self.clock.now();
+        let _writer = self.store.write_lock();
+        let mut txn = self.store.txn();
+        match &attempt {
+            Attempt::Sent => {
+                tracing::info!(to = ?entry.to, "sent");
+                report.sent += 1;
+            }
+            Attempt::Transient(e) => {
+                tracing::warn!(error = %e, attempts = entry.attempts + 1, "delivery failed; will retry")
+            }
+            Attempt::Permanent(e) => {
+                tracing::error!(error = %e, "delivery refused permanently")
+            }
+        }
+        let failed_now = entry.record(attempt, &self.policy, now);
+        if failed_now {
+            report.failed += 1;
+            if let Some(reference) = &entry.ticket {
+                if let Some(mut t) = self.store.ticket(reference)? {
+                    t.note(
+                        format!(
+                            "mail {} to {} could not be delivered: {}",
+                            entry.message_id,
+                            entry.to.join(", "),
+                            entry.last_error.as_deref().unwrap_or("unknown error")
+                        ),
+                        "deskgate",
+                        now,
+                    );
+                    txn.put_ticket(&t);
+                }
+            }
+        } else if entry.state == OutboxState::Queued {
+            report.retrying += 1;
+        }
+        txn.put_outbox(&entry, None);
+        txn.commit()?;
+        self.store.flush()?;
+        Ok(())
     }
 }

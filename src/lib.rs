@@ -18,6 +18,7 @@ pub mod source;
 pub mod daemon;
 pub mod delivery;
 
+pub mod accounts_file;
 pub mod admin;
 pub mod cli;
 pub mod fuzzing;

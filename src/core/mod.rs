@@ -4,13 +4,17 @@
 //! clock reads (time comes in as a `now` argument). A function here returns a decision plus
 //! warnings; the adapters carry it out. `tests/architecture.rs` fails when this rule is broken.
 
+pub mod accounts;
 pub mod auth;
+pub mod calendar;
 pub mod classify;
 pub mod commands;
 pub mod limits;
 pub mod mail;
 pub mod message;
 pub mod outbox;
+pub mod shifts;
+pub mod sla;
 pub mod subject;
 pub mod text;
 pub mod threading;

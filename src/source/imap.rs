@@ -237,6 +237,15 @@ impl Names {
         }
     }
 
+    /// The connection worked and then went away.
+    fn lost(&self, message: impl Into<String>) -> SourceError {
+        SourceError::Lost {
+            desk: self.desk.clone(),
+            url: self.url.clone(),
+            message: message.into(),
+        }
+    }
+
     fn protocol(&self, message: impl std::fmt::Display) -> SourceError {
         SourceError::Protocol {
             desk: self.desk.clone(),
@@ -256,8 +265,8 @@ impl Names {
     fn imap(&self, doing: &str, e: async_imap::error::Error) -> SourceError {
         use async_imap::error::Error as E;
         match e {
-            E::Io(io) => self.connect(format!("connection lost during {doing}: {io}")),
-            E::ConnectionLost => self.connect(format!("connection lost during {doing}")),
+            E::Io(io) => self.lost(format!("during {doing}: {io}")),
+            E::ConnectionLost => self.lost(format!("during {doing}")),
             _ => self.protocol(format!("{doing}: {e}")),
         }
     }
@@ -494,11 +503,7 @@ impl Conn {
                         .names
                         .connect(format!("{cmd}: the server closed the connection")))
                 }
-                Err(e) => {
-                    return Err(self
-                        .names
-                        .connect(format!("connection lost during {cmd}: {e}")))
-                }
+                Err(e) => return Err(self.names.lost(format!("during {cmd}: {e}"))),
             };
             let parsed = response.parsed();
             match parsed {

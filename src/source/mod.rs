@@ -50,6 +50,12 @@ pub enum SourceError {
         url: String,
         message: String,
     },
+    #[error("{desk}: connection to {url} lost: {message}")]
+    Lost {
+        desk: String,
+        url: String,
+        message: String,
+    },
     #[error("{desk}: login as {user} refused: {message}")]
     Auth {
         desk: String,

@@ -7,7 +7,7 @@
 //!
 //! Key layout (one ordered key space):
 //! `meta/schema`, `meta/seq/<name>` · `t/<ref>` ticket · `m/<ref>/<seq:08>` message ·
-//! `mid/<message-id>` → ticket · `raw/<message-id>` raw mail · `cp/<desk>` checkpoint ·
+//! `mid/<message-id>` → ticket · `raw/<message-id>` raw mail · `cp/<desk>` checkpoint · `ack/<desk>` acknowledged up to ·
 //! `o/<id:016>` outbox entry · `ob/<id:016>` its bytes · `oq/<id:016>` queued marker ·
 //! `omid/<message-id>` → outbox id · `rcpt/<email>` recipient record · `snd/<desk>/<email>` recent mail ·
 //! `q/<id:016>`, `qr/<id:016>` quarantined mail and its bytes · `a/`, `ar/` mail kept aside.
@@ -205,6 +205,11 @@ impl Store {
         self.get_json(&format!("cp/{desk}"))
     }
 
+    /// How far the desk's mailbox has been told which mails are done (`\Seen`, moved).
+    pub fn acked(&self, desk: &str) -> Result<Option<Checkpoint>, StoreError> {
+        self.get_json(&format!("ack/{desk}"))
+    }
+
     /// The next value of a named counter, reserved in `txn` (committed with it).
     pub fn next_seq(&self, name: &str, txn: &mut Txn<'_>) -> Result<u64, StoreError> {
         let key = format!("meta/seq/{name}");
@@ -396,6 +401,10 @@ impl Txn<'_> {
 
     pub fn put_checkpoint(&mut self, desk: &str, cp: Checkpoint) {
         self.put_json(format!("cp/{desk}"), &cp);
+    }
+
+    pub fn put_acked(&mut self, desk: &str, cp: Checkpoint) {
+        self.put_json(format!("ack/{desk}"), &cp);
     }
 
     pub fn delete_checkpoint(&mut self, desk: &str) {

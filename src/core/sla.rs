@@ -1,0 +1,1015 @@
+//! The SLA clock of one ticket: when its first response and its restore are due, and which
+//! warnings and breaches to send.
+//!
+//! The clock starts when the ticket is created and counts the open time of the plan's calendar.
+//! It stands still while the ticket waits for the customer (pending) and while it is resolved,
+//! and runs again when the customer replies or the ticket is reopened. At 75 % of a target the
+//! owner or team is warned; at 100 % the target is breached; each notice goes out once.
+//!
+//! The clock stores instants only (start, pauses, response, restore, notices sent); every answer
+//! is computed from them with the calendar and `now` passed in. So a changed priority
+//! ([`SlaClock::set_targets`]) or calendar applies to the whole history at once, and a pause
+//! that begins after a target was already breached does not un-breach it.
+//!
+//! How a ticket's events drive the clock: entering `pending` calls [`SlaClock::pause`], leaving
+//! it [`SlaClock::resume`]; the first reply from staff [`SlaClock::responded`]; entering
+//! `resolved` or `closed` [`SlaClock::restored`]; leaving them for `open`
+//! [`SlaClock::reopened`] (then `pause` as well if reopened into `pending`). After each change the
+//! caller asks [`SlaClock::next_notice_at`] again for its timer queue.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::calendar::Calendar;
+
+/// The warning comes when this share of a target has passed: 3/4.
+const WARN_NUMERATOR: i32 = 3;
+const WARN_DENOMINATOR: i32 = 4;
+
+/// The longest target `parse_duration` accepts; a longer one is surely a typo.
+const MAX_TARGET_DAYS: i64 = 366;
+
+/// The two targets of a plan, per priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    FirstResponse,
+    Restore,
+}
+
+impl Target {
+    pub const ALL: [Target; 2] = [Target::FirstResponse, Target::Restore];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::FirstResponse => "first_response",
+            Target::Restore => "restore",
+        }
+    }
+}
+
+/// A warning at 75 % of a target, a breach at 100 %.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Warning,
+    Breach,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Warning => "warning",
+            Level::Breach => "breach",
+        }
+    }
+}
+
+/// The targets that apply to a ticket (from its plan and priority); `None` is "no target".
+///
+/// Stored as whole seconds, which is readable in the ticket record and more precise than any
+/// plan needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Targets {
+    #[serde(default, with = "opt_secs")]
+    pub first_response: Option<Duration>,
+    #[serde(default, with = "opt_secs")]
+    pub restore: Option<Duration>,
+}
+
+impl Targets {
+    pub fn get(&self, target: Target) -> Option<Duration> {
+        match target {
+            Target::FirstResponse => self.first_response,
+            Target::Restore => self.restore,
+        }
+    }
+}
+
+/// A finished pause of the clock, from the instant it stopped until the instant it ran again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+/// The SLA clock of one ticket, stored inside the ticket record.
+///
+/// Pauses are kept as instants rather than as a sum of paused time: whether a pause moves a due
+/// time depends on whether it began before that due time, which differs per target and changes
+/// when the targets change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaClock {
+    pub started_at: DateTime<Utc>,
+    /// As applicable now; a priority change replaces them through [`SlaClock::set_targets`].
+    pub targets: Targets,
+    /// Set while the clock is paused.
+    #[serde(default)]
+    pub paused_since: Option<DateTime<Utc>>,
+    /// Finished pauses, in time order, not overlapping.
+    #[serde(default)]
+    pub pauses: Vec<Pause>,
+    #[serde(default)]
+    pub responded_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub restored_at: Option<DateTime<Utc>>,
+    /// The warnings and breaches already sent (or deliberately skipped), each at most once.
+    #[serde(default)]
+    pub notified: Vec<(Target, Level)>,
+}
+
+/// Where one target stands, for the tickets list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum TargetState {
+    /// The plan sets no such target for this priority.
+    None,
+    /// Met at `at`; `in_time` unless that was after the due time.
+    Met { at: DateTime<Utc>, in_time: bool },
+    /// Not met, due in the future.
+    Running { due: DateTime<Utc> },
+    /// Not met, the clock paused before the due time: no due time until it runs again.
+    Paused,
+    /// Not met, and the due time has passed.
+    Breached { due: DateTime<Utc> },
+}
+
+impl SlaClock {
+    /// The clock of a ticket created at `at`.
+    pub fn start(at: DateTime<Utc>, targets: Targets) -> SlaClock {
+        SlaClock {
+            started_at: at,
+            targets,
+            paused_since: None,
+            pauses: Vec::new(),
+            responded_at: None,
+            restored_at: None,
+            notified: Vec::new(),
+        }
+    }
+
+    /// The ticket waits for the customer from `at`. Idempotent: pausing a paused clock keeps the
+    /// first instant. An instant before the start or before the end of the previous pause is
+    /// moved up to it, so pauses stay in order.
+    pub fn pause(&mut self, at: DateTime<Utc>) {
+        if self.paused_since.is_some() {
+            return;
+        }
+        let earliest = self
+            .pauses
+            .last()
+            .map_or(self.started_at, |p| p.until)
+            .max(self.started_at);
+        self.paused_since = Some(at.max(earliest));
+    }
+
+    /// The clock runs again from `at`. Idempotent: resuming a running clock does nothing.
+    ///
+    /// No calendar is needed here: the pause is kept as instants, and its open time is counted
+    /// when a due time is asked for.
+    pub fn resume(&mut self, at: DateTime<Utc>) {
+        if let Some(from) = self.paused_since.take() {
+            if at > from {
+                self.pauses.push(Pause { from, until: at });
+            }
+        }
+    }
+
+    /// Staff answered the customer at `at`. Only the first response counts.
+    pub fn responded(&mut self, at: DateTime<Utc>) {
+        self.responded_at.get_or_insert(at);
+    }
+
+    /// The ticket was resolved at `at`. A resolution is also a response: the first-response
+    /// clock stops too if it still ran. Only the first restore (since the last reopening) counts.
+    pub fn restored(&mut self, at: DateTime<Utc>) {
+        self.restored_at.get_or_insert(at);
+        self.responded_at.get_or_insert(at);
+    }
+
+    /// The ticket was reopened at `at`: its restore clock runs again.
+    ///
+    /// The time it spent resolved counts as a pause (the desk believed the service restored and
+    /// waited on the customer), so the due time moves by the open time in between. Notices
+    /// already sent stay sent.
+    pub fn reopened(&mut self, at: DateTime<Utc>) {
+        let Some(restored) = self.restored_at.take() else {
+            return;
+        };
+        // A clock already paused (resolved while pending) stays paused until resumed.
+        if self.paused_since.is_none() {
+            self.pause(restored);
+            self.resume(at);
+        }
+    }
+
+    /// The priority changed: due times move, notices already sent stay sent.
+    pub fn set_targets(&mut self, targets: Targets) {
+        self.targets = targets;
+    }
+
+    /// When `target` is due.
+    ///
+    /// `None` when there is no such target, when it was met, and while the clock is paused
+    /// before the due time: a paused clock has no due time, since it depends on when the
+    /// customer replies (the tickets list shows "paused", see [`SlaClock::state`], and
+    /// [`SlaClock::remaining`] gives the time left). A due time that passed before the pause
+    /// began is fixed and still returned.
+    pub fn due(&self, target: Target, cal: &Calendar) -> Option<DateTime<Utc>> {
+        if self.met_at(target).is_some() {
+            return None;
+        }
+        self.reached(self.targets.get(target)?, cal)
+    }
+
+    /// The instant of the 75 % warning for `target`; `None` as for [`SlaClock::due`].
+    pub fn warn_at(&self, target: Target, cal: &Calendar) -> Option<DateTime<Utc>> {
+        if self.met_at(target).is_some() {
+            return None;
+        }
+        self.reached(warn_share(self.targets.get(target)?), cal)
+    }
+
+    /// Open time left for `target` at `now` (negative once breached); `None` if there is no
+    /// target or it was met. Works while paused, for "paused, 2h10m left".
+    pub fn remaining(
+        &self,
+        target: Target,
+        now: DateTime<Utc>,
+        cal: &Calendar,
+    ) -> Option<Duration> {
+        if self.met_at(target).is_some() {
+            return None;
+        }
+        let work = self.targets.get(target)?;
+        Some(work - self.running_time(now, cal))
+    }
+
+    /// Where `target` stands at `now`.
+    pub fn state(&self, target: Target, now: DateTime<Utc>, cal: &Calendar) -> TargetState {
+        let Some(work) = self.targets.get(target) else {
+            return TargetState::None;
+        };
+        let due = self.reached(work, cal);
+        if let Some(at) = self.met_at(target) {
+            // A due time still open was not reached before the pause in which the target was met.
+            let in_time = due.is_none_or(|due| at <= due);
+            return TargetState::Met { at, in_time };
+        }
+        match due {
+            Some(due) if now >= due => TargetState::Breached { due },
+            Some(due) => TargetState::Running { due },
+            None => TargetState::Paused,
+        }
+    }
+
+    /// The notices due at `now` that were not sent yet, in time order, each with the instant it
+    /// became due; they are marked sent.
+    ///
+    /// When the warning and the breach of a target are both due (the daemon was down, or the
+    /// priority was raised), only the breach is returned: a warning that the target is about to
+    /// be missed, sent after it was missed, is noise. The warning is marked sent all the same, so
+    /// it never goes out later.
+    pub fn take_due_notices(
+        &mut self,
+        now: DateTime<Utc>,
+        cal: &Calendar,
+    ) -> Vec<(Target, Level, DateTime<Utc>)> {
+        let mut out = Vec::new();
+        for target in Target::ALL {
+            let warning = self.pending_notice(target, Level::Warning, cal);
+            let breach = self.pending_notice(target, Level::Breach, cal);
+            match (
+                warning.filter(|at| *at <= now),
+                breach.filter(|at| *at <= now),
+            ) {
+                (warning, Some(at)) => {
+                    if warning.is_some() {
+                        self.notified.push((target, Level::Warning));
+                    }
+                    self.notified.push((target, Level::Breach));
+                    out.push((target, Level::Breach, at));
+                }
+                (Some(at), None) => {
+                    self.notified.push((target, Level::Warning));
+                    out.push((target, Level::Warning, at));
+                }
+                (None, None) => {}
+            }
+        }
+        out.sort_by_key(|&(target, level, at)| (at, target, level));
+        out
+    }
+
+    /// The next instant at which a notice not yet sent becomes due, for the timer queue; it may
+    /// lie in the past when the notices were not taken yet. `None` while nothing is pending,
+    /// including while the clock is paused: ask again after [`SlaClock::resume`].
+    pub fn next_notice_at(&self, cal: &Calendar) -> Option<DateTime<Utc>> {
+        Target::ALL
+            .into_iter()
+            .flat_map(|t| [(t, Level::Warning), (t, Level::Breach)])
+            .filter_map(|(t, l)| self.pending_notice(t, l, cal))
+            .min()
+    }
+
+    /// When `target` was met, if it was.
+    fn met_at(&self, target: Target) -> Option<DateTime<Utc>> {
+        match target {
+            Target::FirstResponse => self.responded_at,
+            Target::Restore => self.restored_at,
+        }
+    }
+
+    /// When the notice `level` of `target` becomes due, if it is still to be sent.
+    fn pending_notice(
+        &self,
+        target: Target,
+        level: Level,
+        cal: &Calendar,
+    ) -> Option<DateTime<Utc>> {
+        if self.notified.contains(&(target, level)) {
+            return None;
+        }
+        match level {
+            Level::Warning => self.warn_at(target, cal),
+            Level::Breach => self.due(target, cal),
+        }
+    }
+
+    /// The instant at which `work` of running time (open and not paused) has passed since the
+    /// start; `None` if the clock is paused before reaching it.
+    fn reached(&self, work: Duration, cal: &Calendar) -> Option<DateTime<Utc>> {
+        let mut from = self.started_at;
+        let mut left = work;
+        for pause in &self.pauses {
+            let at = cal.add(from, left);
+            if at <= pause.from {
+                return Some(at);
+            }
+            // The target lies beyond this pause: what ran before it counts, the pause does not.
+            left -= cal.open_between(from, pause.from);
+            from = from.max(pause.until);
+        }
+        let at = cal.add(from, left);
+        match self.paused_since {
+            Some(since) if at > since => None,
+            _ => Some(at),
+        }
+    }
+
+    /// Running time (open and not paused) between the start and `now`.
+    fn running_time(&self, now: DateTime<Utc>, cal: &Calendar) -> Duration {
+        let mut total = cal.open_between(self.started_at, now);
+        let ongoing = self.paused_since.map(|from| Pause { from, until: now });
+        for pause in self.pauses.iter().copied().chain(ongoing) {
+            total -= cal.open_between(pause.from, pause.until.min(now));
+        }
+        total
+    }
+}
+
+/// 75 % of a target.
+fn warn_share(work: Duration) -> Duration {
+    work * WARN_NUMERATOR / WARN_DENOMINATOR
+}
+
+/// A target as written in plans: "30m", "4h", "1h30m", "2d", "1d 4h".
+///
+/// Units are `d` (24 hours), `h` and `m`, largest first, each at most once. On a business
+/// calendar "2d" is 48 hours of open time, not two business days: write "20h" for two days of
+/// 08:00–18:00. "none" is an error here, since there is no duration to return: plans leave the
+/// key out, and [`parse_target`] reads "none" as no target.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let text = s.trim();
+    if text.eq_ignore_ascii_case("none") {
+        return Err("\"none\" is no duration: leave the target out, or use parse_target".into());
+    }
+    let bad = || format!("invalid duration {s:?}: write e.g. \"30m\", \"4h\", \"1h30m\" or \"2d\"");
+    let mut total: i64 = 0;
+    let mut last_unit = i64::MAX;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let (number, after) = rest.split_at(digits);
+        let mut chars = after.chars();
+        let unit = match chars.next() {
+            Some('d') => 86_400,
+            Some('h') => 3_600,
+            Some('m') => 60,
+            _ => return Err(bad()),
+        };
+        if number.is_empty() || unit >= last_unit {
+            return Err(bad());
+        }
+        let n: i64 = number.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|secs| total.checked_add(secs))
+            .ok_or_else(bad)?;
+        last_unit = unit;
+        rest = chars.as_str().trim_start();
+    }
+    if total == 0 && last_unit == i64::MAX {
+        return Err(bad());
+    }
+    if total <= 0 {
+        return Err(format!(
+            "invalid duration {s:?}: a target must be longer than zero"
+        ));
+    }
+    if total > MAX_TARGET_DAYS * 86_400 {
+        return Err(format!(
+            "invalid duration {s:?}: a target longer than {MAX_TARGET_DAYS} days is surely a typo"
+        ));
+    }
+    Ok(Duration::seconds(total))
+}
+
+/// A target or "none": `Ok(None)` for "none" (any case), otherwise [`parse_duration`].
+pub fn parse_target(s: &str) -> Result<Option<Duration>, String> {
+    if s.trim().eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    parse_duration(s).map(Some)
+}
+
+/// A duration as plans write it ("1h30m", "2d", "45m"), to the minute, rounded down;
+/// negative ones (time overdue) get a leading "-". Zero is "0m".
+pub fn format_duration(d: Duration) -> String {
+    let sign = if d < Duration::zero() { "-" } else { "" };
+    let minutes = d.num_minutes().unsigned_abs();
+    let (days, hours, mins) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    let mut out = String::from(sign);
+    for (n, unit) in [(days, 'd'), (hours, 'h'), (mins, 'm')] {
+        if n > 0 {
+            out.push_str(&n.to_string());
+            out.push(unit);
+        }
+    }
+    if minutes == 0 {
+        out = "0m".into();
+    }
+    out
+}
+
+/// `Option<Duration>` as whole seconds (or null) in the ticket record.
+mod opt_secs {
+    use chrono::Duration;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        d.map(|d| d.num_seconds()).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        match Option::<i64>::deserialize(d)? {
+            None => Ok(None),
+            Some(secs) => Duration::try_seconds(secs).map(Some).ok_or_else(|| {
+                serde::de::Error::custom(format!("target of {secs} s is out of range"))
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDateTime, TimeZone};
+    use chrono_tz::Europe::Amsterdam;
+    use proptest::prelude::*;
+
+    fn ams(s: &str) -> DateTime<Utc> {
+        let local = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").expect("test time");
+        Amsterdam
+            .from_local_datetime(&local)
+            .earliest()
+            .expect("existing local time")
+            .with_timezone(&Utc)
+    }
+
+    fn office() -> Calendar {
+        Calendar::parse(
+            "Europe/Amsterdam",
+            "08:00-18:00",
+            "Mon-Fri",
+            &["2026-12-25".to_string()],
+        )
+        .expect("calendar")
+    }
+
+    fn gold_p1() -> Targets {
+        Targets {
+            first_response: Some(Duration::minutes(15)),
+            restore: Some(Duration::hours(4)),
+        }
+    }
+
+    /// A Gold P1 ticket opened on Friday 2026-06-05 at 23:50 in Amsterdam.
+    fn friday_night() -> SlaClock {
+        SlaClock::start(ams("2026-06-05 23:50"), gold_p1())
+    }
+
+    /// One row: the calendar, the pause (local times) if any, and the expected restore warning
+    /// and due time.
+    struct Row {
+        name: &'static str,
+        cal: Calendar,
+        pause: Option<(&'static str, &'static str)>,
+        warn: &'static str,
+        due: &'static str,
+    }
+
+    fn check(row: Row) {
+        let mut clock = friday_night();
+        if let Some((from, until)) = row.pause {
+            clock.pause(ams(from));
+            // A pause before the due time leaves it open; one after it leaves it fixed.
+            let (due, state) = if ams(from) < ams(row.due) {
+                (None, TargetState::Paused)
+            } else {
+                let due = ams(row.due);
+                (Some(due), TargetState::Breached { due })
+            };
+            assert_eq!(
+                clock.due(Target::Restore, &row.cal),
+                due,
+                "{}: paused",
+                row.name
+            );
+            assert_eq!(
+                clock.state(Target::Restore, ams(from), &row.cal),
+                state,
+                "{}",
+                row.name
+            );
+            clock.resume(ams(until));
+        }
+        assert_eq!(
+            clock.warn_at(Target::Restore, &row.cal),
+            Some(ams(row.warn)),
+            "{}: warning",
+            row.name
+        );
+        assert_eq!(
+            clock.due(Target::Restore, &row.cal),
+            Some(ams(row.due)),
+            "{}: due",
+            row.name
+        );
+    }
+
+    #[test]
+    fn gold_p1_restore_table() {
+        let rows = [
+            Row {
+                name: "24x7",
+                cal: Calendar::always(),
+                pause: None,
+                warn: "2026-06-06 02:50",
+                due: "2026-06-06 03:50",
+            },
+            Row {
+                name: "business hours",
+                cal: office(),
+                pause: None,
+                warn: "2026-06-08 11:00",
+                due: "2026-06-08 12:00",
+            },
+            // 1h10m ran before the pause; 2h50m (1h50m to the warning) run from Monday 09:00.
+            Row {
+                name: "24x7, pending Sat 01:00 to Mon 09:00",
+                cal: Calendar::always(),
+                pause: Some(("2026-06-06 01:00", "2026-06-08 09:00")),
+                warn: "2026-06-08 10:50",
+                due: "2026-06-08 11:50",
+            },
+            // Nothing ran before the pause; the clock starts at Monday 09:00, not 08:00.
+            Row {
+                name: "business hours, pending Sat 01:00 to Mon 09:00",
+                cal: office(),
+                pause: Some(("2026-06-06 01:00", "2026-06-08 09:00")),
+                warn: "2026-06-08 12:00",
+                due: "2026-06-08 13:00",
+            },
+            // After the 03:50 due time: the pause changes nothing.
+            Row {
+                name: "24x7, pending after the breach",
+                cal: Calendar::always(),
+                pause: Some(("2026-06-06 05:00", "2026-06-08 09:00")),
+                warn: "2026-06-06 02:50",
+                due: "2026-06-06 03:50",
+            },
+        ];
+        for row in rows {
+            check(row);
+        }
+        // Thursday 24 December 2026 17:00, Christmas on Friday: due Monday 11:00.
+        let mut clock = SlaClock::start(ams("2026-12-24 17:00"), gold_p1());
+        assert_eq!(
+            clock.due(Target::Restore, &office()),
+            Some(ams("2026-12-28 11:00"))
+        );
+        assert_eq!(
+            clock.warn_at(Target::Restore, &office()),
+            Some(ams("2026-12-28 10:00"))
+        );
+        clock.restored(ams("2026-12-28 10:30"));
+        assert_eq!(clock.due(Target::Restore, &office()), None, "met");
+    }
+
+    #[test]
+    fn dst_change_days() {
+        let targets = Targets {
+            first_response: None,
+            restore: Some(Duration::hours(8)),
+        };
+        // 24x7: 8 real hours across the October change (25 h day) and the March one (23 h day).
+        let clock = SlaClock::start(ams("2026-10-25 00:00"), targets);
+        assert_eq!(
+            clock.due(Target::Restore, &Calendar::always()),
+            Some(ams("2026-10-25 07:00"))
+        );
+        let clock = SlaClock::start(ams("2026-03-29 00:00"), targets);
+        assert_eq!(
+            clock.due(Target::Restore, &Calendar::always()),
+            Some(ams("2026-03-29 09:00"))
+        );
+        // Business hours every day: the change days have their 10 hours, 08:00-16:00 is 8.
+        let daily =
+            Calendar::parse("Europe/Amsterdam", "08:00-18:00", "Mon-Sun", &[]).expect("cal");
+        for day in ["2026-03-29", "2026-10-25"] {
+            let clock = SlaClock::start(ams(&format!("{day} 00:00")), targets);
+            assert_eq!(
+                clock.due(Target::Restore, &daily),
+                Some(ams(&format!("{day} 16:00")))
+            );
+            assert_eq!(
+                clock.warn_at(Target::Restore, &daily),
+                Some(ams(&format!("{day} 14:00")))
+            );
+        }
+    }
+
+    #[test]
+    fn state_through_a_tickets_life() {
+        let cal = Calendar::always();
+        let mut clock = friday_night();
+        let fr = Target::FirstResponse;
+        assert_eq!(
+            clock.state(fr, ams("2026-06-05 23:55"), &cal),
+            TargetState::Running {
+                due: ams("2026-06-06 00:05")
+            }
+        );
+        assert_eq!(
+            clock.state(fr, ams("2026-06-06 00:05"), &cal),
+            TargetState::Breached {
+                due: ams("2026-06-06 00:05")
+            }
+        );
+        clock.responded(ams("2026-06-06 00:20"));
+        clock.responded(ams("2026-06-06 00:30"));
+        assert_eq!(
+            clock.state(fr, ams("2026-06-06 01:00"), &cal),
+            TargetState::Met {
+                at: ams("2026-06-06 00:20"),
+                in_time: false
+            }
+        );
+        assert_eq!(clock.remaining(fr, ams("2026-06-06 01:00"), &cal), None);
+        let none = SlaClock::start(ams("2026-06-05 23:50"), Targets::default());
+        assert_eq!(
+            none.state(Target::Restore, ams("2026-06-06 01:00"), &cal),
+            TargetState::None
+        );
+        assert_eq!(none.next_notice_at(&cal), None);
+
+        // Restored at 01:00 in time, reopened Saturday 09:00: the restore clock runs again from
+        // there with the 2h50m it had left.
+        clock.restored(ams("2026-06-06 01:00"));
+        assert_eq!(
+            clock.state(Target::Restore, ams("2026-06-06 02:00"), &cal),
+            TargetState::Met {
+                at: ams("2026-06-06 01:00"),
+                in_time: true
+            }
+        );
+        clock.reopened(ams("2026-06-06 09:00"));
+        assert_eq!(
+            clock.due(Target::Restore, &cal),
+            Some(ams("2026-06-06 11:50"))
+        );
+        assert_eq!(
+            clock.remaining(Target::Restore, ams("2026-06-06 10:00"), &cal),
+            Some(Duration::minutes(110))
+        );
+        // Pending while paused: the time left stands still.
+        clock.pause(ams("2026-06-06 10:00"));
+        clock.pause(ams("2026-06-06 10:30"));
+        assert_eq!(
+            clock.remaining(Target::Restore, ams("2026-06-06 15:00"), &cal),
+            Some(Duration::minutes(110))
+        );
+        assert_eq!(
+            clock.state(Target::Restore, ams("2026-06-06 15:00"), &cal),
+            TargetState::Paused
+        );
+        clock.resume(ams("2026-06-06 16:00"));
+        clock.resume(ams("2026-06-06 17:00"));
+        assert_eq!(
+            clock.due(Target::Restore, &cal),
+            Some(ams("2026-06-06 17:50"))
+        );
+        // The first response stays met after the reopening.
+        assert_eq!(clock.responded_at, Some(ams("2026-06-06 00:20")));
+    }
+
+    #[test]
+    fn restore_is_also_a_response() {
+        let mut clock = friday_night();
+        clock.restored(ams("2026-06-06 00:00"));
+        assert_eq!(clock.responded_at, Some(ams("2026-06-06 00:00")));
+        assert_eq!(clock.next_notice_at(&Calendar::always()), None);
+    }
+
+    #[test]
+    fn a_breach_before_a_pause_stays_a_breach() {
+        let cal = Calendar::always();
+        let mut clock = friday_night();
+        clock.pause(ams("2026-06-06 05:00"));
+        assert_eq!(
+            clock.due(Target::Restore, &cal),
+            Some(ams("2026-06-06 03:50")),
+            "fixed"
+        );
+        assert_eq!(
+            clock.state(Target::Restore, ams("2026-06-06 06:00"), &cal),
+            TargetState::Breached {
+                due: ams("2026-06-06 03:50")
+            }
+        );
+        clock.resume(ams("2026-06-08 09:00"));
+        assert_eq!(
+            clock.state(Target::Restore, ams("2026-06-08 10:00"), &cal),
+            TargetState::Breached {
+                due: ams("2026-06-06 03:50")
+            }
+        );
+    }
+
+    #[test]
+    fn notices_come_once_in_time_order() {
+        let cal = Calendar::always();
+        let mut clock = friday_night();
+        // 75 % of 15 minutes is 11m15s.
+        let fr_warn = ams("2026-06-05 23:50") + Duration::seconds(675);
+        assert_eq!(clock.next_notice_at(&cal), Some(fr_warn));
+        assert_eq!(
+            clock.take_due_notices(fr_warn - Duration::seconds(1), &cal),
+            vec![]
+        );
+        assert_eq!(
+            clock.take_due_notices(fr_warn, &cal),
+            vec![(Target::FirstResponse, Level::Warning, fr_warn)]
+        );
+        assert_eq!(clock.take_due_notices(fr_warn, &cal), vec![]);
+        assert_eq!(clock.next_notice_at(&cal), Some(ams("2026-06-06 00:05")));
+        // The daemon was down until 04:00: the first-response breach, then the restore breach
+        // alone (its warning is skipped and never sent later).
+        assert_eq!(
+            clock.take_due_notices(ams("2026-06-06 04:00"), &cal),
+            vec![
+                (
+                    Target::FirstResponse,
+                    Level::Breach,
+                    ams("2026-06-06 00:05")
+                ),
+                (Target::Restore, Level::Breach, ams("2026-06-06 03:50")),
+            ]
+        );
+        assert_eq!(clock.next_notice_at(&cal), None);
+        assert_eq!(
+            clock.take_due_notices(ams("2026-06-09 00:00"), &cal),
+            vec![]
+        );
+        assert!(clock.notified.contains(&(Target::Restore, Level::Warning)));
+    }
+
+    #[test]
+    fn a_priority_change_moves_due_times_and_keeps_notices_sent() {
+        let cal = Calendar::always();
+        let p3 = Targets {
+            first_response: Some(Duration::hours(2)),
+            restore: None,
+        };
+        let mut clock = SlaClock::start(ams("2026-06-05 10:00"), p3);
+        assert_eq!(
+            clock.take_due_notices(ams("2026-06-05 11:30"), &cal),
+            vec![(
+                Target::FirstResponse,
+                Level::Warning,
+                ams("2026-06-05 11:30")
+            )]
+        );
+        // Raised to P1 at 11:40: the first response was due at 10:15, the restore warning is
+        // skipped for the breach at 14:00.
+        clock.set_targets(gold_p1());
+        assert_eq!(
+            clock.due(Target::FirstResponse, &cal),
+            Some(ams("2026-06-05 10:15"))
+        );
+        assert_eq!(clock.next_notice_at(&cal), Some(ams("2026-06-05 10:15")));
+        assert_eq!(
+            clock.take_due_notices(ams("2026-06-05 11:40"), &cal),
+            vec![(
+                Target::FirstResponse,
+                Level::Breach,
+                ams("2026-06-05 10:15")
+            )]
+        );
+        assert_eq!(clock.next_notice_at(&cal), Some(ams("2026-06-05 13:00")));
+        // Lowered again: no new warning for the first response, which was already warned about.
+        clock.set_targets(p3);
+        assert_eq!(clock.next_notice_at(&cal), None);
+    }
+
+    #[test]
+    fn the_record_round_trips_through_json() {
+        let mut clock = friday_night();
+        clock.pause(ams("2026-06-06 01:00"));
+        clock.resume(ams("2026-06-08 09:00"));
+        clock.pause(ams("2026-06-08 10:00"));
+        clock.take_due_notices(ams("2026-06-08 10:00"), &Calendar::always());
+        let json = serde_json::to_string(&clock).expect("serialize");
+        assert!(json.contains("\"first_response\":900"), "{json}");
+        assert!(json.contains("[\"first_response\",\"breach\"]"), "{json}");
+        let back: SlaClock = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back, clock);
+        let minimal: SlaClock = serde_json::from_str(
+            r#"{"started_at":"2026-06-05T21:50:00Z","targets":{"restore":14400}}"#,
+        )
+        .expect("minimal record");
+        assert_eq!(minimal.targets.first_response, None);
+        assert_eq!(
+            minimal.due(Target::Restore, &Calendar::always()),
+            Some(ams("2026-06-06 03:50"))
+        );
+    }
+
+    #[test]
+    fn durations_table() {
+        let ok = [
+            ("30m", 30),
+            ("4h", 240),
+            ("1h30m", 90),
+            ("1h 30m", 90),
+            (" 2d ", 2880),
+            ("1d4h", 1680),
+            ("90m", 90),
+        ];
+        for (s, minutes) in ok {
+            assert_eq!(parse_duration(s), Ok(Duration::minutes(minutes)), "{s}");
+        }
+        for s in [
+            "",
+            "none",
+            "4",
+            "h",
+            "4x",
+            "30m1h",
+            "1h1h",
+            "0m",
+            "-1h",
+            "367d",
+            "99999999999999999d",
+            "1.5h",
+        ] {
+            assert!(parse_duration(s).is_err(), "{s:?} must fail");
+        }
+        assert_eq!(parse_target("None"), Ok(None));
+        assert_eq!(parse_target("4h"), Ok(Some(Duration::hours(4))));
+        assert!(parse_target("soon").is_err());
+        let formatted = [
+            (Duration::minutes(90), "1h30m"),
+            (Duration::hours(48), "2d"),
+            (Duration::minutes(45), "45m"),
+            (Duration::seconds(59), "0m"),
+            (Duration::minutes(-70), "-1h10m"),
+        ];
+        for (d, s) in formatted {
+            assert_eq!(format_duration(d), s);
+        }
+    }
+
+    /// Instants in 2026, covering both DST changes.
+    fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+        (1_767_225_600i64..1_798_761_600)
+            .prop_map(|s| DateTime::<Utc>::from_timestamp(s, 0).expect("in range"))
+    }
+
+    fn targets() -> impl Strategy<Value = Targets> {
+        let target = prop::option::of((1i64..72 * 60).prop_map(Duration::minutes));
+        (target.clone(), target).prop_map(|(first_response, restore)| Targets {
+            first_response,
+            restore,
+        })
+    }
+
+    /// Pauses as (gap before, length) in minutes from the start.
+    fn pauses() -> impl Strategy<Value = Vec<(i64, i64)>> {
+        prop::collection::vec((0i64..3000, 1i64..3000), 0..5)
+    }
+
+    fn calendar(which: bool) -> Calendar {
+        if which {
+            Calendar::always()
+        } else {
+            office()
+        }
+    }
+
+    fn with_pauses(start: DateTime<Utc>, targets: Targets, pauses: &[(i64, i64)]) -> SlaClock {
+        let mut clock = SlaClock::start(start, targets);
+        let mut t = start;
+        for (gap, len) in pauses {
+            t += Duration::minutes(*gap);
+            clock.pause(t);
+            t += Duration::minutes(*len);
+            clock.resume(t);
+        }
+        clock
+    }
+
+    proptest! {
+        #[test]
+        fn a_pause_never_moves_a_due_time_earlier(
+            start in instant(), t in targets(), ps in pauses(), business in any::<bool>()
+        ) {
+            let cal = calendar(business);
+            for k in 0..ps.len() {
+                let before = with_pauses(start, t, &ps[..k]);
+                let after = with_pauses(start, t, &ps[..=k]);
+                for target in Target::ALL {
+                    prop_assert!(after.due(target, &cal) >= before.due(target, &cal));
+                    prop_assert!(after.warn_at(target, &cal) >= before.warn_at(target, &cal));
+                }
+            }
+        }
+
+        /// However the notices are polled, each goes out at most once, the warning before the
+        /// breach, and by the end every unmet target has had its breach.
+        #[test]
+        fn each_notice_at_most_once(
+            start in instant(),
+            t in targets(),
+            ps in pauses(),
+            polls in prop::collection::vec(0i64..10_000, 1..20),
+            business in any::<bool>(),
+        ) {
+            let cal = calendar(business);
+            let mut clock = with_pauses(start, t, &ps);
+            let mut seen: Vec<(Target, Level)> = Vec::new();
+            let far = start + Duration::days(400);
+            for now in polls.iter().map(|m| start + Duration::minutes(*m)).chain([far]) {
+                let notices = clock.take_due_notices(now, &cal);
+                let mut last = None;
+                for (target, level, at) in notices {
+                    prop_assert!(at <= now);
+                    prop_assert!(last <= Some(at), "in time order");
+                    last = Some(at);
+                    prop_assert!(!seen.contains(&(target, level)), "{target:?} {level:?} twice");
+                    if level == Level::Warning {
+                        prop_assert!(!seen.contains(&(target, Level::Breach)));
+                    }
+                    seen.push((target, level));
+                }
+            }
+            for target in Target::ALL {
+                prop_assert_eq!(t.get(target).is_some(), seen.contains(&(target, Level::Breach)));
+            }
+            prop_assert_eq!(clock.next_notice_at(&cal), None);
+        }
+
+        #[test]
+        fn due_is_where_the_running_time_reaches_the_target(
+            start in instant(), t in targets(), ps in pauses(), business in any::<bool>()
+        ) {
+            let cal = calendar(business);
+            let clock = with_pauses(start, t, &ps);
+            for target in Target::ALL {
+                if let Some(due) = clock.due(target, &cal) {
+                    let just_before = due - Duration::seconds(1);
+                    prop_assert_eq!(clock.remaining(target, due, &cal), Some(Duration::zero()));
+                    let left = clock.remaining(target, just_before, &cal);
+                    prop_assert!(left > Some(Duration::zero()));
+                }
+            }
+        }
+
+        #[test]
+        fn durations_round_trip(minutes in 1i64..(366 * 1440)) {
+            let d = Duration::minutes(minutes);
+            prop_assert_eq!(parse_duration(&format_duration(d)), Ok(d));
+        }
+    }
+}
