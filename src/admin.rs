@@ -59,11 +59,12 @@ pub fn answer(ingestor: &Ingestor, q: &Query) -> Result<Value, String> {
     let json = |v: serde_json::Result<Value>| v.map_err(|e| e.to_string());
     match q {
         Query::TicketsList => {
+            let now = ingestor.clock.now();
             let tickets = store.tickets().map_err(err)?;
             json(serde_json::to_value(
                 tickets
                     .iter()
-                    .map(crate::view::ticket_summary)
+                    .map(|t| with_sla(crate::view::ticket_summary(t), ingestor, t, now))
                     .collect::<Vec<_>>(),
             ))
         }
@@ -72,9 +73,13 @@ pub fn answer(ingestor: &Ingestor, q: &Query) -> Result<Value, String> {
                 return Err(format!("no ticket {reference}"));
             };
             let messages = store.messages(reference).map_err(err)?;
-            json(serde_json::to_value(crate::view::ticket_detail(
-                &t, &messages,
-            )))
+            let now = ingestor.clock.now();
+            Ok(with_sla(
+                crate::view::ticket_detail(&t, &messages),
+                ingestor,
+                &t,
+                now,
+            ))
         }
         Query::OutboxList => json(serde_json::to_value(store.outbox().map_err(err)?)),
         Query::ShelfList { shelf } => json(serde_json::to_value(store.shelf(*shelf).map_err(err)?)),
@@ -114,6 +119,19 @@ pub fn answer(ingestor: &Ingestor, q: &Query) -> Result<Value, String> {
             Ok(serde_json::json!({"id": id, "dropped": true}))
         }
     }
+}
+
+/// Adds the SLA state (which needs the plan's calendar and the clock) to a ticket's JSON.
+fn with_sla(
+    mut v: Value,
+    ingestor: &Ingestor,
+    t: &crate::core::ticket::Ticket,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.insert("sla".into(), ingestor.sla_view(t, now));
+    }
+    v
 }
 
 /// Serves queries until shutdown. The socket file is replaced if stale and removed at the end.

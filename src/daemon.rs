@@ -27,6 +27,8 @@ pub enum DaemonError {
     Transport(#[from] crate::outbound::TransportError),
     #[error(transparent)]
     Source(#[from] crate::source::SourceError),
+    #[error("accounts: {0}")]
+    Accounts(String),
     #[error("the pass did not complete: {}", .0.join("; "))]
     Incomplete(Vec<String>),
 }
@@ -46,6 +48,8 @@ pub struct OnceReport {
     /// Seconds spent fetching and ingesting (all desks), and delivering.
     pub ingest_secs: f64,
     pub delivery_secs: f64,
+    /// SLA warnings and breaches sent, and shift handovers.
+    pub timers: crate::ingest::TimerReport,
 }
 
 /// The parts shared by both modes.
@@ -70,6 +74,7 @@ fn assemble(config: Config, clock: Arc<dyn Clock>) -> Result<Parts, DaemonError>
         config.clone(),
         clock.clone(),
     ));
+    load_accounts(&config, &ingestor)?;
     let delivery = Arc::new(Delivery::new(
         store.clone(),
         transport,
@@ -82,6 +87,18 @@ fn assemble(config: Config, clock: Arc<dyn Clock>) -> Result<Parts, DaemonError>
         ingestor,
         delivery,
     })
+}
+
+/// Loads the accounts file named in the config (if any) into the ingestor.
+fn load_accounts(config: &Config, ingestor: &Ingestor) -> Result<(), DaemonError> {
+    if let Some(path) = &config.general.accounts {
+        tracing::info!(path = %path.display(), "loading accounts");
+        let directory =
+            crate::accounts_file::load(path).map_err(|e| DaemonError::Accounts(e.to_string()))?;
+        tracing::info!(accounts = directory.accounts().len(), "accounts loaded");
+        ingestor.set_directory(directory);
+    }
+    Ok(())
 }
 
 /// An ingestor over the store named in `config`, for CLI commands run without a daemon.
@@ -242,6 +259,7 @@ pub async fn run_once(
         source.reset().await;
     }
     report.ingest_secs = started.elapsed().as_secs_f64();
+    report.timers = parts.ingestor.run_due_timers(parts.ingestor.clock.now())?;
     let started = std::time::Instant::now();
     if let Err(e) = parts.delivery.transport.test_connection().await {
         problems.push(format!("smtp {}: {e}", parts.config.smtp.url));
@@ -290,6 +308,17 @@ pub async fn run(
         let stop = stop_rx.clone();
         let wake = wake_delivery.clone();
         tasks.spawn(async move { delivery_task(parts, stop, wake).await });
+    }
+    {
+        let parts = parts.clone();
+        let stop = stop_rx.clone();
+        let wake = wake_delivery.clone();
+        tasks.spawn(async move { timer_task(parts, stop, wake).await });
+    }
+    {
+        let parts = parts.clone();
+        let stop = stop_rx.clone();
+        tasks.spawn(async move { reload_task(parts, stop).await });
     }
 
     shutdown.await;
@@ -351,6 +380,59 @@ async fn desk_task(
     }
     source.reset().await;
     tracing::info!(desk = %desk.name, "desk stopped");
+}
+
+/// Fires SLA and handover timers as they come due (checked at least every 30 s).
+async fn timer_task(
+    parts: Arc<Parts>,
+    mut stop: watch::Receiver<bool>,
+    wake_delivery: Arc<Notify>,
+) {
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let now = parts.ingestor.clock.now();
+        let ingestor = parts.ingestor.clone();
+        match tokio::task::spawn_blocking(move || ingestor.run_due_timers(now)).await {
+            Ok(Ok(r)) if r != crate::ingest::TimerReport::default() => {
+                tracing::info!(?r, "timers fired");
+                wake_delivery.notify_one();
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "timers failed"),
+            Err(e) => tracing::error!(error = %e, "timer task failed"),
+        }
+        let until_next = match parts.store.next_timer() {
+            Ok(Some(t)) if t > now => (t - now).to_std().unwrap_or(Duration::from_secs(30)),
+            _ => Duration::from_secs(30),
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(until_next.min(Duration::from_secs(30))) => {}
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// Reloads the accounts file on SIGHUP. A file that does not validate is refused with a log
+/// line naming every problem, and the accounts in force stay.
+async fn reload_task(parts: Arc<Parts>, mut stop: watch::Receiver<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: accounts will not be reloaded");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading accounts");
+                if let Err(e) = load_accounts(&parts.config, &parts.ingestor) {
+                    tracing::error!(error = %e, "accounts not reloaded; the previous ones stay in force");
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
 }
 
 async fn delivery_task(parts: Arc<Parts>, mut stop: watch::Receiver<bool>, wake: Arc<Notify>) {

@@ -19,6 +19,13 @@ pub fn known_templates() -> Vec<(&'static str, Audience, Value)> {
         ("ack", Audience::Customer, sample_ack()),
         ("reply", Audience::Customer, sample_reply()),
         ("too_large", Audience::Customer, sample_too_large()),
+        ("register", Audience::Customer, sample_register()),
+        (
+            "partner_redirect",
+            Audience::Customer,
+            sample_partner_redirect(),
+        ),
+        ("handover", Audience::Staff, sample_handover()),
         ("notify", Audience::Staff, sample_notify()),
         ("command_error", Audience::Staff, sample_command_error()),
     ]
@@ -54,6 +61,35 @@ fn sample_too_large() -> Value {
         "requester": {"name": "Jane Doe", "email": "jane@customer.example"},
         "size_mb": "31.4",
         "limit_mb": "25",
+    })
+}
+
+fn sample_register() -> Value {
+    serde_json::json!({
+        "ref": "NL-000001",
+        "subject": "Link down in AM11",
+        "desk": sample_desk(),
+        "requester": {"name": "Jane Doe", "email": "jane@customer.example"},
+    })
+}
+
+fn sample_partner_redirect() -> Value {
+    serde_json::json!({
+        "ref": "NL-000001",
+        "subject": "Link down in AM11",
+        "desk": sample_desk(),
+        "requester": {"name": "Jane Doe", "email": "jane@customer.example"},
+        "account": {"name": "Shop Ltd"},
+        "partner": {"name": "Reseller BV", "support_name": "Reseller Support", "support_address": "support@reseller.example"},
+    })
+}
+
+fn sample_handover() -> Value {
+    serde_json::json!({
+        "team": "css-americas", "from_team": "css-emea", "at": "2026-11-27 19:00 CET",
+        "desk": sample_desk(), "count": 1,
+        "tickets": [{"ref": "NL-000001", "subject": "Link down", "priority": "P1", "status": "open", "owner": "alice",
+                     "account": "acme", "tier": 2, "response_due": "", "restore_due": "2026-11-28 03:50 CET", "breached": false}],
     })
 }
 

@@ -20,6 +20,9 @@ fn every_template_renders_in_every_language_with_the_reference() {
     );
     for (name, audience, mut ctx) in known_templates() {
         ctx["subject"] = serde_json::json!("Rack <B12> & \"cooling\"");
+        if name == "handover" {
+            ctx["tickets"][0]["subject"] = ctx["subject"].clone();
+        }
         let langs: &[&str] = if audience == Audience::Customer {
             &langs
         } else {
@@ -31,8 +34,9 @@ fn every_template_renders_in_every_language_with_the_reference() {
                 .unwrap_or_else(|e| panic!("{lang}/{name}: {e}"));
             assert_eq!(r.language, lang, "{lang}/{name} exists and is used");
             assert!(r.warnings.is_empty(), "{lang}/{name}: {:?}", r.warnings);
+            // A handover is about many tickets: its subject names none.
             assert!(
-                r.subject.contains("[NL-000001]"),
+                name == "handover" || r.subject.contains("[NL-000001]"),
                 "{lang}/{name} subject: {}",
                 r.subject
             );

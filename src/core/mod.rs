@@ -13,6 +13,7 @@ pub mod limits;
 pub mod mail;
 pub mod message;
 pub mod outbox;
+pub mod priority;
 pub mod shifts;
 pub mod sla;
 pub mod subject;

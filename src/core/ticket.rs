@@ -4,6 +4,7 @@
 //! when, so `tickets show` can tell the whole story.
 
 use super::mail::Address;
+use super::sla::SlaClock;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -123,11 +124,52 @@ pub struct Ticket {
     /// Message-ID of the customer's latest mail: what an engineer's answer replies to.
     #[serde(default)]
     pub last_customer_message_id: Option<String>,
+    /// The customer account, when the requester is known (see `core::accounts`).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The partner that manages the account, when there is one: the ticket is in its view.
+    #[serde(default)]
+    pub partner: Option<String>,
+    /// Who the requester is to us.
+    #[serde(default)]
+    pub identity: RequesterIdentity,
+    /// The support plan whose targets apply.
+    #[serde(default)]
+    pub plan: Option<String>,
+    /// False while the priority is only proposed from the mail's words; an engineer's
+    /// `#priority` confirms it.
+    #[serde(default = "confirmed")]
+    pub priority_confirmed: bool,
+    /// The SLA clock, when the plan has targets for the priority.
+    #[serde(default)]
+    pub sla: Option<SlaClock>,
+    /// The instant under which the ticket sits in the store's timer queue (its next SLA notice).
+    #[serde(default)]
+    pub sla_timer: Option<DateTime<Utc>>,
     pub events: Vec<Event>,
 }
 
 fn first_tier() -> u8 {
     1
+}
+
+fn confirmed() -> bool {
+    true
+}
+
+/// Who the requester is to us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequesterIdentity {
+    /// A registered contact of the ticket's account.
+    Contact,
+    /// Writes from a known account's domain, but is not a registered contact.
+    Unregistered,
+    /// Belongs to no account we know: the ticket is unverified.
+    #[default]
+    Unverified,
+    /// A contact of an account supported by its partner: redirected there.
+    PartnerRedirect,
 }
 
 /// The highest tier: operations engineering, the last point of escalation.
@@ -187,6 +229,13 @@ impl Ticket {
             minutes_logged: 0,
             staff: Vec::new(),
             last_customer_message_id: Some(message_id.to_string()),
+            account: None,
+            partner: None,
+            identity: RequesterIdentity::Unverified,
+            plan: None,
+            priority_confirmed: true,
+            sla: None,
+            sla_timer: None,
             events: vec![Event {
                 at: now,
                 by: requester.email,
@@ -228,8 +277,26 @@ impl Ticket {
                 to,
             },
         });
+        let from = self.status;
         self.status = to;
         self.updated_at = now;
+        // The SLA clock follows the status: it stands still while the customer is awaited and
+        // once the service is restored, and runs again when the ticket comes back.
+        if let Some(sla) = self.sla.as_mut() {
+            let done = |s: Status| matches!(s, Status::Resolved | Status::Closed);
+            if from == Status::Pending {
+                sla.resume(now);
+            }
+            if done(from) && !done(to) {
+                sla.reopened(now);
+            }
+            if done(to) && !done(from) {
+                sla.restored(now);
+            }
+            if to == Status::Pending {
+                sla.pause(now);
+            }
+        }
     }
 
     /// Adds a customer-side participant, recording the change.
@@ -264,6 +331,16 @@ impl Ticket {
             change,
         });
         self.updated_at = now;
+    }
+
+    /// An engineer sets the priority: a change, or the confirmation of a proposed one (both are
+    /// recorded in the history).
+    pub fn confirm_priority(&mut self, to: Priority, by: &str, now: DateTime<Utc>) {
+        if self.priority == to && !self.priority_confirmed {
+            self.record(by, now, Change::Priority { from: to, to });
+        }
+        self.priority_confirmed = true;
+        self.set_priority(to, by, now);
     }
 
     pub fn set_priority(&mut self, to: Priority, by: &str, now: DateTime<Utc>) {

@@ -3,14 +3,17 @@
 
 use super::outgoing::Draft;
 use super::{Incoming, Ingestor, Outcome};
+use crate::core::accounts::Identity;
 use crate::core::classify::MailKind;
 use crate::core::limits::Window;
 use crate::core::mail::Address;
 use crate::core::message::MessageKind;
 use crate::core::outbox::OutboxState;
+use crate::core::priority;
 use crate::core::subject;
 use crate::core::text::extract_new_text;
 use crate::core::threading::{self, Decision};
+use crate::core::ticket::RequesterIdentity;
 use crate::core::ticket::{Opening, Ticket};
 use crate::store::{Shelf, StoreError, Txn};
 
@@ -92,7 +95,7 @@ impl Ingestor {
                         now,
                     )?;
                 }
-                txn.put_ticket(&ticket);
+                self.save_ticket(txn, &mut ticket);
                 tracing::info!(ticket = %reference, kind = ?kind, reopened, "mail added to ticket");
                 Ok(Outcome::Appended {
                     ticket: reference,
@@ -146,6 +149,7 @@ impl Ingestor {
                     message_id: &parsed.message_id,
                 };
                 let mut ticket = Ticket::open(opening, now);
+                self.identify_new(&mut ticket, incoming, now);
                 for note in &notes {
                     ticket.note(note.clone(), "deskgate", now);
                     tracing::warn!(ticket = %reference, "{note}");
@@ -161,7 +165,7 @@ impl Ingestor {
                             "deskgate",
                             now,
                         );
-                        txn.put_ticket(&other);
+                        self.save_ticket(txn, &mut other);
                     }
                 }
                 self.append_message(txn, &mut ticket, incoming, kind, parsed.text.clone(), None);
@@ -172,7 +176,19 @@ impl Ingestor {
                     // The sender is told the mail was too large instead of "received".
                     self.oversized_notice(txn, &mut ticket, incoming)?
                 } else if incoming.class.kind.may_be_answered() {
-                    self.queue_ack(txn, &mut ticket, incoming)?
+                    match ticket.identity {
+                        // Without an accounts file nobody can be verified: everyone is acknowledged.
+                        RequesterIdentity::Unverified if self.config.general.accounts.is_some() => {
+                            self.queue_customer_notice(txn, &mut ticket, incoming, "register")?
+                        }
+                        RequesterIdentity::PartnerRedirect => self.queue_customer_notice(
+                            txn,
+                            &mut ticket,
+                            incoming,
+                            "partner_redirect",
+                        )?,
+                        _ => self.queue_ack(txn, &mut ticket, incoming)?,
+                    }
                 } else {
                     ticket.note(
                         format!(
@@ -202,7 +218,7 @@ impl Ingestor {
                     answering,
                     now,
                 )?;
-                txn.put_ticket(&ticket);
+                self.save_ticket(txn, &mut ticket);
                 tracing::info!(ticket = %reference, acknowledged, "new ticket");
                 Ok(Outcome::Created {
                     ticket: reference,
@@ -382,6 +398,117 @@ impl Ingestor {
         let draft = Draft {
             kind: "too_large",
             template: "too_large",
+            language: ticket.language.clone(),
+            ctx,
+            from: self.desk_sender(desk, None),
+            to: vec![to],
+            cc: vec![],
+            reply_to: None,
+            in_reply_to: Some(parsed.message_id.clone()),
+            references: vec![parsed.message_id.clone()],
+            auto_submitted: Some("auto-replied"),
+            attachments: vec![],
+            limited: true,
+            record_as: Some(MessageKind::Notice),
+        };
+        Ok(self.queue(txn, ticket, desk, draft, now)?.is_some())
+    }
+
+    /// Ties a new ticket to its account, plan and language, proposes its priority from the mail's
+    /// words and starts its SLA clock.
+    fn identify_new(
+        &self,
+        ticket: &mut Ticket,
+        incoming: &Incoming<'_>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        let identity = self.identify(ticket);
+        let directory = self.directory();
+        if let Some(account) = identity.account().and_then(|id| directory.account(id)) {
+            ticket.language = match &identity {
+                Identity::Contact { contact, .. } => account.language_of(contact).to_string(),
+                _ => account.language.clone(),
+            };
+        }
+        match ticket.identity {
+            RequesterIdentity::Unregistered => ticket.note(
+                format!(
+                    "{} writes from a domain of account {} but is not a registered contact",
+                    ticket.requester.email,
+                    ticket.account.as_deref().unwrap_or("?")
+                ),
+                "deskgate",
+                now,
+            ),
+            RequesterIdentity::Unverified if self.config.general.accounts.is_some() => ticket.note(
+                "the requester belongs to no known account: unverified",
+                "deskgate",
+                now,
+            ),
+            RequesterIdentity::Unverified => {}
+            RequesterIdentity::PartnerRedirect => ticket.note(
+                format!(
+                    "account {} is supported by its partner {}: the requester was pointed there",
+                    ticket.account.as_deref().unwrap_or("?"),
+                    ticket.partner.as_deref().unwrap_or("?")
+                ),
+                "deskgate",
+                now,
+            ),
+            RequesterIdentity::Contact => {}
+        }
+        if let Some(p) = priority::propose(&incoming.parsed.subject, &incoming.parsed.text) {
+            ticket.priority = p;
+            ticket.priority_confirmed = false;
+            ticket.note(format!("priority {p:?} proposed from the mail's words; to be confirmed by tier 1 (#priority)"), "deskgate", now);
+        }
+        self.start_sla(ticket, now);
+    }
+
+    /// Queues a registration hint or a partner redirect instead of the acknowledgement.
+    fn queue_customer_notice(
+        &self,
+        txn: &mut Txn<'_>,
+        ticket: &mut Ticket,
+        incoming: &Incoming<'_>,
+        template: &'static str,
+    ) -> Result<bool, StoreError> {
+        let (parsed, desk, now) = (&incoming.parsed, incoming.desk, incoming.now);
+        let to = ticket.requester.clone();
+        let directory = self.directory();
+        let (account_name, partner) = match ticket
+            .account
+            .as_deref()
+            .and_then(|a| directory.partner_support(a))
+        {
+            Some((partner, contact)) => {
+                let account = ticket
+                    .account
+                    .as_deref()
+                    .and_then(|a| directory.account(a))
+                    .map(|a| a.name.clone())
+                    .unwrap_or_default();
+                (
+                    account,
+                    serde_json::json!({"name": partner.name, "support_name": contact.name, "support_address": contact.address}),
+                )
+            }
+            None => (
+                String::new(),
+                serde_json::json!({"name": "", "support_name": "", "support_address": ""}),
+            ),
+        };
+        let ctx = serde_json::json!({
+            "ref": ticket.reference,
+            "subject": ticket.subject,
+            "desk": self.desk_ctx(desk),
+            "requester": {"name": to.name.clone().unwrap_or_default(), "email": to.email},
+            "account": {"name": account_name},
+            "partner": partner,
+        });
+        let draft = Draft {
+            kind: template,
+            template,
             language: ticket.language.clone(),
             ctx,
             from: self.desk_sender(desk, None),

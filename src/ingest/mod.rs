@@ -14,7 +14,11 @@
 mod customer;
 mod outgoing;
 pub mod parse;
+mod service;
 mod staff;
+mod timers;
+
+pub use timers::TimerReport;
 
 use crate::clock::Clock;
 use crate::config::{Config, Desk};
@@ -66,6 +70,12 @@ pub struct Ingestor {
     pub clock: Arc<dyn Clock>,
     own_domains: Vec<String>,
     desk_addresses: Vec<String>,
+    /// The accounts directory; replaced as a whole when the accounts file is reloaded.
+    accounts: std::sync::RwLock<Arc<crate::core::accounts::Directory>>,
+    /// Every plan (defaults merged with the config's), computed once.
+    plans: Vec<crate::config::Plan>,
+    /// Business calendars by name (the plans' "calendar" key).
+    calendars: std::collections::HashMap<String, crate::core::calendar::Calendar>,
 }
 
 /// One mail being processed: where it came from, what it says, what kind it is.
@@ -105,6 +115,21 @@ impl Ingestor {
             .iter()
             .map(|d| d.address.to_ascii_lowercase())
             .collect();
+        let plans = config.plans();
+        let calendars = config
+            .calendars
+            .iter()
+            .filter_map(|c| {
+                let cal = crate::core::calendar::Calendar::parse(
+                    &c.timezone,
+                    &c.hours,
+                    &c.days,
+                    &c.holidays,
+                )
+                .ok()?;
+                Some((c.name.clone(), cal))
+            })
+            .collect();
         Ingestor {
             store,
             templates,
@@ -112,6 +137,9 @@ impl Ingestor {
             clock,
             own_domains,
             desk_addresses,
+            accounts: std::sync::RwLock::new(Arc::default()),
+            plans,
+            calendars,
         }
     }
 

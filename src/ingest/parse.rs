@@ -173,6 +173,11 @@ pub fn parse(raw: &[u8], limits: ParseLimits) -> InboundMail {
 /// The attachments of a raw mail with their bytes (decoded), names sanitised; for relaying an
 /// engineer's files to the customer. At most `max_parts` are returned.
 pub fn attachment_bytes(raw: &[u8], max_parts: usize) -> Vec<(AttachmentInfo, Vec<u8>)> {
+    // mail-parser can panic on hostile input (the fuzzer found such mails); no attachments then.
+    std::panic::catch_unwind(|| attachments_of(raw, max_parts)).unwrap_or_default()
+}
+
+fn attachments_of(raw: &[u8], max_parts: usize) -> Vec<(AttachmentInfo, Vec<u8>)> {
     let Some(msg) = MessageParser::default().parse(raw) else {
         return Vec::new();
     };

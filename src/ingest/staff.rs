@@ -86,7 +86,7 @@ impl Ingestor {
                 None,
             );
             self.command_error(txn, incoming, Some(&mut ticket), &author, &errors)?;
-            txn.put_ticket(&ticket);
+            self.save_ticket(txn, &mut ticket);
             return Ok(Outcome::Appended {
                 ticket: reference,
                 reopened: false,
@@ -130,6 +130,9 @@ impl Ingestor {
             if !applied.status_set && ticket.status == Status::New {
                 ticket.set_status(Status::Open, &member.address, now);
             }
+            if let Some(sla) = ticket.sla.as_mut() {
+                sla.responded(now);
+            }
             // The relay is queued first, so the engineer's message can name the outbox entry that
             // carried it to the customer.
             let outbox_id = self
@@ -145,7 +148,7 @@ impl Ingestor {
             );
         }
         if let Some(tier) = applied.escalated_to {
-            let to = self.tier_team(tier, desk);
+            let to = self.on_shift_team(tier, desk, now);
             let label = format!("Escalated to tier {tier}");
             self.notify(
                 txn,
@@ -175,7 +178,7 @@ impl Ingestor {
                 )?;
             }
         }
-        txn.put_ticket(&ticket);
+        self.save_ticket(txn, &mut ticket);
         tracing::info!(ticket = %reference, staff = %member.login, internal, "staff mail applied");
         Ok(Outcome::Appended {
             ticket: reference,
@@ -232,7 +235,10 @@ impl Ingestor {
                     ticket.set_status(*s, by, now);
                     applied.status_set = true;
                 }
-                Command::Priority(p) => ticket.set_priority(*p, by, now),
+                Command::Priority(p) => {
+                    ticket.confirm_priority(*p, by, now);
+                    self.retarget_sla(ticket);
+                }
                 Command::Assign(who) => {
                     let login = self.config.staff_by_name(who).map(|s| s.login.clone());
                     ticket.set_owner(login.clone(), by, now);

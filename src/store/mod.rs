@@ -7,7 +7,7 @@
 //!
 //! Key layout (one ordered key space):
 //! `meta/schema`, `meta/seq/<name>` · `t/<ref>` ticket · `m/<ref>/<seq:08>` message ·
-//! `mid/<message-id>` → ticket · `raw/<message-id>` raw mail · `cp/<desk>` checkpoint · `ack/<desk>` acknowledged up to ·
+//! `mid/<message-id>` → ticket · `raw/<message-id>` raw mail · `cp/<desk>` checkpoint · `tmq/<ms>/<ref>` timer queue · `meta/v/<name>` small values · `ack/<desk>` acknowledged up to ·
 //! `o/<id:016>` outbox entry · `ob/<id:016>` its bytes · `oq/<id:016>` queued marker ·
 //! `omid/<message-id>` → outbox id · `rcpt/<email>` recipient record · `snd/<desk>/<email>` recent mail ·
 //! `q/<id:016>`, `qr/<id:016>` quarantined mail and its bytes · `a/`, `ar/` mail kept aside.
@@ -203,6 +203,39 @@ impl Store {
 
     pub fn checkpoint(&self, desk: &str) -> Result<Option<Checkpoint>, StoreError> {
         self.get_json(&format!("cp/{desk}"))
+    }
+
+    /// Tickets whose timer (next SLA notice) is due at `now`, earliest first.
+    pub fn due_timers(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, String)>, StoreError> {
+        let mut due = Vec::new();
+        for (k, _) in self.engine.scan_prefix(b"tmq/", usize::MAX)? {
+            let Some((at, reference)) = parse_timer_key(&k) else {
+                continue;
+            };
+            if at > now {
+                break;
+            }
+            due.push((at, reference));
+        }
+        Ok(due)
+    }
+
+    /// When the earliest timer is due, if any.
+    pub fn next_timer(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self
+            .engine
+            .scan_prefix(b"tmq/", 1)?
+            .first()
+            .and_then(|(k, _)| parse_timer_key(k))
+            .map(|(at, _)| at))
+    }
+
+    /// A small named value (`meta/<name>`), e.g. when handovers were last checked.
+    pub fn meta<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        self.get_json(&format!("meta/v/{name}"))
     }
 
     /// How far the desk's mailbox has been told which mails are done (`\Seen`, moved).
@@ -403,6 +436,19 @@ impl Txn<'_> {
         self.put_json(format!("cp/{desk}"), &cp);
     }
 
+    /// Files a ticket in the timer queue at `at` (its next SLA notice).
+    pub fn put_timer(&mut self, at: DateTime<Utc>, reference: &str) {
+        self.batch.put(timer_key(at, reference), Vec::new());
+    }
+
+    pub fn delete_timer(&mut self, at: DateTime<Utc>, reference: &str) {
+        self.batch.delete(timer_key(at, reference));
+    }
+
+    pub fn put_meta<T: Serialize>(&mut self, name: &str, value: &T) {
+        self.put_json(format!("meta/v/{name}"), value);
+    }
+
     pub fn put_acked(&mut self, desk: &str, cp: Checkpoint) {
         self.put_json(format!("ack/{desk}"), &cp);
     }
@@ -483,6 +529,20 @@ impl Txn<'_> {
         let bytes = serde_json::to_vec(value).unwrap_or_default();
         self.batch.put(key, bytes);
     }
+}
+
+/// Timer keys sort by time: `tmq/<milliseconds since 1970, 20 digits>/<ref>`.
+fn timer_key(at: DateTime<Utc>, reference: &str) -> String {
+    format!("tmq/{:020}/{reference}", at.timestamp_millis().max(0))
+}
+
+fn parse_timer_key(k: &[u8]) -> Option<(DateTime<Utc>, String)> {
+    let s = std::str::from_utf8(k).ok()?.strip_prefix("tmq/")?;
+    let (ms, reference) = s.split_once('/')?;
+    Some((
+        DateTime::<Utc>::from_timestamp_millis(ms.parse().ok()?)?,
+        reference.to_string(),
+    ))
 }
 
 #[cfg(test)]
@@ -626,6 +686,31 @@ mod contract {
             assert_eq!(
                 store.outbox_next_due().expect("next"),
                 Some(later.next_attempt_at),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn timers_come_due_in_time_order_and_once_deleted_are_gone() {
+        for (name, store, _dir) in engines() {
+            let t0 = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("time");
+            let mut txn = store.txn();
+            txn.put_timer(t0 + chrono::Duration::hours(2), "NL-000002");
+            txn.put_timer(t0 + chrono::Duration::hours(1), "NL-000001");
+            txn.put_timer(t0 + chrono::Duration::hours(3), "NL-000003");
+            txn.commit().expect("commit");
+            let due = store
+                .due_timers(t0 + chrono::Duration::hours(2))
+                .expect("due");
+            let refs: Vec<&str> = due.iter().map(|(_, r)| r.as_str()).collect();
+            assert_eq!(refs, vec!["NL-000001", "NL-000002"], "{name}");
+            let mut txn = store.txn();
+            txn.delete_timer(due[0].0, &due[0].1);
+            txn.commit().expect("commit");
+            assert_eq!(
+                store.next_timer().expect("next"),
+                Some(t0 + chrono::Duration::hours(2)),
                 "{name}"
             );
         }

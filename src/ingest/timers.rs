@@ -1,0 +1,220 @@
+//! Timers: SLA warnings and breaches from the store's timer queue, and shift handovers.
+//!
+//! Each timer fires once: a ticket's notices are taken, sent and its next timer filed in one
+//! transaction; a handover's "checked up to" instant moves in the same transaction as its mail.
+
+use super::outgoing::Draft;
+use super::service::label;
+use super::Ingestor;
+use crate::core::accounts::Directory;
+use crate::core::mail::Address;
+use crate::core::shifts;
+use crate::core::sla::{Level, Target};
+use crate::core::ticket::{Priority, Status, Ticket, LAST_TIER};
+use crate::store::StoreError;
+use chrono::{DateTime, Utc};
+
+/// What one run of the due timers did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct TimerReport {
+    pub sla_warnings: usize,
+    pub sla_breaches: usize,
+    pub handovers: usize,
+}
+
+impl Ingestor {
+    /// Fires every timer due at `now`.
+    pub fn run_due_timers(&self, now: DateTime<Utc>) -> Result<TimerReport, StoreError> {
+        let mut report = TimerReport::default();
+        for (_, reference) in self.store.due_timers(now)? {
+            let _writer = self.store.write_lock();
+            let Some(mut ticket) = self.store.ticket(&reference)? else {
+                continue;
+            };
+            let mut txn = self.store.txn();
+            self.sla_notices(&mut txn, &mut ticket, now, &mut report)?;
+            self.save_ticket(&mut txn, &mut ticket);
+            txn.commit()?;
+        }
+        self.handovers(now, &mut report)?;
+        self.store.flush()?;
+        Ok(report)
+    }
+
+    fn sla_notices(
+        &self,
+        txn: &mut crate::store::Txn<'_>,
+        ticket: &mut Ticket,
+        now: DateTime<Utc>,
+        report: &mut TimerReport,
+    ) -> Result<(), StoreError> {
+        let cal = self.calendar_of(ticket);
+        let Some(sla) = ticket.sla.as_mut() else {
+            return Ok(());
+        };
+        let notices = sla.take_due_notices(now, &cal);
+        let Some(desk) = self
+            .config
+            .desk(&ticket.desk)
+            .cloned()
+            .or_else(|| self.config.desks.first().cloned())
+        else {
+            return Ok(());
+        };
+        let deskgate = Address::new(Some("deskgate"), &desk.address);
+        for (target, level, at) in notices {
+            let due = ticket
+                .sla
+                .as_ref()
+                .and_then(|s| s.due(target, &cal))
+                .unwrap_or(at);
+            let (label_text, recipients) = match level {
+                Level::Warning => {
+                    report.sla_warnings += 1;
+                    (
+                        format!(
+                            "SLA warning: {} due {} (75 %)",
+                            label(target),
+                            self.local_time(due)
+                        ),
+                        self.owner_or_team(ticket, &desk),
+                    )
+                }
+                Level::Breach => {
+                    report.sla_breaches += 1;
+                    let next = (ticket.tier + 1).min(LAST_TIER);
+                    let mut to = self.on_shift_team(next, &desk, now);
+                    to.extend(self.customer_success_manager(&self.directory(), ticket));
+                    (
+                        format!(
+                            "SLA breached: {} was due {}",
+                            label(target),
+                            self.local_time(due)
+                        ),
+                        to,
+                    )
+                }
+            };
+            tracing::warn!(ticket = %ticket.reference, target = target.as_str(), level = level.as_str(), "SLA notice");
+            ticket.note(label_text.clone(), "deskgate", now);
+            let text = format!(
+                "{label_text}.\n\nTicket {} ({}), priority {:?}, status {}.",
+                ticket.reference,
+                ticket.subject,
+                ticket.priority,
+                ticket.status.as_str()
+            );
+            self.notify(
+                txn,
+                ticket,
+                &desk,
+                &label_text,
+                recipients,
+                &deskgate,
+                &text,
+                None,
+                now,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn customer_success_manager(&self, directory: &Directory, ticket: &Ticket) -> Vec<Address> {
+        ticket
+            .account
+            .as_deref()
+            .and_then(|a| directory.account(a))
+            .and_then(|a| a.team.customer_success_manager.clone())
+            .map(|csm| vec![Address::new(None, &csm)])
+            .unwrap_or_default()
+    }
+
+    /// Sends one handover mail per shift end since the last check to the team taking over, with
+    /// the open P1/P2 tickets of its tier.
+    fn handovers(&self, now: DateTime<Utc>, report: &mut TimerReport) -> Result<(), StoreError> {
+        let teams = self.shift_teams();
+        if teams.is_empty() {
+            return Ok(());
+        }
+        let _writer = self.store.write_lock();
+        let checked: Option<DateTime<Utc>> = self.store.meta("handover_checked")?;
+        let mut txn = self.store.txn();
+        txn.put_meta("handover_checked", &now);
+        // The first run only starts the clock: no replay of shifts before deskgate ran.
+        let Some(from) = checked.filter(|c| *c < now) else {
+            return txn.commit();
+        };
+        let handovers = shifts::handovers(&teams, None, from, now);
+        if handovers.is_empty() {
+            return txn.commit();
+        }
+        let open: Vec<Ticket> = self
+            .store
+            .tickets()?
+            .into_iter()
+            .filter(|t| {
+                t.priority <= Priority::P2 && !matches!(t.status, Status::Resolved | Status::Closed)
+            })
+            .collect();
+        let Some(desk) = self.config.desks.first().cloned() else {
+            return txn.commit();
+        };
+        for h in handovers {
+            let Some(to_team) = h.to_team.as_deref().and_then(|n| self.config.team(n)) else {
+                continue;
+            };
+            let tickets: Vec<serde_json::Value> = open
+                .iter()
+                .filter(|t| t.tier == h.tier)
+                .map(|t| {
+                    let cal = self.calendar_of(t);
+                    let due = |target| t.sla.as_ref().and_then(|s| s.due(target, &cal)).map(|d| self.local_time(d)).unwrap_or_default();
+                    serde_json::json!({
+                        "ref": t.reference, "subject": t.subject, "priority": format!("{:?}", t.priority),
+                        "status": t.status.as_str(), "owner": t.owner.clone().unwrap_or_default(),
+                        "account": t.account.clone().unwrap_or_default(), "tier": t.tier,
+                        "response_due": due(Target::FirstResponse), "restore_due": due(Target::Restore),
+                        "breached": self.sla_view(t, now)["breached"].as_bool().unwrap_or(false),
+                    })
+                })
+                .collect();
+            let ctx = serde_json::json!({
+                "team": to_team.name, "from_team": h.from_team, "at": self.local_time(h.at),
+                "desk": self.desk_ctx(&desk), "count": tickets.len(), "tickets": tickets,
+            });
+            let draft = Draft {
+                kind: "handover",
+                template: "handover",
+                language: "en".into(),
+                ctx,
+                from: self.desk_sender(&desk, None),
+                to: vec![Address::new(Some(&to_team.name), &to_team.address)],
+                cc: vec![],
+                reply_to: None,
+                in_reply_to: None,
+                references: vec![],
+                auto_submitted: Some("auto-generated"),
+                attachments: vec![],
+                limited: false,
+                record_as: None,
+            };
+            // A handover is about no single ticket: a scratch ticket carries it through queueing.
+            let mut scratch = Ticket::open(
+                crate::core::ticket::Opening {
+                    reference: String::new(),
+                    desk: &desk.name,
+                    language: "en",
+                    subject: "handover",
+                    requester: Address::new(None, &to_team.address),
+                    others: &[],
+                    message_id: "",
+                },
+                now,
+            );
+            self.queue(&mut txn, &mut scratch, &desk, draft, now)?;
+            tracing::info!(from = %h.from_team, to = %to_team.name, at = %h.at, "shift handover sent");
+            report.handovers += 1;
+        }
+        txn.commit()
+    }
+}
