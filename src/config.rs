@@ -540,6 +540,56 @@ impl Config {
                 }
             }
         }
+        let mut calendar_names = std::collections::HashSet::new();
+        for (i, c) in self.calendars.iter().enumerate() {
+            let key = |k: &str| format!("calendar[{i}] ({}).{k}", c.name);
+            if c.name == "24x7" || !calendar_names.insert(c.name.clone()) {
+                bad(&key("name"), "must be unique and not \"24x7\"".into());
+            }
+            if let Err(e) =
+                crate::core::calendar::Calendar::parse(&c.timezone, &c.hours, &c.days, &c.holidays)
+            {
+                bad(&key("hours"), e);
+            }
+        }
+        for (i, p) in self.plans.iter().enumerate() {
+            let key = |k: &str| format!("plan[{i}] ({}).{k}", p.name);
+            if p.calendar != "24x7" && !calendar_names.contains(&p.calendar) {
+                bad(
+                    &key("calendar"),
+                    format!(
+                        "{:?} is neither \"24x7\" nor a [[calendar]] name",
+                        p.calendar
+                    ),
+                );
+            }
+            if p.allowance_hours < 0.0 {
+                bad(&key("allowance_hours"), "must not be negative".into());
+            }
+            for (prio, t) in &p.targets {
+                if !["P1", "P2", "P3", "P4"].contains(&prio.as_str()) {
+                    bad(
+                        &key(&format!("targets.{prio}")),
+                        "priorities are P1, P2, P3 and P4".into(),
+                    );
+                }
+                for (name, v) in [("response", &t.response), ("restore", &t.restore)] {
+                    if let Some(v) = v {
+                        if let Err(e) = crate::core::sla::parse_target(v) {
+                            bad(&key(&format!("targets.{prio}.{name}")), e);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(path) = &self.general.accounts {
+            if !path.exists() {
+                bad(
+                    "general.accounts",
+                    format!("{} does not exist", path.display()),
+                );
+            }
+        }
         let mut logins = std::collections::HashSet::new();
         let mut staff_addresses = std::collections::HashSet::new();
         for (i, m) in self.staff.iter().enumerate() {
@@ -818,6 +868,31 @@ mod tests {
             c.staff_by_name("ALICE").map(|s| s.address.as_str()),
             Some("alice@provider.example")
         );
+    }
+
+    #[test]
+    fn the_shipped_plans_follow_the_product_brief() {
+        let c = Config::load(None).expect("embedded config");
+        let restore = |plan: &str| {
+            c.plan(plan)
+                .and_then(|p| p.targets.get("P1").and_then(|t| t.restore.clone()))
+        };
+        assert_eq!(restore("Standard"), None);
+        assert_eq!(restore("Bronze").as_deref(), Some("8h"));
+        assert_eq!(restore("Silver").as_deref(), Some("8h"));
+        assert_eq!(restore("Gold").as_deref(), Some("4h"));
+        let bronze = c.plan("bronze").expect("bronze");
+        assert_eq!(
+            (bronze.allowance_hours, bronze.allowance_months),
+            (2.0, Some(3))
+        );
+        for p in c.plans() {
+            for t in p.targets.values() {
+                for v in [&t.response, &t.restore].into_iter().flatten() {
+                    assert!(crate::core::sla::parse_target(v).is_ok(), "{}: {v}", p.name);
+                }
+            }
+        }
     }
 
     #[test]

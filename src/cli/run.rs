@@ -86,6 +86,24 @@ pub fn check_config(config: &Config) -> Vec<String> {
         }
         Err(e) => problems.push(e.to_string()),
     }
+    if let Some(path) = &config.general.accounts {
+        match crate::accounts_file::load(path) {
+            Ok(directory) => {
+                let plans = config.plans();
+                for a in directory.accounts() {
+                    if !plans.iter().any(|p| p.name.eq_ignore_ascii_case(&a.plan)) {
+                        problems.push(format!(
+                            "{}: account {}: plan {:?} is not a known plan",
+                            path.display(),
+                            a.id,
+                            a.plan
+                        ));
+                    }
+                }
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
     for d in &config.desks {
         if let Some(imap) = &d.imap {
             if let Err(e) = imap.secret().resolve() {
