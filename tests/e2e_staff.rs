@@ -128,6 +128,15 @@ password = "{PW}"
         self.sink.messages().split_off(before)
     }
 
+    /// Delivers a complete raw mail and runs one pass; returns the mails sent in that pass.
+    fn deliver_raw(&mut self, raw: &str) -> Vec<Captured> {
+        let before = self.sink.messages().len();
+        self.dovecot.append("nl", PW, "INBOX", raw.as_bytes());
+        self.deskgate(&["run", "--once"]);
+        std::thread::sleep(Duration::from_millis(200));
+        self.sink.messages().split_off(before)
+    }
+
     /// A mail from an authenticated engineer answering `in_reply_to`.
     fn staff(&mut self, who: &str, in_reply_to: &str, body: &str) -> Vec<Captured> {
         let headers = format!("{DKIM_OK}In-Reply-To: <{in_reply_to}>\r\n");
@@ -425,4 +434,75 @@ fn an_engineer_works_a_ticket_entirely_by_mail() {
             "{text}"
         );
     }
+}
+
+#[test]
+fn attachments_are_relayed_and_a_bounced_notification_opens_no_ticket() {
+    let mut d = Desk::start();
+    let sent = d.deliver(
+        "Jane Doe <jane@acme.example>",
+        "",
+        "Optics",
+        "Which optic do you need?",
+    );
+    let notice = sent
+        .iter()
+        .find(|m| to(m) == vec!["css-emea@provider.example"])
+        .expect("notification");
+    let notice_id = msgid(notice);
+
+    // Alice answers with a PDF attached.
+    let raw = format!(
+        "From: Alice Martin <alice@provider.example>\r\nTo: servicedesk.nl@example.net\r\nSubject: RE: [NL-000001] Optics\r\nMessage-ID: <att1@provider.example>\r\n{DKIM_OK}In-Reply-To: <{notice_id}>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n--zz\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe datasheet is attached.\r\n--zz\r\nContent-Type: application/pdf; name=\"LR4-datasheet.pdf\"\r\nContent-Disposition: attachment; filename=\"LR4-datasheet.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcfsj6IK\r\n--zz--\r\n"
+    );
+    let sent = d.deliver_raw(&raw);
+    let reply = sent
+        .iter()
+        .find(|m| to(m) == vec!["jane@acme.example"])
+        .expect("relayed to the customer");
+    let parsed = deskgate::ingest::parse::parse(&reply.raw, Default::default());
+    assert_eq!(parsed.attachments.len(), 1, "{:?}", parsed.attachments);
+    assert_eq!(parsed.attachments[0].name, "LR4-datasheet.pdf");
+    assert_eq!(parsed.attachments[0].content_type, "application/pdf");
+    assert!(parsed.text.contains("The datasheet is attached."));
+
+    // The team's mail server bounces a notification: the bounce lands on the ticket, and no
+    // ticket is opened for it, nor is anybody answered.
+    let tickets_before =
+        serde_json::from_str::<Value>(&d.deskgate(&["tickets", "list", "--json"])).expect("json");
+    let bounce = format!(
+        "From: MAILER-DAEMON@mx.provider.example\r\nTo: servicedesk.nl@example.net\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-notice@mx.provider.example>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: text/plain\r\n\r\nMailbox full.\r\n--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.provider.example\r\n\r\nFinal-Recipient: rfc822; css-emea@provider.example\r\nAction: failed\r\nStatus: 5.2.2\r\n\r\n--r\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{notice_id}>\r\nSubject: [NL-000001] New ticket: Optics\r\n\r\n--r--\r\n"
+    );
+    let sent = d.deliver_raw(&bounce);
+    assert!(
+        sent.is_empty(),
+        "nobody is answered about a bounce: {:?}",
+        sent.iter().map(to).collect::<Vec<_>>()
+    );
+    let tickets =
+        serde_json::from_str::<Value>(&d.deskgate(&["tickets", "list", "--json"])).expect("json");
+    assert_eq!(
+        tickets.as_array().map(Vec::len),
+        tickets_before.as_array().map(Vec::len),
+        "no ticket opened"
+    );
+    let t = d.ticket();
+    let last = t["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .cloned()
+        .expect("message");
+    assert_eq!(last["kind"], "bounce", "the bounce is kept on the ticket");
+    let outbox =
+        serde_json::from_str::<Value>(&d.deskgate(&["outbox", "list", "--json"])).expect("json");
+    let failed = outbox
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["message_id"] == notice_id.as_str())
+        .expect("the notification's entry");
+    assert_eq!(
+        failed["state"], "failed",
+        "the bounced notification is marked failed: {failed}"
+    );
 }
