@@ -203,7 +203,7 @@ impl Ingestor {
                 let to = if flood.is_some() {
                     Vec::new()
                 } else {
-                    self.tier_team(1, desk)
+                    self.team_for(1, ticket.priority, desk, now)
                 };
                 let text = notice_text(&parsed.subject, &parsed.text);
                 let answering = Some(parsed.message_id.as_str());
