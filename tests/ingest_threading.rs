@@ -608,3 +608,37 @@ fn with_verp_a_bounce_that_quotes_nothing_still_finds_its_mail() {
         .expect("entry");
     assert_eq!(entry.state.as_str(), "failed", "{entry:?} ({t})");
 }
+
+#[test]
+fn a_mail_that_makes_the_mime_parser_fail_is_quarantined_not_fatal() {
+    // Found by the fuzzer: nested multiparts with junk after the boundary's closing quote make
+    // mail-parser 0.11 hit a debug assertion.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/artifacts/ingest/crash-mail-parser-invalid-part-id-minimized");
+    let raw = std::fs::read(&path).expect("fuzz artifact");
+    let d = Desk::new();
+    let mail = RawMail {
+        origin: Origin::Maildir {
+            file: "crash.eml".into(),
+        },
+        raw,
+    };
+    let out = d
+        .ingestor
+        .process(&d.config.desks[0], &mail)
+        .expect("process");
+    if cfg!(debug_assertions) {
+        assert!(matches!(out, Outcome::Quarantined { .. }), "{out:?}");
+        let q = d
+            .store()
+            .shelf(deskgate::store::Shelf::Quarantine)
+            .expect("quarantine");
+        assert!(q[0].error.contains("MIME parser"), "{q:?}");
+    }
+    // Whatever the build, the daemon goes on: the next mail is processed normally.
+    let mut d = d;
+    assert!(matches!(
+        d.deliver("From: jane@acme.example\nSubject: next\nMessage-ID: <next@acme.example>"),
+        Outcome::Created { .. }
+    ));
+}

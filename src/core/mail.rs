@@ -88,6 +88,9 @@ pub struct InboundMail {
     pub size: usize,
     /// Things the parser had to work around (unknown charset, broken MIME, …).
     pub warnings: Vec<String>,
+    /// Set when the mail could not be parsed at all: it goes to quarantine with this reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parse_failed: Option<String>,
 }
 
 impl InboundMail {

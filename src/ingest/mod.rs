@@ -245,10 +245,10 @@ impl Ingestor {
             &mail.raw[..]
         };
         let limits = ParseLimits::default();
-        let Ok(mut parsed) = std::panic::catch_unwind(|| parse::parse(input, limits)) else {
-            let error = "the parser panicked on this mail".to_string();
+        let mut parsed = parse::parse(input, limits);
+        if let Some(error) = parsed.parse_failed.take() {
             return self.shelve(txn, Shelf::Quarantine, desk, mail, None, error, now);
-        };
+        }
         span.record("message_id", parsed.message_id.as_str());
         for w in &parsed.warnings {
             tracing::warn!(warning = %w, "mail parsed with a problem");

@@ -10,6 +10,10 @@ use chrono::{DateTime, Utc};
 use mail_parser::{HeaderValue, MessageParser, MimeHeaders, PartType};
 use sha2::{Digest, Sha256};
 
+/// Subjects longer than this are cut (RFC 5322 lines are at most 998 bytes; a longer subject is
+/// folded, and beyond this length it is noise or an attack).
+const MAX_SUBJECT_BYTES: usize = 2000;
+
 /// Limits applied while reading a mail.
 #[derive(Debug, Clone, Copy)]
 pub struct ParseLimits {
@@ -55,7 +59,17 @@ pub fn parse(raw: &[u8], limits: ParseLimits) -> InboundMail {
         size: raw.len(),
         ..Default::default()
     };
-    let Some(msg) = MessageParser::default().parse(raw) else {
+    // mail-parser can panic on hostile input (the fuzzer found such mails: a debug assertion on
+    // nested multiparts with a broken boundary). Such a mail is reported as failed, to be
+    // quarantined, instead of taking the daemon down.
+    let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw));
+    let Ok(parsed) = parsed else {
+        mail.message_id = synthetic_message_id(raw);
+        mail.synthetic_id = true;
+        mail.parse_failed = Some("the MIME parser failed on this mail".into());
+        return mail;
+    };
+    let Some(msg) = parsed else {
         mail.message_id = synthetic_message_id(raw);
         mail.synthetic_id = true;
         mail.warnings
@@ -90,6 +104,13 @@ pub fn parse(raw: &[u8], limits: ParseLimits) -> InboundMail {
     mail.to.retain(|a| !a.email.is_empty());
     mail.cc.retain(|a| !a.email.is_empty());
     mail.subject = msg.subject().map(single_line).unwrap_or_default();
+    if mail.subject.len() > MAX_SUBJECT_BYTES {
+        mail.warnings.push(format!(
+            "subject of {} bytes cut to {MAX_SUBJECT_BYTES}",
+            mail.subject.len()
+        ));
+        mail.subject = truncate(&mail.subject, MAX_SUBJECT_BYTES);
+    }
     mail.date = msg
         .date()
         .filter(|d| d.is_valid())
