@@ -184,13 +184,16 @@ fn generate(n: usize) -> Vec<Vec<u8>> {
     mails
 }
 
-/// Runs a command to completion; returns (seconds, peak RSS in KiB from VmHWM, stdout).
+/// Runs a command to completion; returns (seconds, peak RSS in KiB from VmHWM, stdout). Its
+/// stderr goes to a file (a pipe nobody reads while it runs would fill up and block it).
 fn measure(cmd: &mut Command) -> (f64, u64, String) {
+    let log = std::env::temp_dir().join(format!("deskgate-bench-{}.log", std::process::id()));
+    let log_file = std::fs::File::create(&log).expect("log file");
+    cmd.stderr(log_file);
     let start = Instant::now();
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
     let status_path = format!("/proc/{}/status", child.id());
@@ -213,11 +216,7 @@ fn measure(cmd: &mut Command) -> (f64, u64, String) {
     };
     let secs = start.elapsed().as_secs_f64();
     if !status.success() {
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            use std::io::Read;
-            let _ = e.read_to_string(&mut err);
-        }
+        let err = std::fs::read_to_string(&log).unwrap_or_default();
         panic!(
             "{cmd:?} failed: {status}\n{}",
             &err[err.len().saturating_sub(3000)..]
