@@ -42,6 +42,11 @@ pub enum Query {
         shelf: Shelf,
         id: u64,
     },
+    /// The monthly report ("2026-11"), of every account or of one.
+    Report {
+        month: String,
+        account: Option<String>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -118,7 +123,78 @@ pub fn answer(ingestor: &Ingestor, q: &Query) -> Result<Value, String> {
             tracing::info!(id, ?shelf, "shelved mail dropped");
             Ok(serde_json::json!({"id": id, "dropped": true}))
         }
+        Query::Report { month, account } => json(serde_json::to_value(monthly_report(
+            ingestor,
+            month,
+            account.as_deref(),
+        )?)),
     }
+}
+
+/// The monthly report over every ticket in the store, with the plans, calendars and accounts in
+/// force. The month is bounded in the account's time zone, else in the deployment's.
+fn monthly_report(
+    ingestor: &Ingestor,
+    month: &str,
+    account: Option<&str>,
+) -> Result<crate::core::report::MonthlyReport, String> {
+    use crate::core::calendar::Calendar;
+    use crate::core::report::{self, Allowance, Month, Scope};
+    let month = Month::parse(month)?;
+    let directory = ingestor.directory();
+    let config = &ingestor.config;
+    let zone = match account {
+        Some(id) => match directory.account(id) {
+            Some(a) => a.timezone.as_str(),
+            None => return Err(format!("no account {id:?} in the accounts file")),
+        },
+        None => config.general.timezone.as_str(),
+    };
+    let tz: chrono_tz::Tz = zone
+        .parse()
+        .map_err(|_| format!("unknown time zone {zone:?}: run `deskgate check`"))?;
+    let plans = config.plans();
+    // The same lookup as the ingest's: a ticket's plan (Standard when it has none) names its
+    // calendar, 24x7 when the plan or the calendar is unknown.
+    let calendars: std::collections::HashMap<&str, Calendar> = config
+        .calendars
+        .iter()
+        .filter_map(|c| {
+            let cal = Calendar::parse(&c.timezone, &c.hours, &c.days, &c.holidays).ok()?;
+            Some((c.name.as_str(), cal))
+        })
+        .collect();
+    let always = Calendar::always();
+    let calendar_of = |t: &crate::core::ticket::Ticket| {
+        let plan = t.plan.as_deref().unwrap_or("Standard");
+        plans
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(plan))
+            .and_then(|p| calendars.get(p.calendar.as_str()))
+            .unwrap_or(&always)
+    };
+    let tickets = ingestor.store.tickets().map_err(|e| e.to_string())?;
+    let with_calendars: Vec<_> = tickets.iter().map(|t| (t, calendar_of(t))).collect();
+    let allowances: Vec<Allowance> = plans
+        .iter()
+        .map(|p| Allowance {
+            plan: p.name.clone(),
+            hours: p.allowance_hours,
+            months: p.allowance_months,
+        })
+        .collect();
+    let scope = Scope {
+        month,
+        tz,
+        account,
+        as_of: ingestor.clock.now(),
+    };
+    Ok(report::monthly(
+        &scope,
+        &with_calendars,
+        &allowances,
+        directory.accounts(),
+    ))
 }
 
 /// Adds the SLA state (which needs the plan's calendar and the clock) to a ticket's JSON.

@@ -235,6 +235,9 @@ pub async fn run_once(
     let parts = assemble(config, clock)?;
     let mut report = OnceReport::default();
     let mut problems = Vec::new();
+    // Timers first: a target that fell due before this pass's mail is breached all the same.
+    let now = parts.ingestor.clock.now();
+    report.timers = parts.ingestor.run_due_timers(now)?;
     let started = std::time::Instant::now();
     for desk in parts.config.desks.clone() {
         let mut source = match source_for(&desk) {
@@ -259,7 +262,11 @@ pub async fn run_once(
         source.reset().await;
     }
     report.ingest_secs = started.elapsed().as_secs_f64();
-    report.timers = parts.ingestor.run_due_timers(parts.ingestor.clock.now())?;
+    // And again after the mail: what it changed may be due already.
+    let after = parts.ingestor.run_due_timers(now)?;
+    report.timers.sla_warnings += after.sla_warnings;
+    report.timers.sla_breaches += after.sla_breaches;
+    report.timers.handovers += after.handovers;
     let started = std::time::Instant::now();
     if let Err(e) = parts.delivery.transport.test_connection().await {
         problems.push(format!("smtp {}: {e}", parts.config.smtp.url));
@@ -283,6 +290,8 @@ pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), DaemonError> {
+    // Installed first: a SIGHUP's default action is to end the process.
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let parts = Arc::new(assemble(config, Arc::new(SystemClock))?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let wake_delivery = Arc::new(Notify::new());
@@ -318,7 +327,7 @@ pub async fn run(
     {
         let parts = parts.clone();
         let stop = stop_rx.clone();
-        tasks.spawn(async move { reload_task(parts, stop).await });
+        tasks.spawn(async move { reload_task(parts, stop, hup).await });
     }
 
     shutdown.await;
@@ -416,9 +425,8 @@ async fn timer_task(
 
 /// Reloads the accounts file on SIGHUP. A file that does not validate is refused with a log
 /// line naming every problem, and the accounts in force stay.
-async fn reload_task(parts: Arc<Parts>, mut stop: watch::Receiver<bool>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+async fn reload_task(parts: Arc<Parts>, mut stop: watch::Receiver<bool>, hup: std::io::Result<tokio::signal::unix::Signal>) {
+    let Ok(mut hup) = hup else {
         tracing::warn!("cannot listen for SIGHUP: accounts will not be reloaded");
         return;
     };

@@ -3,6 +3,7 @@
 //! Each command group has its own file; this one holds the clap definitions and dispatch.
 
 mod query;
+mod report;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -58,6 +59,23 @@ pub enum Command {
     Aside {
         #[command(subcommand)]
         command: ShelfCommand,
+    },
+    /// The monthly report: tickets opened and resolved, SLA targets met per priority, expert
+    /// hours used against the allowance.
+    Report {
+        /// The month, "2026-11" (bounded by local midnights in the account's or the
+        /// deployment's time zone).
+        #[arg(long)]
+        month: String,
+        /// Only this account's tickets and hours.
+        #[arg(long)]
+        account: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print the report as CSV: the priority table, a blank line, the expert-hours table.
+        #[arg(long)]
+        csv: bool,
     },
 }
 
@@ -148,6 +166,19 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Aside { command } => {
             query::shelf(cli.config.as_ref(), crate::store::Shelf::Aside, command).await
+        }
+        Command::Report {
+            month,
+            account,
+            json,
+            csv,
+        } => {
+            let format = match (json, csv) {
+                (true, _) => report::Format::Json,
+                (_, true) => report::Format::Csv,
+                _ => report::Format::Text,
+            };
+            report::report(cli.config.as_ref(), month, account, format).await
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod mail;
 pub mod message;
 pub mod outbox;
 pub mod priority;
+pub mod report;
 pub mod shifts;
 pub mod sla;
 pub mod subject;

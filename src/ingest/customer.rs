@@ -539,7 +539,7 @@ impl Ingestor {
             "subject": ticket.subject,
             "desk": self.desk_ctx(desk),
             "requester": {"name": to.name.clone().unwrap_or_default(), "email": to.email},
-            "received_at": self.local_time(now),
+            "received_at": self.local_time(now, &to.email),
         });
         let mut references = parsed.references.clone();
         references.push(parsed.message_id.clone());

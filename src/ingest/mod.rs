@@ -474,12 +474,29 @@ impl Ingestor {
         }
     }
 
-    /// A time as readers of this deployment see it.
-    fn local_time(&self, t: DateTime<Utc>) -> String {
-        match self.config.general.timezone.parse::<chrono_tz::Tz>() {
+    /// A time as `reader` sees it, in their time zone.
+    fn local_time(&self, t: DateTime<Utc>, reader: &str) -> String {
+        let zone = self.zone_of(reader);
+        match zone.parse::<chrono_tz::Tz>() {
             Ok(tz) => t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string(),
             Err(_) => t.format("%Y-%m-%d %H:%M UTC").to_string(),
         }
+    }
+
+    /// The time zone a reader sees times in: their team's (staff and team addresses), their
+    /// account's (customers), else the deployment's.
+    fn zone_of(&self, reader: &str) -> String {
+        if let Some(team) = self.config.teams.iter().find(|t| t.address.eq_ignore_ascii_case(reader)) {
+            return team.timezone.clone();
+        }
+        if let Some(team) = self.config.staff_by_address(reader).and_then(|s| self.config.team(&s.team)) {
+            return team.timezone.clone();
+        }
+        let directory = self.directory();
+        if let Some(account) = directory.identify(reader).account().and_then(|a| directory.account(a)) {
+            return account.timezone.clone();
+        }
+        self.config.general.timezone.clone()
     }
 }
 

@@ -280,7 +280,7 @@ impl Ingestor {
                 "requester_name": ticket.requester.name.clone().unwrap_or_default(),
                 "account": ticket.account.as_deref().map(|a| self.directory().account(a).map(|acc| format!("{} ({a})", acc.name)).unwrap_or_else(|| a.to_string())).unwrap_or_default(),
                 "plan": ticket.plan.clone().unwrap_or_default(),
-                "sla_due": self.sla_due_text(ticket, now),
+                "sla_due": self.sla_due_text(ticket, now, to.first().map(|a| a.email.as_str()).unwrap_or("")),
             },
             "author": {"name": author.name.clone().unwrap_or_default(), "email": author.email},
             "text": text.trim_end(),

@@ -7,7 +7,7 @@ use crate::core::accounts::{Directory, Identity};
 use crate::core::calendar::Calendar;
 use crate::core::mail::Address;
 use crate::core::shifts::{self, ShiftTeam};
-use crate::core::sla::{self, SlaClock, Target, TargetState, Targets};
+use crate::core::sla::{self, Level, SlaClock, Target, TargetState, Targets};
 use crate::core::ticket::{Priority, RequesterIdentity, Ticket};
 use crate::store::Txn;
 use chrono::{DateTime, Utc};
@@ -168,7 +168,7 @@ impl Ingestor {
     }
 
     /// The earliest SLA due time still running, shown to readers in the deployment's zone.
-    pub(super) fn sla_due_text(&self, ticket: &Ticket, now: DateTime<Utc>) -> String {
+    pub(super) fn sla_due_text(&self, ticket: &Ticket, now: DateTime<Utc>, reader: &str) -> String {
         let cal = self.calendar_of(ticket);
         let Some(sla) = ticket.sla.as_ref() else {
             return String::new();
@@ -177,12 +177,12 @@ impl Ingestor {
         for target in Target::ALL {
             match sla.state(target, now, &cal) {
                 TargetState::Running { due } => {
-                    parts.push(format!("{} {}", label(target), self.local_time(due)))
+                    parts.push(format!("{} {}", label(target), self.local_time(due, reader)))
                 }
                 TargetState::Breached { due } => parts.push(format!(
                     "{} BREACHED ({})",
                     label(target),
-                    self.local_time(due)
+                    self.local_time(due, reader)
                 )),
                 TargetState::Paused => parts.push(format!("{} paused", label(target))),
                 _ => {}
@@ -200,13 +200,19 @@ impl Ingestor {
         let mut v = serde_json::Map::new();
         let mut breached = false;
         for target in Target::ALL {
-            let state = sla.state(target, now, &cal);
-            breached |= matches!(state, TargetState::Breached { .. })
-                || matches!(state, TargetState::Met { in_time: false, .. });
-            v.insert(
-                target.as_str().to_string(),
-                serde_json::json!({"state": state, "due": sla.due(target, &cal), "warn_at": sla.warn_at(target, &cal)}),
-            );
+            let mut state = sla.state(target, now, &cal);
+            // A breach already notified stands, whatever clock the reader runs on (a dry run
+            // with `--now` in the future, then `tickets list` on the real clock).
+            if let (TargetState::Running { due }, true) = (&state, sla.notified.contains(&(target, Level::Breach))) {
+                state = TargetState::Breached { due: *due };
+            }
+            breached |= matches!(state, TargetState::Breached { .. } | TargetState::Met { in_time: false, .. });
+            let mut entry = serde_json::to_value(state).unwrap_or(Value::Null);
+            if let Some(o) = entry.as_object_mut() {
+                o.insert("due".into(), serde_json::to_value(sla.due(target, &cal)).unwrap_or(Value::Null));
+                o.insert("warn_at".into(), serde_json::to_value(sla.warn_at(target, &cal)).unwrap_or(Value::Null));
+            }
+            v.insert(target.as_str().to_string(), entry);
         }
         v.insert("breached".into(), Value::Bool(breached));
         Value::Object(v)

@@ -68,32 +68,27 @@ impl Ingestor {
                 .as_ref()
                 .and_then(|s| s.due(target, &cal))
                 .unwrap_or(at);
-            let (label_text, recipients) = match level {
+            let recipients = match level {
                 Level::Warning => {
                     report.sla_warnings += 1;
-                    (
-                        format!(
-                            "SLA warning: {} due {} (75 %)",
-                            label(target),
-                            self.local_time(due)
-                        ),
-                        self.owner_or_team(ticket, &desk),
-                    )
+                    // The owner, else the team of the ticket's tier that is on shift now.
+                    match ticket.owner.as_deref().and_then(|o| self.config.staff_by_name(o)) {
+                        Some(owner) => vec![Address::new(Some(&owner.name), &owner.address)],
+                        None => self.on_shift_team(ticket.tier, &desk, now),
+                    }
                 }
                 Level::Breach => {
                     report.sla_breaches += 1;
                     let next = (ticket.tier + 1).min(LAST_TIER);
                     let mut to = self.on_shift_team(next, &desk, now);
                     to.extend(self.customer_success_manager(&self.directory(), ticket));
-                    (
-                        format!(
-                            "SLA breached: {} was due {}",
-                            label(target),
-                            self.local_time(due)
-                        ),
-                        to,
-                    )
+                    to
                 }
+            };
+            let reader = recipients.first().map(|a| a.email.clone()).unwrap_or_default();
+            let label_text = match level {
+                Level::Warning => format!("SLA warning: {} due {} (75 %)", label(target), self.local_time(due, &reader)),
+                Level::Breach => format!("SLA breached: {} was due {}", label(target), self.local_time(due, &reader)),
             };
             tracing::warn!(ticket = %ticket.reference, target = target.as_str(), level = level.as_str(), "SLA notice");
             ticket.note(label_text.clone(), "deskgate", now);
@@ -139,7 +134,9 @@ impl Ingestor {
         let _writer = self.store.write_lock();
         let checked: Option<DateTime<Utc>> = self.store.meta("handover_checked")?;
         let mut txn = self.store.txn();
-        txn.put_meta("handover_checked", &now);
+        // Only ever forward: a pass with an earlier clock (a dry run, a clock stepped back) must
+        // not make shift ends count again.
+        txn.put_meta("handover_checked", &checked.map_or(now, |c| c.max(now)));
         // The first run only starts the clock: no replay of shifts before deskgate ran.
         let Some(from) = checked.filter(|c| *c < now) else {
             return txn.commit();
@@ -168,7 +165,7 @@ impl Ingestor {
                 .filter(|t| t.tier == h.tier)
                 .map(|t| {
                     let cal = self.calendar_of(t);
-                    let due = |target| t.sla.as_ref().and_then(|s| s.due(target, &cal)).map(|d| self.local_time(d)).unwrap_or_default();
+                    let due = |target| t.sla.as_ref().and_then(|s| s.due(target, &cal)).map(|d| self.local_time(d, &to_team.address)).unwrap_or_default();
                     serde_json::json!({
                         "ref": t.reference, "subject": t.subject, "priority": format!("{:?}", t.priority),
                         "status": t.status.as_str(), "owner": t.owner.clone().unwrap_or_default(),
@@ -179,7 +176,7 @@ impl Ingestor {
                 })
                 .collect();
             let ctx = serde_json::json!({
-                "team": to_team.name, "from_team": h.from_team, "at": self.local_time(h.at),
+                "team": to_team.name, "from_team": h.from_team, "at": self.local_time(h.at, &to_team.address),
                 "desk": self.desk_ctx(&desk), "count": tickets.len(), "tickets": tickets,
             });
             let draft = Draft {

@@ -16,6 +16,12 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Whether an SMTP error is the relay refusing our credentials.
+fn is_auth_failure(e: &lettre::transport::smtp::Error) -> bool {
+    let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+    ["530", "534", "535", "538"].contains(&code.as_str())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("smtp.url {url:?}: {message}")]
@@ -137,7 +143,9 @@ impl Transport {
                 };
                 match t.send_raw(&envelope, bytes).await {
                     Ok(_) => Attempt::Sent,
-                    Err(e) if e.is_permanent() => Attempt::Permanent(e.to_string()),
+                    // A refused login (530, 534, 535, 538) is the relay's problem with us, not
+                    // the mail's: retried, so a rotated password does not fail the whole outbox.
+                    Err(e) if e.is_permanent() && !is_auth_failure(&e) => Attempt::Permanent(e.to_string()),
                     Err(e) => Attempt::Transient(e.to_string()),
                 }
             }
