@@ -382,9 +382,17 @@ fn main() {
             if let Some(base) = base {
                 copy_dir(base, &dir.join("store"));
             }
+            // DESKGATE_BENCH_PERF=FILE records a profile of the first run with `perf record -g`.
+            let mut cmd = match std::env::var("DESKGATE_BENCH_PERF") {
+                Ok(file) if r == 0 && label == "empty" => {
+                    let mut c = Command::new("perf");
+                    c.args(["record", "-g", "-o", &file, "--"]).arg(bin);
+                    c
+                }
+                _ => Command::new(bin),
+            };
             let (s, m, out) = measure(
-                Command::new(bin)
-                    .arg("--config")
+                cmd.arg("--config")
                     .arg(&cfg)
                     .args(["run", "--once", "--json"])
                     .env("DESKGATE_LOG", "warn"),
