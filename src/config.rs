@@ -495,8 +495,14 @@ impl Config {
                 ),
             );
         }
-        if self.smtp.username.is_some() && self.smtp.password.is_none() && self.smtp.password_command.is_none() {
-            bad("smtp.username", "needs smtp.password or smtp.password_command".into());
+        if self.smtp.username.is_some()
+            && self.smtp.password.is_none()
+            && self.smtp.password_command.is_none()
+        {
+            bad(
+                "smtp.username",
+                "needs smtp.password or smtp.password_command".into(),
+            );
         }
         if self.smtp.password.is_some() && self.smtp.password_command.is_some() {
             bad(

@@ -425,7 +425,11 @@ async fn timer_task(
 
 /// Reloads the accounts file on SIGHUP. A file that does not validate is refused with a log
 /// line naming every problem, and the accounts in force stay.
-async fn reload_task(parts: Arc<Parts>, mut stop: watch::Receiver<bool>, hup: std::io::Result<tokio::signal::unix::Signal>) {
+async fn reload_task(
+    parts: Arc<Parts>,
+    mut stop: watch::Receiver<bool>,
+    hup: std::io::Result<tokio::signal::unix::Signal>,
+) {
     let Ok(mut hup) = hup else {
         tracing::warn!("cannot listen for SIGHUP: accounts will not be reloaded");
         return;

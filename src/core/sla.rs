@@ -567,14 +567,29 @@ mod tests {
     #[test]
     fn a_target_met_late_without_a_pass_in_between_still_owes_its_breach() {
         let t0 = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("time");
-        let targets = Targets { first_response: Some(Duration::minutes(15)), restore: None };
+        let targets = Targets {
+            first_response: Some(Duration::minutes(15)),
+            restore: None,
+        };
         let mut clock = SlaClock::start(t0, targets);
         clock.responded(t0 + Duration::minutes(40));
         let cal = Calendar::always();
         assert_eq!(clock.next_notice_at(&cal), Some(t0 + Duration::minutes(15)));
         let notices = clock.take_due_notices(t0 + Duration::minutes(40), &cal);
-        assert_eq!(notices, vec![(Target::FirstResponse, Level::Breach, t0 + Duration::minutes(15))]);
-        assert!(clock.take_due_notices(t0 + Duration::hours(5), &cal).is_empty(), "once");
+        assert_eq!(
+            notices,
+            vec![(
+                Target::FirstResponse,
+                Level::Breach,
+                t0 + Duration::minutes(15)
+            )]
+        );
+        assert!(
+            clock
+                .take_due_notices(t0 + Duration::hours(5), &cal)
+                .is_empty(),
+            "once"
+        );
         let mut on_time = SlaClock::start(t0, targets);
         on_time.responded(t0 + Duration::minutes(5));
         assert_eq!(on_time.next_notice_at(&cal), None);

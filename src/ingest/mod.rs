@@ -486,14 +486,27 @@ impl Ingestor {
     /// The time zone a reader sees times in: their team's (staff and team addresses), their
     /// account's (customers), else the deployment's.
     fn zone_of(&self, reader: &str) -> String {
-        if let Some(team) = self.config.teams.iter().find(|t| t.address.eq_ignore_ascii_case(reader)) {
+        if let Some(team) = self
+            .config
+            .teams
+            .iter()
+            .find(|t| t.address.eq_ignore_ascii_case(reader))
+        {
             return team.timezone.clone();
         }
-        if let Some(team) = self.config.staff_by_address(reader).and_then(|s| self.config.team(&s.team)) {
+        if let Some(team) = self
+            .config
+            .staff_by_address(reader)
+            .and_then(|s| self.config.team(&s.team))
+        {
             return team.timezone.clone();
         }
         let directory = self.directory();
-        if let Some(account) = directory.identify(reader).account().and_then(|a| directory.account(a)) {
+        if let Some(account) = directory
+            .identify(reader)
+            .account()
+            .and_then(|a| directory.account(a))
+        {
             return account.timezone.clone();
         }
         self.config.general.timezone.clone()

@@ -176,9 +176,11 @@ impl Ingestor {
         let mut parts = Vec::new();
         for target in Target::ALL {
             match sla.state(target, now, &cal) {
-                TargetState::Running { due } => {
-                    parts.push(format!("{} {}", label(target), self.local_time(due, reader)))
-                }
+                TargetState::Running { due } => parts.push(format!(
+                    "{} {}",
+                    label(target),
+                    self.local_time(due, reader)
+                )),
                 TargetState::Breached { due } => parts.push(format!(
                     "{} BREACHED ({})",
                     label(target),
@@ -203,14 +205,25 @@ impl Ingestor {
             let mut state = sla.state(target, now, &cal);
             // A breach already notified stands, whatever clock the reader runs on (a dry run
             // with `--now` in the future, then `tickets list` on the real clock).
-            if let (TargetState::Running { due }, true) = (&state, sla.notified.contains(&(target, Level::Breach))) {
+            if let (TargetState::Running { due }, true) =
+                (&state, sla.notified.contains(&(target, Level::Breach)))
+            {
                 state = TargetState::Breached { due: *due };
             }
-            breached |= matches!(state, TargetState::Breached { .. } | TargetState::Met { in_time: false, .. });
+            breached |= matches!(
+                state,
+                TargetState::Breached { .. } | TargetState::Met { in_time: false, .. }
+            );
             let mut entry = serde_json::to_value(state).unwrap_or(Value::Null);
             if let Some(o) = entry.as_object_mut() {
-                o.insert("due".into(), serde_json::to_value(sla.due(target, &cal)).unwrap_or(Value::Null));
-                o.insert("warn_at".into(), serde_json::to_value(sla.warn_at(target, &cal)).unwrap_or(Value::Null));
+                o.insert(
+                    "due".into(),
+                    serde_json::to_value(sla.due(target, &cal)).unwrap_or(Value::Null),
+                );
+                o.insert(
+                    "warn_at".into(),
+                    serde_json::to_value(sla.warn_at(target, &cal)).unwrap_or(Value::Null),
+                );
             }
             v.insert(target.as_str().to_string(), entry);
         }

@@ -72,7 +72,11 @@ impl Ingestor {
                 Level::Warning => {
                     report.sla_warnings += 1;
                     // The owner, else the team of the ticket's tier that is on shift now.
-                    match ticket.owner.as_deref().and_then(|o| self.config.staff_by_name(o)) {
+                    match ticket
+                        .owner
+                        .as_deref()
+                        .and_then(|o| self.config.staff_by_name(o))
+                    {
                         Some(owner) => vec![Address::new(Some(&owner.name), &owner.address)],
                         None => self.on_shift_team(ticket.tier, &desk, now),
                     }
@@ -85,10 +89,21 @@ impl Ingestor {
                     to
                 }
             };
-            let reader = recipients.first().map(|a| a.email.clone()).unwrap_or_default();
+            let reader = recipients
+                .first()
+                .map(|a| a.email.clone())
+                .unwrap_or_default();
             let label_text = match level {
-                Level::Warning => format!("SLA warning: {} due {} (75 %)", label(target), self.local_time(due, &reader)),
-                Level::Breach => format!("SLA breached: {} was due {}", label(target), self.local_time(due, &reader)),
+                Level::Warning => format!(
+                    "SLA warning: {} due {} (75 %)",
+                    label(target),
+                    self.local_time(due, &reader)
+                ),
+                Level::Breach => format!(
+                    "SLA breached: {} was due {}",
+                    label(target),
+                    self.local_time(due, &reader)
+                ),
             };
             tracing::warn!(ticket = %ticket.reference, target = target.as_str(), level = level.as_str(), "SLA notice");
             ticket.note(label_text.clone(), "deskgate", now);

@@ -145,7 +145,9 @@ impl Transport {
                     Ok(_) => Attempt::Sent,
                     // A refused login (530, 534, 535, 538) is the relay's problem with us, not
                     // the mail's: retried, so a rotated password does not fail the whole outbox.
-                    Err(e) if e.is_permanent() && !is_auth_failure(&e) => Attempt::Permanent(e.to_string()),
+                    Err(e) if e.is_permanent() && !is_auth_failure(&e) => {
+                        Attempt::Permanent(e.to_string())
+                    }
                     Err(e) => Attempt::Transient(e.to_string()),
                 }
             }
