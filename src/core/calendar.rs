@@ -214,32 +214,7 @@ impl Calendar {
         let Some(local) = local else {
             return DateTime::<Utc>::MAX_UTC;
         };
-        match self.tz.from_local_datetime(&local).earliest() {
-            Some(t) => t.with_timezone(&Utc),
-            None => self.jump_over(local),
-        }
-    }
-
-    /// The instant the clocks jump over the nonexistent local time `local`.
-    ///
-    /// No zone is more than 26 hours off UTC, so the jump lies within 26 hours of `local` read
-    /// as UTC; a binary search over whole seconds finds the first instant whose local time has
-    /// reached `local` (transitions fall on whole seconds).
-    fn jump_over(&self, local: NaiveDateTime) -> DateTime<Utc> {
-        let target = local.and_utc().timestamp();
-        let local_at = |ts: i64| {
-            DateTime::<Utc>::from_timestamp(ts, 0).map(|u| u.with_timezone(&self.tz).naive_local())
-        };
-        let (mut lo, mut hi) = (target - 26 * 3600, target + 26 * 3600);
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            match local_at(mid) {
-                Some(l) if l >= local => hi = mid,
-                Some(_) => lo = mid,
-                None => return local.and_utc(),
-            }
-        }
-        DateTime::<Utc>::from_timestamp(hi, 0).unwrap_or_else(|| local.and_utc())
+        local_instant(self.tz, local)
     }
 }
 
@@ -323,6 +298,38 @@ fn parse_days(days: &str) -> Result<Vec<Weekday>, String> {
         ));
     }
     Ok(out)
+}
+
+/// The instant of local date-time `local` in `tz`: the time itself when it exists once, its
+/// first occurrence when the clocks go back over it, and the instant of the jump when they go
+/// forward over it. Calendars, shifts and maintenance windows all place local times this way, so
+/// they agree on what "07:00 Amsterdam" means on a change day.
+pub fn local_instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    match tz.from_local_datetime(&local).earliest() {
+        Some(t) => t.with_timezone(&Utc),
+        None => jump_over(tz, local),
+    }
+}
+
+/// The instant the clocks jump over the nonexistent local time `local`: no zone is more than
+/// 26 hours off UTC, so a binary search over whole seconds within 26 hours of `local` read as
+/// UTC finds the first instant whose local time has reached `local` (transitions fall on whole
+/// seconds).
+fn jump_over(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    let target = local.and_utc().timestamp();
+    let local_at = |ts: i64| {
+        DateTime::<Utc>::from_timestamp(ts, 0).map(|u| u.with_timezone(&tz).naive_local())
+    };
+    let (mut lo, mut hi) = (target - 26 * 3600, target + 26 * 3600);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        match local_at(mid) {
+            Some(l) if l >= local => hi = mid,
+            Some(_) => lo = mid,
+            None => return local.and_utc(),
+        }
+    }
+    DateTime::<Utc>::from_timestamp(hi, 0).unwrap_or_else(|| local.and_utc())
 }
 
 #[cfg(test)]

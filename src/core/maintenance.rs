@@ -31,6 +31,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
+use super::calendar::local_instant;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -273,7 +274,7 @@ impl Recurrence {
         };
         let mut out = Vec::new();
         for local in starts {
-            let start = instant(self.tz, local);
+            let start = local_instant(self.tz, local);
             if start >= to {
                 break;
             }
@@ -1086,35 +1087,6 @@ fn minus(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
 /// `t + d`, or the latest instant when that is out of range.
 fn plus(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     t.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
-/// The instant of local date-time `local` in `tz`: the first of two when the clocks go back,
-/// the instant of the jump when they go forward over it.
-fn instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
-    match tz.from_local_datetime(&local).earliest() {
-        Some(t) => t.with_timezone(&Utc),
-        None => jump_over(tz, local),
-    }
-}
-
-/// The instant the clocks jump over the nonexistent local time `local`: no zone is more than
-/// 26 hours off UTC, so a binary search over whole seconds within 26 hours of `local` read as
-/// UTC finds the first instant whose local time has reached `local`.
-fn jump_over(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
-    let target = local.and_utc().timestamp();
-    let local_at = |ts: i64| {
-        DateTime::<Utc>::from_timestamp(ts, 0).map(|u| u.with_timezone(&tz).naive_local())
-    };
-    let (mut lo, mut hi) = (target - 26 * 3600, target + 26 * 3600);
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        match local_at(mid) {
-            Some(l) if l >= local => hi = mid,
-            Some(_) => lo = mid,
-            None => return local.and_utc(),
-        }
-    }
-    DateTime::<Utc>::from_timestamp(hi, 0).unwrap_or_else(|| local.and_utc())
 }
 
 /// A rule's `UNTIL`, which this module places in local time itself.

@@ -12,7 +12,7 @@
 //! occurrence, so the same local time is the same instant for every team and back-to-back shifts
 //! of different teams still meet.
 
-use chrono::{DateTime, Datelike, Days, Duration, LocalResult, NaiveDate, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Datelike, Days, Duration, NaiveDate, Utc, Weekday};
 use serde::Serialize;
 
 const DAY_MINUTES: u32 = 24 * 60;
@@ -208,16 +208,8 @@ fn next_starts(teams: &[ShiftTeam], tier: u8, at: DateTime<Utc>) -> Vec<(usize, 
 /// daylight-saving change means the instant the clock jumps (the first local minute that exists
 /// after it); a repeated time means its first occurrence.
 fn local_instant(tz: chrono_tz::Tz, date: NaiveDate, minutes: u32) -> Option<DateTime<Utc>> {
-    let mut local = date.and_hms_opt(minutes / 60, minutes % 60, 0)?;
-    // Skips last an hour or two in practice; a day of minutes bounds the search for any zone.
-    for _ in 0..DAY_MINUTES {
-        match tz.from_local_datetime(&local) {
-            LocalResult::Single(t) => return Some(t.with_timezone(&Utc)),
-            LocalResult::Ambiguous(a, b) => return Some(a.min(b).with_timezone(&Utc)),
-            LocalResult::None => local += Duration::minutes(1),
-        }
-    }
-    None
+    let local = date.and_hms_opt(minutes / 60, minutes % 60, 0)?;
+    Some(super::calendar::local_instant(tz, local))
 }
 
 #[cfg(test)]

@@ -395,23 +395,15 @@ impl Ingestor {
             "size_mb": format!("{:.1}", size as f64 / 1e6),
             "limit_mb": format!("{:.0}", max as f64 / 1e6),
         });
-        let draft = Draft {
-            kind: "too_large",
-            template: "too_large",
-            language: ticket.language.clone(),
+        self.send_reply(
+            txn,
+            ticket,
+            incoming,
+            "too_large",
             ctx,
-            from: self.desk_sender(desk, None),
-            to: vec![to],
-            cc: vec![],
-            reply_to: None,
-            in_reply_to: Some(parsed.message_id.clone()),
-            references: vec![parsed.message_id.clone()],
-            auto_submitted: Some("auto-replied"),
-            attachments: vec![],
-            limited: true,
-            record_as: Some(MessageKind::Notice),
-        };
-        Ok(self.queue(txn, ticket, desk, draft, now)?.is_some())
+            to,
+            MessageKind::Notice,
+        )
     }
 
     /// Ties a new ticket to its account, plan and language, proposes its priority from the mail's
@@ -473,7 +465,7 @@ impl Ingestor {
         incoming: &Incoming<'_>,
         template: &'static str,
     ) -> Result<bool, StoreError> {
-        let (parsed, desk, now) = (&incoming.parsed, incoming.desk, incoming.now);
+        let desk = incoming.desk;
         let to = ticket.requester.clone();
         let directory = self.directory();
         let (account_name, partner) = match ticket
@@ -506,23 +498,53 @@ impl Ingestor {
             "account": {"name": account_name},
             "partner": partner,
         });
+        self.send_reply(
+            txn,
+            ticket,
+            incoming,
+            template,
+            ctx,
+            to,
+            MessageKind::Notice,
+        )
+    }
+
+    /// Queues an automatic reply to the sender of `incoming` (acknowledgement, registration hint,
+    /// partner redirect, "too large"): in the ticket's language, in the sender's thread, subject
+    /// to the storm limits, recorded on the ticket. Returns whether it was queued.
+    #[allow(clippy::too_many_arguments)] // Each argument is a different part of the reply.
+    fn send_reply(
+        &self,
+        txn: &mut Txn<'_>,
+        ticket: &mut Ticket,
+        incoming: &Incoming<'_>,
+        template: &'static str,
+        ctx: serde_json::Value,
+        to: Address,
+        record_as: MessageKind,
+    ) -> Result<bool, StoreError> {
+        let parsed = &incoming.parsed;
+        let mut references = parsed.references.clone();
+        references.push(parsed.message_id.clone());
         let draft = Draft {
             kind: template,
             template,
             language: ticket.language.clone(),
             ctx,
-            from: self.desk_sender(desk, None),
+            from: self.desk_sender(incoming.desk, None),
             to: vec![to],
             cc: vec![],
             reply_to: None,
             in_reply_to: Some(parsed.message_id.clone()),
-            references: vec![parsed.message_id.clone()],
+            references,
             auto_submitted: Some("auto-replied"),
             attachments: vec![],
             limited: true,
-            record_as: Some(MessageKind::Notice),
+            record_as: Some(record_as),
         };
-        Ok(self.queue(txn, ticket, desk, draft, now)?.is_some())
+        Ok(self
+            .queue(txn, ticket, incoming.desk, draft, incoming.now)?
+            .is_some())
     }
 
     /// Queues the acknowledgement of a new ticket, in the desk's language.
@@ -543,23 +565,7 @@ impl Ingestor {
         });
         let mut references = parsed.references.clone();
         references.push(parsed.message_id.clone());
-        let draft = Draft {
-            kind: "ack",
-            template: "ack",
-            language: ticket.language.clone(),
-            ctx,
-            from: self.desk_sender(desk, None),
-            to: vec![to],
-            cc: vec![],
-            reply_to: None,
-            in_reply_to: Some(parsed.message_id.clone()),
-            references,
-            auto_submitted: Some("auto-replied"),
-            attachments: vec![],
-            limited: true,
-            record_as: Some(MessageKind::Ack),
-        };
-        Ok(self.queue(txn, ticket, desk, draft, now)?.is_some())
+        self.send_reply(txn, ticket, incoming, "ack", ctx, to, MessageKind::Ack)
     }
 }
 
