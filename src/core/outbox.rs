@@ -130,7 +130,7 @@ mod tests {
 
     #[test]
     fn transient_failures_back_off_then_give_up() {
-        let now = Utc::now();
+        let now = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("fixed instant");
         let policy = RetryPolicy {
             initial: Duration::seconds(30),
             max: Duration::seconds(100),
@@ -153,7 +153,7 @@ mod tests {
 
     #[test]
     fn a_permanent_failure_fails_at_once() {
-        let now = Utc::now();
+        let now = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("fixed instant");
         let policy = RetryPolicy {
             initial: Duration::seconds(30),
             max: Duration::seconds(100),
