@@ -229,8 +229,16 @@ Subject: =?utf-8?Q?hello=0D=0ABcc:_victim@example.org?=\r\n\r\nbody\r\n";
 
 #[test]
 fn many_parts_are_cut_at_the_part_limit() {
-    let mail = parse(&many_parts(10_000), ParseLimits::default());
     let limits = ParseLimits::default();
+    // More parts than may even be parsed: refused before the parser builds them.
+    let refused = parse(&many_parts(10_000), limits);
+    assert!(
+        refused.parse_failed.is_some(),
+        "10,000 parts must be refused"
+    );
+    // Fewer than that, but more than are read: cut, with a warning.
+    let mail = parse(&many_parts(2_000), limits);
+    assert!(mail.parse_failed.is_none());
     assert!(mail.part_types.len() <= limits.max_parts);
     assert!(mail.attachments.len() <= limits.max_parts);
     assert!(

@@ -21,6 +21,11 @@ pub struct ParseLimits {
     pub max_parts: usize,
     /// Text beyond this many bytes is cut (the raw mail keeps all of it).
     pub max_text_bytes: usize,
+    /// A mail declaring more MIME parts than this is not parsed at all (quarantined): the MIME
+    /// parser would build every part before we could stop it.
+    pub max_declared_parts: usize,
+    /// A mail nesting multiparts deeper than this is not parsed (quarantined).
+    pub max_depth: usize,
 }
 
 impl Default for ParseLimits {
@@ -28,6 +33,8 @@ impl Default for ParseLimits {
         ParseLimits {
             max_parts: 500,
             max_text_bytes: 1 << 20,
+            max_declared_parts: 5_000,
+            max_depth: 50,
         }
     }
 }
@@ -46,6 +53,45 @@ pub fn header_block(raw: &[u8]) -> &[u8] {
     &raw[..end]
 }
 
+/// Whether a raw mail declares more MIME parts, or nests multiparts deeper, than the limits allow
+/// — read from its `Content-Type:` header lines in one pass, before any parsing.
+///
+/// Each part has a Content-Type line, so counting those lines bounds the parts; every
+/// `multipart/` type opens one level, so counting those bounds the depth (a mail with many
+/// sibling multiparts is over-counted, which only makes the limit stricter for odd mail).
+fn mime_shape_exceeds(raw: &[u8], limits: ParseLimits) -> Option<String> {
+    let mut parts = 0usize;
+    let mut multiparts = 0usize;
+    for line in raw.split(|b| *b == b'\n') {
+        let Some(head) = line.get(..13) else { continue };
+        if !head.eq_ignore_ascii_case(b"content-type:") {
+            continue;
+        }
+        parts += 1;
+        let value = &line[13..];
+        if value
+            .windows(10)
+            .any(|w| w.eq_ignore_ascii_case(b"multipart/"))
+        {
+            multiparts += 1;
+        }
+        if parts > limits.max_declared_parts {
+            return Some(format!(
+                "the mail declares more than {} MIME parts",
+                limits.max_declared_parts
+            ));
+        }
+    }
+    if multiparts > limits.max_depth && multiparts * 2 > parts {
+        // Mostly multiparts inside multiparts: a nesting bomb rather than a big mail.
+        return Some(format!(
+            "the mail nests more than {} multipart levels",
+            limits.max_depth
+        ));
+    }
+    None
+}
+
 /// A stable identity for a mail without a Message-ID: a digest of its bytes.
 pub fn synthetic_message_id(raw: &[u8]) -> String {
     let digest = Sha256::digest(raw);
@@ -59,6 +105,12 @@ pub fn parse(raw: &[u8], limits: ParseLimits) -> InboundMail {
         size: raw.len(),
         ..Default::default()
     };
+    if let Some(why) = mime_shape_exceeds(raw, limits) {
+        mail.message_id = synthetic_message_id(raw);
+        mail.synthetic_id = true;
+        mail.parse_failed = Some(why);
+        return mail;
+    }
     // mail-parser can panic on hostile input (the fuzzer found such mails: a debug assertion on
     // nested multiparts with a broken boundary). Such a mail is reported as failed, to be
     // quarantined, instead of taking the daemon down.
@@ -373,6 +425,44 @@ In-Reply-To: <ack-1@deskgate.example>\r\nReferences: <orig@customer.example> <ac
         ] {
             let _ = parse(raw, ParseLimits::default());
         }
+    }
+
+    #[test]
+    fn mime_bombs_are_refused_before_parsing() {
+        let mut nested = String::from("From: a@b.example\r\n");
+        for i in 0..200 {
+            nested.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"
+            ));
+        }
+        let m = parse(nested.as_bytes(), ParseLimits::default());
+        assert!(
+            m.parse_failed
+                .as_deref()
+                .is_some_and(|e| e.contains("nests")),
+            "{:?}",
+            m.parse_failed
+        );
+
+        let mut many = String::from(
+            "From: a@b.example\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\n",
+        );
+        for _ in 0..6_000 {
+            many.push_str("--x\r\nContent-Type: text/plain\r\n\r\nhi\r\n");
+        }
+        let m = parse(many.as_bytes(), ParseLimits::default());
+        assert!(
+            m.parse_failed
+                .as_deref()
+                .is_some_and(|e| e.contains("MIME parts")),
+            "{:?}",
+            m.parse_failed
+        );
+
+        let ordinary = b"From: a@b.example\r\nContent-Type: multipart/alternative; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nhi\r\n--x--\r\n";
+        assert!(parse(ordinary, ParseLimits::default())
+            .parse_failed
+            .is_none());
     }
 
     #[test]
