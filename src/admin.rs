@@ -153,29 +153,13 @@ fn monthly_report(
     let tz: chrono_tz::Tz = zone
         .parse()
         .map_err(|_| format!("unknown time zone {zone:?}: run `deskgate check`"))?;
-    let plans = config.plans();
-    // The same lookup as the ingest's: a ticket's plan (Standard when it has none) names its
-    // calendar, 24x7 when the plan or the calendar is unknown.
-    let calendars: std::collections::HashMap<&str, Calendar> = config
-        .calendars
-        .iter()
-        .filter_map(|c| {
-            let cal = Calendar::parse(&c.timezone, &c.hours, &c.days, &c.holidays).ok()?;
-            Some((c.name.as_str(), cal))
-        })
-        .collect();
-    let always = Calendar::always();
-    let calendar_of = |t: &crate::core::ticket::Ticket| {
-        let plan = t.plan.as_deref().unwrap_or("Standard");
-        plans
-            .iter()
-            .find(|p| p.name.eq_ignore_ascii_case(plan))
-            .and_then(|p| calendars.get(p.calendar.as_str()))
-            .unwrap_or(&always)
-    };
+    // The same plans and calendars as the ingest's (a ticket's plan, Standard when it has none,
+    // names its calendar; 24x7 when unknown).
     let tickets = ingestor.store.tickets().map_err(|e| e.to_string())?;
-    let with_calendars: Vec<_> = tickets.iter().map(|t| (t, calendar_of(t))).collect();
-    let allowances: Vec<Allowance> = plans
+    let calendars: Vec<Calendar> = tickets.iter().map(|t| ingestor.calendar_of(t)).collect();
+    let with_calendars: Vec<_> = tickets.iter().zip(calendars.iter()).collect();
+    let allowances: Vec<Allowance> = ingestor
+        .plans()
         .iter()
         .map(|p| Allowance {
             plan: p.name.clone(),

@@ -106,12 +106,12 @@ pub fn standalone_ingestor(config: Config) -> Result<Ingestor, DaemonError> {
     let config = Arc::new(config);
     let store = Store::open(&config.store.path)?;
     let templates = Arc::new(Templates::load(&config.general.templates)?);
-    Ok(Ingestor::new(
-        store,
-        templates,
-        config,
-        Arc::new(SystemClock),
-    ))
+    let ingestor = Ingestor::new(store, templates, config.clone(), Arc::new(SystemClock));
+    // A query still answers when the accounts file is broken (the daemon refuses to start).
+    if let Err(e) = load_accounts(&config, &ingestor) {
+        tracing::warn!(error = %e, "accounts not loaded; answering without them");
+    }
+    Ok(ingestor)
 }
 
 fn source_for(desk: &Desk) -> Result<Source, DaemonError> {

@@ -47,26 +47,19 @@ impl Delivery {
         }
     }
 
-    /// Tries every entry due now, once each.
+    /// Tries every entry due now, once each. Entries queued meanwhile wait for the next pass
+    /// (the delivery task is woken for them), so one scan of the queue is enough.
     pub async fn pass(&self) -> Result<PassReport, StoreError> {
         let mut report = PassReport::default();
-        let mut tried = std::collections::HashSet::new();
-        loop {
-            let mut due = self.store.outbox_due(self.clock.now(), 100 + tried.len())?;
-            due.retain(|e| !tried.contains(&e.id));
-            if due.is_empty() {
-                return Ok(report);
-            }
-            for entry in due {
-                tried.insert(entry.id);
-                let span = tracing::info_span!("send", outbox = entry.id, message_id = %entry.message_id, ticket = entry.ticket.as_deref().unwrap_or(""));
-                // The span goes with the future: entered across an await it would leak into
-                // whatever else the worker thread runs meanwhile.
-                self.deliver_one(entry, &mut report)
-                    .instrument(span)
-                    .await?;
-            }
+        for entry in self.store.outbox_due(self.clock.now(), usize::MAX)? {
+            let span = tracing::info_span!("send", outbox = entry.id, message_id = %entry.message_id, ticket = entry.ticket.as_deref().unwrap_or(""));
+            // The span goes with the future: entered across an await it would leak into
+            // whatever else the worker thread runs meanwhile.
+            self.deliver_one(entry, &mut report)
+                .instrument(span)
+                .await?;
         }
+        Ok(report)
     }
 
     /// Sends one entry and records the outcome durably.

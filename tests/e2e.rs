@@ -64,6 +64,15 @@ password_command = "printf '{PASSWORD}'"
         Deskgate { dir, config }
     }
 
+    /// A deskgate reading both desks of `dovecot` over plain IMAP, sending to `smtp_port`.
+    fn plain(dovecot: &Dovecot, smtp_port: u16) -> Deskgate {
+        Deskgate::new(
+            &format!("imap://127.0.0.1:{}", dovecot.imap_port()),
+            None,
+            smtp_port,
+        )
+    }
+
     /// Points the config at another SMTP port (a sink restarted with other options).
     fn set_smtp_port(&self, port: u16) {
         let text = std::fs::read_to_string(&self.config).expect("read config");
@@ -113,6 +122,11 @@ password_command = "printf '{PASSWORD}'"
     }
 }
 
+/// A Dovecot with the two desks' mailboxes.
+fn two_desks() -> Dovecot {
+    Dovecot::start(&[("nl", PASSWORD), ("fr", PASSWORD)])
+}
+
 fn mail(from: &str, to: &str, subject: &str, message_id: &str, extra: &str) -> Vec<u8> {
     format!(
         "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n{extra}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello desk,\r\nour link is down.\r\n"
@@ -137,13 +151,9 @@ fn decoded_subject(raw: &[u8]) -> String {
 
 #[test]
 fn a_customer_mail_becomes_a_ticket_and_replies_from_any_client_join_it() {
-    let dovecot = Dovecot::start(&[("nl", PASSWORD), ("fr", PASSWORD)]);
+    let dovecot = two_desks();
     let sink = SmtpSink::start();
-    let dg = Deskgate::new(
-        &format!("imap://127.0.0.1:{}", dovecot.imap_port()),
-        None,
-        sink.port(),
-    );
+    let dg = Deskgate::plain(&dovecot, sink.port());
 
     assert!(dg.ok(&["check"]).contains("valid"));
 
@@ -369,13 +379,9 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn the_daemon_picks_up_new_mail_by_idle_and_the_cli_works_beside_it() {
-    let dovecot = Dovecot::start(&[("nl", PASSWORD), ("fr", PASSWORD)]);
+    let dovecot = two_desks();
     let sink = SmtpSink::start();
-    let dg = Deskgate::new(
-        &format!("imap://127.0.0.1:{}", dovecot.imap_port()),
-        None,
-        sink.port(),
-    );
+    let dg = Deskgate::plain(&dovecot, sink.port());
     let daemon = start_daemon(&dg);
 
     // Give the desks a moment to enter IDLE, then deliver.
@@ -410,7 +416,7 @@ fn the_daemon_picks_up_new_mail_by_idle_and_the_cli_works_beside_it() {
 
 #[test]
 fn imaps_with_a_private_ca_works() {
-    let dovecot = Dovecot::start(&[("nl", PASSWORD), ("fr", PASSWORD)]);
+    let dovecot = two_desks();
     let sink = SmtpSink::start();
     let dg = Deskgate::new(
         &format!("imaps://127.0.0.1:{}", dovecot.imaps_port()),
@@ -436,13 +442,9 @@ fn imaps_with_a_private_ca_works() {
 
 #[test]
 fn a_uidvalidity_reset_neither_loses_nor_duplicates_mail() {
-    let dovecot = Dovecot::start(&[("nl", PASSWORD), ("fr", PASSWORD)]);
+    let dovecot = two_desks();
     let sink = SmtpSink::start();
-    let dg = Deskgate::new(
-        &format!("imap://127.0.0.1:{}", dovecot.imap_port()),
-        None,
-        sink.port(),
-    );
+    let dg = Deskgate::plain(&dovecot, sink.port());
     for i in 1..=2 {
         dovecot.append(
             "nl",
@@ -491,7 +493,7 @@ fn a_uidvalidity_reset_neither_loses_nor_duplicates_mail() {
 
 #[test]
 fn run_once_fails_loudly_when_a_server_cannot_be_reached() {
-    let dovecot = Dovecot::start(&[("nl", PASSWORD), ("fr", PASSWORD)]);
+    let dovecot = two_desks();
     let dead_smtp = common::free_port();
     let dg = Deskgate::new(
         &format!("imap://127.0.0.1:{}", dovecot.imap_port()),
@@ -535,13 +537,9 @@ fn run_once_fails_loudly_when_a_server_cannot_be_reached() {
 
 #[test]
 fn a_permanent_smtp_refusal_fails_the_entry_and_notes_the_ticket() {
-    let dovecot = Dovecot::start(&[("nl", PASSWORD), ("fr", PASSWORD)]);
+    let dovecot = two_desks();
     let sink = SmtpSink::start_with_args(&["-f", "rcpt"]);
-    let dg = Deskgate::new(
-        &format!("imap://127.0.0.1:{}", dovecot.imap_port()),
-        None,
-        sink.port(),
-    );
+    let dg = Deskgate::plain(&dovecot, sink.port());
     dovecot.append(
         "nl",
         PASSWORD,
@@ -579,13 +577,9 @@ fn a_permanent_smtp_refusal_fails_the_entry_and_notes_the_ticket() {
 
 #[test]
 fn a_transient_smtp_failure_is_retried_later_with_the_same_message_id() {
-    let dovecot = Dovecot::start(&[("nl", PASSWORD), ("fr", PASSWORD)]);
+    let dovecot = two_desks();
     let mut soft = SmtpSink::start_with_args(&["-r", "rcpt"]);
-    let dg = Deskgate::new(
-        &format!("imap://127.0.0.1:{}", dovecot.imap_port()),
-        None,
-        soft.port(),
-    );
+    let dg = Deskgate::plain(&dovecot, soft.port());
     dovecot.append(
         "nl",
         PASSWORD,
@@ -632,13 +626,9 @@ fn a_transient_smtp_failure_is_retried_later_with_the_same_message_id() {
 /// Plays an auto-responder at jane@acme.example: every mail the desk sent her since the last
 /// round gets an answer, shaped by `answer`. Returns how many mails reached her in all.
 fn storm(answer: impl Fn(usize, &common::Captured) -> Vec<u8>) -> usize {
-    let dovecot = Dovecot::start(&[("nl", PASSWORD), ("fr", PASSWORD)]);
+    let dovecot = two_desks();
     let sink = SmtpSink::start();
-    let dg = Deskgate::new(
-        &format!("imap://127.0.0.1:{}", dovecot.imap_port()),
-        None,
-        sink.port(),
-    );
+    let dg = Deskgate::plain(&dovecot, sink.port());
     dovecot.append(
         "nl",
         PASSWORD,

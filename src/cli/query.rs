@@ -20,7 +20,7 @@ macro_rules! println {
 }
 
 /// Answers a query through the daemon's admin socket, or from the store when no daemon runs.
-async fn ask(config: Option<&PathBuf>, q: Query) -> anyhow::Result<Value> {
+pub(super) async fn ask(config: Option<&PathBuf>, q: Query) -> anyhow::Result<Value> {
     let config = super::load_config(config)?;
     if let Some(v) = admin::ask(&config.admin_socket(), &q)
         .await

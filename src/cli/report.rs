@@ -4,7 +4,7 @@
 //! The figures come from `core::report` through the admin query, so the daemon and the CLI give
 //! the same answer; this file only asks and prints.
 
-use crate::admin::{self, Query};
+use crate::admin::Query;
 use crate::core::report::{ExpertHours, Month, MonthlyReport, PriorityRow, TargetCount};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -29,7 +29,7 @@ pub async fn report(
         eprintln!("deskgate: {e}");
         return Ok(2);
     }
-    let v = ask(config, Query::Report { month, account }).await?;
+    let v = super::query::ask(config, Query::Report { month, account }).await?;
     let out = match format {
         Format::Json => serde_json::to_string_pretty(&v)? + "\n",
         Format::Csv => csv(&serde_json::from_value(v)?),
@@ -37,29 +37,6 @@ pub async fn report(
     };
     print(&out)?;
     Ok(0)
-}
-
-/// Answers the query through the daemon's admin socket, or from the store when no daemon runs.
-///
-/// Without a daemon the accounts file is read here: the report needs the accounts' plans, time
-/// zones and contract starts, which the other queries do not.
-async fn ask(config: Option<&PathBuf>, q: Query) -> anyhow::Result<serde_json::Value> {
-    let config = super::load_config(config)?;
-    if let Some(v) = admin::ask(&config.admin_socket(), &q)
-        .await
-        .map_err(anyhow::Error::msg)?
-    {
-        return Ok(v);
-    }
-    let accounts = match &config.general.accounts {
-        Some(path) => Some(crate::accounts_file::load(path)?),
-        None => None,
-    };
-    let ingestor = crate::daemon::standalone_ingestor(config)?;
-    if let Some(directory) = accounts {
-        ingestor.set_directory(directory);
-    }
-    admin::answer(&ingestor, &q).map_err(anyhow::Error::msg)
 }
 
 /// Writes `out` to stdout; a closed pipe (`deskgate report … | head`) is no error.

@@ -263,16 +263,15 @@ impl Ingestor {
                 "mail of {} bytes exceeds ingest.max_message_bytes ({max})",
                 mail.raw.len()
             );
-            let quarantined = self.shelve(
+            let id = self.keep_shelved(
                 txn,
                 Shelf::Quarantine,
                 desk,
                 mail,
                 Some(&parsed),
-                error.clone(),
+                &error,
                 now,
             )?;
-            let id = txn.last_seq("shelf").unwrap_or(0);
             parsed.text = format!(
                 "[deskgate: this mail of {:.1} MB exceeded the limit of {:.1} MB and was not processed; it is kept in quarantine as {id}]",
                 mail.raw.len() as f64 / 1e6,
@@ -281,7 +280,7 @@ impl Ingestor {
             parsed.attachments.clear();
             oversized_in = Some((mail.raw.len(), id));
             if self.config.staff_by_address(&parsed.from.email).is_some() {
-                return Ok(quarantined);
+                return Ok(Outcome::Quarantined { error });
             }
         }
 
@@ -444,6 +443,25 @@ impl Ingestor {
         reason: String,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
+        self.keep_shelved(txn, shelf, desk, mail, parsed, &reason, now)?;
+        Ok(match shelf {
+            Shelf::Quarantine => Outcome::Quarantined { error: reason },
+            Shelf::Aside => Outcome::Aside { reason },
+        })
+    }
+
+    /// Writes a mail to a shelf; returns its shelf id.
+    #[allow(clippy::too_many_arguments)] // Mirrors QuarantineEntry's fields.
+    fn keep_shelved(
+        &self,
+        txn: &mut Txn<'_>,
+        shelf: Shelf,
+        desk: &Desk,
+        mail: &RawMail,
+        parsed: Option<&InboundMail>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
         let id = txn.next_seq("shelf")?;
         let entry = QuarantineEntry {
             id,
@@ -453,7 +471,7 @@ impl Ingestor {
             from: parsed.map(|p| p.from.email.clone()).unwrap_or_default(),
             subject: parsed.map(|p| p.subject.clone()).unwrap_or_default(),
             origin: mail.origin.to_string(),
-            error: reason.clone(),
+            error: reason.to_string(),
             at: now,
             size: mail.raw.len(),
         };
@@ -463,15 +481,10 @@ impl Ingestor {
             txn.index_message_id(&p.message_id, "", Direction::In);
         }
         match shelf {
-            Shelf::Quarantine => {
-                tracing::warn!(id, reason = %reason, "mail quarantined");
-                Ok(Outcome::Quarantined { error: reason })
-            }
-            Shelf::Aside => {
-                tracing::info!(id, reason = %reason, "mail kept aside");
-                Ok(Outcome::Aside { reason })
-            }
+            Shelf::Quarantine => tracing::warn!(id, reason = %reason, "mail quarantined"),
+            Shelf::Aside => tracing::info!(id, reason = %reason, "mail kept aside"),
         }
+        Ok(id)
     }
 
     /// A time as `reader` sees it, in their time zone.

@@ -52,6 +52,11 @@ impl Ingestor {
         identity
     }
 
+    /// Every plan in force: the shipped defaults merged with the config's.
+    pub fn plans(&self) -> &[Plan] {
+        &self.plans
+    }
+
     pub(super) fn plan_of(&self, ticket: &Ticket) -> Option<Plan> {
         let name = ticket.plan.as_deref().unwrap_or(DEFAULT_PLAN);
         self.plans
@@ -61,7 +66,7 @@ impl Ingestor {
     }
 
     /// The calendar a ticket's plan counts in (24x7 when unknown).
-    pub(super) fn calendar_of(&self, ticket: &Ticket) -> Calendar {
+    pub fn calendar_of(&self, ticket: &Ticket) -> Calendar {
         let name = self
             .plan_of(ticket)
             .map(|p| p.calendar)

@@ -497,19 +497,6 @@ impl Txn<'_> {
         self.batch.delete(format!("{p}r/{id:016}"));
     }
 
-    /// The value a named counter was last advanced to in this transaction, if it was.
-    pub fn last_seq(&self, name: &str) -> Option<u64> {
-        let key = format!("meta/seq/{name}");
-        self.batch
-            .ops
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key.as_bytes())
-            .and_then(|(_, v)| v.as_deref())
-            .and_then(|v| <[u8; 8]>::try_from(v).ok())
-            .map(u64::from_be_bytes)
-    }
-
     /// Reserves the next value of a named counter in this transaction.
     pub fn next_seq(&mut self, name: &str) -> Result<u64, StoreError> {
         let store = self.store;

@@ -400,10 +400,10 @@ authorityKeyIdentifier = keyid
 ";
 
 /// Paths of the generated TLS files.
-struct Tls {
-    ca_cert: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
+pub struct Tls {
+    pub ca_cert: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
 }
 
 /// Generate a throw-away CA plus a server certificate (CN 127.0.0.1, SAN
@@ -411,7 +411,7 @@ struct Tls {
 ///
 /// A separate CA (instead of one self-signed leaf) is used because webpki /
 /// rustls rejects a CA:TRUE certificate used as the server certificate.
-fn make_tls(dir: &Path) -> Tls {
+pub fn make_tls(dir: &Path) -> Tls {
     mkdir(dir, 0o755);
     let cnf = dir.join("openssl.cnf");
     write_file(&cnf, OPENSSL_CNF);
