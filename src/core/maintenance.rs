@@ -1186,7 +1186,7 @@ fn parse_until(value: &str) -> Option<Until> {
     Some(Until::Local(date.and_time(last)))
 }
 
-fn check_id(id: &str) -> Result<(), String> {
+pub(crate) fn check_id(id: &str) -> Result<(), String> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id

@@ -10,6 +10,7 @@ pub mod calendar;
 pub mod classify;
 pub mod commands;
 pub mod icalendar;
+pub mod incident;
 pub mod limits;
 pub mod mail;
 pub mod maintenance;
