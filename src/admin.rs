@@ -5,15 +5,17 @@
 //! daemon answers from its open store. When no daemon answers, the CLI opens the store itself.
 //! The protocol is one JSON request line and one JSON response line per connection.
 
+use crate::broadcast::ops::{self, IncidentForm, MaintenanceForm, Step};
 use crate::ingest::Ingestor;
 use crate::store::{Shelf, StoreError};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 /// A read-only query of the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +49,54 @@ pub enum Query {
         month: String,
         account: Option<String>,
     },
+    /// Schedules a maintenance (one-off, or standing when the form has a rule). `now` stands
+    /// in for the clock (replays and tests); `dry_run` stores nothing and shows the audience.
+    MaintenanceSchedule {
+        form: MaintenanceForm,
+        dry_run: bool,
+        now: Option<DateTime<Utc>>,
+    },
+    MaintenanceUpdate {
+        id: String,
+        form: MaintenanceForm,
+        dry_run: bool,
+        now: Option<DateTime<Utc>>,
+    },
+    /// Start, complete or cancel.
+    MaintenanceStep {
+        id: String,
+        step: Step,
+        dry_run: bool,
+        now: Option<DateTime<Utc>>,
+    },
+    MaintenanceList {
+        now: Option<DateTime<Utc>>,
+    },
+    MaintenanceShow {
+        id: String,
+        now: Option<DateTime<Utc>>,
+    },
+    IncidentOpen {
+        form: IncidentForm,
+        dry_run: bool,
+        now: Option<DateTime<Utc>>,
+    },
+    IncidentUpdate {
+        id: String,
+        form: IncidentForm,
+        dry_run: bool,
+        now: Option<DateTime<Utc>>,
+    },
+    IncidentResolve {
+        id: String,
+        message: String,
+        dry_run: bool,
+        now: Option<DateTime<Utc>>,
+    },
+    IncidentList,
+    IncidentShow {
+        id: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -60,6 +110,7 @@ struct Response {
 /// Answers a query: the same code whether the daemon or the CLI holds the store.
 pub fn answer(ingestor: &Ingestor, q: &Query) -> Result<Value, String> {
     let store = &ingestor.store;
+    let at = |now: &Option<DateTime<Utc>>| now.unwrap_or_else(|| ingestor.clock.now());
     let err = |e: StoreError| e.to_string();
     let json = |v: serde_json::Result<Value>| v.map_err(|e| e.to_string());
     match q {
@@ -128,6 +179,40 @@ pub fn answer(ingestor: &Ingestor, q: &Query) -> Result<Value, String> {
             month,
             account.as_deref(),
         )?)),
+        Query::MaintenanceSchedule { form, dry_run, now } => {
+            ops::schedule_maintenance(ingestor, form, *dry_run, at(now))
+        }
+        Query::MaintenanceUpdate {
+            id,
+            form,
+            dry_run,
+            now,
+        } => ops::update_maintenance(ingestor, id, form, *dry_run, at(now)),
+        Query::MaintenanceStep {
+            id,
+            step,
+            dry_run,
+            now,
+        } => ops::step_maintenance(ingestor, id, *step, *dry_run, at(now)),
+        Query::MaintenanceList { now } => ops::maintenance_list(ingestor, at(now)),
+        Query::MaintenanceShow { id, now } => ops::maintenance_show(ingestor, id, at(now)),
+        Query::IncidentOpen { form, dry_run, now } => {
+            ops::open_incident(ingestor, form, *dry_run, at(now))
+        }
+        Query::IncidentUpdate {
+            id,
+            form,
+            dry_run,
+            now,
+        } => ops::update_incident(ingestor, id, form, *dry_run, at(now)),
+        Query::IncidentResolve {
+            id,
+            message,
+            dry_run,
+            now,
+        } => ops::resolve_incident(ingestor, id, message, *dry_run, at(now)),
+        Query::IncidentList => ops::incident_list(ingestor),
+        Query::IncidentShow { id } => ops::incident_show(ingestor, id),
     }
 }
 
@@ -195,9 +280,11 @@ fn with_sla(
 }
 
 /// Serves queries until shutdown. The socket file is replaced if stale and removed at the end.
+/// `wake` is the delivery task's: an answer may have queued mail (a maintenance notice).
 pub async fn serve(
     path: &Path,
     ingestor: Arc<Ingestor>,
+    wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let _ = std::fs::remove_file(path);
@@ -214,10 +301,12 @@ pub async fn serve(
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let ingestor = ingestor.clone();
+                let wake = wake.clone();
                 tokio::spawn(async move {
                     if let Err(e) = handle(stream, ingestor).await {
                         tracing::debug!(error = %e, "admin connection ended");
                     }
+                    wake.notify_one();
                 });
             }
         }

@@ -42,6 +42,9 @@ pub struct Config {
     pub outbox: OutboxConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Maintenance and incident notices.
+    #[serde(default)]
+    pub broadcast: BroadcastConfig,
     #[serde(rename = "desk", default)]
     pub desks: Vec<Desk>,
     /// Whose word we take that a staff member's mail is really theirs.
@@ -163,6 +166,76 @@ pub struct OutboxConfig {
     /// desk's mail server to deliver plus-addressed mail to the desk mailbox.
     #[serde(default)]
     pub verp: bool,
+}
+
+/// Maintenance and incident notices: who sends them, when, and how fast.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BroadcastConfig {
+    /// The desk whose address sends notices (From, Reply-To, ORGANIZER; bounces come back to
+    /// it). Default: the first desk.
+    #[serde(default)]
+    pub desk: Option<String>,
+    /// The provider's domain in the iCalendar part (`X-MAINTNOTE-PROVIDER`, the UID's domain).
+    /// Default: the Message-ID domain.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// The organiser's name in the iCalendar part. Default: the sending desk's display name.
+    #[serde(default)]
+    pub organizer_name: Option<String>,
+    /// Send rate limit, notices per minute (spread evenly); 0 sends as fast as the outbox can.
+    #[serde(default = "default_per_minute")]
+    pub per_minute: u32,
+    /// How long before each occurrence of a standing window it is announced ("7d").
+    #[serde(default = "default_lead_time")]
+    pub lead_time: String,
+    /// How long before a window the reminder goes out ("24h").
+    #[serde(default = "default_reminder_before")]
+    pub reminder_before: String,
+    /// How late a standing window's completion notice may still go out ("6h").
+    #[serde(default = "default_completion_grace")]
+    pub completion_grace: String,
+}
+
+impl Default for BroadcastConfig {
+    fn default() -> Self {
+        BroadcastConfig {
+            desk: None,
+            provider: None,
+            organizer_name: None,
+            per_minute: default_per_minute(),
+            lead_time: default_lead_time(),
+            reminder_before: default_reminder_before(),
+            completion_grace: default_completion_grace(),
+        }
+    }
+}
+
+fn default_per_minute() -> u32 {
+    600
+}
+fn default_lead_time() -> String {
+    "7d".into()
+}
+fn default_reminder_before() -> String {
+    "24h".into()
+}
+fn default_completion_grace() -> String {
+    "6h".into()
+}
+
+impl BroadcastConfig {
+    /// When notices go out, from the three durations (validated by [`Config::validate`]).
+    pub fn schedule(&self) -> Result<crate::core::maintenance::NoticeSchedule, String> {
+        let d = |key: &str, v: &str| {
+            crate::core::sla::parse_duration(v).map_err(|e| format!("broadcast.{key}: {e}"))
+        };
+        Ok(crate::core::maintenance::NoticeSchedule {
+            lead_time: d("lead_time", &self.lead_time)?,
+            reminder_before: d("reminder_before", &self.reminder_before)?,
+            completion_grace: d("completion_grace", &self.completion_grace)?,
+        })
+    }
 }
 
 /// Storm limits: what keeps deskgate quiet when something keeps writing to it.
@@ -516,6 +589,15 @@ impl Config {
         if self.outbox.max_attempts == 0 {
             bad("outbox.max_attempts", "must be at least 1".into());
         }
+        if let Err(e) = self.broadcast.schedule() {
+            let (key, what) = e.split_once(": ").unwrap_or(("broadcast", e.as_str()));
+            bad(key, what.to_string());
+        }
+        if let Some(desk) = &self.broadcast.desk {
+            if self.desk(desk).is_none() {
+                bad("broadcast.desk", format!("no [[desk]] is named {desk:?}"));
+            }
+        }
         if self.general.timezone.parse::<chrono_tz::Tz>().is_err() {
             bad(
                 "general.timezone",
@@ -716,6 +798,22 @@ impl Config {
             }
         }
         p
+    }
+
+    /// The desk that sends maintenance and incident notices.
+    pub fn broadcast_desk(&self) -> Option<&Desk> {
+        match &self.broadcast.desk {
+            Some(name) => self.desk(name),
+            None => self.desks.first(),
+        }
+    }
+
+    /// The provider domain of the notices' iCalendar parts.
+    pub fn provider_domain(&self) -> String {
+        self.broadcast
+            .provider
+            .clone()
+            .unwrap_or_else(|| self.message_id_domain())
     }
 
     /// The domain of the Message-IDs deskgate writes.

@@ -50,6 +50,8 @@ pub struct OnceReport {
     pub delivery_secs: f64,
     /// SLA warnings and breaches sent, and shift handovers.
     pub timers: crate::ingest::TimerReport,
+    /// Maintenance and incident notices queued.
+    pub broadcast: crate::broadcast::BroadcastReport,
 }
 
 /// The parts shared by both modes.
@@ -267,6 +269,8 @@ pub async fn run_once(
     report.timers.sla_warnings += after.sla_warnings;
     report.timers.sla_breaches += after.sla_breaches;
     report.timers.handovers += after.handovers;
+    // Notices due at this instant (and those a crash interrupted), before the delivery.
+    report.broadcast = crate::broadcast::run_due(&parts.ingestor, now)?;
     let started = std::time::Instant::now();
     if let Err(e) = parts.delivery.transport.test_connection().await {
         problems.push(format!("smtp {}: {e}", parts.config.smtp.url));
@@ -300,8 +304,9 @@ pub async fn run(
     let socket = parts.config.admin_socket();
     let admin_ingestor = parts.ingestor.clone();
     let admin_stop = stop_rx.clone();
+    let admin_wake = wake_delivery.clone();
     tasks.spawn(async move {
-        if let Err(e) = crate::admin::serve(&socket, admin_ingestor, admin_stop).await {
+        if let Err(e) = crate::admin::serve(&socket, admin_ingestor, admin_wake, admin_stop).await {
             tracing::error!(error = %e, socket = %socket.display(), "admin endpoint failed; the CLI cannot reach this daemon");
         }
     });
@@ -391,7 +396,8 @@ async fn desk_task(
     tracing::info!(desk = %desk.name, "desk stopped");
 }
 
-/// Fires SLA and handover timers as they come due (checked at least every 30 s).
+/// Fires SLA and handover timers as they come due, and broadcasts the maintenance and
+/// incident notices due (checked at least every 30 s).
 async fn timer_task(
     parts: Arc<Parts>,
     mut stop: watch::Receiver<bool>,
@@ -411,6 +417,16 @@ async fn timer_task(
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "timers failed"),
             Err(e) => tracing::error!(error = %e, "timer task failed"),
+        }
+        let ingestor = parts.ingestor.clone();
+        match tokio::task::spawn_blocking(move || crate::broadcast::run_due(&ingestor, now)).await {
+            Ok(Ok(r)) if r.queued + r.held > 0 => {
+                tracing::info!(?r, "notices queued");
+                wake_delivery.notify_one();
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "broadcast failed"),
+            Err(e) => tracing::error!(error = %e, "broadcast task failed"),
         }
         let until_next = match parts.store.next_timer() {
             Ok(Some(t)) if t > now => (t - now).to_std().unwrap_or(Duration::from_secs(30)),

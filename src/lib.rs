@@ -2,7 +2,7 @@
 //!
 //! Modules in reading order: the pure [`core`] first, then the adapters around it (store, mail
 //! sources, outbound transports, templates), then the pipeline that wires them ([`ingest`],
-//! [`delivery`], [`daemon`]) and the command line ([`cli`]).
+//! [`delivery`], [`broadcast`], [`daemon`]) and the command line ([`cli`]).
 
 pub mod core;
 
@@ -15,6 +15,7 @@ pub mod outbound;
 pub mod render;
 pub mod source;
 
+pub mod broadcast;
 pub mod daemon;
 pub mod delivery;
 

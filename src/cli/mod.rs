@@ -2,6 +2,7 @@
 //!
 //! Each command group has its own file; this one holds the clap definitions and dispatch.
 
+mod broadcast;
 mod query;
 mod report;
 mod run;
@@ -59,6 +60,20 @@ pub enum Command {
     Aside {
         #[command(subcommand)]
         command: ShelfCommand,
+    },
+    /// Maintenance windows: schedule, change, cancel; notices go to every affected account.
+    Maintenance {
+        #[command(subcommand)]
+        command: broadcast::MaintenanceCommand,
+        #[command(flatten)]
+        common: broadcast::Common,
+    },
+    /// Incidents: open, update, resolve; notices go to every affected account.
+    Incident {
+        #[command(subcommand)]
+        command: broadcast::IncidentCommand,
+        #[command(flatten)]
+        common: broadcast::Common,
     },
     /// The monthly report: tickets opened and resolved, SLA targets met per priority, expert
     /// hours used against the allowance.
@@ -166,6 +181,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Aside { command } => {
             query::shelf(cli.config.as_ref(), crate::store::Shelf::Aside, command).await
+        }
+        Command::Maintenance { command, common } => {
+            broadcast::maintenance(cli.config.as_ref(), command, common).await
+        }
+        Command::Incident { command, common } => {
+            broadcast::incident(cli.config.as_ref(), command, common).await
         }
         Command::Report {
             month,

@@ -34,7 +34,7 @@ pub(super) async fn ask(config: Option<&PathBuf>, q: Query) -> anyhow::Result<Va
     answer
 }
 
-fn print_json(v: &Value) -> anyhow::Result<i32> {
+pub(super) fn print_json(v: &Value) -> anyhow::Result<i32> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(0)
 }

@@ -444,12 +444,79 @@ impl Directory {
         Some((partner, contact))
     }
 
+    /// Who receives a broadcast notice (maintenance, incident): for every account `in_scope`
+    /// says is concerned, its contacts holding `role`, or for a partner-managed account the
+    /// partner's contacts instead, plus the account's own when the notice is about security
+    /// (see [`Directory::notice_recipients`]). One entry per (account, contact): a partner
+    /// managing three accounts in scope is told about each of them, so that its tools can book
+    /// each notice on the right customer. In file order.
+    pub fn audience(
+        &self,
+        in_scope: impl Fn(&Account) -> bool,
+        role: Role,
+        security: bool,
+    ) -> Vec<NoticeRecipient<'_>> {
+        let mut out = Vec::new();
+        for account in self.accounts.iter().filter(|a| in_scope(a)) {
+            let partner = account.partner.as_deref().and_then(|p| self.account(p));
+            let via = partner.unwrap_or(account);
+            let mut told: Vec<&str> = Vec::new();
+            for contact in with_role(via, role) {
+                told.push(&contact.address);
+                out.push(NoticeRecipient {
+                    account,
+                    contact,
+                    via,
+                });
+            }
+            if partner.is_some() && security {
+                for contact in with_role(account, role) {
+                    if !told.contains(&contact.address.as_str()) {
+                        out.push(NoticeRecipient {
+                            account,
+                            contact,
+                            via: account,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The accounts managed by partner `partner`, in file order.
     pub fn managed_by(&self, partner: &str) -> Vec<&Account> {
         self.accounts
             .iter()
             .filter(|a| a.partner.as_deref() == Some(partner))
             .collect()
+    }
+}
+
+/// One recipient of a broadcast notice about `account`.
+#[derive(Debug, Clone, Copy)]
+pub struct NoticeRecipient<'a> {
+    /// The account the notice is about.
+    pub account: &'a Account,
+    pub contact: &'a Contact,
+    /// The account the contact belongs to: `account`, or the partner that manages it.
+    pub via: &'a Account,
+}
+
+impl NoticeRecipient<'_> {
+    /// Whether the contact is told on behalf of a customer they manage.
+    pub fn on_behalf(&self) -> bool {
+        self.via.id != self.account.id
+    }
+
+    /// The contact's language (theirs, else their own account's).
+    pub fn language(&self) -> &str {
+        self.via.language_of(self.contact)
+    }
+
+    /// The zone the contact reads times in: their own account's.
+    pub fn timezone(&self) -> &str {
+        &self.via.timezone
     }
 }
 
@@ -730,6 +797,54 @@ mod tests {
         );
         assert!(n("bank", Role::Escalation, false).is_empty());
         assert!(n("nobody", Role::Technical, true).is_empty());
+    }
+
+    #[test]
+    fn a_broadcast_audience_is_one_entry_per_account_in_scope_and_contact() {
+        let d = directory();
+        let line = |r: &NoticeRecipient<'_>| {
+            format!(
+                "{} <- {}{}",
+                r.account.id,
+                r.contact.address,
+                if r.on_behalf() { " (partner)" } else { "" }
+            )
+        };
+        let managed = |a: &Account| a.partner.is_some();
+        let got: Vec<String> = d
+            .audience(managed, Role::Maintenance, false)
+            .iter()
+            .map(line)
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "shop <- support@reseller.example (partner)",
+                "bank <- support@reseller.example (partner)"
+            ]
+        );
+        let got: Vec<String> = d
+            .audience(managed, Role::Maintenance, true)
+            .iter()
+            .map(line)
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "shop <- support@reseller.example (partner)",
+                "shop <- it@shop.example",
+                "bank <- support@reseller.example (partner)",
+                "bank <- sec@bank.example"
+            ]
+        );
+        let everyone: Vec<String> = d
+            .audience(|_| true, Role::Maintenance, false)
+            .iter()
+            .map(line)
+            .collect();
+        assert_eq!(everyone[0], "acme <- noc@acme.example");
+        assert_eq!(everyone[1], "acme <- jane.doe@gmail.com");
+        assert_eq!(everyone.len(), 5, "{everyone:?}");
     }
 
     #[test]

@@ -38,9 +38,46 @@ impl Window {
     }
 }
 
+/// The send rate limit of broadcasts: when the next mail may first be tried, given the next
+/// free slot (`None` before the first), `now`, and at most `per_minute` mails a minute (0: no
+/// limit). Returns the mail's time and the slot after it. Slots in the past are not saved up:
+/// a campaign after a quiet hour starts now and keeps the pace.
+pub fn spread(
+    slot: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    per_minute: u32,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    if per_minute == 0 {
+        return (now, now);
+    }
+    let at = slot.map_or(now, |s| s.max(now));
+    let gap = Duration::microseconds(60_000_000 / i64::from(per_minute));
+    (at, at + gap)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rate_limit_spreads_mails_evenly_and_does_not_save_up_idle_time() {
+        let now = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("fixed instant");
+        let mut slot = None;
+        let mut times = Vec::new();
+        for _ in 0..4 {
+            let (at, next) = spread(slot, now, 120);
+            times.push((at - now).num_milliseconds());
+            slot = Some(next);
+        }
+        assert_eq!(times, [0, 500, 1000, 1500]);
+        let later = now + Duration::hours(1);
+        assert_eq!(
+            spread(slot, later, 120).0,
+            later,
+            "a stale slot is not credit"
+        );
+        assert_eq!(spread(slot, now, 0), (now, now), "no limit: everything now");
+    }
     use proptest::prelude::*;
 
     #[test]

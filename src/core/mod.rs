@@ -9,6 +9,7 @@ pub mod auth;
 pub mod calendar;
 pub mod classify;
 pub mod commands;
+pub mod datefmt;
 pub mod icalendar;
 pub mod incident;
 pub mod limits;

@@ -76,6 +76,8 @@ pub struct Ingestor {
     plans: Vec<crate::config::Plan>,
     /// Business calendars by name (the plans' "calendar" key).
     calendars: std::collections::HashMap<String, crate::core::calendar::Calendar>,
+    /// Held for a whole broadcast pass (see `crate::broadcast::run_due`).
+    broadcasting: std::sync::Mutex<()>,
 }
 
 /// One mail being processed: where it came from, what it says, what kind it is.
@@ -140,7 +142,16 @@ impl Ingestor {
             accounts: std::sync::RwLock::new(Arc::default()),
             plans,
             calendars,
+            broadcasting: std::sync::Mutex::new(()),
         }
+    }
+
+    /// Taken by a broadcast pass, so two passes never queue the same recipient twice.
+    pub(crate) fn broadcast_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A pass that panicked left nothing half-written (batches are atomic): carry on.
+        self.broadcasting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Processes one mail from `desk` and commits its effects (durable after the next flush).

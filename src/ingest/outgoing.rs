@@ -100,6 +100,8 @@ impl Ingestor {
             attachments: draft.attachments,
             loop_marker: domain,
             date: now,
+            calendar: None,
+            notice: None,
         };
         let bytes = match compose(&out) {
             Ok(b) => b,
@@ -219,7 +221,7 @@ impl Ingestor {
     }
 
     /// The envelope sender of outbox entry `id`: the desk's address, or its VERP form.
-    fn envelope_sender(&self, desk: &Desk, id: u64) -> String {
+    pub(crate) fn envelope_sender(&self, desk: &Desk, id: u64) -> String {
         match (self.config.outbox.verp, desk.address.split_once('@')) {
             (true, Some((local, domain))) => format!("{local}+dg-{id}@{domain}"),
             _ => desk.address.clone(),
@@ -238,7 +240,7 @@ impl Ingestor {
     }
 
     /// The `desk` object of every template context.
-    pub(super) fn desk_ctx(&self, desk: &Desk) -> Value {
+    pub(crate) fn desk_ctx(&self, desk: &Desk) -> Value {
         serde_json::json!({"name": desk.name, "address": desk.address, "display_name": desk.display_name()})
     }
 

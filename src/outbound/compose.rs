@@ -5,7 +5,7 @@
 
 use crate::core::mail::Address;
 use chrono::{DateTime, Utc};
-use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 
 /// The marker header on everything deskgate sends; seeing it come back means a loop.
@@ -32,7 +32,23 @@ pub struct OutgoingMail {
     /// Value of the loop marker: the deskgate instance (its Message-ID domain).
     pub loop_marker: String,
     pub date: DateTime<Utc>,
+    /// An iCalendar object carried as a third alternative (after text and HTML), as calendar
+    /// clients and the BCOP maintenance parsers expect it.
+    pub calendar: Option<CalendarPart>,
+    /// For a broadcast notice: its key, in an `X-Deskgate-Notice` header (for the desk's own
+    /// tracing and for tests that count notices).
+    pub notice: Option<String>,
 }
+
+/// A `text/calendar` part: the iTIP method (`PUBLISH`, `CANCEL`) and the VCALENDAR text.
+#[derive(Debug, Clone)]
+pub struct CalendarPart {
+    pub method: &'static str,
+    pub text: String,
+}
+
+/// The header naming the broadcast notice a mail carries.
+pub const NOTICE_HEADER: &str = "X-Deskgate-Notice";
 
 /// A file attached to an outgoing mail.
 #[derive(Debug, Clone)]
@@ -115,14 +131,37 @@ pub fn compose(mail: &OutgoingMail) -> Result<Vec<u8>, ComposeError> {
         HeaderName::new_from_ascii_str(LOOP_HEADER),
         clean(&mail.loop_marker),
     ));
-    let body = match &mail.html {
-        Some(html) => MultiPart::alternative_plain_html(mail.text.clone(), html.clone()),
-        None => MultiPart::mixed().singlepart(SinglePart::plain(mail.text.clone())),
+    if let Some(key) = &mail.notice {
+        b = b.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str(NOTICE_HEADER),
+            clean(key),
+        ));
+    }
+    let body = match (&mail.html, &mail.calendar) {
+        (Some(html), None) => MultiPart::alternative_plain_html(mail.text.clone(), html.clone()),
+        (html, Some(cal)) => {
+            let mut alt = MultiPart::alternative().singlepart(SinglePart::plain(mail.text.clone()));
+            if let Some(html) = html {
+                alt = alt.singlepart(SinglePart::html(html.clone()));
+            }
+            let ct = ContentType::parse(&format!(
+                "text/calendar; charset=utf-8; method={}",
+                cal.method
+            ))
+            .map_err(|e| ComposeError::Build(e.to_string()))?;
+            alt.singlepart(
+                SinglePart::builder()
+                    .header(ct)
+                    .header(ContentTransferEncoding::Base64)
+                    .body(cal.text.clone()),
+            )
+        }
+        (None, None) => MultiPart::mixed().singlepart(SinglePart::plain(mail.text.clone())),
     };
     let message = if mail.attachments.is_empty() {
-        match &mail.html {
-            Some(_) => b.multipart(body),
-            None => b.body(mail.text.clone()),
+        match (&mail.html, &mail.calendar) {
+            (None, None) => b.body(mail.text.clone()),
+            _ => b.multipart(body),
         }
     } else {
         let mut mixed = MultiPart::mixed().multipart(body);
@@ -163,7 +202,52 @@ mod tests {
             attachments: vec![],
             loop_marker: "example.net".into(),
             date: Utc::now(),
+            calendar: None,
+            notice: None,
         }
+    }
+
+    #[test]
+    fn a_calendar_part_rides_as_the_third_alternative_with_its_method() {
+        let mut m = sample();
+        let ics =
+            "BEGIN:VCALENDAR\r\nMETHOD:CANCEL\r\nSUMMARY:Caf\u{e9} router\r\nEND:VCALENDAR\r\n";
+        m.calendar = Some(CalendarPart {
+            method: "CANCEL",
+            text: ics.into(),
+        });
+        m.notice = Some("MNT-7/20261201T230000Z/cancellation/3".into());
+        let bytes = compose(&m).expect("compose");
+        let raw = String::from_utf8_lossy(&bytes);
+        assert!(raw.contains("multipart/alternative"), "{raw}");
+        assert!(
+            raw.contains("text/calendar; charset=utf-8; method=CANCEL"),
+            "{raw}"
+        );
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&bytes[..])
+            .expect("parses");
+        let part = parsed
+            .parts
+            .iter()
+            .find(|p| {
+                use mail_parser::MimeHeaders;
+                p.is_content_type("text", "calendar")
+            })
+            .expect("a text/calendar part");
+        assert_eq!(
+            part.text_contents(),
+            Some(ics),
+            "the exact bytes, CRLF kept"
+        );
+        assert_eq!(
+            parsed.header_raw("X-Deskgate-Notice").map(str::trim),
+            Some("MNT-7/20261201T230000Z/cancellation/3")
+        );
+        assert_eq!(
+            parsed.body_text(0).as_deref().map(str::trim),
+            Some("Bonjour")
+        );
     }
 
     #[test]

@@ -10,9 +10,13 @@
 //! `mid/<message-id>` → ticket · `raw/<message-id>` raw mail · `cp/<desk>` checkpoint · `tmq/<ms>/<ref>` timer queue · `meta/v/<name>` small values · `ack/<desk>` acknowledged up to ·
 //! `o/<id:016>` outbox entry · `ob/<id:016>` its bytes · `oq/<id:016>` queued marker ·
 //! `omid/<message-id>` → outbox id · `rcpt/<email>` recipient record · `snd/<desk>/<email>` recent mail ·
-//! `q/<id:016>`, `qr/<id:016>` quarantined mail and its bytes · `a/`, `ar/` mail kept aside.
+//! `q/<id:016>`, `qr/<id:016>` quarantined mail and its bytes · `a/`, `ar/` mail kept aside ·
+//! `mnt/`, `inc/`, `bn/`, `bs/` maintenance, incidents and their notices (see [`broadcasts`]).
 
+pub mod broadcasts;
 pub mod engine;
+
+pub use broadcasts::{NoticeRecord, Subject};
 
 use crate::core::message::{Direction, MessageRecord};
 use crate::core::outbox::{OutboxEntry, OutboxState};

@@ -1,0 +1,674 @@
+//! What ops do to maintenance and incidents (`deskgate maintenance …`, `deskgate incident …`):
+//! the forms the CLI sends, their checks, the store writes, and the JSON views they answer with.
+//!
+//! Every change is stored and then followed by a broadcast pass at the same `now`, so the
+//! announcement of a new maintenance (or the notice of an update) is queued before the command
+//! returns, and its answer says how many recipients it reached. `dry_run` does all the checks
+//! and answers with the audience — who would be told, per account and language — but stores
+//! and queues nothing.
+
+use super::BroadcastReport;
+use crate::core::accounts::Role;
+use crate::core::calendar::local_instant;
+use crate::core::incident::{Incident, IncidentChange, IncidentStatus, NewIncident};
+use crate::core::maintenance::{
+    Change, Impact, Maintenance, NewMaintenance, Recurrence, Schedule, Status, Window,
+};
+use crate::ingest::Ingestor;
+use crate::store::Subject;
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// The fields of `maintenance schedule|recurring|update`, as typed (checked here).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceForm {
+    /// Default: the next `MNT-<n>`.
+    pub id: Option<String>,
+    pub title: Option<String>,
+    /// outage, degraded, reduced-redundancy, no-impact.
+    pub impact: Option<String>,
+    pub sites: Option<Vec<String>>,
+    pub services: Option<Vec<String>>,
+    /// A one-off window: RFC 3339 with or without seconds (`2026-12-02T00:00+01:00`), or a
+    /// local time in `tz` (`2026-12-02T00:00`).
+    pub start: Option<String>,
+    pub end: Option<String>,
+    /// Instead of `end` ("6h"); the length of each occurrence of a standing window.
+    pub duration: Option<String>,
+    /// A standing window: the RRULE (`FREQ=MONTHLY;BYDAY=1WE`), its local start time, its zone
+    /// and the first date it may occur on (default: today in that zone).
+    pub rrule: Option<String>,
+    pub at: Option<String>,
+    pub tz: Option<String>,
+    pub from: Option<String>,
+    /// Scheduled as tentative (not confirmed).
+    #[serde(default)]
+    pub tentative: bool,
+    /// Update: confirm a tentative maintenance.
+    #[serde(default)]
+    pub confirm: bool,
+    /// Update: take the occurrence starting at this instant out of a standing window.
+    pub skip: Option<String>,
+}
+
+/// The fields of `incident open|update|resolve`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentForm {
+    pub id: Option<String>,
+    pub title: Option<String>,
+    pub impact: Option<String>,
+    pub sites: Option<Vec<String>>,
+    pub services: Option<Vec<String>>,
+    /// investigating, identified, monitoring.
+    pub status: Option<String>,
+    /// What customers are told.
+    pub message: Option<String>,
+    /// A security incident: managed accounts' own contacts are told too.
+    #[serde(default)]
+    pub security: bool,
+}
+
+/// The one-word lifecycle steps of a maintenance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Start,
+    Complete,
+    Cancel,
+}
+
+fn impact(s: &Option<String>, default: Impact) -> Result<Impact, String> {
+    s.as_deref().map_or(Ok(default), str::parse)
+}
+
+fn zone(form_tz: Option<&str>, ingestor: &Ingestor) -> Result<Tz, String> {
+    let name = form_tz.unwrap_or(&ingestor.config.general.timezone);
+    name.parse()
+        .map_err(|_| format!("unknown time zone {name:?} (use an IANA name such as Europe/Paris)"))
+}
+
+/// An instant as ops type it: with an offset or `Z`, with or without seconds, or local in `tz`.
+pub fn parse_instant(s: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for f in ["%Y-%m-%dT%H:%M%#z", "%Y-%m-%d %H:%M%#z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, f) {
+            return Ok(t.with_timezone(&Utc));
+        }
+    }
+    if let Some(naive) = s.strip_suffix('Z') {
+        for f in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"] {
+            if let Ok(t) = NaiveDateTime::parse_from_str(naive, f) {
+                return Ok(t.and_utc());
+            }
+        }
+    }
+    for f in ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Ok(local_instant(tz, t));
+        }
+    }
+    Err(format!(
+        "{s:?} is not a time: write 2026-12-02T00:00+01:00, 2026-12-02T00:00Z or 2026-12-02T00:00 (in --tz)"
+    ))
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    crate::core::sla::parse_duration(s)
+}
+
+/// The schedule a form describes, if it describes one.
+fn schedule(
+    form: &MaintenanceForm,
+    ingestor: &Ingestor,
+    now: DateTime<Utc>,
+    current: Option<&Schedule>,
+) -> Result<Option<Schedule>, String> {
+    let tz = zone(form.tz.as_deref(), ingestor)?;
+    let recurring = form.rrule.is_some()
+        || form.at.is_some()
+        || matches!(current, Some(Schedule::Recurring(_)));
+    if recurring {
+        let old = match current {
+            Some(Schedule::Recurring(r)) => Some(r),
+            _ => None,
+        };
+        if old.is_some()
+            && form.rrule.is_none()
+            && form.at.is_none()
+            && form.duration.is_none()
+            && form.tz.is_none()
+            && form.from.is_none()
+        {
+            return Ok(None);
+        }
+        let rule = form
+            .rrule
+            .clone()
+            .or_else(|| old.map(|r| r.rule().to_string()))
+            .ok_or("a standing window needs --rrule")?;
+        let at = match (&form.at, old) {
+            (Some(a), _) => NaiveTime::parse_from_str(a.trim(), "%H:%M")
+                .map_err(|_| format!("--at {a:?} is not a time of day such as 00:00"))?,
+            (None, Some(r)) => r.at(),
+            (None, None) => {
+                return Err("a standing window needs --at (its local start time)".into())
+            }
+        };
+        let length = match (&form.duration, old) {
+            (Some(d), _) => duration(d)?,
+            (None, Some(r)) => r.duration(),
+            (None, None) => return Err("a standing window needs --duration".into()),
+        };
+        let tz = match (&form.tz, old) {
+            (None, Some(r)) => r.tz(),
+            _ => tz,
+        };
+        let from = match (&form.from, old) {
+            (Some(f), _) => NaiveDate::parse_from_str(f.trim(), "%Y-%m-%d")
+                .map_err(|_| format!("--from {f:?} is not a date such as 2026-12-01"))?,
+            (None, Some(r)) => r.from(),
+            (None, None) => now.with_timezone(&tz).date_naive(),
+        };
+        return Recurrence::new(&rule, from, at, length, tz).map(|r| Some(Schedule::Recurring(r)));
+    }
+    let old = match current {
+        Some(Schedule::Once(w)) => Some(*w),
+        _ => None,
+    };
+    if form.start.is_none() && form.end.is_none() && form.duration.is_none() {
+        return match old {
+            Some(_) => Ok(None),
+            None => Err("a maintenance needs --start and --end (or --duration)".into()),
+        };
+    }
+    let start = match (&form.start, old) {
+        (Some(s), _) => parse_instant(s, tz)?,
+        (None, Some(w)) => w.start,
+        (None, None) => return Err("a maintenance needs --start".into()),
+    };
+    let end = match (&form.end, &form.duration, old) {
+        (Some(_), Some(_), _) => return Err("give --end or --duration, not both".into()),
+        (Some(e), None, _) => parse_instant(e, tz)?,
+        (None, Some(d), _) => start + duration(d)?,
+        // A new start keeps the window's length.
+        (None, None, Some(w)) => start + w.duration(),
+        (None, None, None) => return Err("a maintenance needs --end or --duration".into()),
+    };
+    Window::new(start, end).map(|w| Some(Schedule::Once(w)))
+}
+
+fn names(v: &Option<Vec<String>>) -> Vec<String> {
+    v.iter()
+        .flatten()
+        .flat_map(|s| s.split(','))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Runs `f` on the store under the writer lock and flushes; `dry_run` skips the write.
+fn save(ingestor: &Ingestor, write: impl FnOnce(&mut crate::store::Txn<'_>)) -> Result<(), String> {
+    let store = &ingestor.store;
+    let _writer = store.write_lock();
+    let mut txn = store.txn();
+    write(&mut txn);
+    txn.commit().map_err(|e| e.to_string())?;
+    store.flush().map_err(|e| e.to_string())
+}
+
+fn next_id(ingestor: &Ingestor, counter: &str, prefix: &str) -> Result<String, String> {
+    let store = &ingestor.store;
+    let _writer = store.write_lock();
+    let mut txn = store.txn();
+    let n = txn.next_seq(counter).map_err(|e| e.to_string())?;
+    txn.commit().map_err(|e| e.to_string())?;
+    Ok(format!("{prefix}-{n}"))
+}
+
+/// Stores a change, broadcasts what is due, and answers with the view.
+fn commit_maintenance(
+    ingestor: &Ingestor,
+    m: &Maintenance,
+    now: DateTime<Utc>,
+) -> Result<Value, String> {
+    save(ingestor, |txn| txn.put_maintenance(m))?;
+    let report = super::run_due(ingestor, now).map_err(|e| e.to_string())?;
+    let mut view = maintenance_view(ingestor, m, now)?;
+    insert(&mut view, "broadcast", json!(report));
+    Ok(view)
+}
+
+fn insert(view: &mut Value, key: &str, value: Value) {
+    if let Some(o) = view.as_object_mut() {
+        o.insert(key.into(), value);
+    }
+}
+
+pub fn schedule_maintenance(
+    ingestor: &Ingestor,
+    form: &MaintenanceForm,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Result<Value, String> {
+    let schedule = schedule(form, ingestor, now, None)?.ok_or("a maintenance needs a schedule")?;
+    let id = match &form.id {
+        Some(id) => {
+            if ingestor
+                .store
+                .maintenance(id)
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                return Err(format!("maintenance {id} exists already"));
+            }
+            id.clone()
+        }
+        None if dry_run => "MNT-DRY-RUN".into(),
+        None => next_id(ingestor, "maintenance", "MNT")?,
+    };
+    let m = Maintenance::new(
+        NewMaintenance {
+            id,
+            title: form.title.clone().unwrap_or_default(),
+            impact: impact(&form.impact, Impact::Outage)?,
+            status: if form.tentative {
+                Status::Tentative
+            } else {
+                Status::Scheduled
+            },
+            sites: names(&form.sites),
+            services: names(&form.services),
+            schedule,
+        },
+        now,
+    )?;
+    if dry_run {
+        return maintenance_view(ingestor, &m, now);
+    }
+    tracing::info!(
+        maintenance = m.id(),
+        title = m.title(),
+        "maintenance scheduled"
+    );
+    commit_maintenance(ingestor, &m, now)
+}
+
+fn existing_maintenance(ingestor: &Ingestor, id: &str) -> Result<Maintenance, String> {
+    ingestor
+        .store
+        .maintenance(id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no maintenance {id}"))
+}
+
+pub fn update_maintenance(
+    ingestor: &Ingestor,
+    id: &str,
+    form: &MaintenanceForm,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Result<Value, String> {
+    let mut m = existing_maintenance(ingestor, id)?;
+    let mut changes = Vec::new();
+    if let Some(t) = &form.title {
+        changes.push(Change::Title(t.clone()));
+    }
+    if form.impact.is_some() {
+        changes.push(Change::Impact(impact(&form.impact, m.impact())?));
+    }
+    if form.sites.is_some() {
+        changes.push(Change::Sites(names(&form.sites)));
+    }
+    if form.services.is_some() {
+        changes.push(Change::Services(names(&form.services)));
+    }
+    if let Some(s) = schedule(form, ingestor, now, Some(m.schedule()))? {
+        changes.push(Change::Schedule(s));
+    }
+    if let Some(skip) = &form.skip {
+        let tz = zone(form.tz.as_deref(), ingestor)?;
+        changes.push(Change::Skip(parse_instant(skip, tz)?));
+    }
+    if form.confirm {
+        changes.push(Change::Status(Status::Scheduled));
+    }
+    m.update(changes, now)?;
+    if dry_run {
+        return maintenance_view(ingestor, &m, now);
+    }
+    tracing::info!(
+        maintenance = m.id(),
+        sequence = m.sequence(),
+        "maintenance updated"
+    );
+    commit_maintenance(ingestor, &m, now)
+}
+
+pub fn step_maintenance(
+    ingestor: &Ingestor,
+    id: &str,
+    step: Step,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Result<Value, String> {
+    let mut m = existing_maintenance(ingestor, id)?;
+    match step {
+        Step::Start => m.start(now),
+        Step::Complete => m.complete(now),
+        Step::Cancel => m.cancel(now),
+    }?;
+    if dry_run {
+        return maintenance_view(ingestor, &m, now);
+    }
+    tracing::info!(maintenance = m.id(), status = %m.status(), "maintenance status changed");
+    commit_maintenance(ingestor, &m, now)
+}
+
+pub fn maintenance_list(ingestor: &Ingestor, now: DateTime<Utc>) -> Result<Value, String> {
+    let all = ingestor.store.maintenances().map_err(|e| e.to_string())?;
+    Ok(Value::Array(
+        all.iter().map(|m| maintenance_summary(m, now)).collect(),
+    ))
+}
+
+pub fn maintenance_show(
+    ingestor: &Ingestor,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<Value, String> {
+    maintenance_view(ingestor, &existing_maintenance(ingestor, id)?, now)
+}
+
+/// The windows worth showing: the one-off window, or the next five occurrences (and one under way).
+fn upcoming(m: &Maintenance, now: DateTime<Utc>) -> Vec<Window> {
+    match m.schedule() {
+        Schedule::Once(w) => vec![*w],
+        Schedule::Recurring(_) => m
+            .occurrences(now, now + Duration::days(800))
+            .into_iter()
+            .take(5)
+            .collect(),
+    }
+}
+
+fn maintenance_summary(m: &Maintenance, now: DateTime<Utc>) -> Value {
+    let next = upcoming(m, now).first().copied();
+    json!({
+        "id": m.id(),
+        "title": m.title(),
+        "status": m.status().to_string(),
+        "impact": m.impact(),
+        "recurring": matches!(m.schedule(), Schedule::Recurring(_)),
+        "sites": m.sites(),
+        "services": m.services(),
+        "sequence": m.sequence(),
+        "next_start": next.map(|w| w.start),
+        "next_end": next.map(|w| w.end),
+    })
+}
+
+fn maintenance_view(
+    ingestor: &Ingestor,
+    m: &Maintenance,
+    now: DateTime<Utc>,
+) -> Result<Value, String> {
+    let mut v = maintenance_summary(m, now);
+    let schedule = match m.schedule() {
+        Schedule::Once(w) => json!({"type": "once", "start": w.start, "end": w.end}),
+        Schedule::Recurring(r) => json!({
+            "type": "recurring",
+            "rule": r.rule(),
+            "at": r.at().format("%H:%M").to_string(),
+            "duration": crate::core::datefmt::duration(r.duration()),
+            "timezone": r.tz().name(),
+            "from": r.from(),
+            "skipped": r.skipped(),
+        }),
+    };
+    let occurrences: Vec<Value> = upcoming(m, now)
+        .iter()
+        .map(|w| json!({"reference": m.occurrence_id(w), "start": w.start, "end": w.end}))
+        .collect();
+    let notices = ingestor
+        .store
+        .notices(Subject::Maintenance, m.id())
+        .map_err(|e| e.to_string())?;
+    let directory = ingestor.directory();
+    let audience = directory.audience(
+        |a| m.affects(&a.sites, &a.services),
+        Role::Maintenance,
+        false,
+    );
+    let in_scope: Vec<&crate::core::accounts::Account> = directory
+        .accounts()
+        .iter()
+        .filter(|a| m.affects(&a.sites, &a.services))
+        .collect();
+    insert(&mut v, "schedule", schedule);
+    insert(&mut v, "occurrences", Value::Array(occurrences));
+    insert(&mut v, "created", json!(m.created()));
+    insert(&mut v, "history", json!(m.history()));
+    insert(&mut v, "notices", json!(notices));
+    insert(&mut v, "audience", audience_view(&in_scope, &audience));
+    Ok(v)
+}
+
+/// Who is told, per account and language: what `--dry-run` and `show` print.
+fn audience_view(
+    in_scope: &[&crate::core::accounts::Account],
+    audience: &[crate::core::accounts::NoticeRecipient<'_>],
+) -> Value {
+    let mut by_language: BTreeMap<String, usize> = BTreeMap::new();
+    for r in audience {
+        *by_language.entry(r.language().to_string()).or_default() += 1;
+    }
+    let accounts: Vec<Value> = in_scope
+        .iter()
+        .map(|a| {
+            let recipients: Vec<Value> = audience
+                .iter()
+                .filter(|r| r.account.id == a.id)
+                .map(|r| {
+                    json!({
+                        "address": r.contact.address,
+                        "name": r.contact.name,
+                        "language": r.language(),
+                        "timezone": r.timezone(),
+                        "via": r.on_behalf().then_some(&r.via.id),
+                    })
+                })
+                .collect();
+            json!({"id": a.id, "name": a.name, "partner": a.partner, "recipients": recipients})
+        })
+        .collect();
+    json!({
+        "recipients": audience.len(),
+        "accounts_in_scope": in_scope.len(),
+        "by_language": by_language,
+        "accounts": accounts,
+    })
+}
+
+fn incident_status(s: &Option<String>) -> Result<Option<IncidentStatus>, String> {
+    s.as_deref().map(str::parse).transpose()
+}
+
+fn existing_incident(ingestor: &Ingestor, id: &str) -> Result<Incident, String> {
+    ingestor
+        .store
+        .incident(id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no incident {id}"))
+}
+
+fn commit_incident(ingestor: &Ingestor, i: &Incident, now: DateTime<Utc>) -> Result<Value, String> {
+    save(ingestor, |txn| txn.put_incident(i))?;
+    let report: BroadcastReport = super::run_due(ingestor, now).map_err(|e| e.to_string())?;
+    let mut view = incident_view(ingestor, i)?;
+    insert(&mut view, "broadcast", json!(report));
+    Ok(view)
+}
+
+pub fn open_incident(
+    ingestor: &Ingestor,
+    form: &IncidentForm,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Result<Value, String> {
+    let id = match &form.id {
+        Some(id) => {
+            if ingestor
+                .store
+                .incident(id)
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                return Err(format!("incident {id} exists already"));
+            }
+            id.clone()
+        }
+        None if dry_run => "INC-DRY-RUN".into(),
+        None => next_id(ingestor, "incident", "INC")?,
+    };
+    let i = Incident::new(
+        NewIncident {
+            id,
+            title: form.title.clone().unwrap_or_default(),
+            impact: impact(&form.impact, Impact::Degraded)?,
+            sites: names(&form.sites),
+            services: names(&form.services),
+            security: form.security,
+            status: incident_status(&form.status)?.unwrap_or(IncidentStatus::Investigating),
+            message: form.message.clone().unwrap_or_default(),
+        },
+        now,
+    )?;
+    if dry_run {
+        return incident_view(ingestor, &i);
+    }
+    tracing::info!(incident = i.id(), title = i.title(), "incident opened");
+    commit_incident(ingestor, &i, now)
+}
+
+pub fn update_incident(
+    ingestor: &Ingestor,
+    id: &str,
+    form: &IncidentForm,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Result<Value, String> {
+    let mut i = existing_incident(ingestor, id)?;
+    i.update(
+        IncidentChange {
+            message: form.message.clone().unwrap_or_default(),
+            status: incident_status(&form.status)?,
+            impact: form.impact.as_deref().map(str::parse).transpose()?,
+            title: form.title.clone(),
+            sites: form.sites.as_ref().map(|_| names(&form.sites)),
+            services: form.services.as_ref().map(|_| names(&form.services)),
+        },
+        now,
+    )?;
+    if dry_run {
+        return incident_view(ingestor, &i);
+    }
+    tracing::info!(
+        incident = i.id(),
+        sequence = i.sequence(),
+        "incident updated"
+    );
+    commit_incident(ingestor, &i, now)
+}
+
+pub fn resolve_incident(
+    ingestor: &Ingestor,
+    id: &str,
+    message: &str,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Result<Value, String> {
+    let mut i = existing_incident(ingestor, id)?;
+    i.resolve(message.to_string(), now)?;
+    if dry_run {
+        return incident_view(ingestor, &i);
+    }
+    tracing::info!(incident = i.id(), "incident resolved");
+    commit_incident(ingestor, &i, now)
+}
+
+pub fn incident_list(ingestor: &Ingestor) -> Result<Value, String> {
+    let all = ingestor.store.incidents().map_err(|e| e.to_string())?;
+    Ok(Value::Array(all.iter().map(incident_summary).collect()))
+}
+
+pub fn incident_show(ingestor: &Ingestor, id: &str) -> Result<Value, String> {
+    incident_view(ingestor, &existing_incident(ingestor, id)?)
+}
+
+fn incident_summary(i: &Incident) -> Value {
+    json!({
+        "id": i.id(),
+        "title": i.title(),
+        "status": i.status().to_string(),
+        "impact": i.impact(),
+        "security": i.security(),
+        "sites": i.sites(),
+        "services": i.services(),
+        "sequence": i.sequence(),
+        "opened": i.opened(),
+        "resolved": i.resolved(),
+    })
+}
+
+fn incident_view(ingestor: &Ingestor, i: &Incident) -> Result<Value, String> {
+    let mut v = incident_summary(i);
+    let notices = ingestor
+        .store
+        .notices(Subject::Incident, i.id())
+        .map_err(|e| e.to_string())?;
+    let directory = ingestor.directory();
+    let audience = directory.audience(
+        |a| i.affects(&a.sites, &a.services),
+        Role::Maintenance,
+        i.security(),
+    );
+    let in_scope: Vec<&crate::core::accounts::Account> = directory
+        .accounts()
+        .iter()
+        .filter(|a| i.affects(&a.sites, &a.services))
+        .collect();
+    insert(&mut v, "updates", json!(i.updates()));
+    insert(&mut v, "notices", json!(notices));
+    insert(&mut v, "audience", audience_view(&in_scope, &audience));
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_are_read_as_ops_type_them() {
+        let paris: Tz = "Europe/Paris".parse().expect("zone");
+        let want = DateTime::parse_from_rfc3339("2026-12-01T23:00:00Z")
+            .expect("fixed")
+            .with_timezone(&Utc);
+        for s in [
+            "2026-12-02T00:00+01:00",
+            "2026-12-02T00:00:00+01:00",
+            "2026-12-01T23:00Z",
+            "2026-12-01T23:00:00Z",
+            "2026-12-02T00:00",
+            "2026-12-02 00:00",
+        ] {
+            assert_eq!(parse_instant(s, paris), Ok(want), "{s}");
+        }
+        assert!(parse_instant("tomorrow", paris).is_err());
+    }
+}
