@@ -203,6 +203,18 @@ fn schedule(
     Window::new(start, end).map(|w| Some(Schedule::Once(w)))
 }
 
+/// Whether two schedules give the same windows (skipped occurrences aside).
+fn same_times(a: &Schedule, b: &Schedule) -> bool {
+    match (a, b) {
+        (Schedule::Once(x), Schedule::Once(y)) => x == y,
+        (Schedule::Recurring(x), Schedule::Recurring(y)) => {
+            (x.rule(), x.from(), x.at(), x.duration(), x.tz())
+                == (y.rule(), y.from(), y.at(), y.duration(), y.tz())
+        }
+        _ => false,
+    }
+}
+
 fn names(v: &Option<Vec<String>>) -> Vec<String> {
     v.iter()
         .flatten()
@@ -212,7 +224,7 @@ fn names(v: &Option<Vec<String>>) -> Vec<String> {
         .collect()
 }
 
-/// Runs `f` on the store under the writer lock and flushes; `dry_run` skips the write.
+/// Applies `write` to the store under the writer lock, commits and flushes.
 fn save(ingestor: &Ingestor, write: impl FnOnce(&mut crate::store::Txn<'_>)) -> Result<(), String> {
     let store = &ingestor.store;
     let _writer = store.write_lock();
@@ -329,7 +341,11 @@ pub fn update_maintenance(
         changes.push(Change::Services(names(&form.services)));
     }
     if let Some(s) = schedule(form, ingestor, now, Some(m.schedule()))? {
-        changes.push(Change::Schedule(s));
+        // Times restated as they are (a --tz given only to read --skip) are no change: a
+        // change of times would make customers be told again.
+        if !same_times(&s, m.schedule()) {
+            changes.push(Change::Schedule(s));
+        }
     }
     if let Some(skip) = &form.skip {
         let tz = zone(form.tz.as_deref(), ingestor)?;
