@@ -162,6 +162,7 @@ pub fn run_due(ingestor: &Ingestor, now: DateTime<Utc>) -> Result<BroadcastRepor
             let record = work.record(now);
             report += carry_out(ingestor, &desk, &work, record, now)?;
         }
+        report += announce_to_newcomers(ingestor, &desk, &m, now)?;
     }
     for i in ingestor.store.incidents()? {
         let records = ingestor.store.notices(Subject::Incident, i.id())?;
@@ -184,8 +185,113 @@ pub fn run_due(ingestor: &Ingestor, now: DateTime<Utc>) -> Result<BroadcastRepor
     Ok(report)
 }
 
-/// Queues `work` for every recipient of its audience who has no entry for it yet, in flushed
-/// batches, then marks the notice done.
+/// When a maintenance's scope grew (sites or services added, accounts moved in) after customers
+/// were told of an occurrence still to come, the newcomers get the announcement: one more
+/// announcement notice at the current sequence, carried only to the audience members no
+/// announcement or reschedule of that occurrence has reached (see `carry_out`).
+fn announce_to_newcomers(
+    ingestor: &Ingestor,
+    desk: &Desk,
+    m: &Maintenance,
+    now: DateTime<Utc>,
+) -> Result<BroadcastReport, StoreError> {
+    let mut report = BroadcastReport::default();
+    if !m.status().is_planned() {
+        return Ok(report);
+    }
+    let records = ingestor.store.notices(Subject::Maintenance, m.id())?;
+    let told_starts: std::collections::BTreeSet<DateTime<Utc>> = records
+        .iter()
+        .filter(|r| r.done.is_some())
+        .filter_map(|r| Some((r.key.parse::<NoticeKey>().ok()?, r.window?)))
+        .filter(|(k, w)| k.kind.informs() && w.start > now)
+        .map(|(k, _)| k.occurrence)
+        .collect();
+    let directory = ingestor.directory();
+    for start in told_starts {
+        let Some(window) = m
+            .occurrences(start, start + chrono::Duration::seconds(1))
+            .into_iter()
+            .find(|w| w.start == start)
+        else {
+            continue;
+        };
+        let key = NoticeKey {
+            maintenance: m.id().to_string(),
+            occurrence: start,
+            kind: crate::core::maintenance::NoticeKind::Announcement,
+            sequence: m.sequence(),
+        };
+        if records.iter().any(|r| r.key == key.to_string()) {
+            continue;
+        }
+        let work = Work::Maintenance {
+            m,
+            notice: Notice {
+                kind: key.kind,
+                occurrence: window,
+                key,
+            },
+        };
+        let told = told_of_occurrence(ingestor, &work)?;
+        let audience = work.audience(&directory);
+        if audience
+            .iter()
+            .all(|r| told.contains(&(r.account.id.clone(), r.contact.address.clone())))
+        {
+            continue;
+        }
+        tracing::info!(
+            maintenance = m.id(),
+            "scope grew: announcing to the accounts now in scope"
+        );
+        let record = work.record(now);
+        report += carry_out(ingestor, desk, &work, record, now)?;
+    }
+    Ok(report)
+}
+
+/// For a maintenance announcement: the recipients any *other* announcement or reschedule of the
+/// same occurrence reached (they know already). Empty for every other notice.
+fn told_of_occurrence(
+    ingestor: &Ingestor,
+    work: &Work<'_>,
+) -> Result<std::collections::HashSet<(String, String)>, StoreError> {
+    let mut told = std::collections::HashSet::new();
+    let Work::Maintenance { m, notice } = work else {
+        return Ok(told);
+    };
+    if notice.kind != crate::core::maintenance::NoticeKind::Announcement {
+        return Ok(told);
+    }
+    let same_occurrence: Vec<NoticeKey> = ingestor
+        .store
+        .notices(Subject::Maintenance, m.id())?
+        .iter()
+        .filter_map(|r| r.key.parse::<NoticeKey>().ok())
+        .filter(|k| k.occurrence == notice.key.occurrence && *k != notice.key)
+        .collect();
+    // A cancellation unsays what came before it: an occurrence brought back is news to all.
+    let cancelled = same_occurrence
+        .iter()
+        .filter(|k| k.kind == crate::core::maintenance::NoticeKind::Cancellation)
+        .map(|k| k.sequence)
+        .max();
+    for k in &same_occurrence {
+        if k.kind.informs() && cancelled.is_none_or(|c| k.sequence > c) {
+            told.extend(
+                ingestor
+                    .store
+                    .notice_recipients(Subject::Maintenance, &k.to_string())?,
+            );
+        }
+    }
+    Ok(told)
+}
+
+/// Queues `work` for every recipient of its audience who has no entry for it yet (and, for an
+/// announcement, whom no other announcement of the occurrence reached), in flushed batches,
+/// then marks the notice done.
 fn carry_out(
     ingestor: &Ingestor,
     desk: &Desk,
@@ -198,7 +304,8 @@ fn carry_out(
     let audience = work.audience(&directory);
     let key = work.key();
     let subject = work.subject();
-    let done = store.notice_recipients(subject, &key)?;
+    let mut done = store.notice_recipients(subject, &key)?;
+    done.extend(told_of_occurrence(ingestor, work)?);
     let todo: Vec<&NoticeRecipient<'_>> = audience
         .iter()
         .filter(|r| !done.contains(&(r.account.id.clone(), r.contact.address.clone())))
@@ -234,15 +341,21 @@ fn carry_out(
             };
             let id = txn.next_seq("outbox")?;
             let flagged = store.recipient(&r.contact.address)?;
-            let (at, next) =
-                crate::core::limits::spread(slot, now, ingestor.config.broadcast.per_minute);
-            slot = Some(next);
             let held = flagged.flagged.then(|| {
                 format!(
                     "held: {} is flagged after {} hard bounces",
                     r.contact.address, flagged.hard_bounces
                 )
             });
+            // A held entry is never sent, so it takes no slot of the rate limit.
+            let at = if held.is_some() {
+                now
+            } else {
+                let per_minute = ingestor.config.broadcast.per_minute;
+                let (at, next) = crate::core::limits::spread(slot, now, per_minute);
+                slot = Some(next);
+                at
+            };
             let entry = OutboxEntry {
                 id,
                 ticket: None,
@@ -295,4 +408,278 @@ fn carry_out(
         "notice broadcast"
     );
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ops::{self, MaintenanceForm};
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::config::Config;
+    use crate::render::Templates;
+    use crate::store::Store;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    const CONFIG: &str = r#"
+[store]
+path = "unused"
+[smtp]
+url = "file:///unused"
+[general]
+timezone = "Europe/Amsterdam"
+[broadcast]
+per_minute = 0
+provider = "provider.example"
+[[desk]]
+name = "nl"
+address = "servicedesk.nl@provider.example"
+language = "en"
+"#;
+
+    /// Two accounts at AM11 (one managed by a reseller), one at PA3.
+    const ACCOUNTS: &str = r#"
+[[account]]
+id = "acme"
+name = "Acme"
+language = "en"
+timezone = "Europe/Amsterdam"
+sites = ["AM11"]
+[[account.contact]]
+address = "noc@acme.example"
+name = "Acme NOC"
+roles = ["maintenance"]
+[[account.contact]]
+address = "cto@acme.example"
+name = "Acme CTO"
+language = "fr"
+roles = ["maintenance"]
+[[account]]
+id = "reseller"
+name = "Reseller"
+language = "nl"
+timezone = "Europe/Amsterdam"
+[[account.contact]]
+address = "noc@reseller.example"
+name = "Reseller NOC"
+roles = ["maintenance"]
+[[account]]
+id = "shop"
+name = "Shop"
+language = "en"
+timezone = "Europe/Amsterdam"
+sites = ["AM11"]
+partner = "reseller"
+[[account.contact]]
+address = "it@shop.example"
+name = "Shop IT"
+roles = ["maintenance"]
+[[account]]
+id = "paris"
+name = "Paris SA"
+language = "fr"
+timezone = "Europe/Paris"
+sites = ["PA3"]
+[[account.contact]]
+address = "noc@paris.example"
+name = "Paris NOC"
+roles = ["maintenance"]
+"#;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("fixed instant")
+            .with_timezone(&Utc)
+    }
+
+    fn ingestor(config: &str) -> Ingestor {
+        let config = Config::parse(config, Path::new("test.toml")).expect("config");
+        let templates = Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"))
+            .expect("templates");
+        let i = Ingestor::new(
+            Store::memory(),
+            Arc::new(templates),
+            Arc::new(config),
+            Arc::new(ManualClock::new(at("2026-11-23T12:00:00Z"))),
+        );
+        i.set_directory(
+            crate::accounts_file::parse(ACCOUNTS, Path::new("accounts.toml")).expect("accounts"),
+        );
+        i
+    }
+
+    /// (kind, recipient) of every outbox entry, in queue order.
+    fn outbox(i: &Ingestor) -> Vec<(String, String)> {
+        i.store
+            .outbox()
+            .expect("outbox")
+            .into_iter()
+            .map(|e| (e.kind, e.to.join(",")))
+            .collect()
+    }
+
+    fn am11(sites: &str) -> MaintenanceForm {
+        MaintenanceForm {
+            title: Some("Core router upgrade".into()),
+            sites: Some(vec![sites.into()]),
+            start: Some("2026-12-02T00:00+01:00".into()),
+            end: Some("2026-12-02T06:00+01:00".into()),
+            ..MaintenanceForm::default()
+        }
+    }
+
+    #[test]
+    fn an_announcement_reaches_each_recipient_in_scope_once_and_the_partner_for_its_customer() {
+        let i = ingestor(CONFIG);
+        let now = at("2026-11-23T12:00:00Z");
+        ops::schedule_maintenance(&i, &am11("AM11"), false, now).expect("scheduled");
+        let mut to: Vec<String> = outbox(&i).into_iter().map(|(_, to)| to).collect();
+        to.sort();
+        assert_eq!(
+            to,
+            [
+                "cto@acme.example",
+                "noc@acme.example",
+                "noc@reseller.example"
+            ]
+        );
+        // Another pass at the same instant, or later the same day, queues nothing more.
+        let again = run_due(&i, now + chrono::Duration::hours(3)).expect("pass");
+        assert_eq!(again.queued, 0);
+        assert_eq!(outbox(&i).len(), 3);
+    }
+
+    #[test]
+    fn accounts_brought_into_scope_are_announced_to_and_nobody_else_is_told_twice() {
+        let i = ingestor(CONFIG);
+        let now = at("2026-11-23T12:00:00Z");
+        ops::schedule_maintenance(&i, &am11("AM11"), false, now).expect("scheduled");
+        let widened = MaintenanceForm {
+            sites: Some(vec!["AM11".into(), "PA3".into()]),
+            ..MaintenanceForm::default()
+        };
+        let v = ops::update_maintenance(
+            &i,
+            "MNT-1",
+            &widened,
+            false,
+            now + chrono::Duration::hours(1),
+        )
+        .expect("updated");
+        assert_eq!(v["broadcast"]["queued"], 1, "{v}");
+        let last = outbox(&i).pop().expect("an entry");
+        assert_eq!(last.1, "noc@paris.example");
+        let notices = i
+            .store
+            .notices(Subject::Maintenance, "MNT-1")
+            .expect("notices");
+        assert_eq!(
+            notices.iter().map(|n| n.key.as_str()).collect::<Vec<_>>(),
+            [
+                "MNT-1/20261201T230000Z/announcement/0",
+                "MNT-1/20261201T230000Z/announcement/1"
+            ]
+        );
+        // A later reschedule goes to all four.
+        let moved = MaintenanceForm {
+            start: Some("2026-12-03T00:00+01:00".into()),
+            end: Some("2026-12-03T06:00+01:00".into()),
+            ..MaintenanceForm::default()
+        };
+        let v =
+            ops::update_maintenance(&i, "MNT-1", &moved, false, now + chrono::Duration::hours(2))
+                .expect("updated");
+        assert_eq!(v["broadcast"]["queued"], 4, "{v}");
+    }
+
+    #[test]
+    fn a_broadcast_interrupted_half_way_is_finished_for_the_missing_recipients_only() {
+        let i = ingestor(CONFIG);
+        let now = at("2026-11-23T12:00:00Z");
+        // The maintenance is stored, and a pass began its announcement but got only as far as
+        // one recipient before the process died.
+        use crate::core::maintenance::{Impact, NewMaintenance, Schedule, Status, Window};
+        let window =
+            Window::new(at("2026-12-01T23:00:00Z"), at("2026-12-02T05:00:00Z")).expect("window");
+        let spec = NewMaintenance {
+            id: "MNT-9".into(),
+            title: "Core router upgrade".into(),
+            impact: Impact::Outage,
+            status: Status::Scheduled,
+            sites: vec!["AM11".into()],
+            services: vec![],
+            schedule: Schedule::Once(window),
+        };
+        let m = Maintenance::new(spec, now).expect("maintenance");
+        let notice = m
+            .notices_due(&i.config.broadcast.schedule().expect("schedule"), &[], now)
+            .remove(0);
+        let work = Work::Maintenance { m: &m, notice };
+        let mut record = work.record(now);
+        record.queued = 1;
+        let mut txn = i.store.txn();
+        txn.put_maintenance(&m);
+        txn.put_notice(&record);
+        txn.put_notice_recipient(
+            Subject::Maintenance,
+            &record.key,
+            "acme",
+            "noc@acme.example",
+            1,
+        );
+        txn.commit().expect("commit");
+
+        let report = run_due(&i, now + chrono::Duration::minutes(5)).expect("pass");
+        let mut to: Vec<String> = outbox(&i).into_iter().map(|(_, to)| to).collect();
+        to.sort();
+        assert_eq!(to, ["cto@acme.example", "noc@reseller.example"]);
+        assert_eq!(report.queued, 2);
+        let done = i
+            .store
+            .notices(Subject::Maintenance, "MNT-9")
+            .expect("notices");
+        assert_eq!(
+            done.len(),
+            1,
+            "the same notice was finished, not a new one begun"
+        );
+        assert_eq!(done[0].queued, 3);
+        assert!(done[0].done.is_some());
+    }
+
+    #[test]
+    fn the_rate_limit_spreads_first_attempts_and_a_flagged_address_is_held() {
+        let i = ingestor(&CONFIG.replace("per_minute = 0", "per_minute = 60"));
+        let now = at("2026-11-23T12:00:00Z");
+        let mut txn = i.store.txn();
+        txn.put_recipient(
+            "cto@acme.example",
+            &crate::store::RecipientRecord {
+                hard_bounces: 3,
+                flagged: true,
+                ..Default::default()
+            },
+        );
+        txn.commit().expect("commit");
+        ops::schedule_maintenance(&i, &am11("AM11"), false, now).expect("scheduled");
+        let entries = i.store.outbox().expect("outbox");
+        let mut times: Vec<i64> = entries
+            .iter()
+            .filter(|e| e.state == OutboxState::Queued)
+            .map(|e| (e.next_attempt_at - now).num_seconds())
+            .collect();
+        times.sort();
+        assert_eq!(times.len(), 2);
+        assert_eq!(times[1] - times[0], 1, "60 a minute: one a second");
+        let held: Vec<&OutboxEntry> = entries
+            .iter()
+            .filter(|e| e.state == OutboxState::Held)
+            .collect();
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].to, ["cto@acme.example"]);
+        assert!(held[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("hard bounces")));
+    }
 }

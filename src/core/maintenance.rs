@@ -138,7 +138,8 @@ impl Status {
         matches!(self, Status::Completed | Status::Cancelled)
     }
 
-    fn is_planned(self) -> bool {
+    /// Tentative or scheduled: still to happen.
+    pub fn is_planned(self) -> bool {
         matches!(self, Status::Tentative | Status::Scheduled)
     }
 }
@@ -485,7 +486,7 @@ impl NoticeKind {
     }
 
     /// Whether customers who got this notice know the window's times.
-    fn informs(self) -> bool {
+    pub fn informs(self) -> bool {
         matches!(
             self,
             NoticeKind::Announcement | NoticeKind::Reschedule | NoticeKind::Start
