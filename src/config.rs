@@ -62,6 +62,9 @@ pub struct Config {
     /// Business-hours calendars that plans count in.
     #[serde(rename = "calendar", default)]
     pub calendars: Vec<CalendarConfig>,
+    /// The public status page; served only when `status.listen` is set.
+    #[serde(default)]
+    pub status: StatusConfig,
     /// Where the file was read from (for messages); not a key.
     #[serde(skip)]
     pub source: PathBuf,
@@ -390,6 +393,100 @@ fn default_days() -> String {
     "Mon-Fri".into()
 }
 
+/// The public status page (incidents, maintenance, their feeds). Off unless `listen` is set.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusConfig {
+    /// Address and port to serve plain HTTP on, such as "127.0.0.1:8080" (a reverse proxy adds
+    /// TLS). Absent: no status page.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// The page's title; default "Service status" in the reader's language.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// IANA time zone the page shows times in; default `general.timezone`.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Languages offered, the first being the default; default the desks' languages.
+    #[serde(default)]
+    pub languages: Option<Vec<String>>,
+    /// How many days ahead upcoming maintenance is shown.
+    #[serde(default = "default_status_horizon_days")]
+    pub horizon_days: u32,
+}
+
+impl Default for StatusConfig {
+    fn default() -> Self {
+        StatusConfig {
+            listen: None,
+            title: None,
+            timezone: None,
+            languages: None,
+            horizon_days: default_status_horizon_days(),
+        }
+    }
+}
+
+impl StatusConfig {
+    /// The address to serve the status page on; `None` when it is off.
+    pub fn listen_addr(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        self.listen
+            .as_deref()
+            .map(|a| {
+                a.trim().parse().map_err(|_| {
+                    format!("{a:?} is not an IP address and port, such as \"127.0.0.1:8080\"")
+                })
+            })
+            .transpose()
+    }
+
+    /// Every problem of the section, as (key, problem).
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        if let Err(e) = self.listen_addr() {
+            p.push(("status.listen", e));
+        }
+        if self.title.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            p.push((
+                "status.title",
+                "must not be blank (leave it out for the default)".into(),
+            ));
+        }
+        if let Some(zone) = &self.timezone {
+            if zone.parse::<chrono_tz::Tz>().is_err() {
+                p.push((
+                    "status.timezone",
+                    format!("{zone:?} is not a known time zone"),
+                ));
+            }
+        }
+        if let Some(languages) = &self.languages {
+            if languages.is_empty() {
+                p.push((
+                    "status.languages",
+                    "leave it out, or name at least one".into(),
+                ));
+            }
+            for l in languages {
+                if crate::status_page::Lang::parse(l).is_none() {
+                    p.push((
+                        "status.languages",
+                        format!("{l:?} is not one of en, fr, pt, es, it, nl, de"),
+                    ));
+                }
+            }
+        }
+        if !(1..=366).contains(&self.horizon_days) {
+            p.push(("status.horizon_days", "must be 1 to 366".into()));
+        }
+        p
+    }
+}
+
+fn default_status_horizon_days() -> u32 {
+    30
+}
+
 /// The shipped default plans (config/plans.default.toml).
 pub const DEFAULT_PLANS: &str = include_str!("../config/plans.default.toml");
 
@@ -603,6 +700,9 @@ impl Config {
                 "general.timezone",
                 format!("{:?} is not a known time zone", self.general.timezone),
             );
+        }
+        for (key, problem) in self.status.problems() {
+            bad(key, problem);
         }
         let mut team_names = std::collections::HashSet::new();
         for (i, t) in self.teams.iter().enumerate() {

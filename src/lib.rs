@@ -23,4 +23,5 @@ pub mod accounts_file;
 pub mod admin;
 pub mod cli;
 pub mod fuzzing;
+pub mod status_page;
 pub mod view;
