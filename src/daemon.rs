@@ -29,6 +29,8 @@ pub enum DaemonError {
     Source(#[from] crate::source::SourceError),
     #[error("accounts: {0}")]
     Accounts(String),
+    #[error("status page: {0}")]
+    Status(String),
     #[error("the pass did not complete: {}", .0.join("; "))]
     Incomplete(Vec<String>),
 }
@@ -334,6 +336,17 @@ pub async fn run(
         let stop = stop_rx.clone();
         tasks.spawn(async move { reload_task(parts, stop, hup).await });
     }
+    if let Some(listener) = status_listener(&parts.config).await? {
+        let page = crate::status_page::StatusPage::from_config(&parts.config)
+            .map_err(DaemonError::Status)?;
+        let source = status_snapshots(parts.clone());
+        let stop = stop_rx.clone();
+        tasks.spawn(async move {
+            if let Err(e) = crate::status_page::serve(listener, page, source, stop).await {
+                tracing::error!(error = %e, "status page failed");
+            }
+        });
+    }
 
     shutdown.await;
     tracing::info!("shutting down: finishing the work in hand");
@@ -342,6 +355,37 @@ pub async fn run(
     parts.store.flush()?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The status page's listener, bound before the tasks start so that a port in use stops the
+/// daemon with a clear error instead of a page that silently never comes up.
+async fn status_listener(config: &Config) -> Result<Option<tokio::net::TcpListener>, DaemonError> {
+    let Some(addr) = config.status.listen_addr().map_err(DaemonError::Status)? else {
+        return Ok(None);
+    };
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|e| DaemonError::Status(format!("status.listen {addr}: {e}")))
+}
+
+/// What the status page shows, read from the store at each request.
+fn status_snapshots(parts: Arc<Parts>) -> crate::status_page::SnapshotSource {
+    Arc::new(move || {
+        let store = &parts.store;
+        let maintenances = store.maintenances().map_err(|e| e.to_string())?;
+        let incidents = store
+            .incidents()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(crate::status_page::IncidentItem::from)
+            .collect();
+        Ok(crate::status_page::Snapshot {
+            now: parts.ingestor.clock.now(),
+            maintenances,
+            incidents,
+        })
+    })
 }
 
 async fn desk_task(

@@ -252,9 +252,22 @@ fn impact_flags(impact: Impact) -> Value {
 }
 
 /// The account's sites and services the notice is about (`X-MAINTNOTE-OBJECT-ID`s): those it
-/// shares with the scope, or none (the writer then names the whole scope) for a platform-wide
-/// notice.
+/// shares with the scope; for a platform-wide maintenance every one of them (else the account
+/// id), since BCOP readers refuse an event that names no object.
 fn objects_in_scope(sites: &[String], services: &[String], r: &NoticeRecipient<'_>) -> Vec<String> {
+    if sites.is_empty() && services.is_empty() {
+        let mut all: Vec<String> = r
+            .account
+            .services
+            .iter()
+            .chain(&r.account.sites)
+            .cloned()
+            .collect();
+        if all.is_empty() {
+            all.push(r.account.id.clone());
+        }
+        return all;
+    }
     let shared = |ours: &[String], theirs: &[String]| -> Vec<String> {
         theirs
             .iter()

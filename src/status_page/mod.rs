@@ -69,6 +69,26 @@ pub struct IncidentItem {
     pub updates: Vec<(DateTime<Utc>, String, String)>,
 }
 
+impl From<&crate::core::incident::Incident> for IncidentItem {
+    fn from(i: &crate::core::incident::Incident) -> IncidentItem {
+        IncidentItem {
+            id: i.id().to_string(),
+            title: i.title().to_string(),
+            impact: i.impact(),
+            status: i.status().to_string(),
+            sites: i.sites().to_vec(),
+            services: i.services().to_vec(),
+            opened: i.opened(),
+            resolved: i.resolved(),
+            updates: i
+                .updates()
+                .iter()
+                .map(|u| (u.at, u.status.to_string(), u.message.clone()))
+                .collect(),
+        }
+    }
+}
+
 /// How the daemon hands a snapshot over. It is called on a blocking thread, so it may read the
 /// store; an error is logged and the reader gets a 503.
 pub type SnapshotSource = Arc<dyn Fn() -> Result<Snapshot, String> + Send + Sync>;
@@ -101,7 +121,7 @@ pub struct Contact {
 impl StatusPage {
     /// The settings from a validated config: `[status]` keys, with the defaults documented in
     /// `config/deskgate.example.toml` (zone `general.timezone`, languages those of the desks,
-    /// provider the Message-ID domain, organizer the first desk).
+    /// provider and organizer those of `[broadcast]`).
     pub fn from_config(config: &Config) -> Result<StatusPage, String> {
         let status = &config.status;
         let zone = status
@@ -140,9 +160,16 @@ impl StatusPage {
             tz,
             languages: offered,
             horizon: Duration::days(i64::from(status.horizon_days)),
-            provider: config.message_id_domain(),
-            organizer: config.desks.first().map(|d| Contact {
-                name: Some(d.display_name()),
+            // The same provider and organiser as the notices' calendar parts.
+            provider: config.provider_domain(),
+            organizer: config.broadcast_desk().map(|d| Contact {
+                name: Some(
+                    config
+                        .broadcast
+                        .organizer_name
+                        .clone()
+                        .unwrap_or_else(|| d.display_name()),
+                ),
                 email: d.address.clone(),
             }),
         })
