@@ -783,3 +783,128 @@ async fn a_phone_sized_browser_renders_the_outage_banner() {
     assert!(!dom.contains("<script"), "the title stayed text");
     assert!(dom.contains("Service outage"));
 }
+
+/// The daemon binary serves the page from its store: an incident opened and a maintenance
+/// scheduled with the CLI (through the daemon's admin socket) are on the page at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_shows_what_ops_just_opened_and_scheduled() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(dir.path().join("inbox").join(sub)).expect("maildir");
+    }
+    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let config = dir.path().join("deskgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[store]
+path = "{store}"
+[smtp]
+url = "file://{outbox}"
+[general]
+templates = "{templates}"
+[status]
+listen = "127.0.0.1:{port}"
+[[desk]]
+name = "nl"
+address = "servicedesk.nl@example.net"
+language = "en"
+[desk.maildir]
+path = "{inbox}"
+"#,
+            store = dir.path().join("store").display(),
+            outbox = dir.path().join("outbox").display(),
+            templates = templates.display(),
+            inbox = dir.path().join("inbox").display(),
+        ),
+    )
+    .expect("config");
+    let bin = env!("CARGO_BIN_EXE_deskgate");
+    let mut daemon = std::process::Command::new(bin)
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the daemon");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+    let socket = dir.path().join("store.sock");
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
+    while !(socket.exists() && TcpStream::connect(addr).await.is_ok()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon did not come up"
+        );
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(bin)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .expect("run the CLI");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    cli(&[
+        "incident",
+        "open",
+        "--title",
+        "Packet loss AM11",
+        "--impact",
+        "outage",
+        "--sites",
+        "AM11",
+        "--message",
+        "We are investigating.",
+    ]);
+    // The daemon runs on the real clock: a window three days from now is upcoming.
+    let start = (Utc::now() + Duration::days(3))
+        .format("%Y-%m-%dT%H:%MZ")
+        .to_string();
+    cli(&[
+        "maintenance",
+        "schedule",
+        "--title",
+        "Core router upgrade",
+        "--start",
+        &start,
+        "--duration",
+        "6h",
+        "--sites",
+        "AM11",
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_str(&get(addr, "/status.json").await.body).expect("JSON");
+    let html = get(addr, "/").await.body;
+    // SIGTERM: the daemon stops its tasks, the status page among them.
+    let _ = std::process::Command::new("kill")
+        .arg(daemon.id().to_string())
+        .status();
+    let stopped = daemon.wait().expect("daemon exit");
+    assert_eq!(json["state"], "outage", "{json}");
+    assert_eq!(json["incidents"][0]["title"], "Packet loss AM11", "{json}");
+    assert_eq!(
+        json["incidents"][0]["updates"][0]["message"],
+        "We are investigating."
+    );
+    assert_eq!(
+        json["maintenance"]["upcoming"][0]["title"], "Core router upgrade",
+        "{json}"
+    );
+    assert!(html.contains("Packet loss AM11"), "{html}");
+    assert!(html.contains("Core router upgrade"), "{html}");
+    assert!(
+        stopped.success(),
+        "the daemon stops cleanly on SIGTERM: {stopped:?}"
+    );
+}
