@@ -25,6 +25,16 @@ pub fn known_templates() -> Vec<(&'static str, Audience, Value)> {
             Audience::Customer,
             sample_partner_redirect(),
         ),
+        (
+            "maintenance_notice",
+            Audience::Customer,
+            sample_maintenance_notice(),
+        ),
+        (
+            "incident_notice",
+            Audience::Customer,
+            sample_incident_notice(),
+        ),
         ("handover", Audience::Staff, sample_handover()),
         ("notify", Audience::Staff, sample_notify()),
         ("command_error", Audience::Staff, sample_command_error()),
@@ -81,6 +91,60 @@ fn sample_partner_redirect() -> Value {
         "requester": {"name": "Jane Doe", "email": "jane@customer.example"},
         "account": {"name": "Shop Ltd"},
         "partner": {"name": "Reseller BV", "support_name": "Reseller Support", "support_address": "support@reseller.example"},
+    })
+}
+
+/// A maintenance notice: an announcement of a one-off window with an outage, to a contact of
+/// the account itself. Every key is always present; `is` and `maintenance.impact_is` have
+/// exactly one `true` member, so templates branch with `{{#if is.reminder}}` and the like.
+fn sample_maintenance_notice() -> Value {
+    serde_json::json!({
+        "desk": sample_desk(),
+        "kind": "announcement",
+        "is": {"announcement": true, "reschedule": false, "reminder": false, "start": false,
+               "completion": false, "cancellation": false},
+        "recipient": {"name": "Jane Doe", "email": "noc@customer.example"},
+        "account": {"id": "ACME", "name": "Acme BV"},
+        "on_behalf": false,
+        "maintenance": {
+            "id": "MNT-7", "reference": "MNT-7", "title": "Core router upgrade AM11",
+            "impact": "outage",
+            "impact_is": {"outage": true, "degraded": false, "reduced_redundancy": false, "no_impact": false},
+            "sites": "AM11", "services": "IP Transit, Cross-connect", "sequence": 0,
+            "recurring": false, "rule": "",
+        },
+        "window": {
+            "start": "Wed 2 Dec 2026 00:00", "end": "Wed 2 Dec 2026 06:00",
+            "timezone": "Europe/Amsterdam (CET, UTC+01:00)",
+            "start_utc": "2026-12-01 23:00 UTC", "end_utc": "2026-12-02 05:00 UTC", "duration": "6 h",
+        },
+        "calendar_attached": true,
+    })
+}
+
+/// An incident notice: a newly opened incident under investigation. As for maintenance, `is`,
+/// `incident.impact_is` and `incident.status_is` each have one `true` member; `incident.resolved`
+/// is `""` until the incident is resolved, and `update.message` is the ops' text, verbatim.
+fn sample_incident_notice() -> Value {
+    serde_json::json!({
+        "desk": sample_desk(),
+        "kind": "opened",
+        "is": {"opened": true, "update": false, "resolved": false},
+        "recipient": {"name": "Jane Doe", "email": "noc@customer.example"},
+        "account": {"id": "ACME", "name": "Acme BV"},
+        "on_behalf": false,
+        "incident": {
+            "id": "INC-3", "title": "Packet loss on AM11 core", "impact": "degraded",
+            "impact_is": {"outage": false, "degraded": true, "reduced_redundancy": false, "no_impact": false},
+            "status": "investigating",
+            "status_is": {"investigating": true, "identified": false, "monitoring": false, "resolved": false},
+            "sites": "AM11", "services": "", "opened": "Mon 23 Nov 2026 21:40", "resolved": "",
+            "timezone": "Europe/Amsterdam (CET, UTC+01:00)",
+        },
+        "update": {
+            "at": "Mon 23 Nov 2026 21:55",
+            "message": "Our engineers are investigating packet loss on the AM11 core routers.\nTraffic via AM7 is not affected.",
+        },
     })
 }
 
