@@ -395,6 +395,13 @@ fn carry_out(
         txn.commit()?;
         // Durable before the delivery task may send from it: a crash can then repeat nothing.
         store.flush()?;
+        // Progress of a large campaign, for ops watching the log.
+        tracing::info!(
+            queued = record.queued,
+            held = record.held,
+            audience = audience.len(),
+            "notice batch queued"
+        );
     }
     record.done = Some(now);
     let _writer = store.write_lock();

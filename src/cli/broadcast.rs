@@ -26,7 +26,9 @@ fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|e| format!("{s:?}: {e}"))
 }
 
-/// Scope and impact, shared by schedule, recurring and update.
+/// Scope and impact, shared by schedule, recurring and update. (The id a new maintenance or
+/// incident may be given is not part of it: `update <ID>` takes its id as an argument, and
+/// clap refuses two arguments of one name.)
 #[derive(Debug, Clone, Default, Args)]
 pub struct Scope {
     /// A short title customers recognise ("Core router upgrade AM11").
@@ -41,9 +43,6 @@ pub struct Scope {
     /// Services in scope (comma-separated or repeated).
     #[arg(long, num_args = 1.., value_delimiter = ',')]
     pub services: Option<Vec<String>>,
-    /// Choose the id instead of the next MNT-<n> / INC-<n>.
-    #[arg(long)]
-    pub id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +51,9 @@ pub enum MaintenanceCommand {
     Schedule {
         #[command(flatten)]
         scope: Scope,
+        /// Choose the id instead of the next MNT-<n>.
+        #[arg(long)]
+        id: Option<String>,
         /// Start: 2026-12-02T00:00+01:00, or local time in --tz.
         #[arg(long)]
         start: String,
@@ -75,6 +77,9 @@ pub enum MaintenanceCommand {
     Recurring {
         #[command(flatten)]
         scope: Scope,
+        /// Choose the id instead of the next MNT-<n>.
+        #[arg(long)]
+        id: Option<String>,
         /// An RFC 5545 rule: FREQ=MONTHLY;BYDAY=1WE.
         #[arg(long)]
         rrule: String,
@@ -153,6 +158,9 @@ pub enum IncidentCommand {
     Open {
         #[command(flatten)]
         scope: Scope,
+        /// Choose the id instead of the next INC-<n>.
+        #[arg(long)]
+        id: Option<String>,
         /// What customers are told.
         #[arg(long)]
         message: String,
@@ -193,7 +201,6 @@ pub enum IncidentCommand {
 
 fn form(scope: Scope) -> MaintenanceForm {
     MaintenanceForm {
-        id: scope.id,
         title: scope.title,
         impact: scope.impact,
         sites: scope.sites,
@@ -211,6 +218,7 @@ pub async fn maintenance(
     let (q, dry) = match cmd {
         MaintenanceCommand::Schedule {
             scope,
+            id,
             start,
             end,
             duration,
@@ -220,6 +228,7 @@ pub async fn maintenance(
         } => (
             Query::MaintenanceSchedule {
                 form: MaintenanceForm {
+                    id,
                     start: Some(start),
                     end,
                     duration,
@@ -234,6 +243,7 @@ pub async fn maintenance(
         ),
         MaintenanceCommand::Recurring {
             scope,
+            id,
             rrule,
             at,
             duration,
@@ -244,6 +254,7 @@ pub async fn maintenance(
         } => (
             Query::MaintenanceSchedule {
                 form: MaintenanceForm {
+                    id,
                     rrule: Some(rrule),
                     at: Some(at),
                     duration: Some(duration),
@@ -368,7 +379,7 @@ pub async fn incident(
 ) -> anyhow::Result<i32> {
     let now = common.now;
     let incident_form = |scope: Scope, message: String, status: Option<String>| IncidentForm {
-        id: scope.id,
+        id: None,
         title: scope.title,
         impact: scope.impact,
         sites: scope.sites,
@@ -380,6 +391,7 @@ pub async fn incident(
     let (q, dry) = match cmd {
         IncidentCommand::Open {
             scope,
+            id,
             message,
             status,
             security,
@@ -387,6 +399,7 @@ pub async fn incident(
         } => (
             Query::IncidentOpen {
                 form: IncidentForm {
+                    id,
                     security,
                     ..incident_form(scope, message, status)
                 },
@@ -537,6 +550,65 @@ fn print_notices(v: &Value) {
             } else {
                 ""
             }
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Debug, Parser)]
+    struct MaintenanceCli {
+        #[command(subcommand)]
+        command: MaintenanceCommand,
+        #[command(flatten)]
+        common: Common,
+    }
+
+    #[derive(Debug, Parser)]
+    struct IncidentCli {
+        #[command(subcommand)]
+        command: IncidentCommand,
+        #[command(flatten)]
+        common: Common,
+    }
+
+    /// `update <ID>` once flattened a scope that had an `--id` of its own: clap refused the
+    /// command (two arguments named `id`) and every `maintenance update` and `incident update`
+    /// panicked.
+    #[test]
+    fn update_commands_take_their_id_once() {
+        MaintenanceCli::command().debug_assert();
+        IncidentCli::command().debug_assert();
+        let m = MaintenanceCli::try_parse_from([
+            "maintenance",
+            "update",
+            "MNT-1",
+            "--start",
+            "2026-12-16T00:00",
+        ])
+        .expect("maintenance update parses");
+        assert!(matches!(m.command, MaintenanceCommand::Update { ref id, .. } if id == "MNT-1"));
+        let i = IncidentCli::try_parse_from(["incident", "update", "INC-2", "--message", "ok"])
+            .expect("incident update parses");
+        assert!(matches!(i.command, IncidentCommand::Update { ref id, .. } if id == "INC-2"));
+        let s = MaintenanceCli::try_parse_from([
+            "maintenance",
+            "schedule",
+            "--id",
+            "CHG-7",
+            "--title",
+            "t",
+            "--start",
+            "2026-12-16T00:00",
+            "--duration",
+            "1h",
+        ])
+        .expect("schedule parses");
+        assert!(
+            matches!(s.command, MaintenanceCommand::Schedule { id: Some(ref id), .. } if id == "CHG-7")
         );
     }
 }
