@@ -127,7 +127,7 @@ impl Delivery {
                     report.count(outcome?);
                     unflushed += 1;
                 }
-                flushed = flush_done(&mut flushing), if flushing.is_some() => {
+                flushed = flush_done(&mut flushing, &self.store), if flushing.is_some() => {
                     flushing = None;
                     flushed?;
                 }
@@ -195,6 +195,7 @@ impl Delivery {
 /// Waits for the running flush (never called without one).
 async fn flush_done(
     flushing: &mut Option<(tokio::task::JoinHandle<Result<(), StoreError>>, usize)>,
+    store: &Store,
 ) -> Result<(), StoreError> {
     let Some((handle, _)) = flushing else {
         return std::future::pending().await;
@@ -202,8 +203,8 @@ async fn flush_done(
     match handle.await {
         Ok(flushed) => flushed,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // Cancelled: only when the runtime shuts down.
-        Err(_) => Ok(()),
+        // Cancelled (the runtime is shutting down): the outcomes must still be made durable.
+        Err(_) => store.flush(),
     }
 }
 
