@@ -6,26 +6,29 @@
 //! - **N = 1** (the default): an entry is sent, its outcome committed and flushed, and only then
 //!   does the next transaction start. A crash repeats at most the one transaction in flight.
 //! - **N > 1**: a sliding window. Up to N transactions run at once, each on its own SMTP
-//!   session; as soon as one ends, its outcome is committed and the next entry starts. Outcomes
-//!   are made durable in groups by one flush at a time running beside the sends (every outcome
-//!   committed while a flush runs waits for the next one). An entry counts against the window
-//!   from the moment its transaction starts until its outcome is flushed, so at any instant at
-//!   most N entries have been handed to the server without a durable outcome: a crash repeats
-//!   at most N transactions, each with its own fixed Message-ID.
+//!   session, and the next entry starts as soon as a place is free. Outcomes are made durable in
+//!   groups: while no flush runs, the outcomes collected so far are committed as one
+//!   transaction and a flush starts beside the sends; outcomes arriving meanwhile wait for the
+//!   next group. An entry holds its place from the moment its transaction starts until its
+//!   outcome is flushed, so at any instant at most N entries have been handed to the server
+//!   without a durable outcome: a crash repeats at most N transactions, each with its own fixed
+//!   Message-ID.
 //!
-//! The trade-off: N = 1 pays one SMTP round trip chain plus one store flush per mail (about
-//! 1,800 mails/s to a local relay, `benches/broadcast.rs`); N = 8 or 16 overlaps them and
-//! flushes once per group, for broadcasts of thousands of notices, at the price of up to N
-//! duplicate mails after a crash (recipients' mail systems see the same Message-ID twice).
+//! The trade-off: N = 1 pays the SMTP round trips plus one store commit and flush per mail
+//! (about 2,000 mails/s to a local relay, `benches/broadcast.rs`); N = 8 or 16 overlaps them and
+//! commits and flushes once per group, for broadcasts of thousands of notices, at the price of
+//! up to N duplicate mails after a crash (recipients see the same Message-ID twice).
 
 use crate::clock::Clock;
 use crate::config::OutboxConfig;
 use crate::core::outbox::{Attempt, OutboxEntry, OutboxState, RetryPolicy};
+use crate::core::ticket::Ticket;
 use crate::outbound::Transport;
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use futures::stream::{FuturesUnordered, StreamExt};
-use std::collections::{HashSet, VecDeque};
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -44,6 +47,15 @@ pub struct PassReport {
     pub sent: usize,
     pub retrying: usize,
     pub failed: usize,
+}
+
+/// One attempt's result, waiting to be committed with its group.
+struct Recorded {
+    /// The entry as the attempt left it (sent, retry later, failed).
+    entry: OutboxEntry,
+    /// When the mail failed for good: what to note on its ticket, and when.
+    note: Option<(DateTime<Utc>, String)>,
+    outcome: Outcome,
 }
 
 /// What became of one entry in a pass.
@@ -98,12 +110,12 @@ impl Delivery {
         let mut due = DueEntries::new(self.clock.now());
         let mut report = PassReport::default();
         let mut sends = FuturesUnordered::new();
-        // Outcomes committed but in no flush yet, and the flush running with how many it covers.
-        let mut unflushed = 0usize;
+        // Outcomes not committed yet, and the flush running with how many outcomes it covers.
+        let mut pending: Vec<Recorded> = Vec::new();
         let mut flushing: Option<(tokio::task::JoinHandle<Result<(), StoreError>>, usize)> = None;
         loop {
             let flushing_count = flushing.as_ref().map_or(0, |(_, n)| *n);
-            while sends.len() + unflushed + flushing_count < window {
+            while sends.len() + pending.len() + flushing_count < window {
                 let Some(entry) = due.next(&self.store)? else {
                     break;
                 };
@@ -112,20 +124,25 @@ impl Delivery {
                 // whatever else the worker thread runs meanwhile.
                 sends.push(self.deliver_one(entry).instrument(span));
             }
-            if flushing.is_none() && unflushed > 0 {
+            if flushing.is_none() && !pending.is_empty() {
+                let group = std::mem::take(&mut pending);
+                let count = group.len();
+                // One batch for the group: sled's flush costs about 0.1 ms per batch committed
+                // since the last one, whatever its size (benches/broadcast.rs).
+                self.commit(group)?;
                 let store = self.store.clone();
                 // sled's flush blocks on fsync: off the async workers, beside the sends.
                 let flush = tokio::task::spawn_blocking(move || store.flush());
-                flushing = Some((flush, unflushed));
-                unflushed = 0;
+                flushing = Some((flush, count));
             }
             if sends.is_empty() && flushing.is_none() {
                 return Ok(report);
             }
             tokio::select! {
-                Some(outcome) = sends.next(), if !sends.is_empty() => {
-                    report.count(outcome?);
-                    unflushed += 1;
+                Some(recorded) = sends.next(), if !sends.is_empty() => {
+                    let recorded = recorded?;
+                    report.count(recorded.outcome);
+                    pending.push(recorded);
                 }
                 flushed = flush_done(&mut flushing, &self.store), if flushing.is_some() => {
                     flushing = None;
@@ -135,17 +152,17 @@ impl Delivery {
         }
     }
 
-    /// Sends one entry and commits its outcome (durable at the pass's next flush).
-    async fn deliver_one(&self, mut entry: OutboxEntry) -> Result<Outcome, StoreError> {
+    /// Sends one entry and records the outcome in it (committed with its group).
+    async fn deliver_one(&self, mut entry: OutboxEntry) -> Result<Recorded, StoreError> {
         let Some(bytes) = self.store.outbox_bytes(entry.id)? else {
             tracing::error!("outbox entry has no bytes; marking it failed");
             entry.state = OutboxState::Failed;
             entry.last_error = Some("bytes missing from the store".into());
-            let _writer = self.store.write_lock();
-            let mut txn = self.store.txn();
-            txn.put_outbox(&entry, None);
-            txn.commit()?;
-            return Ok(Outcome::Failed);
+            return Ok(Recorded {
+                entry,
+                note: None,
+                outcome: Outcome::Failed,
+            });
         };
         let attempt = self
             .transport
@@ -161,34 +178,52 @@ impl Delivery {
                 tracing::error!(error = %e, "delivery refused permanently")
             }
         }
+        let failed_now = entry.record(attempt, &self.policy, now);
+        let (outcome, note) = if failed_now {
+            let note = format!(
+                "mail {} to {} could not be delivered: {}",
+                entry.message_id,
+                entry.to.join(", "),
+                entry.last_error.as_deref().unwrap_or("unknown error")
+            );
+            (Outcome::Failed, Some((now, note)))
+        } else if entry.state == OutboxState::Queued {
+            (Outcome::Retrying, None)
+        } else {
+            (Outcome::Sent, None)
+        };
+        Ok(Recorded {
+            entry,
+            note,
+            outcome,
+        })
+    }
+
+    /// Commits a group of outcomes in one transaction: the entries, and the notes on the
+    /// tickets of mails that failed for good.
+    fn commit(&self, group: Vec<Recorded>) -> Result<(), StoreError> {
         let _writer = self.store.write_lock();
         let mut txn = self.store.txn();
-        let failed_now = entry.record(attempt, &self.policy, now);
-        let outcome = if failed_now {
-            if let Some(reference) = &entry.ticket {
-                if let Some(mut t) = self.store.ticket(reference)? {
-                    t.note(
-                        format!(
-                            "mail {} to {} could not be delivered: {}",
-                            entry.message_id,
-                            entry.to.join(", "),
-                            entry.last_error.as_deref().unwrap_or("unknown error")
-                        ),
-                        "deskgate",
-                        now,
-                    );
-                    txn.put_ticket(&t);
-                }
-            }
-            Outcome::Failed
-        } else if entry.state == OutboxState::Queued {
-            Outcome::Retrying
-        } else {
-            Outcome::Sent
-        };
-        txn.put_outbox(&entry, None);
-        txn.commit()?;
-        Ok(outcome)
+        let mut tickets: HashMap<String, Ticket> = HashMap::new();
+        for recorded in &group {
+            txn.put_outbox(&recorded.entry, None);
+            let (Some((at, text)), Some(reference)) = (&recorded.note, &recorded.entry.ticket)
+            else {
+                continue;
+            };
+            let ticket = match tickets.entry(reference.clone()) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(slot) => match self.store.ticket(reference)? {
+                    Some(t) => slot.insert(t),
+                    None => continue,
+                },
+            };
+            ticket.note(text.clone(), "deskgate", *at);
+        }
+        for ticket in tickets.values() {
+            txn.put_ticket(ticket);
+        }
+        txn.commit()
     }
 }
 
