@@ -7,9 +7,9 @@
 //!   does the next transaction start. A crash repeats at most the one transaction in flight.
 //! - **N > 1**: a sliding window. Up to N transactions run at once, each on its own SMTP
 //!   session, and the next entry starts as soon as a place is free. Outcomes are made durable in
-//!   groups: while no flush runs, the outcomes collected so far are committed as one
-//!   transaction and a flush starts beside the sends; outcomes arriving meanwhile wait for the
-//!   next group. An entry holds its place from the moment its transaction starts until its
+//!   groups: once half the window's outcomes are in (or nothing else is in flight) and no flush
+//!   runs, they are committed as one transaction and a flush starts beside the sends; outcomes
+//!   arriving meanwhile wait for the next group. An entry holds its place from the moment its transaction starts until its
 //!   outcome is flushed, so at any instant at most N entries have been handed to the server
 //!   without a durable outcome: a crash repeats at most N transactions, each with its own fixed
 //!   Message-ID.
@@ -107,6 +107,9 @@ impl Delivery {
     /// every outcome is durable.
     pub async fn pass(&self) -> Result<PassReport, StoreError> {
         let window = self.max_in_flight.max(1);
+        // Half the window: groups large enough to make commits and flushes rare, while the
+        // other half keeps sending.
+        let group_size = window.div_ceil(2);
         let mut due = DueEntries::new(self.clock.now());
         let mut report = PassReport::default();
         let mut sends = FuturesUnordered::new();
@@ -124,7 +127,9 @@ impl Delivery {
                 // whatever else the worker thread runs meanwhile.
                 sends.push(self.deliver_one(entry).instrument(span));
             }
-            if flushing.is_none() && !pending.is_empty() {
+            let group_ready =
+                pending.len() >= group_size || (sends.is_empty() && !pending.is_empty());
+            if flushing.is_none() && group_ready {
                 let group = std::mem::take(&mut pending);
                 let count = group.len();
                 // One batch for the group: sled's flush costs about 0.1 ms per batch committed
