@@ -15,7 +15,7 @@
 //!   Message-ID.
 //!
 //! The trade-off: N = 1 pays the SMTP round trips plus one store commit and flush per mail
-//! (about 2,000 mails/s to a local relay, `benches/broadcast.rs`); N = 8 or 16 overlaps them and
+//! (about 2,400 mails/s to a local relay, `benches/broadcast.rs`); N = 8 or 16 overlaps them and
 //! commits and flushes once per group, for broadcasts of thousands of notices, at the price of
 //! up to N duplicate mails after a crash (recipients see the same Message-ID twice).
 
