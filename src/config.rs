@@ -169,6 +169,12 @@ pub struct OutboxConfig {
     /// desk's mail server to deliver plus-addressed mail to the desk mailbox.
     #[serde(default)]
     pub verp: bool,
+    /// SMTP transactions run at once, each on its own session. 1: each outcome is durable
+    /// before the next transaction starts, so a crash repeats at most the one in flight. N: a
+    /// crash repeats at most N (each with its own fixed Message-ID); outcomes are flushed in
+    /// groups, which is what makes broadcasts fast.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
 }
 
 /// Maintenance and incident notices: who sends them, when, and how fast.
@@ -285,6 +291,7 @@ impl Default for OutboxConfig {
             retry_initial_secs: default_retry_initial(),
             retry_max_secs: default_retry_max(),
             verp: false,
+            max_in_flight: default_max_in_flight(),
         }
     }
 }
@@ -695,6 +702,15 @@ impl Config {
                 bad("broadcast.desk", format!("no [[desk]] is named {desk:?}"));
             }
         }
+        if !(1..=MAX_IN_FLIGHT).contains(&self.outbox.max_in_flight) {
+            bad(
+                "outbox.max_in_flight",
+                format!(
+                    "{} is not between 1 and {MAX_IN_FLIGHT}",
+                    self.outbox.max_in_flight
+                ),
+            );
+        }
         if self.general.timezone.parse::<chrono_tz::Tz>().is_err() {
             bad(
                 "general.timezone",
@@ -1038,6 +1054,11 @@ fn default_max_message_bytes() -> usize {
 fn default_batch_size() -> usize {
     200
 }
+fn default_max_in_flight() -> usize {
+    1
+}
+/// More sessions at once than this helps no relay and looks like an attack to most.
+const MAX_IN_FLIGHT: usize = 64;
 fn default_max_attempts() -> u32 {
     12
 }

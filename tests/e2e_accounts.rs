@@ -221,7 +221,17 @@ poll_interval_secs = 1
         let all = self
             .sink
             .wait_for(self.seen + sent, Duration::from_secs(10));
-        let mails = all[self.seen..].to_vec();
+        let mut mails = all[self.seen..].to_vec();
+        // The sink orders mails by file time, which ties for mails sent within one clock tick:
+        // put the pass's mails in the order deskgate queued (and so sent) them.
+        let queued: Vec<String> = self
+            .json(&["outbox", "list", "--json"])
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["message_id"].as_str().map(str::to_string))
+            .collect();
+        mails.sort_by_key(|m| queued.iter().position(|id| *id == message_id(m)));
         assert_eq!(
             mails.len(),
             sent,

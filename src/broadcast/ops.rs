@@ -135,9 +135,11 @@ fn schedule(
         || matches!(current, Some(Schedule::Recurring(_)));
     if recurring {
         if form.start.is_some() || form.end.is_some() {
-            return Err("--start and --end are for one-off windows: a standing window takes \
+            return Err(
+                "--start and --end are for one-off windows: a standing window takes \
                         --rrule, --at, --duration, --tz and --from (or --skip for one occurrence)"
-                .into());
+                    .into(),
+            );
         }
         let old = match current {
             Some(Schedule::Recurring(r)) => Some(r),

@@ -2,19 +2,25 @@
 //!
 //! A transport sends bytes it is given to the envelope it is given and reports an
 //! [`Attempt`]: sent, transient (retry) or permanent (give up). It knows nothing of tickets or
-//! the outbox; the delivery worker does.
+//! the outbox; the delivery worker does. SMTP sessions stay open between mails and several
+//! mails may be sent at once, each on its own session ([`smtp::Sessions`]).
 
 pub mod compose;
+pub mod smtp;
 
 use crate::config::SmtpConfig;
 use crate::core::outbox::Attempt;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use smtp::{Security, Server, SessionError, Sessions};
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Idle SMTP sessions kept open unless the delivery worker asks for more
+/// ([`Transport::keep_sessions`]).
+const DEFAULT_SESSIONS: usize = 4;
 
 /// Whether an SMTP error is the relay refusing our credentials.
 fn is_auth_failure(e: &lettre::transport::smtp::Error) -> bool {
@@ -30,7 +36,7 @@ pub enum TransportError {
 
 /// Where mail goes.
 pub enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(Sessions),
     /// Each mail becomes `<dir>/<message-id>.eml`: the embedded default, and idempotent.
     File(PathBuf),
 }
@@ -75,37 +81,58 @@ impl Transport {
             }
             b.build_rustls().map_err(|e| err(e.to_string()))
         };
-        let (tls, default_port) = match scheme {
-            "smtp" => (Tls::None, 25),
-            "smtp+starttls" => (Tls::Required(tls_params()?), 587),
-            "smtps" => (Tls::Wrapper(tls_params()?), 465),
+        let implicit_tls = || -> Result<Security, TransportError> {
+            let pem = match &c.ca_file {
+                Some(ca) => Some(
+                    std::fs::read(ca).map_err(|e| err(format!("ca_file {}: {e}", ca.display())))?,
+                ),
+                None => None,
+            };
+            smtp::implicit_tls(pem.as_deref())
+                .map(Security::Implicit)
+                .map_err(|e| match &c.ca_file {
+                    Some(ca) => err(format!("ca_file {}: {e}", ca.display())),
+                    None => err(e),
+                })
+        };
+        let (security, default_port) = match scheme {
+            "smtp" => (Security::Plain, 25),
+            "smtp+starttls" => (Security::StartTls(tls_params()?), 587),
+            "smtps" => (implicit_tls()?, 465),
             other => return Err(err(format!("unknown scheme {other:?}"))),
         };
-        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
-            .port(port.unwrap_or(default_port))
-            .tls(tls)
-            .timeout(Some(Duration::from_secs(c.timeout_secs)))
-            .pool_config(PoolConfig::new().max_size(4));
-        if let Some(name) = &c.hello_name {
-            b = b.hello_name(lettre::transport::smtp::extension::ClientId::Domain(
-                name.clone(),
-            ));
+        let credentials = match &c.username {
+            Some(user) => {
+                let password = c.secret().resolve().map_err(err)?;
+                Some(Credentials::new(user.clone(), password))
+            }
+            None => None,
+        };
+        let server = Server {
+            host,
+            port: port.unwrap_or(default_port),
+            security,
+            hello: c
+                .hello_name
+                .as_ref()
+                .map_or_else(ClientId::default, |name| ClientId::Domain(name.clone())),
+            credentials,
+            timeout: Duration::from_secs(c.timeout_secs),
+        };
+        Ok(Transport::Smtp(Sessions::new(server, DEFAULT_SESSIONS)))
+    }
+
+    /// Keeps up to `n` idle SMTP sessions open: as many as the delivery worker sends at once.
+    pub fn keep_sessions(&self, n: usize) {
+        if let Transport::Smtp(sessions) = self {
+            sessions.keep_open(n);
         }
-        if let Some(user) = &c.username {
-            let password = c.secret().resolve().map_err(err)?;
-            b = b.credentials(Credentials::new(user.clone(), password));
-        }
-        Ok(Transport::Smtp(b.build()))
     }
 
     /// Checks that the server answers (for `run --once`, which must fail loudly when it does not).
     pub async fn test_connection(&self) -> Result<(), String> {
         match self {
-            Transport::Smtp(t) => match t.test_connection().await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err("the SMTP server did not answer NOOP".into()),
-                Err(e) => Err(e.to_string()),
-            },
+            Transport::Smtp(sessions) => sessions.test().await.map_err(|e| e.to_string()),
             Transport::File(dir) => {
                 if dir.is_dir() {
                     Ok(())
@@ -119,7 +146,7 @@ impl Transport {
     /// Sends `bytes` from `from` (empty: null sender) to `to`.
     pub async fn send(&self, from: &str, to: &[String], message_id: &str, bytes: &[u8]) -> Attempt {
         match self {
-            Transport::Smtp(t) => {
+            Transport::Smtp(sessions) => {
                 let from = if from.is_empty() {
                     None
                 } else {
@@ -141,11 +168,11 @@ impl Transport {
                     Ok(e) => e,
                     Err(e) => return Attempt::Permanent(format!("envelope: {e}")),
                 };
-                match t.send_raw(&envelope, bytes).await {
-                    Ok(_) => Attempt::Sent,
+                match sessions.send(&envelope, bytes).await {
+                    Ok(()) => Attempt::Sent,
                     // A refused login (530, 534, 535, 538) is the relay's problem with us, not
                     // the mail's: retried, so a rotated password does not fail the whole outbox.
-                    Err(e) if e.is_permanent() && !is_auth_failure(&e) => {
+                    Err(SessionError::Smtp(e)) if e.is_permanent() && !is_auth_failure(&e) => {
                         Attempt::Permanent(e.to_string())
                     }
                     Err(e) => Attempt::Transient(e.to_string()),

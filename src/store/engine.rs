@@ -37,6 +37,8 @@ pub trait Engine: Send + Sync {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Entries whose key starts with `prefix`, in key order, at most `limit`.
     fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Entries, StoreError>;
+    /// Entries whose key is at least `start` and below `end`, in key order, at most `limit`.
+    fn scan_range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StoreError>;
     /// Applies every write of `batch` or none.
     fn apply(&self, batch: Batch) -> Result<(), StoreError>;
     /// Makes everything applied so far durable.
@@ -73,6 +75,18 @@ impl Engine for SledEngine {
     fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Entries, StoreError> {
         let mut out = Vec::new();
         for item in self.db.scan_prefix(prefix).take(limit) {
+            let (k, v) = item?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn scan_range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StoreError> {
+        let mut out = Vec::new();
+        if start >= end {
+            return Ok(out);
+        }
+        for item in self.db.range(start..end).take(limit) {
             let (k, v) = item?;
             out.push((k.to_vec(), v.to_vec()));
         }
@@ -118,6 +132,18 @@ impl Engine for MemoryEngine {
         Ok(map
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn scan_range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StoreError> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        Ok(map
+            .range(start.to_vec()..end.to_vec())
             .take(limit)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())

@@ -8,7 +8,8 @@
 //! Key layout (one ordered key space):
 //! `meta/schema`, `meta/seq/<name>` · `t/<ref>` ticket · `m/<ref>/<seq:08>` message ·
 //! `mid/<message-id>` → ticket · `raw/<message-id>` raw mail · `cp/<desk>` checkpoint · `tmq/<ms>/<ref>` timer queue · `meta/v/<name>` small values · `ack/<desk>` acknowledged up to ·
-//! `o/<id:016>` outbox entry · `ob/<id:016>` its bytes · `oq/<id:016>` queued marker ·
+//! `o/<id:016>` outbox entry · `ob/<id:016>` its bytes · `oq/<due ms:020>/<id:016>` queue
+//! index (queued entries only, in the order they come due) ·
 //! `omid/<message-id>` → outbox id · `rcpt/<email>` recipient record · `snd/<desk>/<email>` recent mail ·
 //! `q/<id:016>`, `qr/<id:016>` quarantined mail and its bytes · `a/`, `ar/` mail kept aside ·
 //! `mnt/`, `inc/`, `bn/`, `bs/` maintenance, incidents and their notices (see [`broadcasts`]).
@@ -24,11 +25,15 @@ use crate::core::ticket::Ticket;
 use chrono::{DateTime, Utc};
 use engine::{Batch, Engine, MemoryEngine, SledEngine};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-/// The on-disk layout version. Bump it when keys or records change incompatibly.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The on-disk layout version. Bump it when keys or records change incompatibly, and teach
+/// `Store::migrate` the step from the previous one.
+///
+/// 2: the outbox queue marker `oq/<id>` became the time-ordered `oq/<due ms>/<id>`.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -157,12 +162,44 @@ impl Store {
                 self.engine.flush()
             }
             Some(v) if v == SCHEMA_VERSION.to_string().as_bytes() => Ok(()),
+            Some(v) if v == b"1" => self.migrate_from_v1(),
             Some(v) => Err(StoreError::Schema {
                 path: path.to_string(),
                 found: String::from_utf8_lossy(&v).into_owned(),
                 expected: SCHEMA_VERSION,
             }),
         }
+    }
+
+    /// Schema 1 → 2: every `oq/<id>` marker becomes `oq/<due ms>/<id>` (or goes, when its entry
+    /// is no longer queued), and the version changes, in one atomic batch made durable before
+    /// the store is used.
+    fn migrate_from_v1(&self) -> Result<(), StoreError> {
+        let mut b = Batch::default();
+        let mut moved = 0usize;
+        for (k, _) in self.engine.scan_prefix(b"oq/", usize::MAX)? {
+            let Some(id) = std::str::from_utf8(&k[3..])
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            b.delete(k);
+            if let Some(e) = self.outbox_entry(id)? {
+                if e.state == OutboxState::Queued {
+                    b.put(outbox_marker(e.next_attempt_at, e.id), Vec::new());
+                    moved += 1;
+                }
+            }
+        }
+        b.put(&b"meta/schema"[..], SCHEMA_VERSION.to_string());
+        self.engine.apply(b)?;
+        self.engine.flush()?;
+        tracing::info!(
+            queued = moved,
+            "store migrated from schema 1 to 2 (time-ordered outbox queue)"
+        );
+        Ok(())
     }
 
     /// Takes the writer lock: hold it from the first read of a record to the commit of its new
@@ -176,6 +213,8 @@ impl Store {
         Txn {
             store: self,
             batch: Batch::default(),
+            outbox_markers: HashMap::new(),
+            failed_read: None,
         }
     }
 
@@ -316,42 +355,94 @@ impl Store {
         self.scan_json("o/")
     }
 
-    /// Queued entries whose next attempt is due at `now`, oldest first, at most `limit`.
+    /// Queued entries whose next attempt is due at `now`, in the order they came due (then by
+    /// id), at most `limit`. Reads the queue index only up to `now`: entries due later and
+    /// entries no longer queued cost nothing.
     pub fn outbox_due(
         &self,
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox_due_from(b"oq/".to_vec(), now, limit)
+    }
+
+    /// Like [`Store::outbox_due`], but only entries that come after `previous` in the queue: a
+    /// cursor for reading the due entries in pages (`previous` is the last entry of the page
+    /// before, as it was returned).
+    pub fn outbox_due_after(
+        &self,
+        previous: &OutboxEntry,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut start = outbox_marker(previous.next_attempt_at, previous.id).into_bytes();
+        start.push(0);
+        self.outbox_due_from(start, now, limit)
+    }
+
+    fn outbox_due_from(
+        &self,
+        mut start: Vec<u8>,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        // Every marker due at `now` sorts below the first key of the next millisecond.
+        let end = format!(
+            "oq/{:020}/",
+            now.timestamp_millis().max(0).saturating_add(1)
+        );
         let mut due = Vec::new();
-        for (k, _) in self.engine.scan_prefix(b"oq/", usize::MAX)? {
-            let id = std::str::from_utf8(&k[3..])
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok());
-            let Some(id) = id else { continue };
-            if let Some(e) = self.outbox_entry(id)? {
-                if e.state == OutboxState::Queued && e.next_attempt_at <= now {
+        // Pages of markers, in case some are stale (see `queued_at_marker`).
+        while due.len() < limit {
+            let wanted = (limit - due.len()).min(1024);
+            let page = self.engine.scan_range(&start, end.as_bytes(), wanted)?;
+            for (k, _) in &page {
+                if let Some(e) = self.queued_at_marker(k)? {
                     due.push(e);
-                    if due.len() >= limit {
-                        break;
-                    }
                 }
+            }
+            match page.last() {
+                Some((last, _)) if page.len() == wanted => {
+                    start = last.clone();
+                    start.push(0);
+                }
+                _ => break,
             }
         }
         Ok(due)
     }
 
-    /// When the earliest queued entry is due, if any.
+    /// When the earliest queued entry is due, if any (the first key of the queue index).
     pub fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let mut next: Option<DateTime<Utc>> = None;
-        for (k, _) in self.engine.scan_prefix(b"oq/", usize::MAX)? {
-            let id = std::str::from_utf8(&k[3..])
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok());
-            if let Some(e) = id.map(|id| self.outbox_entry(id)).transpose()?.flatten() {
-                next = Some(next.map_or(e.next_attempt_at, |n| n.min(e.next_attempt_at)));
+        let mut start = b"oq/".to_vec();
+        loop {
+            let first = self.engine.scan_range(&start, b"oq0", 1)?;
+            let Some((k, _)) = first.first() else {
+                return Ok(None);
+            };
+            if let Some(e) = self.queued_at_marker(k)? {
+                return Ok(Some(e.next_attempt_at));
             }
+            start = k.clone();
+            start.push(0);
         }
-        Ok(next)
+    }
+
+    /// The entry a queue marker points to, if it is still queued for that time. A marker left
+    /// behind by two unlocked writers of one entry (the writer lock prevents it) is skipped
+    /// rather than sending the entry early or twice.
+    fn queued_at_marker(&self, key: &[u8]) -> Result<Option<OutboxEntry>, StoreError> {
+        let Some(id) = std::str::from_utf8(key)
+            .ok()
+            .and_then(|s| s.rsplit_once('/'))
+            .and_then(|(_, id)| id.parse::<u64>().ok())
+        else {
+            return Ok(None);
+        };
+        Ok(self.outbox_entry(id)?.filter(|e| {
+            e.state == OutboxState::Queued
+                && outbox_marker(e.next_attempt_at, e.id).as_bytes() == key
+        }))
     }
 
     /// The mails on a shelf, oldest first.
@@ -398,6 +489,11 @@ impl Store {
 pub struct Txn<'a> {
     store: &'a Store,
     batch: Batch,
+    /// The queue marker each outbox entry written in this transaction now has (`None`: none),
+    /// so a second write of the same entry removes the first one's marker.
+    outbox_markers: HashMap<u64, Option<String>>,
+    /// A read this transaction needed failed: committing it would leave the store inconsistent.
+    failed_read: Option<StoreError>,
 }
 
 impl Txn<'_> {
@@ -461,8 +557,23 @@ impl Txn<'_> {
         self.batch.delete(format!("cp/{desk}"));
     }
 
-    /// Stores an outbox entry (and, the first time, its bytes); keeps the queued marker in step.
+    /// Stores an outbox entry (and, the first time, its bytes), and keeps the queue index in
+    /// step: the entry's previous marker (from the stored version, or from an earlier write in
+    /// this transaction) is removed, and a queued entry gets one at its `next_attempt_at`.
+    /// Callers need not know the previous state; a failure to read it fails the commit.
     pub fn put_outbox(&mut self, e: &OutboxEntry, bytes: Option<&[u8]>) {
+        let previous = match self.outbox_markers.get(&e.id) {
+            Some(marker) => marker.clone(),
+            None => match self.store.outbox_entry(e.id) {
+                Ok(stored) => stored
+                    .filter(|p| p.state == OutboxState::Queued)
+                    .map(|p| outbox_marker(p.next_attempt_at, p.id)),
+                Err(err) => {
+                    self.failed_read.get_or_insert(err);
+                    None
+                }
+            },
+        };
         self.put_json(format!("o/{:016}", e.id), e);
         if let Some(b) = bytes {
             self.batch.put(format!("ob/{:016}", e.id), b.to_vec());
@@ -472,12 +583,15 @@ impl Txn<'_> {
                 e.id.to_be_bytes().to_vec(),
             );
         }
-        let marker = format!("oq/{:016}", e.id);
-        if e.state == OutboxState::Queued {
-            self.batch.put(marker, Vec::new());
-        } else {
-            self.batch.delete(marker);
+        let marker =
+            (e.state == OutboxState::Queued).then(|| outbox_marker(e.next_attempt_at, e.id));
+        if let Some(old) = previous.filter(|old| Some(old) != marker.as_ref()) {
+            self.batch.delete(old);
         }
+        if let Some(new) = &marker {
+            self.batch.put(new.clone(), Vec::new());
+        }
+        self.outbox_markers.insert(e.id, marker);
     }
 
     pub fn put_recipient(&mut self, email: &str, r: &RecipientRecord) {
@@ -509,6 +623,9 @@ impl Txn<'_> {
 
     /// Applies every write atomically. Durable after the store's next flush.
     pub fn commit(self) -> Result<(), StoreError> {
+        if let Some(err) = self.failed_read {
+            return Err(err);
+        }
         if self.batch.is_empty() {
             return Ok(());
         }
@@ -520,6 +637,11 @@ impl Txn<'_> {
         let bytes = serde_json::to_vec(value).unwrap_or_default();
         self.batch.put(key, bytes);
     }
+}
+
+/// Outbox queue markers sort by due time, then id: `oq/<ms since 1970, 20 digits>/<id:016>`.
+fn outbox_marker(due: DateTime<Utc>, id: u64) -> String {
+    format!("oq/{:020}/{id:016}", due.timestamp_millis().max(0))
 }
 
 /// Timer keys sort by time: `tmq/<milliseconds since 1970, 20 digits>/<ref>`.
@@ -631,25 +753,193 @@ mod contract {
         }
     }
 
+    fn outbox_entry(id: u64, due: DateTime<Utc>) -> OutboxEntry {
+        OutboxEntry {
+            id,
+            ticket: None,
+            kind: "ack".into(),
+            from: "d@x".into(),
+            to: vec!["c@y".into()],
+            subject: "s".into(),
+            message_id: format!("o{id}@x"),
+            state: OutboxState::Queued,
+            attempts: 0,
+            created_at: due,
+            next_attempt_at: due,
+            sent_at: None,
+            last_error: None,
+        }
+    }
+
+    fn ids(entries: &[OutboxEntry]) -> Vec<u64> {
+        entries.iter().map(|e| e.id).collect()
+    }
+
+    /// The raw queue index, to check that no marker is left behind.
+    fn queue_markers(store: &Store) -> Vec<String> {
+        store
+            .engine
+            .scan_prefix(b"oq/", usize::MAX)
+            .expect("scan")
+            .into_iter()
+            .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn outbox_entries_come_due_in_due_time_order_then_by_id() {
+        let t0 = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("time");
+        let minutes = chrono::Duration::minutes;
+        for (name, store, _dir) in engines() {
+            let mut txn = store.txn();
+            // Ids and due times deliberately in different orders.
+            for (id, due) in [
+                (1, t0 + minutes(3)),
+                (2, t0 + minutes(1)),
+                (3, t0 + minutes(2)),
+                (4, t0 + minutes(1)),
+                (5, t0 + minutes(9)),
+            ] {
+                txn.put_outbox(&outbox_entry(id, due), Some(b"bytes"));
+            }
+            txn.commit().expect("commit");
+            let due = store.outbox_due(t0 + minutes(3), 10).expect("due");
+            assert_eq!(ids(&due), vec![2, 4, 3, 1], "{name}");
+            assert_eq!(
+                ids(&store.outbox_due(t0 + minutes(3), 2).expect("due")),
+                vec![2, 4],
+                "{name}: at most the limit"
+            );
+            assert!(
+                store.outbox_due(t0, 10).expect("due").is_empty(),
+                "{name}: nothing is due before its time"
+            );
+            let page = store
+                .outbox_due_after(&due[1], t0 + minutes(3), 10)
+                .expect("page");
+            assert_eq!(ids(&page), vec![3, 1], "{name}: the page after entry 4");
+            assert_eq!(
+                store.outbox_next_due().expect("next"),
+                Some(t0 + minutes(1)),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_retry_moves_the_queue_marker_and_sending_removes_it() {
+        let t0 = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("time");
+        for (name, store, _dir) in engines() {
+            let mut e = outbox_entry(7, t0);
+            let mut txn = store.txn();
+            txn.put_outbox(&e, Some(b"bytes"));
+            txn.commit().expect("commit");
+            let policy = crate::core::outbox::RetryPolicy {
+                initial: chrono::Duration::seconds(30),
+                max: chrono::Duration::seconds(3600),
+                max_attempts: 5,
+            };
+            e.record(
+                crate::core::outbox::Attempt::Transient("421 busy".into()),
+                &policy,
+                t0,
+            );
+            let mut txn = store.txn();
+            txn.put_outbox(&e, None);
+            txn.commit().expect("commit");
+            assert!(
+                store.outbox_due(t0, 10).expect("due").is_empty(),
+                "{name}: not due again before the backoff"
+            );
+            assert_eq!(
+                store.outbox_next_due().expect("next"),
+                Some(t0 + chrono::Duration::seconds(30)),
+                "{name}"
+            );
+            assert_eq!(queue_markers(&store).len(), 1, "{name}: one marker");
+            let due = store
+                .outbox_due(t0 + chrono::Duration::seconds(30), 10)
+                .expect("due");
+            assert_eq!(ids(&due), vec![7], "{name}");
+            e.record(crate::core::outbox::Attempt::Sent, &policy, t0);
+            let mut txn = store.txn();
+            txn.put_outbox(&e, None);
+            txn.commit().expect("commit");
+            assert!(queue_markers(&store).is_empty(), "{name}: sent, not queued");
+            assert_eq!(store.outbox_next_due().expect("next"), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn an_entry_written_twice_in_one_transaction_keeps_one_marker() {
+        let t0 = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("time");
+        for (name, store, _dir) in engines() {
+            let mut e = outbox_entry(3, t0);
+            let mut txn = store.txn();
+            txn.put_outbox(&e, Some(b"bytes"));
+            e.next_attempt_at = t0 + chrono::Duration::hours(1);
+            txn.put_outbox(&e, None);
+            txn.commit().expect("commit");
+            assert_eq!(queue_markers(&store).len(), 1, "{name}");
+            assert_eq!(
+                store.outbox_next_due().expect("next"),
+                Some(e.next_attempt_at),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_schema_1_store_gets_a_time_ordered_outbox_queue_at_open() {
+        let t0 = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("time");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store");
+        {
+            // The layout deskgate wrote before: `oq/<id>` markers, schema 1.
+            let engine = SledEngine::open(&path).expect("open");
+            let mut b = Batch::default();
+            b.put(&b"meta/schema"[..], &b"1"[..]);
+            let mut sent = outbox_entry(3, t0);
+            sent.state = OutboxState::Sent;
+            for e in [
+                outbox_entry(1, t0 + chrono::Duration::minutes(5)),
+                outbox_entry(2, t0),
+                sent,
+            ] {
+                b.put(
+                    format!("o/{:016}", e.id),
+                    serde_json::to_vec(&e).expect("json"),
+                );
+                b.put(format!("ob/{:016}", e.id), &b"bytes"[..]);
+                // Schema 1 left the marker of a sent entry only after a crash; it must go.
+                b.put(format!("oq/{:016}", e.id), Vec::new());
+            }
+            engine.apply(b).expect("apply");
+            engine.flush().expect("flush");
+        }
+        {
+            let store = Store::open(&path).expect("open migrates");
+            let due = store
+                .outbox_due(t0 + chrono::Duration::hours(1), 10)
+                .expect("due");
+            assert_eq!(ids(&due), vec![2, 1]);
+            assert_eq!(store.outbox_next_due().expect("next"), Some(t0));
+            assert_eq!(queue_markers(&store).len(), 2, "old markers are gone");
+        }
+        // Durable, and opening again is a no-op.
+        let store = Store::open(&path).expect("reopen");
+        assert_eq!(
+            store.engine.get(b"meta/schema").expect("get").as_deref(),
+            Some(SCHEMA_VERSION.to_string().as_bytes())
+        );
+        assert_eq!(queue_markers(&store).len(), 2);
+    }
+
     #[test]
     fn only_queued_and_due_outbox_entries_are_due() {
         for (name, store, _dir) in engines() {
             let now = Utc::now();
-            let mut e = OutboxEntry {
-                id: 1,
-                ticket: None,
-                kind: "ack".into(),
-                from: "d@x".into(),
-                to: vec!["c@y".into()],
-                subject: "s".into(),
-                message_id: "o1@x".into(),
-                state: OutboxState::Queued,
-                attempts: 0,
-                created_at: now,
-                next_attempt_at: now,
-                sent_at: None,
-                last_error: None,
-            };
+            let mut e = outbox_entry(1, now);
             let mut txn = store.txn();
             txn.put_outbox(&e, Some(b"bytes"));
             let mut later = e.clone();
