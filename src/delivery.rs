@@ -3,8 +3,12 @@
 //! An entry's bytes, Message-ID included, are fixed when it is queued, so sending it again
 //! sends the same mail. What a crash can repeat is bounded by `[outbox] max_in_flight` (N):
 //!
-//! - **N = 1** (the default): an entry is sent, its outcome committed and flushed, and only then
-//!   does the next transaction start. A crash repeats at most the one transaction in flight.
+//! - **N = 1** (the default): one transaction at a time, split at SMTP's commit point, the
+//!   server's answer to the final `.`. An entry's outcome is committed and a flush of it starts;
+//!   meanwhile the next entry goes out up to its `.` (MAIL, RCPT, DATA, body), and the `.`
+//!   waits until the flush has succeeded (if it fails, the session is dropped without the `.`
+//!   and the mail is not delivered). At any instant at most one mail has been committed by the
+//!   server without a durable outcome: a crash repeats at most that one transaction.
 //! - **N > 1**: a sliding window. Up to N transactions run at once, each on its own SMTP
 //!   session, and the next entry starts as soon as a place is free. Outcomes are made durable in
 //!   groups: once half the window's outcomes are in (or nothing else is in flight) and no flush
@@ -14,16 +18,17 @@
 //!   without a durable outcome: a crash repeats at most N transactions, each with its own fixed
 //!   Message-ID.
 //!
-//! The trade-off: N = 1 pays the SMTP round trips plus one store commit and flush per mail
-//! (about 2,400 mails/s to a local relay, `benches/broadcast.rs`); N = 8 or 16 overlaps them and
-//! commits and flushes once per group, for broadcasts of thousands of notices, at the price of
-//! up to N duplicate mails after a crash (recipients see the same Message-ID twice).
+//! The trade-off: N = 1 pays each mail's SMTP round trips, plus whatever of the previous flush
+//! outlasts the transaction up to its `.` (`benches/broadcast.rs`); N = 8 or 16 overlaps the
+//! transactions and commits and flushes once per group, for broadcasts of thousands of notices,
+//! at the price of up to N duplicate mails after a crash (recipients see the same Message-ID
+//! twice).
 
 use crate::clock::Clock;
 use crate::config::OutboxConfig;
 use crate::core::outbox::{Attempt, OutboxEntry, OutboxState, RetryPolicy};
 use crate::core::ticket::Ticket;
-use crate::outbound::Transport;
+use crate::outbound::{Pending, Transport};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -56,6 +61,27 @@ struct Recorded {
     /// When the mail failed for good: what to note on its ticket, and when.
     note: Option<(DateTime<Utc>, String)>,
     outcome: Outcome,
+}
+
+/// An entry sent up to its commit point, or what stopped it before.
+enum Begun<'a> {
+    Open(Pending<'a>),
+    /// The attempt ended before the commit point (refused, connection lost).
+    Ended(Attempt),
+    /// The store has no bytes for the entry.
+    NoBytes,
+}
+
+/// An entry whose bytes are missing: it can never be sent, so it fails.
+fn without_bytes(mut entry: OutboxEntry) -> Recorded {
+    tracing::error!("outbox entry has no bytes; marking it failed");
+    entry.state = OutboxState::Failed;
+    entry.last_error = Some("bytes missing from the store".into());
+    Recorded {
+        entry,
+        note: None,
+        outcome: Outcome::Failed,
+    }
 }
 
 /// What became of one entry in a pass.
@@ -106,7 +132,10 @@ impl Delivery {
     /// meanwhile wait for the next pass (the delivery task is woken for them). Returns when
     /// every outcome is durable.
     pub async fn pass(&self) -> Result<PassReport, StoreError> {
-        let window = self.max_in_flight.max(1);
+        if self.max_in_flight <= 1 {
+            return self.pass_one_at_a_time().await;
+        }
+        let window = self.max_in_flight;
         // Half the window: groups large enough to make commits and flushes rare, while the
         // other half keeps sending.
         let group_size = window.div_ceil(2);
@@ -157,22 +186,78 @@ impl Delivery {
         }
     }
 
-    /// Sends one entry and records the outcome in it (committed with its group).
-    async fn deliver_one(&self, mut entry: OutboxEntry) -> Result<Recorded, StoreError> {
-        let Some(bytes) = self.store.outbox_bytes(entry.id)? else {
-            tracing::error!("outbox entry has no bytes; marking it failed");
-            entry.state = OutboxState::Failed;
-            entry.last_error = Some("bytes missing from the store".into());
-            return Ok(Recorded {
-                entry,
-                note: None,
-                outcome: Outcome::Failed,
-            });
+    /// `max_in_flight = 1`: one transaction at a time, each outcome committed and then flushed
+    /// while the next transaction runs up to its final `.`, which waits for that flush. At any
+    /// instant at most one mail has been committed by the server without a durable outcome.
+    async fn pass_one_at_a_time(&self) -> Result<PassReport, StoreError> {
+        let mut due = DueEntries::new(self.clock.now());
+        let mut report = PassReport::default();
+        let mut flushing: Option<tokio::task::JoinHandle<Result<(), StoreError>>> = None;
+        while let Some(entry) = due.next(&self.store)? {
+            let span = tracing::info_span!("send", outbox = entry.id, message_id = %entry.message_id, ticket = entry.ticket.as_deref().unwrap_or(""));
+            let recorded = self
+                .deliver_after_flush(entry, flushing.take())
+                .instrument(span)
+                .await?;
+            report.count(recorded.outcome);
+            self.commit(vec![recorded])?;
+            let store = self.store.clone();
+            // sled's flush blocks on fsync: off the async workers, beside the next transaction.
+            flushing = Some(tokio::task::spawn_blocking(move || store.flush()));
+        }
+        if let Some(mut flush) = flushing {
+            flushed(&mut flush, &self.store).await?;
+        }
+        Ok(report)
+    }
+
+    /// Sends one entry up to its commit point (SMTP's final `.`) while `flushing` makes the
+    /// previous outcome durable, and past it only once that flush has succeeded. If the flush
+    /// fails, the transaction is dropped without its `.`: the mail is not delivered.
+    async fn deliver_after_flush(
+        &self,
+        entry: OutboxEntry,
+        flushing: Option<tokio::task::JoinHandle<Result<(), StoreError>>>,
+    ) -> Result<Recorded, StoreError> {
+        let begun = self.begin_one(&entry).await?;
+        if let Some(mut flush) = flushing {
+            flushed(&mut flush, &self.store).await?;
+        }
+        let attempt = match begun {
+            Begun::Open(pending) => pending.finish().await,
+            Begun::Ended(attempt) => attempt,
+            Begun::NoBytes => return Ok(without_bytes(entry)),
         };
-        let attempt = self
+        Ok(self.record(entry, attempt))
+    }
+
+    /// Sends one entry and records the outcome in it (committed with its group).
+    async fn deliver_one(&self, entry: OutboxEntry) -> Result<Recorded, StoreError> {
+        let attempt = match self.begin_one(&entry).await? {
+            Begun::Open(pending) => pending.finish().await,
+            Begun::Ended(attempt) => attempt,
+            Begun::NoBytes => return Ok(without_bytes(entry)),
+        };
+        Ok(self.record(entry, attempt))
+    }
+
+    /// Sends an entry's bytes up to the mail's commit point.
+    async fn begin_one(&self, entry: &OutboxEntry) -> Result<Begun<'_>, StoreError> {
+        let Some(bytes) = self.store.outbox_bytes(entry.id)? else {
+            return Ok(Begun::NoBytes);
+        };
+        let begun = self
             .transport
-            .send(&entry.from, &entry.to, &entry.message_id, &bytes)
+            .begin(&entry.from, &entry.to, &entry.message_id, &bytes)
             .await;
+        Ok(match begun {
+            Ok(pending) => Begun::Open(pending),
+            Err(attempt) => Begun::Ended(attempt),
+        })
+    }
+
+    /// Records an attempt's result in its entry.
+    fn record(&self, mut entry: OutboxEntry, attempt: Attempt) -> Recorded {
         let now = self.clock.now();
         match &attempt {
             Attempt::Sent => tracing::info!(to = ?entry.to, "sent"),
@@ -197,11 +282,11 @@ impl Delivery {
         } else {
             (Outcome::Sent, None)
         };
-        Ok(Recorded {
+        Recorded {
             entry,
             note,
             outcome,
-        })
+        }
     }
 
     /// Commits a group of outcomes in one transaction: the entries, and the notes on the
@@ -240,6 +325,14 @@ async fn flush_done(
     let Some((handle, _)) = flushing else {
         return std::future::pending().await;
     };
+    flushed(handle, store).await
+}
+
+/// Waits for a flush to finish.
+async fn flushed(
+    handle: &mut tokio::task::JoinHandle<Result<(), StoreError>>,
+    store: &Store,
+) -> Result<(), StoreError> {
     match handle.await {
         Ok(flushed) => flushed,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -297,6 +390,7 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::core::mail::Address;
     use crate::core::ticket::{Change, Opening, Ticket};
+    use crate::store::engine::{Batch, Engine, Entries, MemoryEngine};
     use std::sync::Mutex;
     use std::time::Duration;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -315,7 +409,69 @@ mod tests {
         }
     }
 
+    /// An engine whose writes become durable only when a flush, which takes `delay`, is done.
+    struct SlowFlush {
+        live: MemoryEngine,
+        /// What a crash would keep: everything applied before the last flush started.
+        durable: Arc<MemoryEngine>,
+        delay: Duration,
+    }
+
+    impl Engine for SlowFlush {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.live.get(key)
+        }
+
+        fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Entries, StoreError> {
+            self.live.scan_prefix(prefix, limit)
+        }
+
+        fn scan_range(
+            &self,
+            start: &[u8],
+            end: &[u8],
+            limit: usize,
+        ) -> Result<Entries, StoreError> {
+            self.live.scan_range(start, end, limit)
+        }
+
+        fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+            self.live.apply(batch)
+        }
+
+        fn flush(&self) -> Result<(), StoreError> {
+            let snapshot = self.live.scan_prefix(b"", usize::MAX)?;
+            std::thread::sleep(self.delay);
+            let mut batch = Batch::default();
+            for (key, _) in self.durable.scan_prefix(b"", usize::MAX)? {
+                batch.delete(key);
+            }
+            for (key, value) in snapshot {
+                batch.put(key, value);
+            }
+            self.durable.apply(batch)
+        }
+    }
+
+    /// A store whose flushes take `delay`, and a view of what it has made durable.
+    fn slow_flushing_store(delay: Duration) -> (Store, Store) {
+        let durable = Arc::new(MemoryEngine::default());
+        let engine = SlowFlush {
+            live: MemoryEngine::default(),
+            durable: durable.clone(),
+            delay,
+        };
+        (
+            Store::with_engine(Arc::new(engine)),
+            Store::with_engine(durable),
+        )
+    }
+
     fn queue(store: &Store, n: u64, to: &str, ticket: Option<&str>) {
+        queue_with_body(store, n, to, ticket, "body\r\n");
+    }
+
+    fn queue_with_body(store: &Store, n: u64, to: &str, ticket: Option<&str>, body: &str) {
         let mut txn = store.txn();
         for id in 1..=n {
             let entry = OutboxEntry {
@@ -334,7 +490,7 @@ mod tests {
                 last_error: None,
             };
             let bytes = format!(
-                "Message-ID: <{}>\r\nSubject: notice {id}\r\n\r\nbody\r\n",
+                "Message-ID: <{}>\r\nSubject: notice {id}\r\n\r\n{body}",
                 entry.message_id
             );
             txn.put_outbox(&entry, Some(bytes.as_bytes()));
@@ -370,11 +526,20 @@ mod tests {
         /// The most mails ever handed to the server without a recorded outcome in the store
         /// (open transactions plus accepted mails the store does not show as sent).
         max_unrecorded: usize,
+        /// Final "." received and not answered yet.
+        dotted: usize,
+        /// The most mails the server could ever have committed without their outcome being
+        /// durable, counted as each final "." arrives (mails whose "." it has, plus accepted
+        /// mails the durable store does not show as sent): what a crash then would repeat.
+        max_undurable: usize,
+        /// The accepted messages as the server stored them (dots unstuffed, CRLF line ends).
+        bodies: Vec<String>,
     }
 
-    /// A minimal SMTP server on loopback that accepts everything, answers each final "." after
-    /// `delay`, and at every MAIL counts the mails whose outcome the store does not show yet.
-    async fn server(store: Store, delay: Duration) -> (u16, Arc<Mutex<Seen>>) {
+    /// A minimal SMTP server on loopback that accepts everything and answers each final "."
+    /// after `delay`. At every MAIL it counts the mails whose outcome `store` does not show
+    /// yet; at every final "." those whose outcome is not durable in `durable`.
+    async fn server(store: Store, durable: Store, delay: Duration) -> (u16, Arc<Mutex<Seen>>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -383,7 +548,7 @@ mod tests {
         let shared = seen.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                let (seen, store) = (shared.clone(), store.clone());
+                let (seen, store, durable) = (shared.clone(), store.clone(), durable.clone());
                 tokio::spawn(async move {
                     let (read, mut write) = socket.into_split();
                     let mut lines = BufReader::new(read).lines();
@@ -409,17 +574,36 @@ mod tests {
                             }
                             "DATA" => {
                                 let _ = write.write_all(b"354 go on\r\n").await;
+                                let mut body = String::new();
                                 while let Ok(Some(l)) = lines.next_line().await {
                                     if l == "." {
                                         break;
                                     }
+                                    let l = l.strip_prefix('.').unwrap_or(&l);
                                     if let Some(id) = l.strip_prefix("Message-ID: ") {
                                         message_id = id.trim_matches(['<', '>']).to_string();
                                     }
+                                    body.push_str(l);
+                                    body.push_str("\r\n");
+                                }
+                                let durable_sent = durable
+                                    .outbox()
+                                    .expect("outbox")
+                                    .iter()
+                                    .filter(|e| e.state == OutboxState::Sent)
+                                    .count();
+                                {
+                                    let mut s = seen.lock().expect("seen");
+                                    s.dotted += 1;
+                                    let undurable =
+                                        (s.dotted + s.accepted.len()).saturating_sub(durable_sent);
+                                    s.max_undurable = s.max_undurable.max(undurable);
                                 }
                                 tokio::time::sleep(delay).await;
                                 let mut s = seen.lock().expect("seen");
+                                s.dotted -= 1;
                                 s.open -= 1;
+                                s.bodies.push(body);
                                 s.accepted.push(std::mem::take(&mut message_id));
                                 b"250 queued\r\n"
                             }
@@ -440,9 +624,11 @@ mod tests {
     }
 
     async fn deliver_through_server(max_in_flight: usize, n: u64) {
-        let store = Store::memory();
+        // A flush slower than the transaction before the final ".": a "." that did not wait
+        // for the previous outcome's flush would find it not durable yet.
+        let (store, durable) = slow_flushing_store(Duration::from_millis(5));
         queue(&store, n, "customer@acme.example", None);
-        let (port, seen) = server(store.clone(), Duration::from_millis(5)).await;
+        let (port, seen) = server(store.clone(), durable.clone(), Duration::from_millis(5)).await;
         let d = delivery(&store, smtp(port), max_in_flight);
 
         let report = d.pass().await.expect("pass");
@@ -455,9 +641,14 @@ mod tests {
                 failed: 0
             }
         );
-        let (mut accepted, max_unrecorded, max_open) = {
+        let (mut accepted, max_unrecorded, max_undurable, max_open) = {
             let seen = seen.lock().expect("seen");
-            (seen.accepted.clone(), seen.max_unrecorded, seen.max_open)
+            (
+                seen.accepted.clone(),
+                seen.max_unrecorded,
+                seen.max_undurable,
+                seen.max_open,
+            )
         };
         accepted.sort();
         accepted.dedup();
@@ -465,6 +656,11 @@ mod tests {
         assert!(
             max_unrecorded <= max_in_flight,
             "at most {max_in_flight} mails without a recorded outcome, saw {max_unrecorded}"
+        );
+        assert!(
+            max_undurable <= max_in_flight,
+            "a crash could repeat at most {max_in_flight} mails, but {max_undurable} were \
+             committable without a durable outcome"
         );
         assert!(max_open <= max_in_flight, "{max_open}");
         assert!(
@@ -474,6 +670,14 @@ mod tests {
                 .iter()
                 .all(|e| e.state == OutboxState::Sent && e.sent_at == Some(t0())),
             "every entry recorded as sent"
+        );
+        assert!(
+            durable
+                .outbox()
+                .expect("outbox")
+                .iter()
+                .all(|e| e.state == OutboxState::Sent),
+            "every outcome durable when the pass returns"
         );
         assert!(store.outbox_due(t0(), 10).expect("due").is_empty());
         assert_eq!(d.pass().await.expect("pass"), PassReport::default());
@@ -493,13 +697,28 @@ mod tests {
     async fn the_window_really_overlaps_transactions() {
         let store = Store::memory();
         queue(&store, 8, "customer@acme.example", None);
-        let (port, seen) = server(store.clone(), Duration::from_millis(20)).await;
+        let (port, seen) = server(store.clone(), store.clone(), Duration::from_millis(20)).await;
         let report = delivery(&store, smtp(port), 4).pass().await.expect("pass");
         assert_eq!(report.sent, 8);
         assert!(
             seen.lock().expect("seen").max_open > 1,
             "transactions overlapped"
         );
+    }
+
+    #[tokio::test]
+    async fn a_body_with_lines_starting_with_a_dot_arrives_intact() {
+        let store = Store::memory();
+        let body = ".\r\n.hidden\r\n..two dots\r\nmiddle . dot\r\n.\r\nend\r\n";
+        queue_with_body(&store, 1, "customer@acme.example", None, body);
+        let (port, seen) = server(store.clone(), store.clone(), Duration::ZERO).await;
+
+        let report = delivery(&store, smtp(port), 1).pass().await.expect("pass");
+
+        assert_eq!(report.sent, 1);
+        let bodies = seen.lock().expect("seen").bodies.clone();
+        let sent = format!("Message-ID: <n1@provider.example>\r\nSubject: notice 1\r\n\r\n{body}");
+        assert_eq!(bodies, vec![sent]);
     }
 
     #[tokio::test]

@@ -3,7 +3,9 @@
 //! A transport sends bytes it is given to the envelope it is given and reports an
 //! [`Attempt`]: sent, transient (retry) or permanent (give up). It knows nothing of tickets or
 //! the outbox; the delivery worker does. SMTP sessions stay open between mails and several
-//! mails may be sent at once, each on its own session ([`smtp::Sessions`]).
+//! mails may be sent at once, each on its own session ([`smtp::Sessions`]). A mail can be sent
+//! in two steps, up to its commit point and then past it ([`Transport::begin`], [`Pending`]),
+//! so that the delivery worker decides when the commit point is passed.
 
 pub mod compose;
 pub mod smtp;
@@ -145,6 +147,22 @@ impl Transport {
 
     /// Sends `bytes` from `from` (empty: null sender) to `to`.
     pub async fn send(&self, from: &str, to: &[String], message_id: &str, bytes: &[u8]) -> Attempt {
+        match self.begin(from, to, message_id, bytes).await {
+            Ok(pending) => pending.finish().await,
+            Err(ended) => ended,
+        }
+    }
+
+    /// Sends `bytes` up to the mail's commit point: an SMTP transaction without its final `.`
+    /// (nothing is delivered until [`Pending::finish`]). `Err` when the attempt ended before it
+    /// (a refused recipient, a lost connection): what it came to.
+    pub async fn begin(
+        &self,
+        from: &str,
+        to: &[String],
+        message_id: &str,
+        bytes: &[u8],
+    ) -> Result<Pending<'_>, Attempt> {
         match self {
             Transport::Smtp(sessions) => {
                 let from = if from.is_empty() {
@@ -153,7 +171,9 @@ impl Transport {
                     match from.parse() {
                         Ok(a) => Some(a),
                         Err(e) => {
-                            return Attempt::Permanent(format!("envelope sender {from:?}: {e}"))
+                            return Err(Attempt::Permanent(format!(
+                                "envelope sender {from:?}: {e}"
+                            )))
                         }
                     }
                 };
@@ -161,21 +181,16 @@ impl Transport {
                 for r in to {
                     match r.parse() {
                         Ok(a) => rcpts.push(a),
-                        Err(e) => return Attempt::Permanent(format!("recipient {r:?}: {e}")),
+                        Err(e) => return Err(Attempt::Permanent(format!("recipient {r:?}: {e}"))),
                     }
                 }
                 let envelope = match Envelope::new(from, rcpts) {
                     Ok(e) => e,
-                    Err(e) => return Attempt::Permanent(format!("envelope: {e}")),
+                    Err(e) => return Err(Attempt::Permanent(format!("envelope: {e}"))),
                 };
-                match sessions.send(&envelope, bytes).await {
-                    Ok(()) => Attempt::Sent,
-                    // A refused login (530, 534, 535, 538) is the relay's problem with us, not
-                    // the mail's: retried, so a rotated password does not fail the whole outbox.
-                    Err(SessionError::Smtp(e)) if e.is_permanent() && !is_auth_failure(&e) => {
-                        Attempt::Permanent(e.to_string())
-                    }
-                    Err(e) => Attempt::Transient(e.to_string()),
+                match sessions.begin(&envelope, bytes).await {
+                    Ok(open) => Ok(Pending::Smtp(Box::new(open))),
+                    Err(e) => Err(attempt_after(e)),
                 }
             }
             Transport::File(dir) => {
@@ -189,14 +204,43 @@ impl Transport {
                         }
                     })
                     .collect();
-                let path = dir.join(format!("{safe}.eml"));
-                let tmp = dir.join(format!(".{safe}.tmp"));
                 let mut content = format!(
                     "X-Envelope-From: <{from}>\r\nX-Envelope-To: {}\r\n",
                     to.join(", ")
                 )
                 .into_bytes();
                 content.extend_from_slice(bytes);
+                Ok(Pending::File {
+                    path: dir.join(format!("{safe}.eml")),
+                    tmp: dir.join(format!(".{safe}.tmp")),
+                    content,
+                })
+            }
+        }
+    }
+}
+
+/// A mail sent up to its commit point ([`Transport::begin`]). Dropping it abandons the mail:
+/// an SMTP session is closed without the final `.`, a file is not written.
+pub enum Pending<'a> {
+    /// Boxed: a session is large (lettre's buffers) and pending mails are moved around.
+    Smtp(Box<smtp::Open<'a>>),
+    File {
+        path: PathBuf,
+        tmp: PathBuf,
+        content: Vec<u8>,
+    },
+}
+
+impl Pending<'_> {
+    /// Commits the mail: sends SMTP's final `.` and reads the answer, or writes the file.
+    pub async fn finish(self) -> Attempt {
+        match self {
+            Pending::Smtp(open) => match open.finish().await {
+                Ok(()) => Attempt::Sent,
+                Err(e) => attempt_after(e),
+            },
+            Pending::File { path, tmp, content } => {
                 let write = || -> std::io::Result<()> {
                     use std::io::Write;
                     let mut f = std::fs::File::create(&tmp)?;
@@ -210,5 +254,17 @@ impl Transport {
                 }
             }
         }
+    }
+}
+
+/// What a failed SMTP session means for the mail.
+fn attempt_after(e: SessionError) -> Attempt {
+    match e {
+        // A refused login (530, 534, 535, 538) is the relay's problem with us, not the mail's:
+        // retried, so a rotated password does not fail the whole outbox.
+        SessionError::Smtp(e) if e.is_permanent() && !is_auth_failure(&e) => {
+            Attempt::Permanent(e.to_string())
+        }
+        e => Attempt::Transient(e.to_string()),
     }
 }

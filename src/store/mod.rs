@@ -153,6 +153,17 @@ impl Store {
         store
     }
 
+    /// A store on a given engine: for tests that watch what the engine makes durable.
+    #[cfg(test)]
+    pub(crate) fn with_engine(engine: Arc<dyn Engine>) -> Store {
+        let store = Store {
+            engine,
+            writer: Arc::default(),
+        };
+        let _ = store.check_schema("test engine");
+        store
+    }
+
     fn check_schema(&self, path: &str) -> Result<(), StoreError> {
         match self.engine.get(b"meta/schema")? {
             None => {
