@@ -491,7 +491,9 @@ fn main() {
     // Runs interleave the contenders, so a machine getting busier hits them alike.
     let mut source = Vec::new();
     let mut source_new = Vec::new();
-    let mut deskgate: Vec<(usize, Vec<f64>, Vec<f64>, Vec<f64>)> = windows
+    // Per window: delivery-alone times, queueing times, end-to-end times.
+    type Times = (usize, Vec<f64>, Vec<f64>, Vec<f64>);
+    let mut deskgate: Vec<Times> = windows
         .iter()
         .map(|w| (*w, Vec::new(), Vec::new(), Vec::new()))
         .collect();
