@@ -7,11 +7,13 @@
 //!    and, for comparison, lettre's own pooled transport.
 //! 3. Each run, interleaved so a machine getting busier hits all alike: `smtp-source` sends N
 //!    mails with a 5 KB payload over one session (`-s 1 -d`: the raw limit), and again with a
-//!    new connection per mail (`-s 1`); then for each `max_in_flight` deskgate queues N notices
-//!    of the same size into a fresh sled store's outbox (`queue_notices`, not timed with the
-//!    delivery), runs delivery passes until nothing is due, copies the store's files while it
-//!    is still open (what a crash at that moment would leave) and checks in the copy that every
-//!    notice is recorded as sent.
+//!    new connection per mail (`-s 1`), both with the mean size of a real notice; then for each
+//!    `max_in_flight` deskgate broadcasts a maintenance announcement to N recipients into a
+//!    fresh sled store (`broadcast_notices`: scheduled as `deskgate maintenance schedule` does,
+//!    each notice rendered in its reader's language with its iCalendar part and queued with its
+//!    idempotency key; timed apart from the delivery), runs delivery passes until nothing is
+//!    due, copies the store's files while it is still open (what a crash at that moment would
+//!    leave) and checks in the copy that every notice is recorded as sent.
 //!
 //! Default N = 10,000 (`DESKGATE_BENCH_MAILS`); each time is the median of 3 runs
 //! (`DESKGATE_BENCH_RUNS`); `DESKGATE_BENCH_IN_FLIGHT=1,4,16` picks the windows (default 1,16).
@@ -122,7 +124,7 @@ fn is_root() -> bool {
 }
 
 /// Times `smtp-source` sending `n` mails over one session.
-fn smtp_source(port: u16, n: usize, reuse: bool) -> f64 {
+fn smtp_source(port: u16, n: usize, reuse: bool, payload: usize) -> f64 {
     let binary = ["/usr/sbin/smtp-source", "/usr/lib/postfix/sbin/smtp-source"]
         .into_iter()
         .find(|p| Path::new(p).exists())
@@ -133,7 +135,7 @@ fn smtp_source(port: u16, n: usize, reuse: bool) -> f64 {
     }
     let start = Instant::now();
     let status = cmd
-        .args(["-s", "1", "-m", &n.to_string(), "-l", &PAYLOAD.to_string()])
+        .args(["-s", "1", "-m", &n.to_string(), "-l", &payload.to_string()])
         .args(["-f", FROM, "-t", TO])
         .arg(format!("127.0.0.1:{port}"))
         .stdin(Stdio::null())
@@ -189,6 +191,87 @@ fn queue_notices(store: &Store, n: usize) {
         txn.commit().expect("commit");
     }
     store.flush().expect("flush");
+}
+
+/// The accounts file of a campaign: `n` maintenance contacts, four per account, every account
+/// at site AM11, in the seven desk languages.
+fn accounts(n: usize) -> deskgate::core::accounts::Directory {
+    const LANGS: [&str; 7] = ["en", "fr", "pt", "es", "it", "nl", "de"];
+    let mut text = String::new();
+    for a in 0..n.div_ceil(4) {
+        text += &format!(
+            "[[account]]\nid = \"acct{a}\"\nname = \"Customer {a} B.V.\"\nlanguage = \"{}\"\n\
+             timezone = \"Europe/Amsterdam\"\nsites = [\"AM11\"]\nservices = [\"IP Transit\"]\n",
+            LANGS[a % LANGS.len()]
+        );
+        for c in 0..4.min(n - a * 4) {
+            text += &format!(
+                "[[account.contact]]\naddress = \"noc{c}@customer{a}.example\"\nname = \"NOC {c}\"\nroles = [\"maintenance\"]\n"
+            );
+        }
+    }
+    deskgate::accounts_file::parse(&text, Path::new("bench-accounts.toml")).expect("accounts")
+}
+
+/// A deskgate with `n` maintenance contacts at AM11 over `store`, sending to the sink.
+fn bench_ingestor(store: &Store, port: u16, n: usize) -> deskgate::ingest::Ingestor {
+    let config = deskgate::config::Config::parse(
+        &format!(
+            "[store]\npath = \"unused\"\n[smtp]\nurl = \"smtp://127.0.0.1:{port}\"\n\
+             [broadcast]\nper_minute = 0\nprovider = \"provider.example\"\n\
+             [[desk]]\nname = \"nl\"\naddress = \"servicedesk.nl@provider.example\"\n\
+             display_name = \"Service Desk Amsterdam\"\nlanguage = \"en\"\n"
+        ),
+        Path::new("bench.toml"),
+    )
+    .expect("config");
+    let templates =
+        deskgate::render::Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"))
+            .expect("templates");
+    let ingestor = deskgate::ingest::Ingestor::new(
+        store.clone(),
+        Arc::new(templates),
+        Arc::new(config),
+        Arc::new(SystemClock),
+    );
+    ingestor.set_directory(accounts(n));
+    ingestor
+}
+
+/// Broadcasts the announcement of one maintenance to everyone the way the daemon does
+/// (`deskgate maintenance schedule`: stored, then `broadcast::run_due` renders each notice in
+/// its reader's language, composes text + HTML + iCalendar, and queues it with its idempotency
+/// key, 500 to a flushed transaction, waking the delivery after each). Returns the mean size of
+/// the queued mails in bytes.
+fn announce(ingestor: &deskgate::ingest::Ingestor, n: usize) -> usize {
+    let form = deskgate::broadcast::ops::MaintenanceForm {
+        title: Some("Core router upgrade AM11".into()),
+        impact: Some("outage".into()),
+        sites: Some(vec!["AM11".into()]),
+        start: Some(
+            (Utc::now() + chrono::Duration::days(9))
+                .format("%Y-%m-%dT%H:%MZ")
+                .to_string(),
+        ),
+        duration: Some("6h".into()),
+        ..Default::default()
+    };
+    let v = deskgate::broadcast::ops::schedule_maintenance(ingestor, &form, false, Utc::now())
+        .expect("scheduled");
+    assert_eq!(v["broadcast"]["queued"], n, "{}", v["broadcast"]);
+    let store = &ingestor.store;
+    let entries = store.outbox().expect("outbox");
+    let bytes: usize = entries
+        .iter()
+        .map(|e| {
+            store
+                .outbox_bytes(e.id)
+                .ok()
+                .flatten()
+                .map_or(0, |b| b.len())
+        })
+        .sum();
+    bytes / entries.len().max(1)
 }
 
 fn smtp_config(port: u16) -> SmtpConfig {
@@ -257,28 +340,35 @@ fn probe_lettre_pool(rt: &tokio::runtime::Runtime, port: u16, n: usize) -> f64 {
 
 /// One deskgate delivery of a broadcast.
 struct Delivered {
+    /// Until the broadcast had queued everything.
     queue_secs: f64,
+    /// Sequential: the delivery alone, after the queueing. Overlapped: from the start of the
+    /// broadcast until the last notice was recorded as sent (end to end).
     deliver_secs: f64,
 }
 
-/// Queues `n` notices in a fresh store, delivers them with `max_in_flight`, and checks that
-/// every one is durably recorded as sent: the store's files are copied the moment the last pass
-/// returns, while it is still open (what a crash then would leave), and the copy is opened.
+/// Broadcasts to `n` recipients in a fresh store and delivers with `max_in_flight`, then checks
+/// that every notice is durably recorded as sent: the store's files are copied the moment the
+/// last pass returns, while it is still open (what a crash then would leave), and the copy is
+/// opened. `overlap`: as in the daemon, delivery runs while the broadcast is still queueing
+/// (woken after each flushed batch); otherwise it starts when the queueing is done, which
+/// times the delivery alone.
 fn deliver_all(
     rt: &tokio::runtime::Runtime,
     dir: &Path,
     port: u16,
     n: usize,
     max_in_flight: usize,
+    overlap: bool,
 ) -> Delivered {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).expect("mkdir");
     let path = dir.join("store");
     let crashed = dir.join("store-as-left-by-a-crash");
     let store = Store::open(&path).expect("open store");
-    let t = Instant::now();
-    queue_notices(&store, n);
-    let queue_secs = t.elapsed().as_secs_f64();
+    let ingestor = Arc::new(bench_ingestor(&store, port, n));
+    let waker = Arc::new(tokio::sync::Notify::new());
+    ingestor.set_outbox_waker(waker.clone());
     let transport = Transport::from_config(&smtp_config(port)).expect("transport");
     let config = OutboxConfig {
         max_in_flight,
@@ -290,6 +380,19 @@ fn deliver_all(
         Arc::new(SystemClock),
         &config,
     ));
+    let started = Instant::now();
+    let queueing = {
+        let ingestor = ingestor.clone();
+        std::thread::spawn(move || {
+            announce(&ingestor, n);
+            started.elapsed().as_secs_f64()
+        })
+    };
+    let (queue_secs, queueing) = if overlap {
+        (None, Some(queueing))
+    } else {
+        (Some(queueing.join().expect("the broadcast")), None)
+    };
     // A task on the runtime's workers, as the daemon's delivery task is (driving it from the
     // main thread with `block_on` would add a thread hand-off to every socket event).
     let task = delivery.clone();
@@ -297,18 +400,27 @@ fn deliver_all(
         .block_on(tokio::spawn(async move {
             let t = Instant::now();
             let mut sent = 0;
-            loop {
+            while sent < n {
                 let r = task.pass().await.expect("pass");
                 sent += r.sent;
                 assert_eq!(r.failed + r.retrying, 0, "every notice is accepted");
                 if r.sent == 0 {
-                    break;
+                    // Nothing due yet: wait for the broadcast's next batch.
+                    let _ = tokio::time::timeout(Duration::from_millis(50), waker.notified()).await;
                 }
             }
-            assert_eq!(sent, n);
-            t.elapsed().as_secs_f64()
+            if overlap {
+                started.elapsed().as_secs_f64()
+            } else {
+                t.elapsed().as_secs_f64()
+            }
         }))
         .expect("the delivery task");
+    let queue_secs = match (queue_secs, queueing) {
+        (Some(q), _) => q,
+        (None, Some(thread)) => thread.join().expect("the broadcast"),
+        (None, None) => unreachable!("one or the other"),
+    };
     let status = Command::new("cp")
         .arg("-a")
         .arg(&path)
@@ -369,27 +481,40 @@ fn main() {
     let lettre_rate = probe_lettre_pool(&rt, sink.port, 100);
     eprintln!("lettre's pooled transport, 1 at once: {lettre_rate:.0} mails/s");
 
+    // The size of a real notice (text + HTML + iCalendar), for smtp-source to send the same.
+    let payload = {
+        let store = Store::memory();
+        announce(&bench_ingestor(&store, sink.port, 70), 70)
+    };
+    eprintln!("a notice is {payload} bytes on average");
+
     // Runs interleave the contenders, so a machine getting busier hits them alike.
     let mut source = Vec::new();
     let mut source_new = Vec::new();
-    let mut deskgate: Vec<(usize, Vec<f64>, Vec<f64>)> = windows
+    // Per window: delivery-alone times, queueing times, end-to-end times.
+    type Times = (usize, Vec<f64>, Vec<f64>, Vec<f64>);
+    let mut deskgate: Vec<Times> = windows
         .iter()
-        .map(|w| (*w, Vec::new(), Vec::new()))
+        .map(|w| (*w, Vec::new(), Vec::new(), Vec::new()))
         .collect();
     for r in 0..runs {
-        let s = smtp_source(sink.port, n, true);
-        let s_new = smtp_source(sink.port, n, false);
+        let s = smtp_source(sink.port, n, true, payload);
+        let s_new = smtp_source(sink.port, n, false, payload);
         eprintln!("smtp-source run {r}: {s:.2}s (one connection), {s_new:.2}s (one per mail)");
         source.push(s);
         source_new.push(s_new);
-        for (w, times, queued) in &mut deskgate {
-            let d = deliver_all(&rt, &work.path().join(format!("w{w}")), sink.port, n, *w);
+        for (w, times, queued, ends) in &mut deskgate {
+            let dir = work.path().join(format!("w{w}"));
+            let d = deliver_all(&rt, &dir, sink.port, n, *w, false);
+            let e = deliver_all(&rt, &dir, sink.port, n, *w, true);
             eprintln!(
-                "deskgate max_in_flight {w} run {r}: {:.2}s (queueing took {:.2}s)",
-                d.deliver_secs, d.queue_secs
+                "deskgate max_in_flight {w} run {r}: delivery {:.2}s after queueing {:.2}s; \
+                 end to end with delivery during the queueing {:.2}s",
+                d.deliver_secs, d.queue_secs, e.deliver_secs
             );
             times.push(d.deliver_secs);
             queued.push(d.queue_secs);
+            ends.push(e.deliver_secs);
         }
     }
 
@@ -410,10 +535,18 @@ fn main() {
         rate(median(source_new.clone())),
         source_s / median(source_new.clone()),
     );
-    for (w, times, _) in &deskgate {
+    for (w, times, _, _) in &deskgate {
         let s = median(times.clone());
         report += &format!(
-            "| deskgate, max_in_flight = {w} | {s:.2} s | {:.0} | {:.2} |\n",
+            "| deskgate delivery alone, max_in_flight = {w} | {s:.2} s | {:.0} | {:.2} |\n",
+            rate(s),
+            source_s / s
+        );
+    }
+    for (w, _, _, ends) in &deskgate {
+        let s = median(ends.clone());
+        report += &format!(
+            "| deskgate broadcast end to end (render, queue, deliver), max_in_flight = {w} | {s:.2} s | {:.0} | {:.2} |\n",
             rate(s),
             source_s / s
         );
@@ -423,18 +556,19 @@ fn main() {
         list(&source),
         list(&source_new)
     );
-    for (w, times, queued) in &deskgate {
+    for (w, times, queued, ends) in &deskgate {
         report += &format!(
-            "; deskgate {w} at once {} (queueing {} mails: {})",
+            "; deskgate {w} at once: delivery {} (after queueing {} mails in {}), end to end {}",
             list(times),
             n,
-            list(queued)
+            list(queued),
+            list(ends)
         );
     }
     report += &format!(
         ".\nEvery run: all {n} notices recorded as sent in a copy of the store taken when the last pass returned.\n\
 Probes: one commit + sled flush {flush_ms:.3} ms (median of 300); deskgate's SMTP transport alone, {probe_n} mails: {}; lettre 0.11.23's pooled transport, 1 at once: {lettre_rate:.0} mails/s.\n\
-{n} mails with a {PAYLOAD}-byte payload; machine: {} cores, load average {load_before} before and {} after.\n",
+{n} mails of {payload} bytes (the mean notice; smtp-source -l {payload}); machine: {} cores, load average {load_before} before and {} after.\n",
         transport_rates
             .iter()
             .map(|(c, r)| format!("{r:.0} mails/s with {c} at once"))

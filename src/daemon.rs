@@ -301,6 +301,7 @@ pub async fn run(
     let parts = Arc::new(assemble(config, Arc::new(SystemClock))?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let wake_delivery = Arc::new(Notify::new());
+    parts.ingestor.set_outbox_waker(wake_delivery.clone());
     let mut tasks = tokio::task::JoinSet::new();
 
     let socket = parts.config.admin_socket();

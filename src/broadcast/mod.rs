@@ -395,6 +395,8 @@ fn carry_out(
         txn.commit()?;
         // Durable before the delivery task may send from it: a crash can then repeat nothing.
         store.flush()?;
+        // Delivery starts on this batch while the next ones are rendered.
+        ingestor.outbox_changed();
         // Progress of a large campaign, for ops watching the log.
         tracing::info!(
             queued = record.queued,

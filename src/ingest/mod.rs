@@ -78,6 +78,9 @@ pub struct Ingestor {
     calendars: std::collections::HashMap<String, crate::core::calendar::Calendar>,
     /// Held for a whole broadcast pass (see `crate::broadcast::run_due`).
     broadcasting: std::sync::Mutex<()>,
+    /// Woken when a long job (a broadcast) has made part of its mail durable in the outbox, so
+    /// the delivery task starts sending while the rest is still being queued.
+    outbox_waker: std::sync::OnceLock<Arc<tokio::sync::Notify>>,
 }
 
 /// One mail being processed: where it came from, what it says, what kind it is.
@@ -143,6 +146,19 @@ impl Ingestor {
             plans,
             calendars,
             broadcasting: std::sync::Mutex::new(()),
+            outbox_waker: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Names the delivery task's wake-up (the daemon does, once).
+    pub fn set_outbox_waker(&self, waker: Arc<tokio::sync::Notify>) {
+        let _ = self.outbox_waker.set(waker);
+    }
+
+    /// Tells the delivery task that durable outbox entries are waiting.
+    pub(crate) fn outbox_changed(&self) {
+        if let Some(w) = self.outbox_waker.get() {
+            w.notify_one();
         }
     }
 
