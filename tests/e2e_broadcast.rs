@@ -1603,10 +1603,9 @@ impl Gate {
 /// and Message-ID, since the server had accepted it before the outcome was made durable.
 const MAX_IN_FLIGHT: usize = 1;
 
-/// How long delivering the 10,000 may take. Generous: one SMTP session without TCP_NODELAY
-/// sends about 22 mails a second (7.5 minutes for all), with it and group flushes (h/delivery)
-/// the whole test takes about 20 s.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long delivering the 10,000 may take: the whole test takes about 20 s on 2 cores (debug
+/// build); the margin is for a loaded CI machine.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[test]
 fn ten_thousand_recipients_get_a_notice_once_through_two_sigkills() {
@@ -1646,7 +1645,7 @@ fn ten_thousand_recipients_get_a_notice_once_through_two_sigkills() {
         .spawn()
         .expect("spawn the ops command");
 
-    // SIGKILL while it queues: after its first batch is durable, before any is delivered.
+    // SIGKILL while it queues: after its first batch is durable, before the last is.
     g.wait_until(
         &mut daemon,
         Duration::from_secs(30),
@@ -1657,11 +1656,8 @@ fn ten_thousand_recipients_get_a_notice_once_through_two_sigkills() {
     daemon.wait().expect("reap the daemon");
     let queueing = began.elapsed();
     let _ = ops.wait();
-    assert_eq!(
-        g.sink_count(),
-        0,
-        "killed before delivery began (the delivery task is woken when the queueing is done)"
-    );
+    // The delivery task is woken after each flushed batch, so a few notices of the first batch
+    // may already be in the sink: the count at the end says whether any went twice.
     let record = g.only_notice("MNT-1");
     let queued = record["queued"].as_u64().unwrap_or(0) as usize;
     assert!(
