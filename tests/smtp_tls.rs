@@ -122,8 +122,10 @@ fn message(message_id: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// What the server captures of `bytes`: lettre always ends the data with CRLF "." CRLF after
-/// the message, so a message that already ends with CRLF arrives with one empty line more.
+/// What the server captures of `bytes` sent over STARTTLS, where lettre writes the message: it
+/// always ends the data with CRLF "." CRLF after the message, so a message that already ends
+/// with CRLF arrives with one empty line more. (Over plain SMTP and implicit TLS deskgate
+/// writes the body itself, to send the final dot apart: the bytes arrive exactly.)
 fn as_captured(bytes: &[u8]) -> Vec<u8> {
     [bytes, b"\r\n"].concat()
 }
@@ -156,7 +158,7 @@ fn smtps_with_auth_and_a_private_ca_delivers() {
     assert_eq!(t.rcpts, ["jane@acme.example", "ops@acme.example"]);
     assert_eq!(
         String::from_utf8_lossy(&t.data),
-        String::from_utf8_lossy(&as_captured(&message("ack-1@desk.example.net"))),
+        String::from_utf8_lossy(&message("ack-1@desk.example.net")),
         "the exact bytes, dot-unstuffed"
     );
     assert_eq!(server.auth_failures(), Vec::<String>::new());
@@ -263,10 +265,13 @@ fn an_untrusted_certificate_is_refused() {
                 Err(why) if why.to_lowercase().contains("certificate") => {}
                 other => server.fail(format!("{case}: test_connection: {other:?}")),
             }
-            // The client hung up in the handshake: no password was sent, nothing captured.
+            // The client hung up in the handshake (with an alert, or by closing the connection
+            // when the session is dropped on the error): no password was sent, nothing captured.
             let failures = server.wait_for_tls_failures(2, WAIT);
             assert!(
-                failures.iter().all(|f| f.contains("alert")),
+                failures
+                    .iter()
+                    .all(|f| f.contains("alert") || f.contains("handshake eof")),
                 "{case}: the client refused the certificate: {failures:?}"
             );
             assert!(server.logins().is_empty(), "{case}");
