@@ -380,6 +380,13 @@ impl DueEntries {
                 None => store.outbox_due(self.now, PAGE)?,
                 Some(last) => store.outbox_due_after(last, self.now, PAGE)?,
             };
+            // An entry queued by another task (a broadcast between its commit and its flush)
+            // is sent only once its record is durable: a crash could otherwise take back the
+            // record of a mail already sent, and the mail would be queued and sent again under
+            // a new Message-ID.
+            if !page.is_empty() {
+                store.make_durable()?;
+            }
             self.exhausted = page.len() < PAGE;
             self.last = page.last().cloned();
             self.page = page.into();
@@ -523,6 +530,9 @@ mod tests {
     struct Seen {
         /// Message-IDs of accepted mails, in order.
         accepted: Vec<String>,
+        /// Mails whose final "." came while their outbox record was not durable yet (queued
+        /// and committed, not flushed): a crash then would forget a mail already sent.
+        sent_before_queued_durably: Vec<String>,
         /// Transactions between MAIL and the answer to their final ".".
         open: usize,
         max_open: usize,
@@ -595,8 +605,15 @@ mod tests {
                                     .iter()
                                     .filter(|e| e.state == OutboxState::Sent)
                                     .count();
+                                let queued_durably = durable
+                                    .outbox_by_message_id(&message_id)
+                                    .expect("durable outbox")
+                                    .is_some();
                                 {
                                     let mut s = seen.lock().expect("seen");
+                                    if !queued_durably {
+                                        s.sent_before_queued_durably.push(message_id.clone());
+                                    }
                                     s.dotted += 1;
                                     let undurable =
                                         (s.dotted + s.accepted.len()).saturating_sub(durable_sent);
@@ -656,6 +673,14 @@ mod tests {
         accepted.sort();
         accepted.dedup();
         assert_eq!(accepted.len(), n as usize, "each mail once: {accepted:?}");
+        // The entries were queued without a flush, as a broadcast between its commit and its
+        // flush leaves them: none may be sent before its record is durable.
+        let early = seen
+            .lock()
+            .expect("seen")
+            .sent_before_queued_durably
+            .clone();
+        assert!(early.is_empty(), "sent before durably queued: {early:?}");
         // In a window an entry holds its place from MAIL on. One at a time, a transaction
         // starts while the previous outcome is still being stored (MAIL commits nothing).
         let at_mail = if max_in_flight == 1 { 2 } else { max_in_flight };

@@ -327,18 +327,22 @@ fn carry_out(
     };
     let composer = notice::Composer::new(ingestor, desk, now);
     for chunk in todo.chunks(BATCH) {
-        let _writer = store.write_lock();
-        let mut txn = store.txn();
-        let mut slot: Option<DateTime<Utc>> = store.meta("broadcast_slot")?;
+        // Rendering and composing take most of the time: done before taking the writer lock,
+        // so the delivery task can record its outcomes (and keep sending) meanwhile.
+        let mut made = Vec::with_capacity(chunk.len());
         for r in chunk {
-            let mail = match composer.compose(work, r) {
-                Ok(m) => m,
+            match composer.compose(work, r) {
+                Ok(m) => made.push((*r, m)),
                 Err(e) => {
                     tracing::error!(to = %r.contact.address, error = %e, "notice not made for this recipient");
                     report.failed += 1;
-                    continue;
                 }
-            };
+            }
+        }
+        let writer = store.write_lock();
+        let mut txn = store.txn();
+        let mut slot: Option<DateTime<Utc>> = store.meta("broadcast_slot")?;
+        for (r, mail) in made {
             let id = txn.next_seq("outbox")?;
             let flagged = store.recipient(&r.contact.address)?;
             let held = flagged.flagged.then(|| {
@@ -393,6 +397,7 @@ fn carry_out(
         }
         txn.put_notice(&record);
         txn.commit()?;
+        drop(writer);
         // Durable before the delivery task may send from it: a crash can then repeat nothing.
         store.flush()?;
         // Delivery starts on this batch while the next ones are rendered.

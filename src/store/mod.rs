@@ -126,6 +126,15 @@ pub struct Store {
     engine: Arc<dyn Engine>,
     /// Serialises read-modify-write sequences (ingest, delivery outcomes) across tasks.
     writer: Arc<std::sync::Mutex<()>>,
+    /// How many commits were applied, and how many of them the last flush made durable.
+    commits: Arc<Durability>,
+}
+
+/// Commit and flush counters, so a reader can tell whether what it read is durable yet.
+#[derive(Debug, Default)]
+struct Durability {
+    applied: std::sync::atomic::AtomicU64,
+    durable: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -137,6 +146,7 @@ impl Store {
         let store = Store {
             engine: Arc::new(SledEngine::open(path)?),
             writer: Arc::default(),
+            commits: Arc::default(),
         };
         store.check_schema(&path.display().to_string())?;
         Ok(store)
@@ -147,6 +157,7 @@ impl Store {
         let store = Store {
             engine: Arc::new(MemoryEngine::default()),
             writer: Arc::default(),
+            commits: Arc::default(),
         };
         // A new memory store cannot hold a wrong schema.
         let _ = store.check_schema("memory");
@@ -159,6 +170,7 @@ impl Store {
         let store = Store {
             engine,
             writer: Arc::default(),
+            commits: Arc::default(),
         };
         let _ = store.check_schema("test engine");
         store
@@ -231,7 +243,23 @@ impl Store {
 
     /// Makes every commit so far durable.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.engine.flush()
+        use std::sync::atomic::Ordering;
+        let applied = self.commits.applied.load(Ordering::SeqCst);
+        self.engine.flush()?;
+        self.commits.durable.fetch_max(applied, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Flushes if anything committed so far is not durable yet. A reader that is about to act
+    /// on what it read outside (the delivery, before it sends) calls this, so it never acts on
+    /// a record a crash could still take back, whoever committed it.
+    pub fn make_durable(&self) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        if self.commits.durable.load(Ordering::SeqCst) < self.commits.applied.load(Ordering::SeqCst)
+        {
+            self.flush()?;
+        }
+        Ok(())
     }
 
     pub fn ticket(&self, reference: &str) -> Result<Option<Ticket>, StoreError> {
@@ -640,7 +668,12 @@ impl Txn<'_> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        self.store.engine.apply(self.batch)
+        self.store.engine.apply(self.batch)?;
+        self.store
+            .commits
+            .applied
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 
     fn put_json<T: Serialize>(&mut self, key: String, value: &T) {
