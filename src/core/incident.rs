@@ -19,7 +19,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::maintenance::{check_id, Impact};
+use super::maintenance::{check_id, clean_names, in_scope, Impact};
 
 /// Where an incident stands, in the words of a status page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -582,38 +582,6 @@ const NO_TITLE: &str = "an incident needs a title";
 /// The problem with an id that `check_id` refuses, in incident words.
 fn bad_id(id: &str) -> String {
     format!("incident id {id:?}: use 1 to 64 letters, digits, '.', '_' or '-'")
-}
-
-/// `Maintenance::affects`' rule, on an incident's scope: with neither sites nor services,
-/// everybody; else anyone sharing a site or a service, names compared without regard to ASCII
-/// case.
-fn in_scope(
-    our_sites: &[String],
-    our_services: &[String],
-    sites: &[String],
-    services: &[String],
-) -> bool {
-    if our_sites.is_empty() && our_services.is_empty() {
-        return true;
-    }
-    let meets = |ours: &[String], theirs: &[String]| {
-        ours.iter()
-            .any(|a| theirs.iter().any(|b| a.eq_ignore_ascii_case(b.trim())))
-    };
-    meets(our_sites, sites) || meets(our_services, services)
-}
-
-/// Trimmed, without empty entries or repeats (ignoring ASCII case), in the given order: what
-/// `maintenance` does to its sites and services.
-fn clean_names(names: Vec<String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for name in names {
-        let name = name.trim();
-        if !name.is_empty() && !out.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-            out.push(name.to_string());
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -744,14 +744,7 @@ impl Maintenance {
     /// regard to ASCII case). A maintenance with neither sites nor services is platform-wide and
     /// affects everybody.
     pub fn affects(&self, sites: &[String], services: &[String]) -> bool {
-        if self.sites.is_empty() && self.services.is_empty() {
-            return true;
-        }
-        let meets = |ours: &[String], theirs: &[String]| {
-            ours.iter()
-                .any(|a| theirs.iter().any(|b| a.eq_ignore_ascii_case(b.trim())))
-        };
-        meets(&self.sites, sites) || meets(&self.services, services)
+        in_scope(&self.sites, &self.services, sites, services)
     }
 
     /// The notices due at `now`, given the keys already sent (keys of other maintenance are
@@ -1210,8 +1203,27 @@ fn check_schedule(schedule: &Schedule) -> Result<(), String> {
     }
 }
 
+/// Whether an account with `sites` and `services` is in a scope of `our_sites` and
+/// `our_services` (maintenance and incidents alike): with neither, everybody; else anyone
+/// sharing a site or a service, names compared without regard to ASCII case.
+pub(crate) fn in_scope(
+    our_sites: &[String],
+    our_services: &[String],
+    sites: &[String],
+    services: &[String],
+) -> bool {
+    if our_sites.is_empty() && our_services.is_empty() {
+        return true;
+    }
+    let meets = |ours: &[String], theirs: &[String]| {
+        ours.iter()
+            .any(|a| theirs.iter().any(|b| a.eq_ignore_ascii_case(b.trim())))
+    };
+    meets(our_sites, sites) || meets(our_services, services)
+}
+
 /// Trimmed, without empty entries or repeats (ignoring ASCII case), in the given order.
-fn clean_names(names: Vec<String>) -> Vec<String> {
+pub(crate) fn clean_names(names: Vec<String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for name in names {
         let name = name.trim();
