@@ -56,6 +56,37 @@ impl std::ops::AddAssign for BroadcastReport {
     }
 }
 
+/// What broadcast passes remember between them (in memory, under the broadcast lock): for
+/// which maintenance, at which sequence and with which accounts directory, accounts brought
+/// into scope were last looked for. Lost at a restart, which only means looking once more.
+#[derive(Default)]
+pub(crate) struct PassMemory {
+    directory: Option<std::sync::Arc<crate::core::accounts::Directory>>,
+    scope_checked: std::collections::HashMap<String, u32>,
+}
+
+impl PassMemory {
+    fn scope_checked(
+        &mut self,
+        m: &Maintenance,
+        directory: &std::sync::Arc<crate::core::accounts::Directory>,
+    ) -> bool {
+        if !self
+            .directory
+            .as_ref()
+            .is_some_and(|d| std::sync::Arc::ptr_eq(d, directory))
+        {
+            self.directory = Some(directory.clone());
+            self.scope_checked.clear();
+        }
+        self.scope_checked.get(m.id()) == Some(&m.sequence())
+    }
+
+    fn mark_scope_checked(&mut self, m: &Maintenance) {
+        self.scope_checked.insert(m.id().to_string(), m.sequence());
+    }
+}
+
 /// One notice to carry out: about what, and its record.
 pub(crate) enum Work<'a> {
     Maintenance {
@@ -129,7 +160,7 @@ impl Work<'_> {
 /// broadcast lock for the whole pass, so two passes (the timer task's and an ops command's)
 /// never queue the same recipient twice.
 pub fn run_due(ingestor: &Ingestor, now: DateTime<Utc>) -> Result<BroadcastReport, StoreError> {
-    let _one_pass = ingestor.broadcast_lock();
+    let mut memory = ingestor.broadcast_lock();
     let mut report = BroadcastReport::default();
     let Some(desk) = ingestor.config.broadcast_desk().cloned() else {
         return Ok(report);
@@ -162,7 +193,11 @@ pub fn run_due(ingestor: &Ingestor, now: DateTime<Utc>) -> Result<BroadcastRepor
             let record = work.record(now);
             report += carry_out(ingestor, &desk, &work, record, now)?;
         }
-        report += announce_to_newcomers(ingestor, &desk, &m, now)?;
+        // Only an update or a reloaded accounts file can bring accounts into scope.
+        if !memory.scope_checked(&m, &ingestor.directory()) {
+            report += announce_to_newcomers(ingestor, &desk, &m, now)?;
+            memory.mark_scope_checked(&m);
+        }
     }
     for i in ingestor.store.incidents()? {
         let records = ingestor.store.notices(Subject::Incident, i.id())?;

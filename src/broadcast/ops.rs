@@ -8,7 +8,7 @@
 //! and queues nothing.
 
 use super::BroadcastReport;
-use crate::core::accounts::Role;
+use crate::core::accounts::{Account, Directory, Role};
 use crate::core::calendar::local_instant;
 use crate::core::incident::{Incident, IncidentChange, IncidentStatus, NewIncident};
 use crate::core::maintenance::{
@@ -241,6 +241,25 @@ fn save(ingestor: &Ingestor, write: impl FnOnce(&mut crate::store::Txn<'_>)) -> 
     store.flush().map_err(|e| e.to_string())
 }
 
+/// The id of a new maintenance or incident: the one ops gave (unless taken), else the next
+/// `<prefix>-<n>` from the `<what>` counter (a placeholder for a dry run, which stores nothing).
+fn choose_id(
+    ingestor: &Ingestor,
+    given: &Option<String>,
+    exists: impl Fn(&str) -> Result<bool, crate::store::StoreError>,
+    (what, prefix): (&str, &str),
+    dry_run: bool,
+) -> Result<String, String> {
+    match given {
+        Some(id) if exists(id).map_err(|e| e.to_string())? => {
+            Err(format!("{what} {id} exists already"))
+        }
+        Some(id) => Ok(id.clone()),
+        None if dry_run => Ok(format!("{prefix}-DRY-RUN")),
+        None => next_id(ingestor, what, prefix),
+    }
+}
+
 fn next_id(ingestor: &Ingestor, counter: &str, prefix: &str) -> Result<String, String> {
     let store = &ingestor.store;
     let _writer = store.write_lock();
@@ -276,21 +295,8 @@ pub fn schedule_maintenance(
     now: DateTime<Utc>,
 ) -> Result<Value, String> {
     let schedule = schedule(form, ingestor, now, None)?.ok_or("a maintenance needs a schedule")?;
-    let id = match &form.id {
-        Some(id) => {
-            if ingestor
-                .store
-                .maintenance(id)
-                .map_err(|e| e.to_string())?
-                .is_some()
-            {
-                return Err(format!("maintenance {id} exists already"));
-            }
-            id.clone()
-        }
-        None if dry_run => "MNT-DRY-RUN".into(),
-        None => next_id(ingestor, "maintenance", "MNT")?,
-    };
+    let exists = |id: &str| ingestor.store.maintenance(id).map(|m| m.is_some());
+    let id = choose_id(ingestor, &form.id, exists, ("maintenance", "MNT"), dry_run)?;
     let m = Maintenance::new(
         NewMaintenance {
             id,
@@ -462,33 +468,35 @@ fn maintenance_view(
         .store
         .notices(Subject::Maintenance, m.id())
         .map_err(|e| e.to_string())?;
-    let directory = ingestor.directory();
-    let audience = directory.audience(
+    let audience = audience_view(
+        &ingestor.directory(),
         |a| m.affects(&a.sites, &a.services),
-        Role::Maintenance,
         false,
     );
-    let in_scope: Vec<&crate::core::accounts::Account> = directory
-        .accounts()
-        .iter()
-        .filter(|a| m.affects(&a.sites, &a.services))
-        .collect();
     insert(&mut v, "schedule", schedule);
     insert(&mut v, "occurrences", Value::Array(occurrences));
     insert(&mut v, "created", json!(m.created()));
     insert(&mut v, "history", json!(m.history()));
     insert(&mut v, "notices", json!(notices));
-    insert(&mut v, "audience", audience_view(&in_scope, &audience));
+    insert(&mut v, "audience", audience);
     Ok(v)
 }
 
-/// Who is told, per account and language: what `--dry-run` and `show` print.
+/// Who is (or would be) told, per account and language: what `--dry-run` and `show` print.
+/// Notices go to the maintenance-role contacts of the accounts `in_scope` says are concerned.
 fn audience_view(
-    in_scope: &[&crate::core::accounts::Account],
-    audience: &[crate::core::accounts::NoticeRecipient<'_>],
+    directory: &Directory,
+    in_scope: impl Fn(&Account) -> bool,
+    security: bool,
 ) -> Value {
+    let audience = directory.audience(&in_scope, Role::Maintenance, security);
+    let in_scope: Vec<&Account> = directory
+        .accounts()
+        .iter()
+        .filter(|a| in_scope(a))
+        .collect();
     let mut by_language: BTreeMap<String, usize> = BTreeMap::new();
-    for r in audience {
+    for r in &audience {
         *by_language.entry(r.language().to_string()).or_default() += 1;
     }
     let accounts: Vec<Value> = in_scope
@@ -544,21 +552,8 @@ pub fn open_incident(
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<Value, String> {
-    let id = match &form.id {
-        Some(id) => {
-            if ingestor
-                .store
-                .incident(id)
-                .map_err(|e| e.to_string())?
-                .is_some()
-            {
-                return Err(format!("incident {id} exists already"));
-            }
-            id.clone()
-        }
-        None if dry_run => "INC-DRY-RUN".into(),
-        None => next_id(ingestor, "incident", "INC")?,
-    };
+    let exists = |id: &str| ingestor.store.incident(id).map(|i| i.is_some());
+    let id = choose_id(ingestor, &form.id, exists, ("incident", "INC"), dry_run)?;
     let i = Incident::new(
         NewIncident {
             id,
@@ -655,20 +650,14 @@ fn incident_view(ingestor: &Ingestor, i: &Incident) -> Result<Value, String> {
         .store
         .notices(Subject::Incident, i.id())
         .map_err(|e| e.to_string())?;
-    let directory = ingestor.directory();
-    let audience = directory.audience(
+    let audience = audience_view(
+        &ingestor.directory(),
         |a| i.affects(&a.sites, &a.services),
-        Role::Maintenance,
         i.security(),
     );
-    let in_scope: Vec<&crate::core::accounts::Account> = directory
-        .accounts()
-        .iter()
-        .filter(|a| i.affects(&a.sites, &a.services))
-        .collect();
     insert(&mut v, "updates", json!(i.updates()));
     insert(&mut v, "notices", json!(notices));
-    insert(&mut v, "audience", audience_view(&in_scope, &audience));
+    insert(&mut v, "audience", audience);
     Ok(v)
 }
 

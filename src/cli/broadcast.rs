@@ -1,7 +1,7 @@
 //! `maintenance …` and `incident …`: what ops schedule and announce, through the running
 //! daemon when there is one (it owns the store and sends the notices).
 
-use super::query::{ask, print_json};
+use super::query::{ask, print_json, s};
 use crate::admin::Query;
 use crate::broadcast::ops::{IncidentForm, MaintenanceForm, Step};
 use chrono::{DateTime, Utc};
@@ -481,10 +481,6 @@ pub async fn incident(
     print_audience(&v, dry);
     print_notices(&v);
     Ok(0)
-}
-
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or("")
 }
 
 /// Who is (or would be) told, per account, with their language.

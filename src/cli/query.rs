@@ -39,7 +39,8 @@ pub(super) fn print_json(v: &Value) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+/// The string at `k`, or "".
+pub(super) fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or("")
 }
 

@@ -594,7 +594,6 @@ mod tests {
 
     use super::IncidentNoticeKind::{Opened, Resolved, Update};
     use super::*;
-    use crate::core::maintenance::{Maintenance, NewMaintenance, Schedule, Status, Window};
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)
@@ -1375,41 +1374,6 @@ mod tests {
         ) {
             let key = IncidentNoticeKey { incident, kind, sequence };
             prop_assert_eq!(key.to_string().parse::<IncidentNoticeKey>(), Ok(key));
-        }
-
-        #[test]
-        fn affects_answers_as_a_maintenance_with_the_same_scope_does(
-            ours in (
-                prop::collection::vec(prop::sample::select(vec!["AM11", "am11", " FR2", ""]), 0..3),
-                prop::collection::vec(prop::sample::select(vec!["transit", "Colo ", " "]), 0..3),
-            ),
-            theirs in (
-                prop::collection::vec(prop::sample::select(vec!["AM11", "fr2 ", "SG1"]), 0..3),
-                prop::collection::vec(prop::sample::select(vec!["TRANSIT", "colo", "dns"]), 0..3),
-            ),
-        ) {
-            let (sites, services) = (names(&ours.0), names(&ours.1));
-            let inc = Incident::new(
-                NewIncident { sites: sites.clone(), services: services.clone(), ..spec("INC-3") },
-                t0(),
-            )
-            .expect("incident");
-            let window = Window::new(minutes(60), minutes(120)).expect("window");
-            let m = Maintenance::new(
-                NewMaintenance {
-                    id: "MNT-1".into(),
-                    title: "Core router upgrade".into(),
-                    impact: Impact::Outage,
-                    status: Status::Scheduled,
-                    sites,
-                    services,
-                    schedule: Schedule::Once(window),
-                },
-                t0(),
-            )
-            .expect("maintenance");
-            let (sites, services) = (names(&theirs.0), names(&theirs.1));
-            prop_assert_eq!(inc.affects(&sites, &services), m.affects(&sites, &services));
         }
     }
 }

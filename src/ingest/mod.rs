@@ -77,7 +77,7 @@ pub struct Ingestor {
     /// Business calendars by name (the plans' "calendar" key).
     calendars: std::collections::HashMap<String, crate::core::calendar::Calendar>,
     /// Held for a whole broadcast pass (see `crate::broadcast::run_due`).
-    broadcasting: std::sync::Mutex<()>,
+    broadcasting: std::sync::Mutex<crate::broadcast::PassMemory>,
     /// Woken when a long job (a broadcast) has made part of its mail durable in the outbox, so
     /// the delivery task starts sending while the rest is still being queued.
     outbox_waker: std::sync::OnceLock<Arc<tokio::sync::Notify>>,
@@ -145,7 +145,7 @@ impl Ingestor {
             accounts: std::sync::RwLock::new(Arc::default()),
             plans,
             calendars,
-            broadcasting: std::sync::Mutex::new(()),
+            broadcasting: std::sync::Mutex::default(),
             outbox_waker: std::sync::OnceLock::new(),
         }
     }
@@ -163,7 +163,7 @@ impl Ingestor {
     }
 
     /// Taken by a broadcast pass, so two passes never queue the same recipient twice.
-    pub(crate) fn broadcast_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+    pub(crate) fn broadcast_lock(&self) -> std::sync::MutexGuard<'_, crate::broadcast::PassMemory> {
         // A pass that panicked left nothing half-written (batches are atomic): carry on.
         self.broadcasting
             .lock()
