@@ -21,9 +21,16 @@ use tokio::sync::{watch, Notify};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "query", rename_all = "snake_case")]
 pub enum Query {
-    TicketsList,
+    /// Every ticket, its SLA state judged at `now` (the clock when absent).
+    TicketsList {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        now: Option<DateTime<Utc>>,
+    },
+    /// One ticket with its messages and history, its SLA state judged at `now`.
     TicketShow {
         reference: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        now: Option<DateTime<Utc>>,
     },
     OutboxList,
     ShelfList {
@@ -44,10 +51,13 @@ pub enum Query {
         shelf: Shelf,
         id: u64,
     },
-    /// The monthly report ("2026-11"), of every account or of one.
+    /// The monthly report ("2026-11"), of every account or of one; targets still running are
+    /// judged at `now` (the clock when absent).
     Report {
         month: String,
         account: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        now: Option<DateTime<Utc>>,
     },
     /// Schedules a maintenance (one-off, or standing when the form has a rule). `now` stands
     /// in for the clock (replays and tests); `dry_run` stores nothing and shows the audience.
@@ -114,8 +124,8 @@ pub fn answer(ingestor: &Ingestor, q: &Query) -> Result<Value, String> {
     let err = |e: StoreError| e.to_string();
     let json = |v: serde_json::Result<Value>| v.map_err(|e| e.to_string());
     match q {
-        Query::TicketsList => {
-            let now = ingestor.clock.now();
+        Query::TicketsList { now } => {
+            let now = at(now);
             let tickets = store.tickets().map_err(err)?;
             json(serde_json::to_value(
                 tickets
@@ -124,12 +134,12 @@ pub fn answer(ingestor: &Ingestor, q: &Query) -> Result<Value, String> {
                     .collect::<Vec<_>>(),
             ))
         }
-        Query::TicketShow { reference } => {
+        Query::TicketShow { reference, now } => {
             let Some(t) = store.ticket(reference).map_err(err)? else {
                 return Err(format!("no ticket {reference}"));
             };
             let messages = store.messages(reference).map_err(err)?;
-            let now = ingestor.clock.now();
+            let now = at(now);
             Ok(with_sla(
                 crate::view::ticket_detail(&t, &messages),
                 ingestor,
@@ -174,10 +184,15 @@ pub fn answer(ingestor: &Ingestor, q: &Query) -> Result<Value, String> {
             tracing::info!(id, ?shelf, "shelved mail dropped");
             Ok(serde_json::json!({"id": id, "dropped": true}))
         }
-        Query::Report { month, account } => json(serde_json::to_value(monthly_report(
+        Query::Report {
+            month,
+            account,
+            now,
+        } => json(serde_json::to_value(monthly_report(
             ingestor,
             month,
             account.as_deref(),
+            at(now),
         )?)),
         Query::MaintenanceSchedule { form, dry_run, now } => {
             ops::schedule_maintenance(ingestor, form, *dry_run, at(now))
@@ -222,6 +237,7 @@ fn monthly_report(
     ingestor: &Ingestor,
     month: &str,
     account: Option<&str>,
+    as_of: DateTime<Utc>,
 ) -> Result<crate::core::report::MonthlyReport, String> {
     use crate::core::calendar::Calendar;
     use crate::core::report::{self, Allowance, Month, Scope};
@@ -256,7 +272,7 @@ fn monthly_report(
         month,
         tz,
         account,
-        as_of: ingestor.clock.now(),
+        as_of,
     };
     Ok(report::monthly(
         &scope,

@@ -81,6 +81,8 @@ struct Desk {
     n: usize,
     /// Captured mails already handed out by [`Desk::run_at`].
     seen: usize,
+    /// The `--now` of the last pass: queries are asked as of that instant.
+    now: Option<String>,
 }
 
 /// One `run --once` pass: what it reported and the mails the sink received from it.
@@ -148,6 +150,7 @@ poll_interval_secs = 1
             accounts: accounts_path,
             n: 0,
             seen: 0,
+            now: None,
         }
     }
 
@@ -179,15 +182,26 @@ poll_interval_secs = 1
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("deskgate {args:?}: {e}:\n{out}"))
     }
 
+    /// The tickets as of the last pass's `--now` (SLA states are judged at that instant, not
+    /// at today's date).
     fn tickets(&self) -> Vec<Value> {
-        self.json(&["tickets", "list", "--json"])
+        self.json(&self.as_of(&["tickets", "list", "--json"]))
             .as_array()
             .cloned()
             .unwrap_or_default()
     }
 
     fn ticket(&self, reference: &str) -> Value {
-        self.json(&["tickets", "show", reference, "--json"])
+        self.json(&self.as_of(&["tickets", "show", reference, "--json"]))
+    }
+
+    /// `args` with `--now` set to the instant of the last pass, when there was one.
+    fn as_of<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut args = args.to_vec();
+        if let Some(now) = &self.now {
+            args.extend(["--now", now.as_str()]);
+        }
+        args
     }
 
     fn outbox(&self) -> Vec<Value> {
@@ -212,6 +226,7 @@ poll_interval_secs = 1
     /// One pass as if it were `now`; waits until the sink holds every mail the pass sent.
     fn run_at(&mut self, now: &str) -> Pass {
         let report = self.json(&["run", "--once", "--now", now, "--json"]);
+        self.now = Some(now.to_string());
         assert_eq!(
             (report["failed"].as_u64(), report["retrying"].as_u64()),
             (Some(0), Some(0)),

@@ -3,7 +3,8 @@
 //! The store is filled through the library (tickets, their SLA clocks, status changes and time
 //! logged, as the ingest would leave them), then the binary is run on it, with no daemon and next
 //! to a running one. Every instant is in the past of the day the tests were written
-//! (2026-11-23), so the targets' states no longer change with the clock.
+//! (2026-11-23), so the targets' states no longer change with the clock; `--now` asks the same
+//! question as of an instant inside the month.
 //!
 //! The tickets, in Amsterdam time unless said otherwise (November 2026 is at +01:00; 1 November
 //! is a Sunday):
@@ -594,6 +595,35 @@ fn a_bad_month_or_an_unknown_account_is_refused_with_a_reason() {
     );
     let out = s.output(&["report", "--month", "2026-11", "--json", "--csv"]);
     assert_eq!(out.status.code(), Some(2), "--json and --csv together");
+}
+
+/// `--now` judges the targets still running as of that instant, not as of today: T6 (Bronze P3,
+/// opened 1 Nov 00:10 and never answered, response due 08:10) is running at 08:00 and missed
+/// from 08:10 on. The same question is answered the same way by a running daemon.
+#[test]
+fn report_now_judges_running_targets_as_of_that_instant() {
+    let s = Setup::new();
+    let p3_response = |v: &Value| v["per_priority"][2]["first_response"].clone();
+    let at = |now: &str| -> Value {
+        serde_json::from_str(&s.run(&["report", "--month", "2026-11", "--json", "--now", now]))
+            .expect("json")
+    };
+    let before = at("2026-11-01T08:00:00+01:00");
+    assert_eq!(before["as_of"], json!("2026-11-01T07:00:00Z"));
+    assert_eq!(
+        p3_response(&before),
+        json!({"met": 0, "missed": 0, "running": 1})
+    );
+    let after = at("2026-11-01T08:10:00+01:00");
+    assert_eq!(
+        p3_response(&after),
+        json!({"met": 0, "missed": 1, "running": 0})
+    );
+
+    let daemon = Daemon::start(&s);
+    let through_daemon = at("2026-11-01T08:00:00+01:00");
+    daemon.stop();
+    assert_eq!(through_daemon, before);
 }
 
 #[test]

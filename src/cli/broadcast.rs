@@ -16,14 +16,8 @@ pub struct Common {
     #[arg(long, global = true)]
     pub json: bool,
     /// Act as if it were this instant (RFC 3339): for replays and tests with a manual clock.
-    #[arg(long, global = true, value_parser = parse_now)]
+    #[arg(long, global = true, value_parser = super::parse_now)]
     pub now: Option<DateTime<Utc>>,
-}
-
-fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("{s:?}: {e}"))
 }
 
 /// Scope and impact, shared by schedule, recurring and update. (The id a new maintenance or

@@ -7,8 +7,16 @@ mod query;
 mod report;
 mod run;
 
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+
+/// Reads `--now`: an RFC 3339 instant that stands in for the clock (replays, dry runs, tests).
+pub(crate) fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,8 +41,8 @@ pub enum Command {
         #[arg(long)]
         once: bool,
         /// With --once: run the pass as if it were this instant (RFC 3339).
-        #[arg(long, requires = "once")]
-        now: Option<String>,
+        #[arg(long, requires = "once", value_parser = parse_now)]
+        now: Option<DateTime<Utc>>,
         /// With --once: print what the pass did as JSON on stdout.
         #[arg(long, requires = "once")]
         json: bool,
@@ -91,6 +99,10 @@ pub enum Command {
         /// Print the report as CSV: the priority table, a blank line, the expert-hours table.
         #[arg(long)]
         csv: bool,
+        /// Judge the targets still running as of this instant (RFC 3339) instead of the clock:
+        /// the report of a replayed pass made with `run --once --now`.
+        #[arg(long, value_parser = parse_now)]
+        now: Option<DateTime<Utc>>,
     },
 }
 
@@ -100,12 +112,18 @@ pub enum TicketsCommand {
     List {
         #[arg(long)]
         json: bool,
+        /// Judge SLA states as of this instant (RFC 3339) instead of the clock.
+        #[arg(long, value_parser = parse_now)]
+        now: Option<DateTime<Utc>>,
     },
     /// One ticket with its messages and history.
     Show {
         reference: String,
         #[arg(long)]
         json: bool,
+        /// Judge SLA states as of this instant (RFC 3339) instead of the clock.
+        #[arg(long, value_parser = parse_now)]
+        now: Option<DateTime<Utc>>,
     },
 }
 
@@ -165,9 +183,7 @@ pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<crate::config::Conf
 /// Runs a parsed command; returns the process exit code.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Run { once, now, json } => {
-            run::run(cli.config.as_ref(), once, now.as_deref(), json).await
-        }
+        Command::Run { once, now, json } => run::run(cli.config.as_ref(), once, now, json).await,
         Command::Check => run::check(cli.config.as_ref()),
         Command::Tickets { command } => query::tickets(cli.config.as_ref(), command).await,
         Command::Outbox { command } => query::outbox(cli.config.as_ref(), command).await,
@@ -193,13 +209,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             account,
             json,
             csv,
+            now,
         } => {
             let format = match (json, csv) {
                 (true, _) => report::Format::Json,
                 (_, true) => report::Format::Csv,
                 _ => report::Format::Text,
             };
-            report::report(cli.config.as_ref(), month, account, format).await
+            report::report(cli.config.as_ref(), month, account, now, format).await
         }
     }
 }

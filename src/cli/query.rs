@@ -46,8 +46,8 @@ pub(super) fn s<'a>(v: &'a Value, k: &str) -> &'a str {
 
 pub async fn tickets(config: Option<&PathBuf>, cmd: TicketsCommand) -> anyhow::Result<i32> {
     match cmd {
-        TicketsCommand::List { json } => {
-            let v = ask(config, Query::TicketsList).await?;
+        TicketsCommand::List { json, now } => {
+            let v = ask(config, Query::TicketsList { now }).await?;
             if json {
                 return print_json(&v);
             }
@@ -63,8 +63,12 @@ pub async fn tickets(config: Option<&PathBuf>, cmd: TicketsCommand) -> anyhow::R
             }
             Ok(0)
         }
-        TicketsCommand::Show { reference, json } => {
-            let v = ask(config, Query::TicketShow { reference }).await?;
+        TicketsCommand::Show {
+            reference,
+            json,
+            now,
+        } => {
+            let v = ask(config, Query::TicketShow { reference, now }).await?;
             if json {
                 return print_json(&v);
             }

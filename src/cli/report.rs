@@ -22,6 +22,7 @@ pub async fn report(
     config: Option<&PathBuf>,
     month: String,
     account: Option<String>,
+    now: Option<chrono::DateTime<chrono::Utc>>,
     format: Format,
 ) -> anyhow::Result<i32> {
     // A typo in the month is a usage error, told before any store is opened.
@@ -29,7 +30,15 @@ pub async fn report(
         eprintln!("deskgate: {e}");
         return Ok(2);
     }
-    let v = super::query::ask(config, Query::Report { month, account }).await?;
+    let v = super::query::ask(
+        config,
+        Query::Report {
+            month,
+            account,
+            now,
+        },
+    )
+    .await?;
     let out = match format {
         Format::Json => serde_json::to_string_pretty(&v)? + "\n",
         Format::Csv => csv(&serde_json::from_value(v)?),

@@ -7,19 +7,11 @@ use std::path::PathBuf;
 pub async fn run(
     config: Option<&PathBuf>,
     once: bool,
-    now: Option<&str>,
+    now: Option<chrono::DateTime<chrono::Utc>>,
     json: bool,
 ) -> anyhow::Result<i32> {
     let config = super::load_config(config)?;
     if once {
-        let now = match now {
-            Some(s) => Some(
-                chrono::DateTime::parse_from_rfc3339(s)
-                    .map_err(|e| anyhow::anyhow!("--now {s:?} is not an RFC 3339 time: {e}"))?
-                    .with_timezone(&chrono::Utc),
-            ),
-            None => None,
-        };
         let report = crate::daemon::run_once(config, now).await?;
         tracing::info!(?report, "pass complete");
         if json {
