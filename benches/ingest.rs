@@ -258,8 +258,7 @@ fn mbsync_once(dovecot: &Dovecot, user: &str, dir: &Path) -> (f64, u64) {
     (secs, peak)
 }
 
-fn deskgate_config(dir: &Path, imap_port: u16, user: &str) -> PathBuf {
-    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+fn deskgate_config(dir: &Path, imap_port: u16, user: &str, templates: &Path) -> PathBuf {
     let cfg = dir.join("deskgate.toml");
     std::fs::write(
         &cfg,
@@ -343,7 +342,8 @@ fn copy_dir(from: &Path, to: &Path) {
 fn idle_latency(dovecot: &Dovecot, work: &Path, bin: &str) -> (f64, f64) {
     let idle_dir = work.join("idle");
     std::fs::create_dir_all(&idle_dir).expect("mkdir");
-    let cfg = deskgate_config(&idle_dir, dovecot.imap_port(), "idle");
+    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let cfg = deskgate_config(&idle_dir, dovecot.imap_port(), "idle", &templates);
     let mut daemon = Command::new(bin)
         .arg("--config")
         .arg(&cfg)
@@ -395,6 +395,71 @@ fn idle_latency(dovecot: &Dovecot, work: &Path, bin: &str) -> (f64, f64) {
     (idle_median, worst)
 }
 
+/// A build of deskgate to time, with the templates it was written for.
+struct Build {
+    label: String,
+    bin: String,
+    templates: PathBuf,
+}
+
+/// This build, or those named by `DESKGATE_BENCH_BIN="label=PATH,label=PATH"`: other builds of
+/// deskgate (an older commit's, to bisect a regression; main's, to check a change before it
+/// lands), timed in the same run against the same mailbox and mbsync. A `templates/` folder
+/// beside a binary is used with it, else this checkout's.
+fn builds() -> Vec<Build> {
+    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let Ok(list) = std::env::var("DESKGATE_BENCH_BIN") else {
+        return vec![Build {
+            label: "this build".into(),
+            bin: env!("CARGO_BIN_EXE_deskgate").into(),
+            templates: ours,
+        }];
+    };
+    list.split(',')
+        .map(|item| {
+            let (label, bin) = item.split_once('=').unwrap_or((item, item));
+            let beside = Path::new(bin).with_file_name("templates");
+            Build {
+                label: label.to_string(),
+                bin: bin.to_string(),
+                templates: if beside.is_dir() {
+                    beside
+                } else {
+                    ours.clone()
+                },
+            }
+        })
+        .collect()
+}
+
+/// One `run --once`: its whole time, the ingest and delivery phases it reported, peak RSS.
+#[derive(Clone)]
+struct Run {
+    total: f64,
+    ingest: f64,
+    delivery: f64,
+    peak_kib: u64,
+}
+
+/// The medians of a build's runs (peak memory: the highest).
+struct Medians {
+    total: f64,
+    ingest: f64,
+    delivery: f64,
+    peak_kib: u64,
+}
+
+impl Medians {
+    fn of(runs: &[Run]) -> Medians {
+        Medians {
+            total: median(runs.iter().map(|r| r.total).collect()),
+            ingest: median(runs.iter().map(|r| r.ingest).collect()),
+            delivery: median(runs.iter().map(|r| r.delivery).collect()),
+            peak_kib: runs.iter().map(|r| r.peak_kib).max().unwrap_or(0),
+        }
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` would pass nothing: run only when asked.
     if !std::env::args().any(|a| a == "--bench") {
@@ -405,12 +470,8 @@ fn main() {
     let prefilled = env_usize("DESKGATE_BENCH_TICKETS", 100_000);
     let runs = env_usize("DESKGATE_BENCH_RUNS", 3);
     let work = tempfile::tempdir().expect("tempdir");
-    // DESKGATE_BENCH_BIN=PATH times another build of deskgate (an older commit's, to bisect a
-    // regression) against the same mailbox and the same mbsync run.
-    let bin_override = std::env::var("DESKGATE_BENCH_BIN").ok();
-    let bin = bin_override
-        .as_deref()
-        .unwrap_or(env!("CARGO_BIN_EXE_deskgate"));
+    let builds = builds();
+    let bin = builds[0].bin.as_str();
 
     eprintln!("generating {n} mails");
     let mails = generate(n);
@@ -433,57 +494,65 @@ fn main() {
         mb_mem = mb_mem.max(m);
     }
 
-    // Returns medians of (whole run, ingest phase, delivery phase) and the peak memory.
-    let run_deskgate = |label: &str, base: Option<&Path>| -> (f64, f64, f64, u64) {
-        let (mut total, mut ingest, mut delivery) = (Vec::new(), Vec::new(), Vec::new());
-        let mut mem = 0;
-        for r in 0..runs {
-            let dir = work.path().join(format!("{label}{r}"));
-            std::fs::create_dir_all(&dir).expect("mkdir");
-            let cfg = deskgate_config(&dir, dovecot.imap_port(), "bench");
-            if let Some(base) = base {
-                copy_dir(base, &dir.join("store"));
-            }
-            // DESKGATE_BENCH_PERF=FILE records a profile of the first run with `perf record -g`.
-            let mut cmd = match std::env::var("DESKGATE_BENCH_PERF") {
-                Ok(file) if r == 0 && label == "empty" => {
-                    let mut c = Command::new("perf");
-                    c.args(["record", "-g", "-o", &file, "--"]).arg(bin);
-                    c
-                }
-                _ => Command::new(bin),
-            };
-            let (s, m, out) = measure(
-                cmd.arg("--config")
-                    .arg(&cfg)
-                    .args(["run", "--once", "--json"])
-                    .env("DESKGATE_LOG", "warn"),
-            );
-            let report: serde_json::Value =
-                serde_json::from_str(out.trim()).expect("run --once --json report");
-            let i = report["ingest_secs"].as_f64().unwrap_or(s);
-            let d = report["delivery_secs"].as_f64().unwrap_or(0.0);
-            eprintln!(
-                "deskgate {label} run {r}: {s:.2}s (ingest {i:.2}s, delivery {d:.2}s), created {} appended {} sent {}",
-                report["created"], report["appended"], report["sent"]
-            );
-            total.push(s);
-            ingest.push(i);
-            delivery.push(d);
-            mem = mem.max(m);
-            let _ = std::fs::remove_dir_all(&dir);
+    // One `run --once` of `build` on a copy of `base` (or an empty store).
+    let run_deskgate = |build: &Build, label: &str, r: usize, base: Option<&Path>| -> Run {
+        let dir = work.path().join(format!("{label}{r}"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let cfg = deskgate_config(&dir, dovecot.imap_port(), "bench", &build.templates);
+        if let Some(base) = base {
+            copy_dir(base, &dir.join("store"));
         }
-        (median(total), median(ingest), median(delivery), mem)
+        // DESKGATE_BENCH_PERF=FILE records a profile of the first build's first run on the
+        // empty store with `perf record -g`.
+        let mut cmd = match std::env::var("DESKGATE_BENCH_PERF") {
+            Ok(file) if r == 0 && label == "empty-0-" => {
+                let mut c = Command::new("perf");
+                c.args(["record", "-g", "-o", &file, "--"]).arg(&build.bin);
+                c
+            }
+            _ => Command::new(&build.bin),
+        };
+        let (s, m, out) = measure(
+            cmd.arg("--config")
+                .arg(&cfg)
+                .args(["run", "--once", "--json"])
+                .env("DESKGATE_LOG", "warn"),
+        );
+        let report: serde_json::Value =
+            serde_json::from_str(out.trim()).expect("run --once --json report");
+        let run = Run {
+            total: s,
+            ingest: report["ingest_secs"].as_f64().unwrap_or(s),
+            delivery: report["delivery_secs"].as_f64().unwrap_or(0.0),
+            peak_kib: m,
+        };
+        eprintln!(
+            "deskgate {} {label} run {r}: {s:.2}s (ingest {:.2}s, delivery {:.2}s), created {} appended {} sent {}",
+            build.label, run.ingest, run.delivery, report["created"], report["appended"], report["sent"]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        run
+    };
+    // The builds take turns within each run, so that a machine that gets busier or quieter
+    // during the benchmark weighs on all of them alike.
+    let interleaved = |label: &str, base: Option<&Path>| -> Vec<Medians> {
+        let mut runs_of: Vec<Vec<Run>> = vec![Vec::new(); builds.len()];
+        for r in 0..runs {
+            for (b, build) in builds.iter().enumerate() {
+                runs_of[b].push(run_deskgate(build, &format!("{label}-{b}-"), r, base));
+            }
+        }
+        runs_of.iter().map(|v| Medians::of(v)).collect()
     };
 
-    let (empty_total, empty_s, empty_d, empty_mem) = run_deskgate("empty", None);
+    let empty = interleaved("empty", None);
     // DESKGATE_BENCH_TICKETS=0 skips the full store (an older build may not read this one's
     // store format).
     let full = (prefilled > 0).then(|| {
         let base = work.path().join("prefilled-store");
         eprintln!("prefilling a store with {prefilled} tickets");
         prefill(&base, prefilled);
-        run_deskgate("full", Some(&base))
+        interleaved("full", Some(&base))
     });
 
     // IDLE latency (DESKGATE_BENCH_IDLE=0 skips it: a bisect needs only the ingest figures).
@@ -496,32 +565,57 @@ fn main() {
 
     let mb_s = median(mb);
     let rate = |s: f64| n as f64 / s;
-    let (full_row, full_whole) = match full {
-        Some((full_total, full_s, full_d, full_mem)) => (
-            format!(
-                "| deskgate ingest, {prefilled} tickets stored | {full_s:.2} s | {:.0} | {:.2} | {} MB |\n",
-                rate(full_s),
-                rate(full_s) / rate(mb_s),
-                full_mem / 1024
-            ),
-            format!(", {full_total:.2} s ({full_d:.2} s delivering) on the full one"),
-        ),
-        None => (String::new(), String::new()),
+    let ratio = |s: f64| rate(s) / rate(mb_s);
+    let name = |b: &Build| {
+        if builds.len() > 1 {
+            format!(" ({})", b.label)
+        } else {
+            String::new()
+        }
     };
+    let mut rows = String::new();
+    let mut whole = String::new();
+    for (b, build) in builds.iter().enumerate() {
+        let e = &empty[b];
+        rows += &format!(
+            "| deskgate ingest, empty store{} | {:.2} s | {:.0} | {:.2} | {} MB |\n",
+            name(build),
+            e.ingest,
+            rate(e.ingest),
+            ratio(e.ingest),
+            e.peak_kib / 1024
+        );
+        whole += &format!(
+            "{}: {:.2} s in all ({:.2} s delivering) on the empty store",
+            build.label, e.total, e.delivery
+        );
+        if let Some(full) = &full {
+            let f = &full[b];
+            rows += &format!(
+                "| deskgate ingest, {prefilled} tickets stored{} | {:.2} s | {:.0} | {:.2} | {} MB |\n",
+                name(build),
+                f.ingest,
+                rate(f.ingest),
+                ratio(f.ingest),
+                f.peak_kib / 1024
+            );
+            whole += &format!(
+                ", {:.2} s ({:.2} s delivering) on the full one",
+                f.total, f.delivery
+            );
+        }
+        whole += ".\n";
+    }
     let report = format!(
         "| what | median of {runs} | mails/s | rate ÷ mbsync rate | peak RSS |\n|---|---|---|---|---|\n\
 | mbsync (raw limit: download to a Maildir) | {mb_s:.2} s | {:.0} | 1.00 | {} MB |\n\
-| deskgate ingest, empty store | {empty_s:.2} s | {:.0} | {:.2} | {} MB |\n\
-{full_row}\n\
+{rows}\n\
 Ingest = fetch, parse, classify, thread, render and queue the acknowledgement, durable commit,\n\
 `\\Seen` on the server. The whole `run --once` also delivered the acknowledgements to `file://`:\n\
-{empty_total:.2} s in all ({empty_d:.2} s delivering) on the empty store{full_whole}.\n\n\
+{whole}\n\
 {idle}{n} mails, {:.1} MB in all; machine: {} cores.\n",
         rate(mb_s),
         mb_mem / 1024,
-        rate(empty_s),
-        rate(empty_s) / rate(mb_s),
-        empty_mem / 1024,
         total_bytes as f64 / 1e6,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
     );
