@@ -432,12 +432,19 @@ fn builds() -> Vec<Build> {
         .collect()
 }
 
-/// One `run --once`: its whole time, the ingest and delivery phases it reported, peak RSS.
+/// The phases of ingest that `run --once --json` reports, in the order a mail meets them.
+const PHASES: &[&str] = &[
+    "fetch", "parse", "classify", "thread", "apply", "render", "commit", "flush", "ack",
+];
+
+/// One `run --once`: its whole time, the ingest and delivery phases it reported, the seconds of
+/// each ingest phase (as [`PHASES`]; empty from a build that does not report them), peak RSS.
 #[derive(Clone)]
 struct Run {
     total: f64,
     ingest: f64,
     delivery: f64,
+    phases: Vec<f64>,
     peak_kib: u64,
 }
 
@@ -446,15 +453,20 @@ struct Medians {
     total: f64,
     ingest: f64,
     delivery: f64,
+    phases: Vec<f64>,
     peak_kib: u64,
 }
 
 impl Medians {
     fn of(runs: &[Run]) -> Medians {
+        let phases = (0..runs.iter().map(|r| r.phases.len()).min().unwrap_or(0))
+            .map(|i| median(runs.iter().map(|r| r.phases[i]).collect()))
+            .collect();
         Medians {
             total: median(runs.iter().map(|r| r.total).collect()),
             ingest: median(runs.iter().map(|r| r.ingest).collect()),
             delivery: median(runs.iter().map(|r| r.delivery).collect()),
+            phases,
             peak_kib: runs.iter().map(|r| r.peak_kib).max().unwrap_or(0),
         }
     }
@@ -520,10 +532,19 @@ fn main() {
         );
         let report: serde_json::Value =
             serde_json::from_str(out.trim()).expect("run --once --json report");
+        let phases = if report["phases"].is_object() {
+            PHASES
+                .iter()
+                .map(|p| report["phases"][*p].as_f64().unwrap_or(0.0))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let run = Run {
             total: s,
             ingest: report["ingest_secs"].as_f64().unwrap_or(s),
             delivery: report["delivery_secs"].as_f64().unwrap_or(0.0),
+            phases,
             peak_kib: m,
         };
         eprintln!(
@@ -619,6 +640,39 @@ Ingest = fetch, parse, classify, thread, render and queue the acknowledgement, d
         total_bytes as f64 / 1e6,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
     );
+    // Where the time goes, per mail, on the empty store.
+    let mut table = String::from("| phase (µs per mail, empty store) |");
+    for b in &builds {
+        table += &format!(" {} |", b.label);
+    }
+    table += "\n|---|";
+    table += &"---|".repeat(builds.len());
+    table += "\n";
+    for (i, phase) in PHASES.iter().enumerate() {
+        table += &format!("| {phase} |");
+        for e in &empty {
+            match e.phases.get(i) {
+                Some(secs) => table += &format!(" {:.0} |", secs * 1e6 / n as f64),
+                None => table += " – |",
+            }
+        }
+        table += "\n";
+    }
+    let report = format!("{report}\n{table}");
+    // One line for scripts: the first build's rates against mbsync's (see BENCHMARKS.md).
+    let summary = serde_json::json!({
+        "bench": "ingest",
+        "build": builds[0].label,
+        "mails": n,
+        "runs": runs,
+        "mbsync_secs": mb_s,
+        "empty_ratio": (ratio(empty[0].ingest) * 1000.0).round() / 1000.0,
+        "empty_peak_mb": empty[0].peak_kib / 1024,
+        "stored_tickets": full.as_ref().map(|_| prefilled),
+        "full_ratio": full.as_ref().map(|f| (ratio(f[0].ingest) * 1000.0).round() / 1000.0),
+        "full_peak_mb": full.as_ref().map(|f| f[0].peak_kib / 1024),
+    });
+    let report = format!("{report}\nDESKGATE-BENCH {summary}\n");
     println!("{report}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-ingest.md");
     let _ = std::fs::write(out, &report);

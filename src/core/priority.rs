@@ -5,6 +5,8 @@
 //! whatever the channel) and tier 1 confirms or changes it with `#priority`.
 
 use super::ticket::Priority;
+use aho_corasick::AhoCorasick;
+use std::sync::LazyLock;
 
 /// Words (lower case) that propose P1: a service is down.
 const P1_WORDS: &[&str] = &[
@@ -77,36 +79,39 @@ const P2_WORDS: &[&str] = &[
 pub fn propose(subject: &str, text: &str) -> Option<Priority> {
     let head: String = text.chars().take(4096).collect();
     let haystack = format!(" {} {} ", subject.to_lowercase(), head.to_lowercase());
-    let has = |w: &&str| contains_word(&haystack, w);
-    if P1_WORDS.iter().any(has) {
-        Some(Priority::P1)
-    } else if P2_WORDS.iter().any(has) {
-        Some(Priority::P2)
-    } else {
-        None
+    // One pass over the text for every word of both lists (an Aho-Corasick automaton), instead
+    // of one search per word: this runs on every new ticket.
+    let mut p2 = false;
+    for m in WORDS.find_overlapping_iter(&haystack) {
+        if !is_whole_word(&haystack, m.start(), m.end()) {
+            continue;
+        }
+        if m.pattern().as_usize() < P1_WORDS.len() {
+            return Some(Priority::P1);
+        }
+        p2 = true;
     }
+    p2.then_some(Priority::P2)
 }
 
-/// True when `word` occurs in `haystack` with no letter or digit directly before or after it.
-fn contains_word(haystack: &str, word: &str) -> bool {
-    let mut from = 0;
-    while let Some(pos) = haystack[from..].find(word) {
-        let start = from + pos;
-        let end = start + word.len();
-        let before = haystack[..start]
-            .chars()
-            .next_back()
-            .is_some_and(char::is_alphanumeric);
-        let after = haystack[end..]
-            .chars()
-            .next()
-            .is_some_and(char::is_alphanumeric);
-        if !before && !after {
-            return true;
-        }
-        from = end;
-    }
-    false
+/// Every word of [`P1_WORDS`], then every word of [`P2_WORDS`]: a match's pattern index says
+/// which list it came from.
+static WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::new(P1_WORDS.iter().chain(P2_WORDS))
+        .expect("the built-in word lists make a valid automaton")
+});
+
+/// True when `haystack[start..end]` is not part of a longer word.
+fn is_whole_word(haystack: &str, start: usize, end: usize) -> bool {
+    let before = haystack[..start]
+        .chars()
+        .next_back()
+        .is_some_and(char::is_alphanumeric);
+    let after = haystack[end..]
+        .chars()
+        .next()
+        .is_some_and(char::is_alphanumeric);
+    !before && !after
 }
 
 #[cfg(test)]
@@ -135,6 +140,41 @@ mod tests {
         ];
         for (subject, text, want) in cases {
             assert_eq!(propose(subject, text), want, "{subject:?} / {text:?}");
+        }
+    }
+
+    /// The words of a list, searched one by one at every position: the plain reading of the rule
+    /// that the automaton implements in one pass.
+    fn model(subject: &str, text: &str) -> Option<Priority> {
+        let head: String = text.chars().take(4096).collect();
+        let hay = format!(" {} {} ", subject.to_lowercase(), head.to_lowercase());
+        let has = |w: &&str| {
+            hay.match_indices(*w)
+                .any(|(i, _)| is_whole_word(&hay, i, i + w.len()))
+        };
+        if P1_WORDS.iter().any(has) {
+            Some(Priority::P1)
+        } else if P2_WORDS.iter().any(has) {
+            Some(Priority::P2)
+        } else {
+            None
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_finds_what_a_search_per_word_finds(
+            words in proptest::collection::vec(proptest::sample::select(vec![
+                "down", "downstream", "shut", "Down.", "p1", "p12", "panne", "pannes", "caído",
+                "caídos", "urgent", "urgente", "URGENTE!", "latency", "packet", "loss", "the",
+                "link", "störung", "Störungen", "ligt", "plat", "werkt", "niet", "meer", "é",
+            ]), 0..12),
+            split in 0usize..12,
+        ) {
+            let split = split.min(words.len());
+            let subject = words[..split].join(" ");
+            let text = words[split..].join(" ");
+            proptest::prop_assert_eq!(propose(&subject, &text), model(&subject, &text));
         }
     }
 }

@@ -343,7 +343,38 @@ fn is_mobile_footer(line: &str) -> bool {
             l = l[..pos].trim_end();
         }
     }
-    l.len() <= 80 && MOBILE_FOOTER.is_match(l)
+    l.len() <= 80 && starts_like_a_footer(l) && MOBILE_FOOTER.is_match(l)
+}
+
+/// The words a mobile footer can start with: every alternative of [`MOBILE_FOOTER`] begins with
+/// one of them, then a space.
+const FOOTER_FIRST_WORDS: &[&str] = &[
+    "sent",
+    "envoyé",
+    "enviado",
+    "inviato",
+    "verstuurd",
+    "verzonden",
+    "gesendet",
+    "von",
+    "get",
+    "download",
+    "obtenir",
+    "obter",
+    "obtener",
+    "scarica",
+    "outlook",
+];
+
+/// A cheap test that lets [`MOBILE_FOOTER`] run only on lines that could match it. The regex is
+/// large (Unicode classes repeated up to 30 times): on most lines the regex engine's lazy DFA
+/// gives up and its backtracker clears a bitmap of NFA states × line length per line, which made
+/// this one check the largest cost of ingest.
+fn starts_like_a_footer(line: &str) -> bool {
+    let Some((first, _)) = line.split_once(char::is_whitespace) else {
+        return false;
+    };
+    first.len() <= 10 && FOOTER_FIRST_WORDS.contains(&first.to_lowercase().as_str())
 }
 
 /// Joins the kept lines, trimmed. Blank lines left on both sides of a removed block are merged, so
@@ -644,6 +675,41 @@ mod tests {
             "Sent from my laptop, the port is down again, please check it"
         ));
         assert!(!is_mobile_footer("Inviato da Marco il ticket di ieri"));
+    }
+
+    proptest::proptest! {
+        /// The cheap first-word test never hides a line the footer pattern matches: each
+        /// language's footer openings, then devices or filler, in any case and spacing.
+        #[test]
+        fn the_footer_prefilter_passes_every_footer(
+            head in proptest::sample::select(vec![
+                "sent from my", "envoyé de mon", "envoyé depuis mon", "enviado do meu",
+                "enviado a partir do meu", "enviado desde mi", "inviato dal mio", "inviato da",
+                "verstuurd vanaf mijn", "verzonden vanaf mijn", "gesendet von meinem",
+                "von meinem", "sent from", "get outlook for", "download outlook for",
+                "obtenir outlook pour", "obter o outlook para", "obtener outlook para",
+                "scarica outlook per", "outlook voor", "gesendet von outlook", "the port is",
+            ]),
+            tail in proptest::collection::vec(proptest::sample::select(vec![
+                "iphone", "ipad", "android", "ios", "windows", "10", "mail", "outlook", "gmail",
+                "mobile", "for", "on", "gesendet", "downloaden", "beziehen", "Galaxy", "down",
+            ]), 0..3),
+            upper in proptest::collection::vec(proptest::bool::ANY, 8),
+            sep in proptest::sample::select(vec![" ", "  ", "\u{a0}", "\t"]),
+        ) {
+            let words: Vec<&str> = head.split(' ').chain(tail.iter().copied()).collect();
+            let line = words
+                .iter()
+                .zip(upper.iter().cycle())
+                .map(|(w, u)| if *u { w.to_uppercase() } else { w.to_string() })
+                .collect::<Vec<_>>()
+                .join(sep);
+            proptest::prop_assert_eq!(
+                is_mobile_footer(&line),
+                MOBILE_FOOTER.is_match(clean(&line)) && clean(&line).len() <= 80,
+                "{:?}", line
+            );
+        }
     }
 
     #[test]

@@ -9,9 +9,7 @@ use crate::core::limits::Window;
 use crate::core::mail::Address;
 use crate::core::message::MessageKind;
 use crate::core::outbox::OutboxState;
-use crate::core::priority;
 use crate::core::subject;
-use crate::core::text::extract_new_text;
 use crate::core::threading::{self, Decision};
 use crate::core::ticket::RequesterIdentity;
 use crate::core::ticket::{Opening, Ticket};
@@ -72,7 +70,7 @@ impl Ingestor {
                 if kind == MessageKind::Bounce {
                     self.record_bounce(txn, Some(&mut ticket), incoming)?;
                 }
-                let text = notice_text(&parsed.subject, &parsed.text);
+                let text = incoming.notice_text.clone();
                 self.append_message(txn, &mut ticket, incoming, kind, parsed.text.clone(), None);
                 self.oversized_notice(txn, &mut ticket, incoming)?;
                 if kind == MessageKind::Customer && flood.is_none() {
@@ -205,7 +203,7 @@ impl Ingestor {
                 } else {
                     self.team_for(1, ticket.priority, desk, now)
                 };
-                let text = notice_text(&parsed.subject, &parsed.text);
+                let text = incoming.notice_text.clone();
                 let answering = Some(parsed.message_id.as_str());
                 self.notify(
                     txn,
@@ -449,7 +447,7 @@ impl Ingestor {
             ),
             RequesterIdentity::Contact => {}
         }
-        if let Some(p) = priority::propose(&incoming.parsed.subject, &incoming.parsed.text) {
+        if let Some(p) = incoming.proposed_priority {
             ticket.priority = p;
             ticket.priority_confirmed = false;
             ticket.note(format!("priority {p:?} proposed from the mail's words; to be confirmed by tier 1 (#priority)"), "deskgate", now);
@@ -566,16 +564,6 @@ impl Ingestor {
         let mut references = parsed.references.clone();
         references.push(parsed.message_id.clone());
         self.send_reply(txn, ticket, incoming, "ack", ctx, to, MessageKind::Ack)
-    }
-}
-
-/// What staff are shown of a customer's mail: the new text, except for a forward, whose point
-/// is the forwarded content (and Outlook forwards look like replies to the extractor).
-fn notice_text(subject_line: &str, text: &str) -> String {
-    if subject::is_forward(subject_line) {
-        text.trim().to_string()
-    } else {
-        extract_new_text(text).new_text
     }
 }
 

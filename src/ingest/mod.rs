@@ -14,16 +14,18 @@
 mod customer;
 mod outgoing;
 pub mod parse;
+mod prepare;
 mod service;
 mod staff;
 mod timers;
+pub mod timings;
 
+pub use prepare::Prepared;
 pub use timers::TimerReport;
 
 use crate::clock::Clock;
 use crate::config::{Config, Desk};
-use crate::core::auth::{self, AuthPolicy};
-use crate::core::classify::{classify, Classification, ClassifyContext, MailKind};
+use crate::core::classify::{Classification, MailKind};
 use crate::core::mail::InboundMail;
 use crate::core::message::{Direction, MessageKind, MessageRecord};
 use crate::core::subject;
@@ -33,8 +35,9 @@ use crate::render::Templates;
 use crate::source::{Origin, RawMail};
 use crate::store::{Checkpoint, QuarantineEntry, Shelf, Store, StoreError, Txn};
 use chrono::{DateTime, Utc};
-use parse::ParseLimits;
+use prepare::Sender;
 use std::sync::Arc;
+use timings::{Phase, Timings};
 
 /// What became of one mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +84,8 @@ pub struct Ingestor {
     /// Woken when a long job (a broadcast) has made part of its mail durable in the outbox, so
     /// the delivery task starts sending while the rest is still being queued.
     outbox_waker: std::sync::OnceLock<Arc<tokio::sync::Notify>>,
+    /// Where ingest spends its time (see [`timings`]).
+    pub timings: Timings,
 }
 
 /// One mail being processed: where it came from, what it says, what kind it is.
@@ -95,6 +100,10 @@ struct Incoming<'a> {
     /// headers were read; the customer is told, and the raw mail waits in quarantine.
     oversized: Option<(usize, u64)>,
     now: DateTime<Utc>,
+    /// What staff are shown of it (see [`prepare::notice_text`]).
+    notice_text: String,
+    /// The priority its words suggest, for a new ticket.
+    proposed_priority: Option<crate::core::ticket::Priority>,
 }
 
 impl Incoming<'_> {
@@ -147,6 +156,7 @@ impl Ingestor {
             calendars,
             broadcasting: std::sync::Mutex::default(),
             outbox_waker: std::sync::OnceLock::new(),
+            timings: Timings::default(),
         }
     }
 
@@ -172,22 +182,27 @@ impl Ingestor {
 
     /// Processes one mail from `desk` and commits its effects (durable after the next flush).
     /// Only a store failure is an error; anything wrong with the mail itself is an [`Outcome`].
+    /// The same as [`Ingestor::prepare`] then [`Ingestor::apply`].
     pub fn process(&self, desk: &Desk, mail: &RawMail) -> Result<Outcome, StoreError> {
-        self.process_into(desk, mail, None)
+        let prepared = self.prepare(desk, mail.clone());
+        self.apply(desk, prepared, None)
     }
 
-    /// [`Ingestor::process`], with the ticket the mail is known to belong to (a retried mail
+    /// The second half of ingest, under the store's writer lock: the duplicate check, threading,
+    /// the ticket change and the mails it causes, committed as one transaction with the desk's
+    /// checkpoint. `known_ticket` is the ticket the mail is known to belong to (a retried mail
     /// whose headers were already recorded there).
-    fn process_into(
+    pub fn apply(
         &self,
         desk: &Desk,
-        mail: &RawMail,
+        prepared: Prepared,
         known_ticket: Option<&str>,
     ) -> Result<Outcome, StoreError> {
+        debug_assert_eq!(prepared.desk, desk.name);
         let _writer = self.store.write_lock();
         let now = self.clock.now();
         let mut txn = self.store.txn();
-        if let Origin::Imap { uid_validity, uid } = mail.origin {
+        if let Origin::Imap { uid_validity, uid } = prepared.mail.origin {
             txn.put_checkpoint(
                 &desk.name,
                 Checkpoint {
@@ -196,10 +211,10 @@ impl Ingestor {
                 },
             );
         }
-        let span = tracing::info_span!("mail", desk = %desk.name, origin = %mail.origin, message_id = tracing::field::Empty, ticket = tracing::field::Empty);
+        let span = tracing::info_span!("mail", desk = %desk.name, origin = %prepared.mail.origin, message_id = tracing::field::Empty, ticket = tracing::field::Empty);
         let _enter = span.enter();
-        let outcome = self.decide_and_apply(&mut txn, desk, mail, now, &span, known_ticket)?;
-        txn.commit()?;
+        let outcome = self.decide_and_apply(&mut txn, desk, prepared, now, &span, known_ticket)?;
+        self.timings.time(Phase::Commit, || txn.commit())?;
         Ok(outcome)
     }
 
@@ -248,7 +263,8 @@ impl Ingestor {
             },
             raw,
         };
-        let outcome = self.process_into(&desk, &mail, known.as_deref())?;
+        let prepared = self.prepare(&desk, mail);
+        let outcome = self.apply(&desk, prepared, known.as_deref())?;
         self.store.flush()?;
         tracing::info!(id, ?outcome, "shelved mail retried");
         Ok(outcome)
@@ -258,21 +274,19 @@ impl Ingestor {
         &self,
         txn: &mut Txn<'_>,
         desk: &Desk,
-        mail: &RawMail,
+        prepared: Prepared,
         now: DateTime<Utc>,
         span: &tracing::Span,
         known_ticket: Option<&str>,
     ) -> Result<Outcome, StoreError> {
-        let max = self.config.ingest.max_message_bytes;
-        let oversized = mail.raw.len() > max;
-        // Of a mail over the limit only the header block is read: enough to tell its sender.
-        let input = if oversized {
-            parse::header_block(&mail.raw)
-        } else {
-            &mail.raw[..]
-        };
-        let limits = ParseLimits::default();
-        let mut parsed = parse::parse(input, limits);
+        let Prepared {
+            mail,
+            mut parsed,
+            oversized,
+            understood,
+            ..
+        } = prepared;
+        let mail = &mail;
         if let Some(error) = parsed.parse_failed.take() {
             return self.shelve(txn, Shelf::Quarantine, desk, mail, None, error, now);
         }
@@ -280,12 +294,15 @@ impl Ingestor {
         for w in &parsed.warnings {
             tracing::warn!(warning = %w, "mail parsed with a problem");
         }
+        let started = std::time::Instant::now();
         if let Some(idx) = self.store.message_index(&parsed.message_id)? {
             tracing::info!(ticket = %idx.ticket, "duplicate Message-ID: already processed");
             return Ok(Outcome::Duplicate { ticket: idx.ticket });
         }
+        self.timings.add(Phase::Thread, started.elapsed());
         let mut oversized_in = None;
         if oversized {
+            let max = self.config.ingest.max_message_bytes;
             let error = format!(
                 "mail of {} bytes exceeds ingest.max_message_bytes ({max})",
                 mail.raw.len()
@@ -310,41 +327,33 @@ impl Ingestor {
                 return Ok(Outcome::Quarantined { error });
             }
         }
-
-        let ctx = ClassifyContext {
-            own_domains: &self.own_domains,
-            desk_addresses: &self.desk_addresses,
+        // An oversized mail is understood from its note, now that it has one.
+        let understood = match understood {
+            Some(u) => u,
+            None => self
+                .timings
+                .time(Phase::Classify, || self.understand(&parsed)),
         };
-        let class = classify(&parsed, &ctx);
-        let class_text = format!("{}: {}", class.kind.as_str(), class.reasons.join("; "));
-        if class.kind == MailKind::OwnMail {
+        let class_text = understood.class_text;
+        if understood.class.kind == MailKind::OwnMail {
             let reason = format!("our own mail came back ({class_text})");
             return self.shelve(txn, Shelf::Aside, desk, mail, Some(&parsed), reason, now);
         }
-
         // Who wrote it: a staff address proves nothing until the mail is authenticated.
-        let mut unauthenticated_staff = None;
-        let mut staff_member = None;
-        if class.kind == MailKind::Human {
-            if let Some(member) = self.config.staff_by_address(&parsed.from.email) {
-                let policy = AuthPolicy {
-                    trusted_authserv_ids: &self.config.auth.trusted_authserv_ids,
-                    trusted_relays: &self.config.auth.trusted_relays,
-                };
-                let verdict = auth::verify(&parsed, &policy);
-                if verdict.authenticated {
-                    tracing::info!(staff = %member.login, reason = %verdict.reason, "staff mail");
-                    staff_member = Some(member.clone());
-                } else {
-                    tracing::warn!(staff = %member.login, reason = %verdict.reason, "mail from a staff address is not authenticated: treated as ordinary mail, commands ignored");
-                    unauthenticated_staff = Some(format!(
-                        "mail from staff address {} was not authenticated ({}); it was treated as ordinary mail and any commands in it were ignored",
-                        parsed.from.email, verdict.reason
-                    ));
-                }
+        let (staff_member, unauthenticated_staff) = match understood.sender {
+            Sender::Customer => (None, None),
+            Sender::Staff { member, reason } => {
+                tracing::info!(staff = %member.login, reason = %reason, "staff mail");
+                (Some(member), None)
             }
-        }
+            Sender::UnverifiedStaff { login, note } => {
+                tracing::warn!(staff = %login, reason = %note, "mail from a staff address is not authenticated: treated as ordinary mail, commands ignored");
+                (None, Some(note))
+            }
+        };
+        let class = understood.class;
 
+        let started = std::time::Instant::now();
         // A bounce rarely says In-Reply-To; the original's Message-ID inside the report does.
         let reported = class
             .bounce
@@ -363,6 +372,7 @@ impl Ingestor {
         // message that only staff see, with a warning noted.
         candidates.staff_sender = staff_member.is_some() || unauthenticated_staff.is_some();
         let decision = threading::decide(&parsed, &candidates);
+        self.timings.add(Phase::Thread, started.elapsed());
         if let Decision::Join { reference, .. } = &decision {
             span.record("ticket", reference.as_str());
         }
@@ -379,11 +389,13 @@ impl Ingestor {
             class_text,
             oversized: oversized_in,
             now,
+            notice_text: understood.notice_text,
+            proposed_priority: understood.proposed,
         };
-        match staff_member {
+        self.timings.time(Phase::Apply, || match staff_member {
             Some(member) => self.staff_mail(txn, &incoming, &member, decision),
             None => self.customer_mail(txn, &incoming, decision, unauthenticated_staff),
-        }
+        })
     }
 
     fn is_desk(&self, email: &str) -> bool {

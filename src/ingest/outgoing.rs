@@ -62,6 +62,7 @@ impl Ingestor {
             );
             return Ok(None);
         }
+        let started = std::time::Instant::now();
         let rendered =
             match self
                 .templates
@@ -103,7 +104,10 @@ impl Ingestor {
             calendar: None,
             notice: None,
         };
-        let bytes = match compose(&out) {
+        let composed = compose(&out);
+        self.timings
+            .add(super::timings::Phase::Render, started.elapsed());
+        let bytes = match composed {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(error = %e, kind = draft.kind, "mail not composed");

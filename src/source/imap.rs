@@ -13,6 +13,7 @@
 //! connection for an empty answer, so a refused `UID STORE` or a server that went away would pass
 //! for success here.
 
+use super::in_order::InUidOrder;
 use super::{sleep_or_shutdown, Origin, Position, RawMail, SourceError, Woken};
 use crate::config::ImapConfig;
 use async_imap::extensions::idle::IdleResponse;
@@ -20,7 +21,7 @@ use async_imap::imap_proto::{
     AttributeValue, Capability, MailboxDatum, Response, ResponseCode, Status,
 };
 use async_imap::types::UnsolicitedResponse;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write as _;
 use std::future::Future;
 use std::io;
@@ -82,24 +83,39 @@ impl ImapSource {
         s
     }
 
-    /// Up to `limit` mails above `position`, ascending by UID. When the server's UIDVALIDITY is
-    /// not the position's (or there is no position), it starts from the first UID.
+    /// Up to `limit` mails above `position`, ascending by UID (see [`ImapSource::fetch_each`]).
     pub async fn fetch(
         &mut self,
         position: Option<Position>,
         limit: usize,
     ) -> Result<Vec<RawMail>, SourceError> {
+        let mut mails = Vec::new();
+        self.fetch_each(position, limit, &mut |m| mails.push(m))
+            .await?;
+        Ok(mails)
+    }
+
+    /// Up to `limit` mails above `position`, ascending by UID, each handed to `emit` as soon as
+    /// it (and every lower UID asked for) has come, while the rest are still being fetched.
+    /// When the server's UIDVALIDITY is not the position's (or there is no position), it starts
+    /// from the first UID. Returns how many mails were handed on.
+    pub async fn fetch_each(
+        &mut self,
+        position: Option<Position>,
+        limit: usize,
+        emit: &mut (dyn FnMut(RawMail) + Send),
+    ) -> Result<usize, SourceError> {
         let span = tracing::info_span!("imap", desk = %self.names.desk);
         async {
             if limit == 0 {
-                return Ok(Vec::new());
+                return Ok(0);
             }
             let mut conn = self.take_or_open().await?;
             let result = bounded(
                 &self.names,
                 "fetch",
                 COMMAND_TIMEOUT,
-                conn.fetch(position, limit),
+                conn.fetch(position, limit, emit),
             )
             .await;
             // On error the session is dropped here, so the next call reconnects.
@@ -613,7 +629,8 @@ impl Conn {
         &mut self,
         position: Option<Position>,
         limit: usize,
-    ) -> Result<Vec<RawMail>, SourceError> {
+        emit: &mut (dyn FnMut(RawMail) + Send),
+    ) -> Result<usize, SourceError> {
         // A server shows a session new mail only between commands (Dovecot: after a command
         // finishes), and SEARCH answers about the mails the session was shown; the NOOP brings
         // the view up to date first.
@@ -625,7 +642,7 @@ impl Conn {
         let start = match position {
             Some(p) if p.uid_validity == uid_validity => match p.last_uid.checked_add(1) {
                 Some(start) => start,
-                None => return Ok(Vec::new()),
+                None => return Ok(0),
             },
             Some(p) => {
                 tracing::warn!(
@@ -656,11 +673,20 @@ impl Conn {
             .take(limit)
             .collect();
         if wanted.is_empty() {
-            return Ok(Vec::new());
+            return Ok(0);
         }
 
-        let mut bodies = BTreeMap::new();
         let set = uid_set(wanted.iter().copied());
+        let mut order = InUidOrder::new(wanted.iter().copied());
+        let mut handed = 0usize;
+        let mut hand_on = |uid: u32, raw: Vec<u8>| {
+            tracing::debug!(uid, bytes = raw.len(), "fetched");
+            handed += 1;
+            emit(RawMail {
+                origin: Origin::Imap { uid_validity, uid },
+                raw,
+            });
+        };
         self.command(&format!("UID FETCH {set} (UID BODY.PEEK[])"), |r| {
             let Response::Fetch(_, attrs) = r else {
                 return false;
@@ -679,8 +705,8 @@ impl Conn {
                 }
             }
             match (uid, body) {
-                (Some(uid), Some(body)) if wanted.contains(&uid) => {
-                    bodies.insert(uid, body.to_vec());
+                (Some(uid), Some(body)) if order.wants(uid) => {
+                    order.arrive(uid, body.to_vec(), &mut hand_on);
                     true
                 }
                 // A flag change reported in passing.
@@ -688,23 +714,13 @@ impl Conn {
             }
         })
         .await?;
-
-        for uid in wanted.iter().filter(|u| !bodies.contains_key(u)) {
+        for uid in order.finish(&mut hand_on) {
             tracing::debug!(
                 uid,
                 "mail gone before it was fetched (expunged by another client)"
             );
         }
-        Ok(bodies
-            .into_iter()
-            .map(|(uid, raw)| {
-                tracing::debug!(uid, bytes = raw.len(), "fetched");
-                RawMail {
-                    origin: Origin::Imap { uid_validity, uid },
-                    raw,
-                }
-            })
-            .collect())
+        Ok(handed)
     }
 
     async fn ack(&mut self, done: &[Origin], move_to: Option<&str>) -> Result<(), SourceError> {

@@ -5,6 +5,7 @@
 //! only after its effects are flushed to the store, so a crash re-fetches rather than loses.
 
 pub mod imap;
+mod in_order;
 pub mod maildir;
 
 use std::time::Duration;
@@ -111,9 +112,30 @@ impl Source {
         position: Option<Position>,
         limit: usize,
     ) -> Result<Vec<RawMail>, SourceError> {
+        let mut mails = Vec::new();
+        self.fetch_each(position, limit, &mut |m| mails.push(m))
+            .await?;
+        Ok(mails)
+    }
+
+    /// [`Source::fetch`], handing each mail to `emit` as soon as it is there, oldest first, so
+    /// that it can be processed while the rest are still coming. Returns how many were handed
+    /// on; after an error, those handed on before it are still to be processed (or fetched
+    /// again).
+    pub async fn fetch_each(
+        &mut self,
+        position: Option<Position>,
+        limit: usize,
+        emit: &mut (dyn FnMut(RawMail) + Send),
+    ) -> Result<usize, SourceError> {
         match self {
-            Source::Imap(s) => s.fetch(position, limit).await,
-            Source::Maildir(s) => s.fetch(limit),
+            Source::Imap(s) => s.fetch_each(position, limit, emit).await,
+            Source::Maildir(s) => {
+                let mails = s.fetch(limit)?;
+                let n = mails.len();
+                mails.into_iter().for_each(emit);
+                Ok(n)
+            }
         }
     }
 

@@ -54,9 +54,10 @@ impl SledEngine {
     pub fn open(path: &Path) -> Result<SledEngine, StoreError> {
         let db = sled::Config::new()
             .path(path)
-            // A larger page cache keeps the indexes hot with 100k tickets (default is 1 GB max,
-            // we cap lower so the daemon stays small).
-            .cache_capacity(256 * 1024 * 1024)
+            // sled's page cache (its default is 1 GB). 96 MB keeps the indexes hot with 100k
+            // tickets: ingest ran as fast as with 256 MB, and the process peaked at 219 MB
+            // instead of 354 MB (BENCHMARKS.md); sled overshoots this figure, so it is not RSS.
+            .cache_capacity(96 * 1024 * 1024)
             .flush_every_ms(Some(1000))
             .open()
             .map_err(|e| StoreError::Open {

@@ -1,0 +1,156 @@
+//! The first half of ingest: what can be known of a mail from its bytes and the config alone.
+//!
+//! A mail is parsed, classified, its claim to come from staff checked, and its new text and
+//! proposed priority worked out, without the store and without its writer lock. So the daemon
+//! prepares each mail while the mailbox is still sending the next ones, and only the second half
+//! ([`Ingestor::apply`]: duplicate check, threading, the ticket change, the commit) is serial.
+
+use super::timings::Phase;
+use super::{parse, Ingestor};
+use crate::config::{Desk, Staff};
+use crate::core::auth::{self, AuthPolicy};
+use crate::core::classify::{classify, Classification, ClassifyContext, MailKind};
+use crate::core::mail::InboundMail;
+use crate::core::priority;
+use crate::core::subject;
+use crate::core::text::extract_new_text;
+use crate::core::ticket::Priority;
+use crate::source::RawMail;
+
+/// A mail read and understood, waiting for [`Ingestor::apply`].
+pub struct Prepared {
+    pub(super) desk: String,
+    pub(super) mail: RawMail,
+    /// What the parser made of it (only the header block of an oversized mail); a mail the
+    /// parser could not read has `parse_failed` set.
+    pub(super) parsed: InboundMail,
+    /// Over `ingest.max_message_bytes`: its text is replaced by a note once it is shelved, so
+    /// it is understood only then.
+    pub(super) oversized: bool,
+    pub(super) understood: Option<Understood>,
+}
+
+impl Prepared {
+    /// Where the mail came from (to acknowledge it once its batch is durable).
+    pub fn origin(&self) -> &crate::source::Origin {
+        &self.mail.origin
+    }
+}
+
+/// What the mail is, who wrote it, and what staff will be shown of it.
+pub(super) struct Understood {
+    pub class: Classification,
+    /// The classification as a line for the message record: kind and the signals seen.
+    pub class_text: String,
+    pub sender: Sender,
+    /// What staff are shown of a customer's mail (see [`notice_text`]).
+    pub notice_text: String,
+    /// The priority the mail's words suggest, for a new ticket.
+    pub proposed: Option<Priority>,
+}
+
+/// Who wrote a mail, as far as can be proven.
+pub(super) enum Sender {
+    Customer,
+    /// A staff address whose mail is authenticated; `reason` says by what.
+    Staff {
+        member: Staff,
+        reason: String,
+    },
+    /// A staff address without proof: treated as ordinary mail.
+    UnverifiedStaff {
+        login: String,
+        note: String,
+    },
+}
+
+impl Ingestor {
+    /// Reads and understands one mail of `desk`. Never fails: a mail that cannot be parsed
+    /// carries its error to [`Ingestor::apply`], which quarantines it.
+    pub fn prepare(&self, desk: &Desk, mail: RawMail) -> Prepared {
+        let oversized = mail.raw.len() > self.config.ingest.max_message_bytes;
+        let parsed = self.timings.time(Phase::Parse, || {
+            // Of a mail over the limit only the header block is read: enough to tell its sender.
+            let input = if oversized {
+                parse::header_block(&mail.raw)
+            } else {
+                &mail.raw[..]
+            };
+            parse::parse(input, parse::ParseLimits::default())
+        });
+        let understood = (!oversized && parsed.parse_failed.is_none()).then(|| {
+            self.timings
+                .time(Phase::Classify, || self.understand(&parsed))
+        });
+        Prepared {
+            desk: desk.name.clone(),
+            mail,
+            parsed,
+            oversized,
+            understood,
+        }
+    }
+
+    /// Classifies the mail, checks a staff sender's proof, and extracts what staff are shown.
+    pub(super) fn understand(&self, parsed: &InboundMail) -> Understood {
+        let ctx = ClassifyContext {
+            own_domains: &self.own_domains,
+            desk_addresses: &self.desk_addresses,
+        };
+        let class = classify(parsed, &ctx);
+        let class_text = format!("{}: {}", class.kind.as_str(), class.reasons.join("; "));
+        // A staff address proves nothing until the mail is authenticated.
+        let staff = (class.kind == MailKind::Human)
+            .then(|| self.config.staff_by_address(&parsed.from.email))
+            .flatten();
+        let sender = match staff {
+            None => Sender::Customer,
+            Some(member) => {
+                let policy = AuthPolicy {
+                    trusted_authserv_ids: &self.config.auth.trusted_authserv_ids,
+                    trusted_relays: &self.config.auth.trusted_relays,
+                };
+                let verdict = auth::verify(parsed, &policy);
+                if verdict.authenticated {
+                    Sender::Staff {
+                        member: member.clone(),
+                        reason: verdict.reason,
+                    }
+                } else {
+                    Sender::UnverifiedStaff {
+                        login: member.login.clone(),
+                        note: format!(
+                            "mail from staff address {} was not authenticated ({}); it was treated as ordinary mail and any commands in it were ignored",
+                            parsed.from.email, verdict.reason
+                        ),
+                    }
+                }
+            }
+        };
+        // Staff mail is read for commands first; its text is extracted after them.
+        let (notice_text, proposed) = match sender {
+            Sender::Staff { .. } => (String::new(), None),
+            _ => (
+                notice_text(&parsed.subject, &parsed.text),
+                priority::propose(&parsed.subject, &parsed.text),
+            ),
+        };
+        Understood {
+            class,
+            class_text,
+            sender,
+            notice_text,
+            proposed,
+        }
+    }
+}
+
+/// What staff are shown of a customer's mail: the new text, except for a forward, whose point
+/// is the forwarded content (and Outlook forwards look like replies to the extractor).
+pub(super) fn notice_text(subject_line: &str, text: &str) -> String {
+    if subject::is_forward(subject_line) {
+        text.trim().to_string()
+    } else {
+        extract_new_text(text).new_text
+    }
+}
