@@ -297,6 +297,17 @@ impl Ingestor {
         let started = std::time::Instant::now();
         if let Some(idx) = self.store.message_index(&parsed.message_id)? {
             tracing::info!(ticket = %idx.ticket, "duplicate Message-ID: already processed");
+            // Fetched again because a crash took its raw bytes (`Store::recover_blobs`): keep
+            // them again. (An oversized mail's bytes are in quarantine; mail we sent, and mail
+            // kept aside, have none on a ticket.)
+            if !oversized
+                && !idx.ticket.is_empty()
+                && idx.direction == crate::core::message::Direction::In
+                && self.store.raw(&parsed.message_id)?.is_none()
+            {
+                tracing::warn!(ticket = %idx.ticket, "raw mail lost in a crash kept again");
+                txn.put_raw(&parsed.message_id, &mail.raw);
+            }
             return Ok(Outcome::Duplicate { ticket: idx.ticket });
         }
         self.timings.add(Phase::Thread, started.elapsed());

@@ -7,13 +7,16 @@
 //!
 //! Key layout (one ordered key space):
 //! `meta/schema`, `meta/seq/<name>` · `t/<ref>` ticket · `m/<ref>/<seq:08>` message ·
-//! `mid/<message-id>` → ticket · `raw/<message-id>` raw mail · `cp/<desk>` checkpoint · `tmq/<ms>/<ref>` timer queue · `meta/v/<name>` small values · `ack/<desk>` acknowledged up to ·
+//! `mid/<message-id>` → ticket · `rawref/<message-id>` → where the raw mail is in the raw-mail
+//! log ([`blobs`]; `raw/<message-id>` holds it inline in stores on the memory engine and in
+//! stores written before the log) · `bref/<segment>/<offset>` raw mail not yet known durable · `cp/<desk>` checkpoint · `tmq/<ms>/<ref>` timer queue · `meta/v/<name>` small values · `ack/<desk>` acknowledged up to ·
 //! `o/<id:016>` outbox entry · `ob/<id:016>` its bytes · `oq/<due ms:020>/<id:016>` queue
 //! index (queued entries only, in the order they come due) ·
 //! `omid/<message-id>` → outbox id · `rcpt/<email>` recipient record · `snd/<desk>/<email>` recent mail ·
 //! `q/<id:016>`, `qr/<id:016>` quarantined mail and its bytes · `a/`, `ar/` mail kept aside ·
 //! `mnt/`, `inc/`, `bn/`, `bs/` maintenance, incidents and their notices (see [`broadcasts`]).
 
+pub mod blobs;
 pub mod broadcasts;
 pub mod engine;
 
@@ -22,6 +25,7 @@ pub use broadcasts::{NoticeRecord, Subject};
 use crate::core::message::{Direction, MessageRecord};
 use crate::core::outbox::{OutboxEntry, OutboxState};
 use crate::core::ticket::Ticket;
+use blobs::{BlobLog, BlobRef};
 use chrono::{DateTime, Utc};
 use engine::{Batch, Engine, MemoryEngine, SledEngine};
 use serde::{Deserialize, Serialize};
@@ -49,6 +53,8 @@ pub enum StoreError {
     Engine(#[from] sled::Error),
     #[error("corrupt record under {key}: {message}")]
     Corrupt { key: String, message: String },
+    #[error("raw-mail log {path}: {message}")]
+    Blob { path: String, message: String },
 }
 
 /// A desk's position in its IMAP mailbox.
@@ -128,6 +134,8 @@ pub struct Store {
     writer: Arc<std::sync::Mutex<()>>,
     /// How many commits were applied, and how many of them the last flush made durable.
     commits: Arc<Durability>,
+    /// Where raw mail goes (sled stores); `None` keeps it inline in the engine.
+    blobs: Option<Arc<BlobLog>>,
 }
 
 /// Commit and flush counters, so a reader can tell whether what it read is durable yet.
@@ -143,12 +151,20 @@ impl Store {
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
+        let engine = Arc::new(SledEngine::open(path)?);
+        let blob_dir = path.join("raw-mail");
+        let blobs = BlobLog::open(&blob_dir).map_err(|e| StoreError::Blob {
+            path: blob_dir.display().to_string(),
+            message: e.to_string(),
+        })?;
         let store = Store {
-            engine: Arc::new(SledEngine::open(path)?),
+            engine,
             writer: Arc::default(),
             commits: Arc::default(),
+            blobs: Some(Arc::new(blobs)),
         };
         store.check_schema(&path.display().to_string())?;
+        store.recover_blobs()?;
         Ok(store)
     }
 
@@ -158,6 +174,7 @@ impl Store {
             engine: Arc::new(MemoryEngine::default()),
             writer: Arc::default(),
             commits: Arc::default(),
+            blobs: None,
         };
         // A new memory store cannot hold a wrong schema.
         let _ = store.check_schema("memory");
@@ -171,6 +188,7 @@ impl Store {
             engine,
             writer: Arc::default(),
             commits: Arc::default(),
+            blobs: None,
         };
         let _ = store.check_schema("test engine");
         store
@@ -236,15 +254,31 @@ impl Store {
         Txn {
             store: self,
             batch: Batch::default(),
+            raw: Vec::new(),
             outbox_markers: HashMap::new(),
             failed_read: None,
         }
     }
 
-    /// Makes every commit so far durable.
+    /// Makes every commit so far durable: the raw mail they refer to first, then the engine.
     pub fn flush(&self) -> Result<(), StoreError> {
         use std::sync::atomic::Ordering;
         let applied = self.commits.applied.load(Ordering::SeqCst);
+        if let Some(log) = &self.blobs {
+            let durable = log.sync().map_err(|e| self.blob_error(e))?;
+            // Raw mail up to here is durable: it needs no checking after a crash any more.
+            let mut b = Batch::default();
+            for (k, _) in self.engine.scan_range(
+                b"bref/",
+                bref_key(durable.segment, durable.len).as_bytes(),
+                usize::MAX,
+            )? {
+                b.delete(k);
+            }
+            if !b.is_empty() {
+                self.engine.apply(b)?;
+            }
+        }
         self.engine.flush()?;
         self.commits.durable.fetch_max(applied, Ordering::SeqCst);
         Ok(())
@@ -279,8 +313,93 @@ impl Store {
         self.get_json(&format!("mid/{message_id}"))
     }
 
+    /// The raw mail with this Message-ID, as it came in; `None` when it was never kept, or
+    /// when a crash took its bytes (see [`Store::recover_blobs`]).
     pub fn raw(&self, message_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(log) = &self.blobs {
+            if let Some(r) = self.engine.get(format!("rawref/{message_id}").as_bytes())? {
+                let Some(r) = BlobRef::decode(&r) else {
+                    return Err(StoreError::Corrupt {
+                        key: format!("rawref/{message_id}"),
+                        message: "not a raw-mail reference".into(),
+                    });
+                };
+                return log
+                    .read(r, format!("raw/{message_id}").as_bytes())
+                    .map_err(|e| self.blob_error(e));
+            }
+        }
         self.engine.get(format!("raw/{message_id}").as_bytes())
+    }
+
+    fn blob_error(&self, e: std::io::Error) -> StoreError {
+        StoreError::Blob {
+            path: "raw-mail".into(),
+            message: e.to_string(),
+        }
+    }
+
+    /// After a crash: checks the raw mail committed since the last flush (its `bref/` entries).
+    ///
+    /// A process crash cannot break any (bytes are written before their reference), but a
+    /// power loss can have taken bytes the engine's own timer had already made it persist a
+    /// reference to. Such a mail's effects are committed, but its raw bytes are gone; it was
+    /// not acknowledged to its mailbox (that waits for a flush), so every desk's checkpoint goes
+    /// back to what the mailbox was told: those mails are fetched again, found to be
+    /// duplicates, and their raw bytes kept again (see ingest's duplicate check).
+    fn recover_blobs(&self) -> Result<(), StoreError> {
+        let Some(log) = &self.blobs else {
+            return Ok(());
+        };
+        let pending = self.engine.scan_prefix(b"bref/", usize::MAX)?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut b = Batch::default();
+        let mut broken = 0usize;
+        for (k, key) in pending {
+            b.delete(k.clone());
+            let Some(message_id) = std::str::from_utf8(&key)
+                .ok()
+                .and_then(|k| k.strip_prefix("raw/"))
+            else {
+                continue;
+            };
+            let ref_key = format!("rawref/{message_id}");
+            let Some(r) = self.engine.get(ref_key.as_bytes())? else {
+                continue;
+            };
+            let Some(r) = BlobRef::decode(&r) else {
+                continue;
+            };
+            if bref_key(r.segment, r.offset).as_bytes() != k.as_slice() {
+                // Written again since (a retried mail): the newer reference is checked itself.
+                continue;
+            }
+            if log.read(r, &key).map_err(|e| self.blob_error(e))?.is_none() {
+                tracing::warn!(
+                    message_id,
+                    "raw mail lost in a crash; it will be fetched again"
+                );
+                b.delete(ref_key.into_bytes());
+                broken += 1;
+            }
+        }
+        if broken > 0 {
+            for (k, _) in self.engine.scan_prefix(b"cp/", usize::MAX)? {
+                let desk = String::from_utf8_lossy(&k[3..]).into_owned();
+                match self.engine.get(format!("ack/{desk}").as_bytes())? {
+                    Some(acked) => b.put(k, acked),
+                    None => b.delete(k),
+                }
+                tracing::warn!(
+                    desk,
+                    "desk goes back to the last mail its mailbox was told of"
+                );
+            }
+        }
+        self.engine.apply(b)?;
+        self.flush()
     }
 
     pub fn checkpoint(&self, desk: &str) -> Result<Option<Checkpoint>, StoreError> {
@@ -533,6 +652,8 @@ pub struct Txn<'a> {
     outbox_markers: HashMap<u64, Option<String>>,
     /// A read this transaction needed failed: committing it would leave the store inconsistent.
     failed_read: Option<StoreError>,
+    /// Raw mails to append to the raw-mail log at commit: (Message-ID, bytes).
+    raw: Vec<(String, Vec<u8>)>,
 }
 
 impl Txn<'_> {
@@ -567,8 +688,13 @@ impl Txn<'_> {
         self.batch.delete(format!("mid/{message_id}"));
     }
 
+    /// Keeps a mail's raw bytes: in the raw-mail log when the store has one (appended at
+    /// commit, before the engine's batch), else inline.
     pub fn put_raw(&mut self, message_id: &str, raw: &[u8]) {
-        self.batch.put(format!("raw/{message_id}"), raw.to_vec());
+        match self.store.blobs {
+            Some(_) => self.raw.push((message_id.to_string(), raw.to_vec())),
+            None => self.batch.put(format!("raw/{message_id}"), raw.to_vec()),
+        }
     }
 
     pub fn put_checkpoint(&mut self, desk: &str, cp: Checkpoint) {
@@ -661,9 +787,20 @@ impl Txn<'_> {
     }
 
     /// Applies every write atomically. Durable after the store's next flush.
-    pub fn commit(self) -> Result<(), StoreError> {
+    pub fn commit(mut self) -> Result<(), StoreError> {
         if let Some(err) = self.failed_read {
             return Err(err);
+        }
+        if let Some(log) = &self.store.blobs {
+            for (message_id, raw) in std::mem::take(&mut self.raw) {
+                let key = format!("raw/{message_id}");
+                let r = log
+                    .append(key.as_bytes(), &raw)
+                    .map_err(|e| self.store.blob_error(e))?;
+                self.batch.put(format!("rawref/{message_id}"), r.encode());
+                self.batch
+                    .put(bref_key(r.segment, r.offset), key.into_bytes());
+            }
         }
         if self.batch.is_empty() {
             return Ok(());
@@ -681,6 +818,11 @@ impl Txn<'_> {
         let bytes = serde_json::to_vec(value).unwrap_or_default();
         self.batch.put(key, bytes);
     }
+}
+
+/// Raw mail not yet known durable, by where it is: `bref/<segment:08>/<offset:016>`.
+fn bref_key(segment: u32, offset: u64) -> String {
+    format!("bref/{segment:08}/{offset:016}")
 }
 
 /// Outbox queue markers sort by due time, then id: `oq/<ms since 1970, 20 digits>/<id:016>`.
@@ -1083,6 +1225,115 @@ mod contract {
                 uid_validity: 7,
                 last_uid: 42
             })
+        );
+    }
+
+    #[test]
+    fn raw_mail_reads_back_on_every_engine_and_after_reopening() {
+        for (name, store, dir) in engines() {
+            let mut txn = store.txn();
+            txn.put_raw("a@acme.example", b"From: a\r\n\r\nhello");
+            txn.commit().expect("commit");
+            store.flush().expect("flush");
+            assert_eq!(
+                store.raw("a@acme.example").expect("raw").as_deref(),
+                Some(&b"From: a\r\n\r\nhello"[..]),
+                "{name}"
+            );
+            assert_eq!(store.raw("b@acme.example").expect("raw"), None, "{name}");
+            if let Some(dir) = dir {
+                drop(store);
+                let store = Store::open(&dir.path().join("store")).expect("reopen");
+                assert_eq!(
+                    store.raw("a@acme.example").expect("raw").as_deref(),
+                    Some(&b"From: a\r\n\r\nhello"[..])
+                );
+            }
+        }
+    }
+
+    fn cp(last_uid: u32) -> Checkpoint {
+        Checkpoint {
+            uid_validity: 1,
+            last_uid,
+        }
+    }
+
+    /// Commits mail A and flushes, then commits mail B (checkpoint 6) that only the engine's
+    /// own timer persists (as sled's does every second). Returns the store's path and the
+    /// raw-mail segment's length at the flush.
+    fn crash_after_an_unflushed_commit(dir: &Path) -> (std::path::PathBuf, u64) {
+        let path = dir.join("store");
+        let store = Store::open(&path).expect("open");
+        let mut txn = store.txn();
+        txn.put_raw("a@acme.example", b"mail A");
+        txn.put_checkpoint("nl", cp(5));
+        txn.put_acked("nl", cp(5));
+        txn.commit().expect("commit");
+        store.flush().expect("flush");
+        let segment = path.join("raw-mail/00000001.seg");
+        let flushed = std::fs::metadata(&segment).expect("segment").len();
+        let mut txn = store.txn();
+        txn.put_raw("b@acme.example", b"mail B");
+        txn.put_checkpoint("nl", cp(6));
+        txn.commit().expect("commit");
+        store
+            .engine
+            .flush()
+            .expect("the engine persists on its own");
+        (path, flushed)
+    }
+
+    #[test]
+    fn after_a_process_crash_unflushed_raw_mail_is_still_there() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, _) = crash_after_an_unflushed_commit(dir.path());
+        let store = Store::open(&path).expect("reopen");
+        assert_eq!(
+            store.raw("b@acme.example").expect("raw").as_deref(),
+            Some(&b"mail B"[..])
+        );
+        assert_eq!(store.checkpoint("nl").expect("cp"), Some(cp(6)));
+        assert!(
+            store
+                .engine
+                .scan_prefix(b"bref/", 10)
+                .expect("scan")
+                .is_empty(),
+            "checked once, not at every open"
+        );
+    }
+
+    #[test]
+    fn raw_mail_lost_in_a_power_cut_sends_the_desk_back_to_what_its_mailbox_was_told() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, flushed) = crash_after_an_unflushed_commit(dir.path());
+        // The disk never got the bytes written after the flush; the engine's reference did.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path.join("raw-mail/00000001.seg"))
+            .expect("segment")
+            .set_len(flushed)
+            .expect("truncate");
+        let store = Store::open(&path).expect("reopen");
+        assert_eq!(
+            store.raw("a@acme.example").expect("raw").as_deref(),
+            Some(&b"mail A"[..]),
+            "flushed before the cut"
+        );
+        assert_eq!(store.raw("b@acme.example").expect("raw"), None);
+        assert_eq!(
+            store.checkpoint("nl").expect("cp"),
+            Some(cp(5)),
+            "mail B is fetched again (its mailbox was never told it was done)"
+        );
+        // Fetched again, its bytes are kept again.
+        let mut txn = store.txn();
+        txn.put_raw("b@acme.example", b"mail B");
+        txn.commit().expect("commit");
+        assert_eq!(
+            store.raw("b@acme.example").expect("raw").as_deref(),
+            Some(&b"mail B"[..])
         );
     }
 }
