@@ -475,7 +475,7 @@ impl StatusConfig {
                 ));
             }
             for l in languages {
-                if crate::status_page::Lang::parse(l).is_none() {
+                if crate::core::lang::Lang::parse(l).is_none() {
                     p.push((
                         "status.languages",
                         format!("{l:?} is not one of en, fr, pt, es, it, nl, de"),
@@ -1040,9 +1040,9 @@ fn default_templates() -> PathBuf {
     PathBuf::from("templates")
 }
 fn default_languages() -> Vec<String> {
-    ["en", "fr", "pt", "es", "it", "nl", "de"]
+    crate::core::lang::Lang::ALL
         .iter()
-        .map(|s| s.to_string())
+        .map(|l| l.code().to_string())
         .collect()
 }
 fn default_timezone() -> String {

@@ -5,6 +5,7 @@
 //! database for seven words a language); the desk languages are few, so the names are here.
 //! A language we have no names for is written in English.
 
+use crate::core::lang::Lang;
 use chrono::{DateTime, Datelike, Offset, Timelike, Utc};
 use chrono_tz::Tz;
 
@@ -17,13 +18,8 @@ struct Names {
 }
 
 fn names(language: &str) -> Names {
-    let lang = language
-        .split(['-', '_'])
-        .next()
-        .unwrap_or("en")
-        .to_ascii_lowercase();
-    match lang.as_str() {
-        "fr" => Names {
+    match Lang::parse(language).unwrap_or(Lang::En) {
+        Lang::Fr => Names {
             days: ["lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."],
             months: [
                 "janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.",
@@ -31,7 +27,7 @@ fn names(language: &str) -> Names {
             ],
             day_dot: false,
         },
-        "de" => Names {
+        Lang::De => Names {
             days: ["Mo.", "Di.", "Mi.", "Do.", "Fr.", "Sa.", "So."],
             months: [
                 "Jan.", "Feb.", "März", "Apr.", "Mai", "Juni", "Juli", "Aug.", "Sep.", "Okt.",
@@ -39,35 +35,35 @@ fn names(language: &str) -> Names {
             ],
             day_dot: true,
         },
-        "nl" => Names {
+        Lang::Nl => Names {
             days: ["ma", "di", "wo", "do", "vr", "za", "zo"],
             months: [
                 "jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec",
             ],
             day_dot: false,
         },
-        "es" => Names {
+        Lang::Es => Names {
             days: ["lun", "mar", "mié", "jue", "vie", "sáb", "dom"],
             months: [
                 "ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sept", "oct", "nov", "dic",
             ],
             day_dot: false,
         },
-        "it" => Names {
+        Lang::It => Names {
             days: ["lun", "mar", "mer", "gio", "ven", "sab", "dom"],
             months: [
                 "gen", "feb", "mar", "apr", "mag", "giu", "lug", "ago", "set", "ott", "nov", "dic",
             ],
             day_dot: false,
         },
-        "pt" => Names {
+        Lang::Pt => Names {
             days: ["seg", "ter", "qua", "qui", "sex", "sáb", "dom"],
             months: [
                 "jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "out", "nov", "dez",
             ],
             day_dot: false,
         },
-        _ => Names {
+        Lang::En => Names {
             days: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
             months: [
                 "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",

@@ -12,6 +12,7 @@ pub mod commands;
 pub mod datefmt;
 pub mod icalendar;
 pub mod incident;
+pub mod lang;
 pub mod limits;
 pub mod mail;
 pub mod maintenance;

@@ -34,8 +34,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
+pub use crate::core::lang::Lang;
 use crate::core::maintenance::{Impact, Maintenance};
-pub use strings::Lang;
 
 /// How long requests in hand may take to finish once the daemon stops.
 pub const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(5);

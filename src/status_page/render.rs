@@ -11,10 +11,11 @@ use std::fmt::Write;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
-use super::strings::{Lang, Strings};
+use super::strings::{self, Strings};
 use super::view::{Board, Occurrence, State};
 use super::{IncidentItem, StatusPage};
 use crate::core::icalendar::{bcop_vevent, vcalendar, EventContext, Organizer};
+use crate::core::lang::Lang;
 use crate::core::maintenance::{Impact, Maintenance, Status};
 
 /// The page's only style sheet. The banner's colours (the browser test samples the outage
@@ -54,7 +55,7 @@ fn title<'a>(page: &'a StatusPage, s: &'a Strings) -> &'a str {
 
 /// The HTML page in `lang`.
 pub fn html(page: &StatusPage, board: &Board<'_>, lang: Lang) -> String {
-    let s = lang.strings();
+    let s = strings::of(lang);
     let title = esc(title(page, s));
     let banner = match board.state {
         State::Operational => s.operational,
@@ -294,7 +295,7 @@ pub fn json(page: &StatusPage, board: &Board<'_>) -> String {
             .collect()
     };
     let value = json!({
-        "title": title(page, page.languages.first().unwrap_or(&Lang::En).strings()),
+        "title": title(page, strings::of(page.languages.first().copied().unwrap_or(Lang::En))),
         "generated": rfc3339(board.now),
         "timezone": page.tz.name(),
         "state": board.state.code(),
@@ -323,7 +324,7 @@ struct Entry {
 /// `tag:` URIs built from the provider's domain and each item's own date, so they never change;
 /// a maintenance entry's `updated` is its last revision, so readers see reschedules.
 pub fn atom(page: &StatusPage, board: &Board<'_>, lang: Lang) -> String {
-    let s = lang.strings();
+    let s = strings::of(lang);
     let authority = page.provider.to_ascii_lowercase();
     let mut entries = Vec::new();
     for i in &board.incidents {
@@ -570,7 +571,7 @@ mod tests {
 
     #[test]
     fn an_unknown_incident_status_is_shown_as_given_and_resolved_wins() {
-        let s = Lang::Fr.strings();
+        let s = strings::of(Lang::Fr);
         assert_eq!(
             incident_status_label("Monitoring", false, s),
             "Sous surveillance"

@@ -4,74 +4,18 @@
 //! a language is added by adding a table (the compiler then asks for every string). The JSON
 //! is not translated: its values are the stable codes an integration reads.
 
-/// A language the status page speaks: the desk languages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Lang {
-    En,
-    Fr,
-    Pt,
-    Es,
-    It,
-    Nl,
-    De,
-}
+use crate::core::lang::Lang;
 
-impl Lang {
-    /// Every language, in the order of the desks' default list.
-    pub const ALL: [Lang; 7] = [
-        Lang::En,
-        Lang::Fr,
-        Lang::Pt,
-        Lang::Es,
-        Lang::It,
-        Lang::Nl,
-        Lang::De,
-    ];
-
-    /// The ISO 639-1 code, as in `<html lang>` and `?lang=`.
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::Fr => "fr",
-            Lang::Pt => "pt",
-            Lang::Es => "es",
-            Lang::It => "it",
-            Lang::Nl => "nl",
-            Lang::De => "de",
-        }
-    }
-
-    /// Reads a language tag by its primary subtag, ignoring case: `fr`, `FR`, `pt-BR`.
-    pub fn parse(tag: &str) -> Option<Lang> {
-        let primary = tag.trim().split(['-', '_']).next().unwrap_or_default();
-        Lang::ALL
-            .into_iter()
-            .find(|l| l.code().eq_ignore_ascii_case(primary))
-    }
-
-    /// The language's name in itself, for the links to the other languages.
-    pub fn native_name(self) -> &'static str {
-        match self {
-            Lang::En => "English",
-            Lang::Fr => "Français",
-            Lang::Pt => "Português",
-            Lang::Es => "Español",
-            Lang::It => "Italiano",
-            Lang::Nl => "Nederlands",
-            Lang::De => "Deutsch",
-        }
-    }
-
-    pub fn strings(self) -> &'static Strings {
-        match self {
-            Lang::En => &EN,
-            Lang::Fr => &FR,
-            Lang::Pt => &PT,
-            Lang::Es => &ES,
-            Lang::It => &IT,
-            Lang::Nl => &NL,
-            Lang::De => &DE,
-        }
+/// The status page's words in `lang`.
+pub fn of(lang: Lang) -> &'static Strings {
+    match lang {
+        Lang::En => &EN,
+        Lang::Fr => &FR,
+        Lang::Pt => &PT,
+        Lang::Es => &ES,
+        Lang::It => &IT,
+        Lang::Nl => &NL,
+        Lang::De => &DE,
     }
 }
 
@@ -410,7 +354,7 @@ mod tests {
     #[test]
     fn every_table_fills_its_placeholders_and_differs_from_english() {
         for l in Lang::ALL {
-            let s = l.strings();
+            let s = of(l);
             assert!(s.no_upcoming.contains("{days}"), "{}", l.code());
             assert!(s.times_in.contains("{tz}"), "{}", l.code());
             if l != Lang::En {

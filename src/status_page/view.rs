@@ -6,8 +6,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::strings::Lang;
 use super::{IncidentItem, Snapshot};
+use crate::core::lang::Lang;
 use crate::core::maintenance::{Impact, Maintenance, Schedule, Status, Window};
 
 /// How long a resolved incident stays on the page, marked resolved.
