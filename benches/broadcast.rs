@@ -23,7 +23,7 @@
 use chrono::Utc;
 use deskgate::clock::SystemClock;
 use deskgate::config::{OutboxConfig, SmtpConfig};
-use deskgate::core::outbox::{OutboxEntry, OutboxState};
+use deskgate::core::service::outbox::{OutboxEntry, OutboxState};
 use deskgate::delivery::Delivery;
 use deskgate::outbound::Transport;
 use deskgate::store::Store;
@@ -195,7 +195,7 @@ fn queue_notices(store: &Store, n: usize) {
 
 /// The accounts file of a campaign: `n` maintenance contacts, four per account, every account
 /// at site AM11, in the seven desk languages.
-fn accounts(n: usize) -> deskgate::core::accounts::Directory {
+fn accounts(n: usize) -> deskgate::core::service::accounts::Directory {
     const LANGS: [&str; 7] = ["en", "fr", "pt", "es", "it", "nl", "de"];
     let mut text = String::new();
     for a in 0..n.div_ceil(4) {
@@ -308,7 +308,7 @@ fn probe_transport(rt: &tokio::runtime::Runtime, port: u16, n: usize, concurrenc
         let tasks = (0..concurrency).map(|_| async {
             for _ in 0..per {
                 let a = transport.send(FROM, &to, "probe@x", &bytes).await;
-                assert_eq!(a, deskgate::core::outbox::Attempt::Sent);
+                assert_eq!(a, deskgate::core::service::outbox::Attempt::Sent);
             }
         });
         futures::future::join_all(tasks).await;

@@ -276,9 +276,9 @@ fn deskgate_config(dir: &Path, imap_port: u16, user: &str, templates: &Path) -> 
 /// Fills a store with `n` tickets (each with its first message and index entry), as a desk
 /// that has been running for years would have.
 fn prefill(store_path: &Path, n: usize) {
-    use deskgate::core::mail::Address;
-    use deskgate::core::message::{Direction, MessageKind, MessageRecord};
-    use deskgate::core::ticket::{Opening, Ticket};
+    use deskgate::core::address::Address;
+    use deskgate::core::service::message::{Direction, MessageKind, MessageRecord};
+    use deskgate::core::service::ticket::{Opening, Ticket};
     let store = deskgate::store::Store::open(store_path).expect("open store");
     let now = chrono::Utc::now();
     for chunk in 0..n.div_ceil(1000) {

@@ -7,7 +7,7 @@
 //! then [`Directory::new`], whose problems are all reported at once, each prefixed with the file.
 //! `config/accounts.example.toml` documents every key.
 
-use crate::core::accounts::{Account, AccountTeam, Contact, Directory, Role, SupportBy};
+use crate::core::service::accounts::{Account, AccountTeam, Contact, Directory, Role, SupportBy};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -294,7 +294,7 @@ fn account_id(text: &str, index: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::accounts::Identity;
+    use crate::core::service::accounts::Identity;
 
     const EXAMPLE: &str = include_str!("../config/accounts.example.toml");
 

@@ -238,9 +238,9 @@ fn monthly_report(
     month: &str,
     account: Option<&str>,
     as_of: DateTime<Utc>,
-) -> Result<crate::core::report::MonthlyReport, String> {
-    use crate::core::calendar::Calendar;
-    use crate::core::report::{self, Allowance, Month, Scope};
+) -> Result<crate::core::service::report::MonthlyReport, String> {
+    use crate::core::service::calendar::Calendar;
+    use crate::core::service::report::{self, Allowance, Month, Scope};
     let month = Month::parse(month)?;
     let directory = ingestor.directory();
     let config = &ingestor.config;
@@ -286,7 +286,7 @@ fn monthly_report(
 fn with_sla(
     mut v: Value,
     ingestor: &Ingestor,
-    t: &crate::core::ticket::Ticket,
+    t: &crate::core::service::ticket::Ticket,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Value {
     if let Some(o) = v.as_object_mut() {

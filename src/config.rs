@@ -235,11 +235,12 @@ fn default_completion_grace() -> String {
 
 impl BroadcastConfig {
     /// When notices go out, from the three durations (validated by [`Config::validate`]).
-    pub fn schedule(&self) -> Result<crate::core::maintenance::NoticeSchedule, String> {
+    pub fn schedule(&self) -> Result<crate::core::broadcasts::maintenance::NoticeSchedule, String> {
         let d = |key: &str, v: &str| {
-            crate::core::sla::parse_duration(v).map_err(|e| format!("broadcast.{key}: {e}"))
+            crate::core::service::sla::parse_duration(v)
+                .map_err(|e| format!("broadcast.{key}: {e}"))
         };
-        Ok(crate::core::maintenance::NoticeSchedule {
+        Ok(crate::core::broadcasts::maintenance::NoticeSchedule {
             lead_time: d("lead_time", &self.lead_time)?,
             reminder_before: d("reminder_before", &self.reminder_before)?,
             completion_grace: d("completion_grace", &self.completion_grace)?,
@@ -753,9 +754,12 @@ impl Config {
             if c.name == "24x7" || !calendar_names.insert(c.name.clone()) {
                 bad(&key("name"), "must be unique and not \"24x7\"".into());
             }
-            if let Err(e) =
-                crate::core::calendar::Calendar::parse(&c.timezone, &c.hours, &c.days, &c.holidays)
-            {
+            if let Err(e) = crate::core::service::calendar::Calendar::parse(
+                &c.timezone,
+                &c.hours,
+                &c.days,
+                &c.holidays,
+            ) {
                 bad(&key("hours"), e);
             }
         }
@@ -782,7 +786,7 @@ impl Config {
                 }
                 for (name, v) in [("response", &t.response), ("restore", &t.restore)] {
                     if let Some(v) = v {
-                        if let Err(e) = crate::core::sla::parse_target(v) {
+                        if let Err(e) = crate::core::service::sla::parse_target(v) {
                             bad(&key(&format!("targets.{prio}.{name}")), e);
                         }
                     }
@@ -839,7 +843,7 @@ impl Config {
                 bad(&key("name"), "is used by two desks".into());
             }
             let prefix = d.ref_prefix();
-            if !crate::core::subject::is_ref(&format!("{prefix}-0000")) {
+            if !crate::core::mail::subject::is_ref(&format!("{prefix}-0000")) {
                 bad(&key("ref_prefix"), format!("{prefix:?} must be 1-12 upper-case letters or digits, starting with a letter"));
             }
             if !prefixes.insert(prefix) {
@@ -1117,7 +1121,11 @@ mod tests {
         for p in c.plans() {
             for t in p.targets.values() {
                 for v in [&t.response, &t.restore].into_iter().flatten() {
-                    assert!(crate::core::sla::parse_target(v).is_ok(), "{}: {v}", p.name);
+                    assert!(
+                        crate::core::service::sla::parse_target(v).is_ok(),
+                        "{}: {v}",
+                        p.name
+                    );
                 }
             }
         }

@@ -27,8 +27,8 @@
 
 use crate::clock::Clock;
 use crate::config::OutboxConfig;
-use crate::core::outbox::{Attempt, OutboxEntry, OutboxState, RetryPolicy};
-use crate::core::ticket::Ticket;
+use crate::core::service::outbox::{Attempt, OutboxEntry, OutboxState, RetryPolicy};
+use crate::core::service::ticket::Ticket;
 use crate::outbound::{Pending, Transport};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
@@ -398,8 +398,8 @@ impl DueEntries {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::core::mail::Address;
-    use crate::core::ticket::{Change, Opening, Ticket};
+    use crate::core::address::Address;
+    use crate::core::service::ticket::{Change, Opening, Ticket};
     use crate::store::engine::{Batch, Engine, Entries, MemoryEngine};
     use std::sync::Mutex;
     use std::time::Duration;

@@ -5,14 +5,14 @@
 //! touches the store, the network or the clock: the candidate tickets that the pipeline would look
 //! up are made from the mail itself.
 
-use crate::core::auth::{self, AuthPolicy};
-use crate::core::classify::{classify, Classification, ClassifyContext, MailKind};
-use crate::core::commands;
+use crate::core::mail::auth::{self, AuthPolicy};
+use crate::core::mail::classify::{classify, Classification, ClassifyContext, MailKind};
+use crate::core::mail::commands;
+use crate::core::mail::subject;
+use crate::core::mail::text::extract_new_text;
+use crate::core::mail::threading::{self, Candidates, Decision, TicketFacts};
 use crate::core::mail::InboundMail;
-use crate::core::subject;
-use crate::core::text::extract_new_text;
-use crate::core::threading::{self, Candidates, Decision, TicketFacts};
-use crate::core::ticket::Status;
+use crate::core::service::ticket::Status;
 use crate::ingest::parse::{self, ParseLimits};
 use std::hint::black_box;
 

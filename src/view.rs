@@ -3,8 +3,8 @@
 //! Stored records may grow; these views are what scripts rely on, so every field here is
 //! documented in the README and changes only by adding.
 
-use crate::core::message::MessageRecord;
-use crate::core::ticket::Ticket;
+use crate::core::service::message::MessageRecord;
+use crate::core::service::ticket::Ticket;
 use serde_json::{json, Value};
 
 /// One line of `tickets list --json`.

@@ -6,7 +6,7 @@
 //! floors asserted below are the measured numbers minus a small margin: they catch regressions,
 //! they are not targets to tune single files against. Run with `-- --nocapture` to see the tables.
 
-use deskgate::core::classify::{classify, Classification, ClassifyContext, MailKind};
+use deskgate::core::mail::classify::{classify, Classification, ClassifyContext, MailKind};
 use deskgate::ingest::parse::{parse, ParseLimits};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

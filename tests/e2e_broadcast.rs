@@ -13,7 +13,7 @@
 mod common;
 
 use common::{Captured, SmtpSink};
-use deskgate::core::icalendar::{parse_bcop, ParsedEvent};
+use deskgate::core::broadcasts::icalendar::{parse_bcop, ParsedEvent};
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};

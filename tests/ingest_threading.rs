@@ -4,7 +4,7 @@
 
 use deskgate::clock::ManualClock;
 use deskgate::config::Config;
-use deskgate::core::ticket::Status;
+use deskgate::core::service::ticket::Status;
 use deskgate::ingest::{Ingestor, Outcome};
 use deskgate::render::Templates;
 use deskgate::source::{Origin, RawMail};

@@ -28,9 +28,9 @@
 
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Europe::Amsterdam;
-use deskgate::core::mail::Address;
-use deskgate::core::sla::{SlaClock, Targets};
-use deskgate::core::ticket::{Opening, Priority, Status, Ticket};
+use deskgate::core::address::Address;
+use deskgate::core::service::sla::{SlaClock, Targets};
+use deskgate::core::service::ticket::{Opening, Priority, Status, Ticket};
 use deskgate::store::Store;
 use serde_json::{json, Value};
 use std::path::Path;

@@ -11,7 +11,7 @@ mod common;
 mod smtp_tls_server;
 
 use deskgate::config::SmtpConfig;
-use deskgate::core::outbox::Attempt;
+use deskgate::core::service::outbox::Attempt;
 use deskgate::outbound::Transport;
 use serde_json::Value;
 use smtp_tls_server::{CapturingSmtpServer, Options, TlsMode, WAIT};

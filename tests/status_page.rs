@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
-use deskgate::core::icalendar::parse_bcop_all;
-use deskgate::core::maintenance::{
+use deskgate::core::broadcasts::icalendar::parse_bcop_all;
+use deskgate::core::broadcasts::maintenance::{
     Change, Impact, Maintenance, NewMaintenance, Recurrence, Schedule, Status, Window,
 };
 use deskgate::status_page::{

@@ -12,7 +12,7 @@
 //! longer) and, on mails assembled from realistic parts, that the writer's text is exactly what
 //! comes back and that extracting it again changes nothing.
 
-use deskgate::core::text::{extract_new_text, Extracted};
+use deskgate::core::mail::text::{extract_new_text, Extracted};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 

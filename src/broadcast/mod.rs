@@ -15,17 +15,17 @@
 //! the core, so a later update cannot make it send the same step again.
 //!
 //! The send rate limit (`[broadcast] per_minute`) spreads the entries' first attempts over
-//! time (`core::limits::spread`), remembered across passes, so a campaign of 10,000 takes its
+//! time (`core::service::limits::spread`), remembered across passes, so a campaign of 10,000 takes its
 //! 17 minutes at 600/min while acknowledgements queued meanwhile go out at once.
 
 pub mod notice;
 pub mod ops;
 
 use crate::config::Desk;
-use crate::core::accounts::{NoticeRecipient, Role};
-use crate::core::incident::{Incident, IncidentNoticeKey};
-use crate::core::maintenance::{Maintenance, Notice, NoticeKey};
-use crate::core::outbox::{OutboxEntry, OutboxState};
+use crate::core::broadcasts::incident::{Incident, IncidentNoticeKey};
+use crate::core::broadcasts::maintenance::{Maintenance, Notice, NoticeKey};
+use crate::core::service::accounts::{NoticeRecipient, Role};
+use crate::core::service::outbox::{OutboxEntry, OutboxState};
 use crate::ingest::Ingestor;
 use crate::store::{NoticeRecord, StoreError, Subject};
 use chrono::{DateTime, Utc};
@@ -61,7 +61,7 @@ impl std::ops::AddAssign for BroadcastReport {
 /// into scope were last looked for. Lost at a restart, which only means looking once more.
 #[derive(Default)]
 pub(crate) struct PassMemory {
-    directory: Option<std::sync::Arc<crate::core::accounts::Directory>>,
+    directory: Option<std::sync::Arc<crate::core::service::accounts::Directory>>,
     scope_checked: std::collections::HashMap<String, u32>,
 }
 
@@ -69,7 +69,7 @@ impl PassMemory {
     fn scope_checked(
         &mut self,
         m: &Maintenance,
-        directory: &std::sync::Arc<crate::core::accounts::Directory>,
+        directory: &std::sync::Arc<crate::core::service::accounts::Directory>,
     ) -> bool {
         if !self
             .directory
@@ -139,7 +139,7 @@ impl Work<'_> {
     /// Who is told.
     fn audience<'d>(
         &self,
-        directory: &'d crate::core::accounts::Directory,
+        directory: &'d crate::core::service::accounts::Directory,
     ) -> Vec<NoticeRecipient<'d>> {
         match self {
             Work::Maintenance { m, .. } => directory.audience(
@@ -254,7 +254,7 @@ fn announce_to_newcomers(
         let key = NoticeKey {
             maintenance: m.id().to_string(),
             occurrence: start,
-            kind: crate::core::maintenance::NoticeKind::Announcement,
+            kind: crate::core::broadcasts::maintenance::NoticeKind::Announcement,
             sequence: m.sequence(),
         };
         if records.iter().any(|r| r.key == key.to_string()) {
@@ -296,7 +296,7 @@ fn told_of_occurrence(
     let Work::Maintenance { m, notice } = work else {
         return Ok(told);
     };
-    if notice.kind != crate::core::maintenance::NoticeKind::Announcement {
+    if notice.kind != crate::core::broadcasts::maintenance::NoticeKind::Announcement {
         return Ok(told);
     }
     let same_occurrence: Vec<NoticeKey> = ingestor
@@ -309,7 +309,7 @@ fn told_of_occurrence(
     // A cancellation unsays what came before it: an occurrence brought back is news to all.
     let cancelled = same_occurrence
         .iter()
-        .filter(|k| k.kind == crate::core::maintenance::NoticeKind::Cancellation)
+        .filter(|k| k.kind == crate::core::broadcasts::maintenance::NoticeKind::Cancellation)
         .map(|k| k.sequence)
         .max();
     for k in &same_occurrence {
@@ -391,7 +391,7 @@ fn carry_out(
                 now
             } else {
                 let per_minute = ingestor.config.broadcast.per_minute;
-                let (at, next) = crate::core::limits::spread(slot, now, per_minute);
+                let (at, next) = crate::core::service::limits::spread(slot, now, per_minute);
                 slot = Some(next);
                 at
             };
@@ -647,7 +647,9 @@ roles = ["maintenance"]
         let now = at("2026-11-23T12:00:00Z");
         // The maintenance is stored, and a pass began its announcement but got only as far as
         // one recipient before the process died.
-        use crate::core::maintenance::{Impact, NewMaintenance, Schedule, Status, Window};
+        use crate::core::broadcasts::maintenance::{
+            Impact, NewMaintenance, Schedule, Status, Window,
+        };
         let window =
             Window::new(at("2026-12-01T23:00:00Z"), at("2026-12-02T05:00:00Z")).expect("window");
         let spec = NewMaintenance {

@@ -3,12 +3,12 @@
 
 use super::Work;
 use crate::config::Desk;
-use crate::core::accounts::NoticeRecipient;
-use crate::core::datefmt;
-use crate::core::icalendar::{self, EventContext, Method, Organizer};
-use crate::core::incident::{Incident, IncidentNoticeKey, IncidentUpdate};
-use crate::core::mail::Address;
-use crate::core::maintenance::{Impact, Maintenance, Notice, Schedule};
+use crate::core::address::Address;
+use crate::core::broadcasts::datefmt;
+use crate::core::broadcasts::icalendar::{self, EventContext, Method, Organizer};
+use crate::core::broadcasts::incident::{Incident, IncidentNoticeKey, IncidentUpdate};
+use crate::core::broadcasts::maintenance::{Impact, Maintenance, Notice, Schedule};
+use crate::core::service::accounts::NoticeRecipient;
 use crate::ingest::Ingestor;
 use crate::outbound::compose::{compose, new_message_id, CalendarPart, OutgoingMail};
 use chrono::{DateTime, Utc};

@@ -8,12 +8,12 @@
 //! and queues nothing.
 
 use super::BroadcastReport;
-use crate::core::accounts::{Account, Directory, Role};
-use crate::core::calendar::local_instant;
-use crate::core::incident::{Incident, IncidentChange, IncidentStatus, NewIncident};
-use crate::core::maintenance::{
+use crate::core::broadcasts::incident::{Incident, IncidentChange, IncidentStatus, NewIncident};
+use crate::core::broadcasts::maintenance::{
     Change, Impact, Maintenance, NewMaintenance, Recurrence, Schedule, Status, Window,
 };
+use crate::core::service::accounts::{Account, Directory, Role};
+use crate::core::service::calendar::local_instant;
 use crate::ingest::Ingestor;
 use crate::store::Subject;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
@@ -119,7 +119,7 @@ pub fn parse_instant(s: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
-    crate::core::sla::parse_duration(s)
+    crate::core::service::sla::parse_duration(s)
 }
 
 /// The schedule a form describes, if it describes one.
@@ -454,7 +454,7 @@ fn maintenance_view(
             "type": "recurring",
             "rule": r.rule(),
             "at": r.at().format("%H:%M").to_string(),
-            "duration": crate::core::datefmt::duration(r.duration()),
+            "duration": crate::core::broadcasts::datefmt::duration(r.duration()),
             "timezone": r.tz().name(),
             "from": r.from(),
             "skipped": r.skipped(),

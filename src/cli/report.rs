@@ -1,11 +1,11 @@
 //! `report`: the monthly report as a table, as JSON or as CSV, asked of the running daemon or
 //! computed from the store when none runs.
 //!
-//! The figures come from `core::report` through the admin query, so the daemon and the CLI give
+//! The figures come from `core::service::report` through the admin query, so the daemon and the CLI give
 //! the same answer; this file only asks and prints.
 
 use crate::admin::Query;
-use crate::core::report::{ExpertHours, Month, MonthlyReport, PriorityRow, TargetCount};
+use crate::core::service::report::{ExpertHours, Month, MonthlyReport, PriorityRow, TargetCount};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 

@@ -1,28 +1,22 @@
-//! The pure core: ticket model, threading, classification, text extraction.
+//! The pure core: what a mail means and what should happen, in three parts.
 //!
-//! Nothing in here touches the outside world: no tokio, sled, lettre, IMAP or handlebars, and no
-//! clock reads (time comes in as a `now` argument). A function here returns a decision plus
-//! warnings; the adapters carry it out. `tests/architecture.rs` fails when this rule is broken.
+//! - [`mail`]: understanding one inbound mail (its parts, subject, kind, sender's proof, new
+//!   text, staff commands, which ticket it belongs to);
+//! - [`service`]: running the service desk (tickets and their messages, the outbox and its
+//!   limits, accounts and plans, business calendars, SLA clocks, shifts, priorities, reports);
+//! - [`broadcasts`]: maintenance windows and incidents, and the notices they owe (with their
+//!   iCalendar form and localised dates).
+//!
+//! [`lang`] and [`address`] sit below all three. Nothing in here touches the outside world: no tokio, sled,
+//! lettre, IMAP, handlebars or file system, no adapter or pipeline module, and no clock reads
+//! (time comes in as a `now` argument). A function here returns a decision plus warnings; the
+//! adapters carry it out. `tests/architecture.rs` fails when this rule is broken, and when
+//! `mail` or `service` imports `broadcasts` (broadcasts build on the other two, not the reverse).
 
-pub mod accounts;
-pub mod auth;
-pub mod calendar;
-pub mod classify;
-pub mod commands;
-pub mod datefmt;
-pub mod icalendar;
-pub mod incident;
 pub mod lang;
-pub mod limits;
+pub mod address;
+
 pub mod mail;
-pub mod maintenance;
-pub mod message;
-pub mod outbox;
-pub mod priority;
-pub mod report;
-pub mod shifts;
-pub mod sla;
-pub mod subject;
-pub mod text;
-pub mod threading;
-pub mod ticket;
+pub mod service;
+
+pub mod broadcasts;

@@ -3,16 +3,16 @@
 
 use super::outgoing::Draft;
 use super::{Incoming, Ingestor, Outcome};
-use crate::core::accounts::Identity;
-use crate::core::classify::MailKind;
-use crate::core::limits::Window;
-use crate::core::mail::Address;
-use crate::core::message::MessageKind;
-use crate::core::outbox::OutboxState;
-use crate::core::subject;
-use crate::core::threading::{self, Decision};
-use crate::core::ticket::RequesterIdentity;
-use crate::core::ticket::{Opening, Ticket};
+use crate::core::address::Address;
+use crate::core::mail::classify::MailKind;
+use crate::core::mail::subject;
+use crate::core::mail::threading::{self, Decision};
+use crate::core::service::accounts::Identity;
+use crate::core::service::limits::Window;
+use crate::core::service::message::MessageKind;
+use crate::core::service::outbox::OutboxState;
+use crate::core::service::ticket::RequesterIdentity;
+use crate::core::service::ticket::{Opening, Ticket};
 use crate::store::{Shelf, StoreError, Txn};
 
 impl Ingestor {

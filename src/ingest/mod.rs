@@ -25,12 +25,12 @@ pub use timers::TimerReport;
 
 use crate::clock::Clock;
 use crate::config::{Config, Desk};
-use crate::core::classify::{Classification, MailKind};
+use crate::core::mail::classify::{Classification, MailKind};
+use crate::core::mail::subject;
+use crate::core::mail::threading::{self, Candidates, Decision, TicketFacts};
 use crate::core::mail::InboundMail;
-use crate::core::message::{Direction, MessageKind, MessageRecord};
-use crate::core::subject;
-use crate::core::threading::{self, Candidates, Decision, TicketFacts};
-use crate::core::ticket::Ticket;
+use crate::core::service::message::{Direction, MessageKind, MessageRecord};
+use crate::core::service::ticket::Ticket;
 use crate::render::Templates;
 use crate::source::{Origin, RawMail};
 use crate::store::{Checkpoint, QuarantineEntry, Shelf, Store, StoreError, Txn};
@@ -74,11 +74,11 @@ pub struct Ingestor {
     own_domains: Vec<String>,
     desk_addresses: Vec<String>,
     /// The accounts directory; replaced as a whole when the accounts file is reloaded.
-    accounts: std::sync::RwLock<Arc<crate::core::accounts::Directory>>,
+    accounts: std::sync::RwLock<Arc<crate::core::service::accounts::Directory>>,
     /// Every plan (defaults merged with the config's), computed once.
     plans: Vec<crate::config::Plan>,
     /// Business calendars by name (the plans' "calendar" key).
-    calendars: std::collections::HashMap<String, crate::core::calendar::Calendar>,
+    calendars: std::collections::HashMap<String, crate::core::service::calendar::Calendar>,
     /// Held for a whole broadcast pass (see `crate::broadcast::run_due`).
     broadcasting: std::sync::Mutex<crate::broadcast::PassMemory>,
     /// Woken when a long job (a broadcast) has made part of its mail durable in the outbox, so
@@ -103,7 +103,7 @@ struct Incoming<'a> {
     /// What staff are shown of it (see [`prepare::notice_text`]).
     notice_text: String,
     /// The priority its words suggest, for a new ticket.
-    proposed_priority: Option<crate::core::ticket::Priority>,
+    proposed_priority: Option<crate::core::service::ticket::Priority>,
 }
 
 impl Incoming<'_> {
@@ -134,7 +134,7 @@ impl Ingestor {
             .calendars
             .iter()
             .filter_map(|c| {
-                let cal = crate::core::calendar::Calendar::parse(
+                let cal = crate::core::service::calendar::Calendar::parse(
                     &c.timezone,
                     &c.hours,
                     &c.days,
@@ -302,7 +302,7 @@ impl Ingestor {
             // kept aside, have none on a ticket.)
             if !oversized
                 && !idx.ticket.is_empty()
-                && idx.direction == crate::core::message::Direction::In
+                && idx.direction == crate::core::service::message::Direction::In
                 && self.store.raw(&parsed.message_id)?.is_none()
             {
                 tracing::warn!(ticket = %idx.ticket, "raw mail lost in a crash kept again");

@@ -3,12 +3,12 @@
 
 use super::Ingestor;
 use crate::config::Desk;
-use crate::core::limits::Window;
-use crate::core::mail::Address;
-use crate::core::message::{Direction, MessageKind, MessageRecord};
-use crate::core::outbox::{OutboxEntry, OutboxState};
-use crate::core::subject;
-use crate::core::ticket::Ticket;
+use crate::core::address::Address;
+use crate::core::mail::subject;
+use crate::core::service::limits::Window;
+use crate::core::service::message::{Direction, MessageKind, MessageRecord};
+use crate::core::service::outbox::{OutboxEntry, OutboxState};
+use crate::core::service::ticket::Ticket;
 use crate::outbound::compose::{compose, new_message_id, OutgoingAttachment, OutgoingMail};
 use crate::store::{StoreError, Txn};
 use chrono::{DateTime, Utc};

@@ -5,7 +5,9 @@
 //! ticket or the quarantine, never stop the mailbox. Limits on MIME depth and part count keep a
 //! hostile mail from costing more than a fixed amount of work.
 
-use crate::core::mail::{Address, AttachmentInfo, InboundMail};
+use crate::core::address::Address;
+use crate::core::mail::InboundMail;
+use crate::core::service::message::AttachmentInfo;
 use chrono::{DateTime, Utc};
 use mail_parser::{HeaderValue, MessageParser, MimeHeaders, PartType};
 use sha2::{Digest, Sha256};

@@ -8,13 +8,13 @@
 use super::timings::Phase;
 use super::{parse, Ingestor};
 use crate::config::{Desk, Staff};
-use crate::core::auth::{self, AuthPolicy};
-use crate::core::classify::{classify, Classification, ClassifyContext, MailKind};
+use crate::core::mail::auth::{self, AuthPolicy};
+use crate::core::mail::classify::{classify, Classification, ClassifyContext, MailKind};
+use crate::core::mail::subject;
+use crate::core::mail::text::extract_new_text;
 use crate::core::mail::InboundMail;
-use crate::core::priority;
-use crate::core::subject;
-use crate::core::text::extract_new_text;
-use crate::core::ticket::Priority;
+use crate::core::service::priority;
+use crate::core::service::ticket::Priority;
 use crate::source::RawMail;
 
 /// A mail read and understood, waiting for [`Ingestor::apply`].

@@ -3,12 +3,12 @@
 
 use super::Ingestor;
 use crate::config::{Desk, Plan};
-use crate::core::accounts::{Directory, Identity};
-use crate::core::calendar::Calendar;
-use crate::core::mail::Address;
-use crate::core::shifts::{self, ShiftTeam};
-use crate::core::sla::{self, Level, SlaClock, Target, TargetState, Targets};
-use crate::core::ticket::{Priority, RequesterIdentity, Ticket};
+use crate::core::address::Address;
+use crate::core::service::accounts::{Directory, Identity};
+use crate::core::service::calendar::Calendar;
+use crate::core::service::shifts::{self, ShiftTeam};
+use crate::core::service::sla::{self, Level, SlaClock, Target, TargetState, Targets};
+use crate::core::service::ticket::{Priority, RequesterIdentity, Ticket};
 use crate::store::Txn;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -39,7 +39,9 @@ impl Ingestor {
             ticket.partner = account.partner.clone();
             ticket.plan = Some(account.plan.clone());
             ticket.identity = match (&identity, account.support_by) {
-                (_, crate::core::accounts::SupportBy::Partner) if account.partner.is_some() => {
+                (_, crate::core::service::accounts::SupportBy::Partner)
+                    if account.partner.is_some() =>
+                {
                     RequesterIdentity::PartnerRedirect
                 }
                 (Identity::Contact { .. }, _) => RequesterIdentity::Contact,

@@ -9,12 +9,12 @@ use super::outgoing::Draft;
 use super::parse;
 use super::{Incoming, Ingestor, Outcome};
 use crate::config::Staff;
-use crate::core::commands::{self, Command, CommandError};
-use crate::core::mail::Address;
-use crate::core::message::MessageKind;
-use crate::core::text::extract_new_text;
-use crate::core::threading::Decision;
-use crate::core::ticket::{Status, Ticket, LAST_TIER};
+use crate::core::address::Address;
+use crate::core::mail::commands::{self, Command, CommandError};
+use crate::core::mail::text::extract_new_text;
+use crate::core::mail::threading::Decision;
+use crate::core::service::message::MessageKind;
+use crate::core::service::ticket::{Status, Ticket, LAST_TIER};
 use crate::outbound::compose::OutgoingAttachment;
 use crate::store::{Shelf, StoreError, Txn};
 
@@ -331,7 +331,7 @@ impl Ingestor {
         let desk = incoming.desk;
         let ctx = serde_json::json!({
             "ref": ticket.as_ref().map(|t| t.reference.clone()).unwrap_or_default(),
-            "subject": crate::core::subject::normalize(&incoming.parsed.subject),
+            "subject": crate::core::mail::subject::normalize(&incoming.parsed.subject),
             "desk": self.desk_ctx(desk),
             "errors": errors.iter().map(|e| serde_json::json!({"line": e.line, "text": e.text, "message": e.message})).collect::<Vec<_>>(),
             "help": commands::help().trim_end(),
@@ -360,7 +360,7 @@ impl Ingestor {
                 // No ticket to hang the error on: a scratch ticket value carries the reference-less
                 // mail through the same queueing code, and is not stored.
                 let mut scratch = Ticket::open(
-                    crate::core::ticket::Opening {
+                    crate::core::service::ticket::Opening {
                         reference: String::new(),
                         desk: &desk.name,
                         language: "en",

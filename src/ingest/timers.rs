@@ -6,11 +6,11 @@
 use super::outgoing::Draft;
 use super::service::label;
 use super::Ingestor;
-use crate::core::accounts::Directory;
-use crate::core::mail::Address;
-use crate::core::shifts;
-use crate::core::sla::{Level, Target};
-use crate::core::ticket::{Priority, Status, Ticket, LAST_TIER};
+use crate::core::address::Address;
+use crate::core::service::accounts::Directory;
+use crate::core::service::shifts;
+use crate::core::service::sla::{Level, Target};
+use crate::core::service::ticket::{Priority, Status, Ticket, LAST_TIER};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 
@@ -212,7 +212,7 @@ impl Ingestor {
             };
             // A handover is about no single ticket: a scratch ticket carries it through queueing.
             let mut scratch = Ticket::open(
-                crate::core::ticket::Opening {
+                crate::core::service::ticket::Opening {
                     reference: String::new(),
                     desk: &desk.name,
                     language: "en",

@@ -3,7 +3,7 @@
 //! Every value that becomes a header goes through lettre's encoder (RFC 2047 for non-ASCII) after
 //! control characters are removed, so nothing a customer wrote can add a header.
 
-use crate::core::mail::Address;
+use crate::core::address::Address;
 use chrono::{DateTime, Utc};
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};

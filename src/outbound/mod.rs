@@ -11,7 +11,7 @@ pub mod compose;
 pub mod smtp;
 
 use crate::config::SmtpConfig;
-use crate::core::outbox::Attempt;
+use crate::core::service::outbox::Attempt;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, TlsParameters};

@@ -34,8 +34,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::core::broadcasts::maintenance::{Impact, Maintenance};
 pub use crate::core::lang::Lang;
-use crate::core::maintenance::{Impact, Maintenance};
 
 /// How long requests in hand may take to finish once the daemon stops.
 pub const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(5);
@@ -69,8 +69,8 @@ pub struct IncidentItem {
     pub updates: Vec<(DateTime<Utc>, String, String)>,
 }
 
-impl From<&crate::core::incident::Incident> for IncidentItem {
-    fn from(i: &crate::core::incident::Incident) -> IncidentItem {
+impl From<&crate::core::broadcasts::incident::Incident> for IncidentItem {
+    fn from(i: &crate::core::broadcasts::incident::Incident) -> IncidentItem {
         IncidentItem {
             id: i.id().to_string(),
             title: i.title().to_string(),

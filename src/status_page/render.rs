@@ -14,9 +14,9 @@ use serde_json::{json, Value};
 use super::strings::{self, Strings};
 use super::view::{Board, Occurrence, State};
 use super::{IncidentItem, StatusPage};
-use crate::core::icalendar::{bcop_vevent, vcalendar, EventContext, Organizer};
+use crate::core::broadcasts::icalendar::{bcop_vevent, vcalendar, EventContext, Organizer};
+use crate::core::broadcasts::maintenance::{Impact, Maintenance, Status};
 use crate::core::lang::Lang;
-use crate::core::maintenance::{Impact, Maintenance, Status};
 
 /// The page's only style sheet. The banner's colours (the browser test samples the outage
 /// red, #c62828) must keep white text readable (contrast of 4.5:1 or more).

@@ -7,8 +7,8 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::{IncidentItem, Snapshot};
+use crate::core::broadcasts::maintenance::{Impact, Maintenance, Schedule, Status, Window};
 use crate::core::lang::Lang;
-use crate::core::maintenance::{Impact, Maintenance, Schedule, Status, Window};
 
 /// How long a resolved incident stays on the page, marked resolved.
 pub const RESOLVED_SHOWN_FOR_HOURS: i64 = 24;
@@ -209,7 +209,7 @@ mod tests {
     use chrono::{NaiveDate, NaiveTime};
 
     use super::*;
-    use crate::core::maintenance::{NewMaintenance, Recurrence};
+    use crate::core::broadcasts::maintenance::{NewMaintenance, Recurrence};
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)

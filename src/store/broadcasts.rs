@@ -8,8 +8,8 @@
 //! neither, so a restarted broadcast queues exactly the recipients still missing.
 
 use super::{Store, StoreError, Txn};
-use crate::core::incident::Incident;
-use crate::core::maintenance::{Maintenance, Window};
+use crate::core::broadcasts::incident::Incident;
+use crate::core::broadcasts::maintenance::{Maintenance, Window};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;

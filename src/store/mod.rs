@@ -22,9 +22,9 @@ pub mod engine;
 
 pub use broadcasts::{NoticeRecord, Subject};
 
-use crate::core::message::{Direction, MessageRecord};
-use crate::core::outbox::{OutboxEntry, OutboxState};
-use crate::core::ticket::Ticket;
+use crate::core::service::message::{Direction, MessageRecord};
+use crate::core::service::outbox::{OutboxEntry, OutboxState};
+use crate::core::service::ticket::Ticket;
 use blobs::{BlobLog, BlobRef};
 use chrono::{DateTime, Utc};
 use engine::{Batch, Engine, MemoryEngine, SledEngine};
@@ -848,8 +848,8 @@ fn parse_timer_key(k: &[u8]) -> Option<(DateTime<Utc>, String)> {
 mod contract {
     //! One suite, run against every engine.
     use super::*;
-    use crate::core::mail::Address;
-    use crate::core::message::MessageKind;
+    use crate::core::address::Address;
+    use crate::core::service::message::MessageKind;
 
     fn engines() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -858,7 +858,7 @@ mod contract {
     }
 
     fn ticket(reference: &str) -> Ticket {
-        let opening = crate::core::ticket::Opening {
+        let opening = crate::core::service::ticket::Opening {
             reference: reference.into(),
             desk: "nl",
             language: "en",
@@ -1020,13 +1020,13 @@ mod contract {
             let mut txn = store.txn();
             txn.put_outbox(&e, Some(b"bytes"));
             txn.commit().expect("commit");
-            let policy = crate::core::outbox::RetryPolicy {
+            let policy = crate::core::service::outbox::RetryPolicy {
                 initial: chrono::Duration::seconds(30),
                 max: chrono::Duration::seconds(3600),
                 max_attempts: 5,
             };
             e.record(
-                crate::core::outbox::Attempt::Transient("421 busy".into()),
+                crate::core::service::outbox::Attempt::Transient("421 busy".into()),
                 &policy,
                 t0,
             );
@@ -1047,7 +1047,7 @@ mod contract {
                 .outbox_due(t0 + chrono::Duration::seconds(30), 10)
                 .expect("due");
             assert_eq!(ids(&due), vec![7], "{name}");
-            e.record(crate::core::outbox::Attempt::Sent, &policy, t0);
+            e.record(crate::core::service::outbox::Attempt::Sent, &policy, t0);
             let mut txn = store.txn();
             txn.put_outbox(&e, None);
             txn.commit().expect("commit");

@@ -20,7 +20,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use crate::core::maintenance::{Maintenance, Notice, NoticeKind, Status, Window};
+use crate::core::broadcasts::maintenance::{Maintenance, Notice, NoticeKind, Status, Window};
 
 /// The iTIP method of the calendar object. The mail part's content type should say the same:
 /// `text/calendar; charset=UTF-8; method=PUBLISH` (or `CANCEL`).
@@ -470,7 +470,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::core::maintenance::{
+    use crate::core::broadcasts::maintenance::{
         Change, Impact, NewMaintenance, NoticeSchedule, Recurrence, Schedule,
     };
 

@@ -4,7 +4,7 @@
 //! "urgent" propose P2. The proposal starts the SLA clock at once (the clock starts at creation,
 //! whatever the channel) and tier 1 confirms or changes it with `#priority`.
 
-use super::ticket::Priority;
+use crate::core::service::ticket::Priority;
 use aho_corasick::AhoCorasick;
 use std::sync::LazyLock;
 

@@ -14,9 +14,10 @@
 //!    reference is printed in every subject and is easy to guess or copy.
 //! 4. A mail to a closed ticket opens a new ticket that names the old one.
 
-use super::mail::InboundMail;
-use super::subject;
-use super::ticket::Status;
+use crate::core::address::PUBLIC_PROVIDERS;
+use crate::core::mail::subject;
+use crate::core::mail::InboundMail;
+use crate::core::service::ticket::Status;
 
 /// What the pipeline knows about a ticket the mail points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,43 +135,6 @@ fn follow_up_of_closed(t: &TicketFacts) -> Decision {
     }
 }
 
-/// Public mailbox providers: sharing one of these domains says nothing about who someone is.
-pub const PUBLIC_PROVIDERS: &[&str] = &[
-    "gmail.com",
-    "googlemail.com",
-    "outlook.com",
-    "hotmail.com",
-    "live.com",
-    "msn.com",
-    "yahoo.com",
-    "yahoo.fr",
-    "yahoo.es",
-    "yahoo.it",
-    "icloud.com",
-    "me.com",
-    "mac.com",
-    "aol.com",
-    "gmx.de",
-    "gmx.net",
-    "web.de",
-    "orange.fr",
-    "wanadoo.fr",
-    "free.fr",
-    "laposte.net",
-    "sapo.pt",
-    "libero.it",
-    "virgilio.it",
-    "ziggo.nl",
-    "kpnmail.nl",
-    "proton.me",
-    "protonmail.com",
-    "yandex.ru",
-    "mail.ru",
-    "qq.com",
-    "163.com",
-    "t-online.de",
-];
-
 /// The domains that may use a ticket's reference, from its requester's address.
 pub fn admitted_domains(requester_email: &str) -> Vec<String> {
     match requester_email.rsplit_once('@') {
@@ -182,7 +146,7 @@ pub fn admitted_domains(requester_email: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::mail::Address;
+    use crate::core::address::Address;
     use proptest::prelude::*;
 
     fn facts(reference: &str, requester: &str) -> TicketFacts {

@@ -35,10 +35,10 @@ use chrono::{DateTime, Duration, LocalResult, Months, NaiveDate, NaiveTime, Time
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::accounts::Account;
-use super::calendar::Calendar;
-use super::sla::{Target, TargetState};
-use super::ticket::{Change, Priority, Status, Ticket};
+use crate::core::service::accounts::Account;
+use crate::core::service::calendar::Calendar;
+use crate::core::service::sla::{Target, TargetState};
+use crate::core::service::ticket::{Change, Priority, Status, Ticket};
 
 /// The name under which time logged on tickets without an account is counted.
 pub const UNASSIGNED: &str = "unassigned";
@@ -409,9 +409,9 @@ fn day_start(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::mail::Address;
-    use crate::core::sla::{SlaClock, Targets};
-    use crate::core::ticket::Opening;
+    use crate::core::address::Address;
+    use crate::core::service::sla::{SlaClock, Targets};
+    use crate::core::service::ticket::Opening;
     use chrono::NaiveDateTime;
     use chrono_tz::Europe::Amsterdam;
 

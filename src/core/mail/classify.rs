@@ -15,7 +15,7 @@
 //! answer a robot (a mail loop), so a non-standard bounce needs both bounce-like content and an
 //! automated sender before it counts.
 
-use super::mail::InboundMail;
+use crate::core::mail::InboundMail;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
@@ -1294,7 +1294,7 @@ fn robot_signals(mail: &InboundMail, facts: &Facts) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::mail::Address;
+    use crate::core::address::Address;
 
     fn ctx() -> (Vec<String>, Vec<String>) {
         (

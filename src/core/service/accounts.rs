@@ -7,7 +7,7 @@
 //! administrator fixes the accounts file in one round. Everything here is pure: the accounts
 //! file adapter (`crate::accounts_file`) reads the file and hands the accounts in.
 
-use crate::core::threading::PUBLIC_PROVIDERS;
+use crate::core::address::PUBLIC_PROVIDERS;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -549,7 +549,7 @@ fn normalise(a: &mut Account) {
     }
 }
 
-/// The same normalisation as [`crate::core::mail::Address::new`], so that a parsed sender and a
+/// The same normalisation as [`crate::core::address::Address::new`], so that a parsed sender and a
 /// registered contact compare equal.
 fn normalise_address(a: &str) -> String {
     a.trim()

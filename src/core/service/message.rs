@@ -1,6 +1,6 @@
 //! A message as kept on a ticket: inbound mail and the mail deskgate sent, in one list.
 
-use super::mail::{Address, AttachmentInfo};
+use crate::core::address::Address;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +9,15 @@ use serde::{Deserialize, Serialize};
 pub enum Direction {
     In,
     Out,
+}
+
+/// An attachment's metadata; the bytes stay in the raw message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentInfo {
+    /// File name, sanitised: no path separators, no control characters, at most 200 bytes.
+    pub name: String,
+    pub content_type: String,
+    pub size: usize,
 }
 
 /// What a message is, for the people reading the ticket.

@@ -1,56 +1,13 @@
 //! The inbound mail as the core sees it: only the fields that decisions need, already decoded.
 //!
-//! The parsing adapter (`crate::parse`) builds an [`InboundMail`] from raw bytes; everything in
+//! The parsing adapter (`crate::ingest::parse`) builds an [`InboundMail`] from raw bytes; everything in
 //! `core` works on this type and never on raw MIME, so the core stays pure and testable with
 //! hand-written values.
 
+use crate::core::address::Address;
+use crate::core::service::message::AttachmentInfo;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-/// A mail address with its optional display name. The address is stored lower-cased.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-pub struct Address {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    pub email: String,
-}
-
-impl Address {
-    /// Builds an address, normalising the mailbox to lower case and trimming stray brackets.
-    pub fn new(name: Option<&str>, email: &str) -> Address {
-        let email = email
-            .trim()
-            .trim_matches(|c| c == '<' || c == '>')
-            .to_ascii_lowercase();
-        let name = name
-            .map(|n| n.trim().trim_matches('"').trim().to_string())
-            .filter(|n| !n.is_empty() && n.to_ascii_lowercase() != email);
-        Address { name, email }
-    }
-
-    /// The part after the `@`, lower-cased; empty when the address has none.
-    pub fn domain(&self) -> &str {
-        self.email.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
-    }
-}
-
-impl std::fmt::Display for Address {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.name {
-            Some(n) => write!(f, "{n} <{}>", self.email),
-            None => f.write_str(&self.email),
-        }
-    }
-}
-
-/// An attachment's metadata; the bytes stay in the raw message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttachmentInfo {
-    /// File name, sanitised: no path separators, no control characters, at most 200 bytes.
-    pub name: String,
-    pub content_type: String,
-    pub size: usize,
-}
 
 /// One parsed inbound mail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

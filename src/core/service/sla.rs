@@ -20,7 +20,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::calendar::Calendar;
+use crate::core::service::calendar::Calendar;
 
 /// The warning comes when this share of a target has passed: 3/4.
 const WARN_NUMERATOR: i32 = 3;

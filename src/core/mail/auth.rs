@@ -19,7 +19,7 @@
 //!
 //! Everything here is pure: headers in, verdict out, no DNS and no clock.
 
-use super::mail::InboundMail;
+use crate::core::mail::InboundMail;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
@@ -514,7 +514,7 @@ fn looks_like_ip(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::mail::Address;
+    use crate::core::address::Address;
     use proptest::prelude::*;
 
     const GMAIL: &str = "mx.google.com; dkim=pass header.i=@example.com header.s=20230601 header.b=Hbo9bXYS; spf=pass (google.com: domain of alice@example.com designates 209.85.220.41 as permitted sender) smtp.mailfrom=alice@example.com; dmarc=pass (p=REJECT sp=REJECT dis=NONE) header.from=example.com";

@@ -209,7 +209,7 @@ fn next_starts(teams: &[ShiftTeam], tier: u8, at: DateTime<Utc>) -> Vec<(usize, 
 /// after it); a repeated time means its first occurrence.
 fn local_instant(tz: chrono_tz::Tz, date: NaiveDate, minutes: u32) -> Option<DateTime<Utc>> {
     let local = date.and_hms_opt(minutes / 60, minutes % 60, 0)?;
-    Some(super::calendar::local_instant(tz, local))
+    Some(crate::core::service::calendar::local_instant(tz, local))
 }
 
 #[cfg(test)]

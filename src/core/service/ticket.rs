@@ -3,8 +3,8 @@
 //! Tickets change only through the methods here, and every change is an [`Event`] with who and
 //! when, so `tickets show` can tell the whole story.
 
-use super::mail::Address;
-use super::sla::SlaClock;
+use crate::core::address::Address;
+use crate::core::service::sla::SlaClock;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -124,7 +124,7 @@ pub struct Ticket {
     /// Message-ID of the customer's latest mail: what an engineer's answer replies to.
     #[serde(default)]
     pub last_customer_message_id: Option<String>,
-    /// The customer account, when the requester is known (see `core::accounts`).
+    /// The customer account, when the requester is known (see `core::service::accounts`).
     #[serde(default)]
     pub account: Option<String>,
     /// The partner that manages the account, when there is one: the ticket is in its view.

@@ -16,7 +16,7 @@
 //! does not accept `#status=pending`: no client produces it, and an error with the right form is
 //! clearer than a guess at what else `=` might mean.
 
-use super::ticket::{Priority, Status, LAST_TIER};
+use crate::core::service::ticket::{Priority, Status, LAST_TIER};
 use regex::Regex;
 use std::fmt;
 use std::sync::LazyLock;

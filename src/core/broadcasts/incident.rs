@@ -19,7 +19,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::maintenance::{check_id, clean_names, in_scope, Impact};
+use crate::core::broadcasts::maintenance::{check_id, clean_names, in_scope, Impact};
 
 /// Where an incident stands, in the words of a status page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
