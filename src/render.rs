@@ -338,7 +338,7 @@ impl Templates {
                 warnings.clear();
             }
             return Ok(Rendered {
-                subject: one_line(&subject),
+                subject: crate::core::mail::subject::one_line(&subject),
                 text,
                 html,
                 language: lang.to_string(),
@@ -409,16 +409,6 @@ impl Templates {
         }
         problems
     }
-}
-
-/// Collapses a rendered subject onto one line: no CR, LF or other control character survives.
-pub fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]

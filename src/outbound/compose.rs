@@ -86,7 +86,7 @@ fn mailbox(a: &Address) -> Result<Mailbox, ComposeError> {
 
 /// Removes control characters (CR, LF, …) and collapses whitespace.
 fn clean(s: &str) -> String {
-    crate::render::one_line(s)
+    crate::core::mail::subject::one_line(s)
 }
 
 fn bracket(id: &str) -> String {

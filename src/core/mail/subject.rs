@@ -76,6 +76,17 @@ pub fn is_forward(subject: &str) -> bool {
         .any(|p| prefix_len(&lower, p).is_some())
 }
 
+/// Collapses a subject or any header value onto one line: no CR, LF or other control character
+/// survives (a template's or an ops form's text cannot inject a header).
+pub fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn collapse(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
