@@ -214,7 +214,7 @@ fn accounts(n: usize) -> deskgate::core::service::accounts::Directory {
 }
 
 /// A deskgate with `n` maintenance contacts at AM11 over `store`, sending to the sink.
-fn bench_ingestor(store: &Store, port: u16, n: usize) -> deskgate::ingest::Ingestor {
+fn bench_broadcaster(store: &Store, port: u16, n: usize) -> deskgate::broadcast::Broadcaster {
     let config = deskgate::config::Config::parse(
         &format!(
             "[store]\npath = \"unused\"\n[smtp]\nurl = \"smtp://127.0.0.1:{port}\"\n\
@@ -228,14 +228,14 @@ fn bench_ingestor(store: &Store, port: u16, n: usize) -> deskgate::ingest::Inges
     let templates =
         deskgate::render::Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"))
             .expect("templates");
-    let ingestor = deskgate::ingest::Ingestor::new(
+    let ctx = deskgate::context::Context::new(
         store.clone(),
         Arc::new(templates),
         Arc::new(config),
         Arc::new(SystemClock),
     );
-    ingestor.set_directory(accounts(n));
-    ingestor
+    ctx.set_directory(accounts(n));
+    deskgate::broadcast::Broadcaster::new(Arc::new(ctx))
 }
 
 /// Broadcasts the announcement of one maintenance to everyone the way the daemon does
@@ -243,7 +243,7 @@ fn bench_ingestor(store: &Store, port: u16, n: usize) -> deskgate::ingest::Inges
 /// its reader's language, composes text + HTML + iCalendar, and queues it with its idempotency
 /// key, 500 to a flushed transaction, waking the delivery after each). Returns the mean size of
 /// the queued mails in bytes.
-fn announce(ingestor: &deskgate::ingest::Ingestor, n: usize) -> usize {
+fn announce(broadcaster: &deskgate::broadcast::Broadcaster, n: usize) -> usize {
     let form = deskgate::broadcast::ops::MaintenanceForm {
         title: Some("Core router upgrade AM11".into()),
         impact: Some("outage".into()),
@@ -256,10 +256,10 @@ fn announce(ingestor: &deskgate::ingest::Ingestor, n: usize) -> usize {
         duration: Some("6h".into()),
         ..Default::default()
     };
-    let v = deskgate::broadcast::ops::schedule_maintenance(ingestor, &form, false, Utc::now())
+    let v = deskgate::broadcast::ops::schedule_maintenance(broadcaster, &form, false, Utc::now())
         .expect("scheduled");
     assert_eq!(v["broadcast"]["queued"], n, "{}", v["broadcast"]);
-    let store = &ingestor.store;
+    let store = &broadcaster.ctx().store;
     let entries = store.outbox().expect("outbox");
     let bytes: usize = entries
         .iter()
@@ -366,9 +366,9 @@ fn deliver_all(
     let path = dir.join("store");
     let crashed = dir.join("store-as-left-by-a-crash");
     let store = Store::open(&path).expect("open store");
-    let ingestor = Arc::new(bench_ingestor(&store, port, n));
+    let broadcaster = Arc::new(bench_broadcaster(&store, port, n));
     let waker = Arc::new(tokio::sync::Notify::new());
-    ingestor.set_outbox_waker(waker.clone());
+    broadcaster.ctx().set_outbox_waker(waker.clone());
     let transport = Transport::from_config(&smtp_config(port)).expect("transport");
     let config = OutboxConfig {
         max_in_flight,
@@ -382,9 +382,9 @@ fn deliver_all(
     ));
     let started = Instant::now();
     let queueing = {
-        let ingestor = ingestor.clone();
+        let broadcaster = broadcaster.clone();
         std::thread::spawn(move || {
-            announce(&ingestor, n);
+            announce(&broadcaster, n);
             started.elapsed().as_secs_f64()
         })
     };
@@ -484,7 +484,7 @@ fn main() {
     // The size of a real notice (text + HTML + iCalendar), for smtp-source to send the same.
     let payload = {
         let store = Store::memory();
-        announce(&bench_ingestor(&store, sink.port, 70), 70)
+        announce(&bench_broadcaster(&store, sink.port, 70), 70)
     };
     eprintln!("a notice is {payload} bytes on average");
 

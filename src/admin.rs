@@ -6,6 +6,8 @@
 //! The protocol is one JSON request line and one JSON response line per connection.
 
 use crate::broadcast::ops::{self, IncidentForm, MaintenanceForm, Step};
+use crate::broadcast::Broadcaster;
+use crate::context::Context;
 use crate::ingest::Ingestor;
 use crate::store::{Shelf, StoreError};
 use chrono::{DateTime, Utc};
@@ -117,10 +119,32 @@ struct Response {
     error: Option<String>,
 }
 
+/// What answers the queries: the shared context and the roles a query may set to work (a
+/// shelved mail retried goes through the ingest; an ops change is followed by a broadcast
+/// pass). The daemon hands out its own; a CLI command without a daemon builds one.
+#[derive(Clone)]
+pub struct Roles {
+    pub ctx: Arc<Context>,
+    pub ingestor: Arc<Ingestor>,
+    pub broadcaster: Arc<Broadcaster>,
+}
+
+impl Roles {
+    pub fn new(ctx: Arc<Context>) -> Roles {
+        Roles {
+            ingestor: Arc::new(Ingestor::new(ctx.clone())),
+            broadcaster: Arc::new(Broadcaster::new(ctx.clone())),
+            ctx,
+        }
+    }
+}
+
 /// Answers a query: the same code whether the daemon or the CLI holds the store.
-pub fn answer(ingestor: &Ingestor, q: &Query) -> Result<Value, String> {
-    let store = &ingestor.store;
-    let at = |now: &Option<DateTime<Utc>>| now.unwrap_or_else(|| ingestor.clock.now());
+pub fn answer(roles: &Roles, q: &Query) -> Result<Value, String> {
+    let ctx = &roles.ctx;
+    let store = &ctx.store;
+    let broadcaster = &roles.broadcaster;
+    let at = |now: &Option<DateTime<Utc>>| now.unwrap_or_else(|| ctx.clock.now());
     let err = |e: StoreError| e.to_string();
     let json = |v: serde_json::Result<Value>| v.map_err(|e| e.to_string());
     match q {
@@ -130,7 +154,9 @@ pub fn answer(ingestor: &Ingestor, q: &Query) -> Result<Value, String> {
             json(serde_json::to_value(
                 tickets
                     .iter()
-                    .map(|t| with_sla(crate::view::ticket_summary(t), ingestor, t, now))
+                    .map(|t| {
+                        crate::view::with_sla(crate::view::ticket_summary(t), &ctx.support, t, now)
+                    })
                     .collect::<Vec<_>>(),
             ))
         }
@@ -140,9 +166,9 @@ pub fn answer(ingestor: &Ingestor, q: &Query) -> Result<Value, String> {
             };
             let messages = store.messages(reference).map_err(err)?;
             let now = at(now);
-            Ok(with_sla(
+            Ok(crate::view::with_sla(
                 crate::view::ticket_detail(&t, &messages),
-                ingestor,
+                &ctx.support,
                 &t,
                 now,
             ))
@@ -167,7 +193,7 @@ pub fn answer(ingestor: &Ingestor, q: &Query) -> Result<Value, String> {
             Ok(v)
         }
         Query::ShelfRetry { shelf, id } => {
-            let outcome = ingestor.retry_shelved(*shelf, *id).map_err(err)?;
+            let outcome = roles.ingestor.retry_shelved(*shelf, *id).map_err(err)?;
             Ok(
                 serde_json::json!({"id": id, "outcome": format!("{outcome:?}"), "ticket": outcome.ticket()}),
             )
@@ -189,52 +215,52 @@ pub fn answer(ingestor: &Ingestor, q: &Query) -> Result<Value, String> {
             account,
             now,
         } => json(serde_json::to_value(monthly_report(
-            ingestor,
+            ctx,
             month,
             account.as_deref(),
             at(now),
         )?)),
         Query::MaintenanceSchedule { form, dry_run, now } => {
-            ops::schedule_maintenance(ingestor, form, *dry_run, at(now))
+            ops::schedule_maintenance(broadcaster, form, *dry_run, at(now))
         }
         Query::MaintenanceUpdate {
             id,
             form,
             dry_run,
             now,
-        } => ops::update_maintenance(ingestor, id, form, *dry_run, at(now)),
+        } => ops::update_maintenance(broadcaster, id, form, *dry_run, at(now)),
         Query::MaintenanceStep {
             id,
             step,
             dry_run,
             now,
-        } => ops::step_maintenance(ingestor, id, *step, *dry_run, at(now)),
-        Query::MaintenanceList { now } => ops::maintenance_list(ingestor, at(now)),
-        Query::MaintenanceShow { id, now } => ops::maintenance_show(ingestor, id, at(now)),
+        } => ops::step_maintenance(broadcaster, id, *step, *dry_run, at(now)),
+        Query::MaintenanceList { now } => ops::maintenance_list(broadcaster, at(now)),
+        Query::MaintenanceShow { id, now } => ops::maintenance_show(broadcaster, id, at(now)),
         Query::IncidentOpen { form, dry_run, now } => {
-            ops::open_incident(ingestor, form, *dry_run, at(now))
+            ops::open_incident(broadcaster, form, *dry_run, at(now))
         }
         Query::IncidentUpdate {
             id,
             form,
             dry_run,
             now,
-        } => ops::update_incident(ingestor, id, form, *dry_run, at(now)),
+        } => ops::update_incident(broadcaster, id, form, *dry_run, at(now)),
         Query::IncidentResolve {
             id,
             message,
             dry_run,
             now,
-        } => ops::resolve_incident(ingestor, id, message, *dry_run, at(now)),
-        Query::IncidentList => ops::incident_list(ingestor),
-        Query::IncidentShow { id } => ops::incident_show(ingestor, id),
+        } => ops::resolve_incident(broadcaster, id, message, *dry_run, at(now)),
+        Query::IncidentList => ops::incident_list(broadcaster),
+        Query::IncidentShow { id } => ops::incident_show(broadcaster, id),
     }
 }
 
 /// The monthly report over every ticket in the store, with the plans, calendars and accounts in
 /// force. The month is bounded in the account's time zone, else in the deployment's.
 fn monthly_report(
-    ingestor: &Ingestor,
+    ctx: &Context,
     month: &str,
     account: Option<&str>,
     as_of: DateTime<Utc>,
@@ -242,8 +268,8 @@ fn monthly_report(
     use crate::core::service::calendar::Calendar;
     use crate::core::service::report::{self, Allowance, Month, Scope};
     let month = Month::parse(month)?;
-    let directory = ingestor.directory();
-    let config = &ingestor.config;
+    let directory = ctx.directory();
+    let config = &ctx.config;
     let zone = match account {
         Some(id) => match directory.account(id) {
             Some(a) => a.timezone.as_str(),
@@ -256,10 +282,11 @@ fn monthly_report(
         .map_err(|_| format!("unknown time zone {zone:?}: run `deskgate check`"))?;
     // The same plans and calendars as the ingest's (a ticket's plan, Standard when it has none,
     // names its calendar; 24x7 when unknown).
-    let tickets = ingestor.store.tickets().map_err(|e| e.to_string())?;
-    let calendars: Vec<Calendar> = tickets.iter().map(|t| ingestor.calendar_of(t)).collect();
+    let tickets = ctx.store.tickets().map_err(|e| e.to_string())?;
+    let calendars: Vec<Calendar> = tickets.iter().map(|t| ctx.support.calendar_of(t)).collect();
     let with_calendars: Vec<_> = tickets.iter().zip(calendars.iter()).collect();
-    let allowances: Vec<Allowance> = ingestor
+    let allowances: Vec<Allowance> = ctx
+        .support
         .plans()
         .iter()
         .map(|p| Allowance {
@@ -282,24 +309,11 @@ fn monthly_report(
     ))
 }
 
-/// Adds the SLA state (which needs the plan's calendar and the clock) to a ticket's JSON.
-fn with_sla(
-    mut v: Value,
-    ingestor: &Ingestor,
-    t: &crate::core::service::ticket::Ticket,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Value {
-    if let Some(o) = v.as_object_mut() {
-        o.insert("sla".into(), ingestor.sla_view(t, now));
-    }
-    v
-}
-
 /// Serves queries until shutdown. The socket file is replaced if stale and removed at the end.
 /// `wake` is the delivery task's: an answer may have queued mail (a maintenance notice).
 pub async fn serve(
     path: &Path,
-    ingestor: Arc<Ingestor>,
+    roles: Roles,
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -316,10 +330,10 @@ pub async fn serve(
             _ = shutdown.changed() => break,
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                let ingestor = ingestor.clone();
+                let roles = roles.clone();
                 let wake = wake.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = handle(stream, ingestor).await {
+                    if let Err(e) = handle(stream, roles).await {
                         tracing::debug!(error = %e, "admin connection ended");
                     }
                     wake.notify_one();
@@ -331,14 +345,14 @@ pub async fn serve(
     Ok(())
 }
 
-async fn handle(stream: UnixStream, ingestor: Arc<Ingestor>) -> std::io::Result<()> {
+async fn handle(stream: UnixStream, roles: Roles) -> std::io::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut line = String::new();
     BufReader::new(r).read_line(&mut line).await?;
     let resp = match serde_json::from_str::<Query>(&line) {
         Ok(q) => {
             // Store reads are synchronous; keep them off the async workers.
-            let result = tokio::task::spawn_blocking(move || answer(&ingestor, &q))
+            let result = tokio::task::spawn_blocking(move || answer(&roles, &q))
                 .await
                 .unwrap_or_else(|e| Err(format!("query failed: {e}")));
             match result {

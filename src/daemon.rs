@@ -4,10 +4,11 @@
 //! Shutdown follows mini-redis: a `watch` channel says "stop"; each task finishes the mail or
 //! batch in hand, flushes, and returns; `run` waits for all of them, flushes again and returns.
 
+use crate::broadcast::Broadcaster;
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::config::{Config, Desk};
+use crate::context::Context;
 use crate::delivery::Delivery;
-use crate::ingest::timings::{Phase, PhaseSecs};
 use crate::ingest::{Ingestor, Outcome, Prepared};
 use crate::outbound::Transport;
 use crate::render::Templates;
@@ -15,6 +16,8 @@ use crate::source::{
     imap::ImapSource, maildir::MaildirSource, Origin, Position, RawMail, Source, Woken,
 };
 use crate::store::{Checkpoint, Store};
+use crate::timers::{TimerReport, Timers};
+use crate::timings::{Phase, PhaseSecs};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,7 +59,7 @@ pub struct OnceReport {
     pub ingest_secs: f64,
     pub delivery_secs: f64,
     /// SLA warnings and breaches sent, and shift handovers.
-    pub timers: crate::ingest::TimerReport,
+    pub timers: TimerReport,
     /// Maintenance and incident notices queued.
     pub broadcast: crate::broadcast::BroadcastReport,
     /// Where the ingest's time went, per phase (fetch counts only the waits that processing
@@ -64,66 +67,84 @@ pub struct OnceReport {
     pub phases: PhaseSecs,
 }
 
-/// The parts shared by both modes.
+/// The context and the roles, shared by both modes.
 struct Parts {
-    config: Arc<Config>,
-    store: Store,
+    ctx: Arc<Context>,
     ingestor: Arc<Ingestor>,
+    timers: Arc<Timers>,
+    broadcaster: Arc<Broadcaster>,
     delivery: Arc<Delivery>,
 }
 
+impl Parts {
+    fn config(&self) -> &Config {
+        &self.ctx.config
+    }
+
+    fn store(&self) -> &Store {
+        &self.ctx.store
+    }
+
+    /// What the admin endpoint answers with.
+    fn roles(&self) -> crate::admin::Roles {
+        crate::admin::Roles {
+            ctx: self.ctx.clone(),
+            ingestor: self.ingestor.clone(),
+            broadcaster: self.broadcaster.clone(),
+        }
+    }
+}
+
 fn assemble(config: Config, clock: Arc<dyn Clock>) -> Result<Parts, DaemonError> {
+    let ctx = Arc::new(open_context(config, clock)?);
+    load_accounts(&ctx)?;
+    tracing::info!(url = %ctx.config.smtp.url, "preparing outbound transport");
+    let transport = Transport::from_config(&ctx.config.smtp)?;
+    let delivery = Arc::new(Delivery::new(
+        ctx.store.clone(),
+        transport,
+        ctx.clock.clone(),
+        &ctx.config.outbox,
+    ));
+    Ok(Parts {
+        ingestor: Arc::new(Ingestor::new(ctx.clone())),
+        timers: Arc::new(Timers::new(ctx.clone())),
+        broadcaster: Arc::new(Broadcaster::new(ctx.clone())),
+        delivery,
+        ctx,
+    })
+}
+
+/// Opens the store and loads the templates named in `config`.
+fn open_context(config: Config, clock: Arc<dyn Clock>) -> Result<Context, DaemonError> {
     let config = Arc::new(config);
     tracing::info!(path = %config.store.path.display(), "opening store");
     let store = Store::open(&config.store.path)?;
     tracing::info!(dir = %config.general.templates.display(), "loading templates");
     let templates = Arc::new(Templates::load(&config.general.templates)?);
-    tracing::info!(url = %config.smtp.url, "preparing outbound transport");
-    let transport = Transport::from_config(&config.smtp)?;
-    let ingestor = Arc::new(Ingestor::new(
-        store.clone(),
-        templates,
-        config.clone(),
-        clock.clone(),
-    ));
-    load_accounts(&config, &ingestor)?;
-    let delivery = Arc::new(Delivery::new(
-        store.clone(),
-        transport,
-        clock,
-        &config.outbox,
-    ));
-    Ok(Parts {
-        config,
-        store,
-        ingestor,
-        delivery,
-    })
+    Ok(Context::new(store, templates, config, clock))
 }
 
-/// Loads the accounts file named in the config (if any) into the ingestor.
-fn load_accounts(config: &Config, ingestor: &Ingestor) -> Result<(), DaemonError> {
-    if let Some(path) = &config.general.accounts {
+/// Loads the accounts file named in the config (if any) into the context.
+fn load_accounts(ctx: &Context) -> Result<(), DaemonError> {
+    if let Some(path) = &ctx.config.general.accounts {
         tracing::info!(path = %path.display(), "loading accounts");
         let directory =
             crate::accounts_file::load(path).map_err(|e| DaemonError::Accounts(e.to_string()))?;
         tracing::info!(accounts = directory.accounts().len(), "accounts loaded");
-        ingestor.set_directory(directory);
+        ctx.set_directory(directory);
     }
     Ok(())
 }
 
-/// An ingestor over the store named in `config`, for CLI commands run without a daemon.
-pub fn standalone_ingestor(config: Config) -> Result<Ingestor, DaemonError> {
-    let config = Arc::new(config);
-    let store = Store::open(&config.store.path)?;
-    let templates = Arc::new(Templates::load(&config.general.templates)?);
-    let ingestor = Ingestor::new(store, templates, config.clone(), Arc::new(SystemClock));
+/// The roles over the store named in `config`, for CLI commands run without a daemon.
+pub fn standalone(config: Config) -> Result<crate::admin::Roles, DaemonError> {
+    let ctx = Arc::new(open_context(config, Arc::new(SystemClock))?);
     // A query still answers when the accounts file is broken (the daemon refuses to start).
-    if let Err(e) = load_accounts(&config, &ingestor) {
+    if let Err(e) = load_accounts(&ctx) {
         tracing::warn!(error = %e, "accounts not loaded; answering without them");
     }
-    Ok(ingestor)
+    Ok(crate::admin::Roles::new(ctx))
 }
 
 fn source_for(desk: &Desk) -> Result<Source, DaemonError> {
@@ -160,7 +181,7 @@ async fn one_batch(
     source: &mut Source,
     report: &mut OnceReport,
 ) -> Result<usize, DaemonError> {
-    let checkpoint = parts.store.checkpoint(&desk.name)?;
+    let checkpoint = parts.store().checkpoint(&desk.name)?;
     if let Some(cp) = checkpoint {
         catch_up_acks(parts, desk, source, cp).await?;
     }
@@ -183,7 +204,7 @@ async fn one_batch(
         tokio::task::spawn_blocking(move || apply_stream(&ingestor, &desk, prepared_rx))
     };
     let fetched = source
-        .fetch_each(position, parts.config.ingest.batch_size, &mut |mail| {
+        .fetch_each(position, parts.config().ingest.batch_size, &mut |mail| {
             // The worker only stops taking mail after a store error, reported below.
             let _ = tx.send(mail);
         })
@@ -200,9 +221,9 @@ async fn one_batch(
     if done.is_empty() {
         return Ok(0);
     }
-    let timings = &parts.ingestor.timings;
+    let timings = &parts.ctx.timings;
     let started = std::time::Instant::now();
-    let store = parts.store.clone();
+    let store = parts.store().clone();
     tokio::task::spawn_blocking(move || store.flush())
         .await
         .map_err(|e| DaemonError::Worker(format!("flush: {e}")))??;
@@ -258,7 +279,7 @@ fn prepare_stream(
         let Ok(mail) = mails.recv() else {
             break;
         };
-        ingestor.timings.add(Phase::Fetch, waiting.elapsed());
+        ingestor.ctx.timings.add(Phase::Fetch, waiting.elapsed());
         if prepared.send(ingestor.prepare(desk, mail)).is_err() {
             // The applying thread stopped on a store error, which it reports.
             break;
@@ -295,7 +316,7 @@ async fn catch_up_acks(
     source: &mut Source,
     cp: Checkpoint,
 ) -> Result<(), DaemonError> {
-    let from = match parts.store.acked(&desk.name)? {
+    let from = match parts.store().acked(&desk.name)? {
         Some(a) if a.uid_validity == cp.uid_validity && a.last_uid >= cp.last_uid => return Ok(()),
         Some(a) if a.uid_validity == cp.uid_validity => a.last_uid + 1,
         _ => 1,
@@ -304,7 +325,7 @@ async fn catch_up_acks(
     // The checkpoint read above may not be durable yet (a fetch that failed half-way leaves the
     // mails processed before the failure committed but unflushed): make it so before the
     // mailbox is told.
-    let store = parts.store.clone();
+    let store = parts.store().clone();
     tokio::task::spawn_blocking(move || store.flush())
         .await
         .map_err(|e| DaemonError::Worker(format!("flush: {e}")))??;
@@ -315,7 +336,7 @@ async fn catch_up_acks(
         })
         .collect();
     source.ack(&origins).await?;
-    let mut txn = parts.store.txn();
+    let mut txn = parts.store().txn();
     txn.put_acked(&desk.name, cp);
     txn.commit()?;
     Ok(())
@@ -332,7 +353,7 @@ fn record_acked(parts: &Parts, desk: &Desk, done: &[Origin]) -> Result<(), Daemo
         Origin::Maildir { .. } => None,
     });
     if let Some(cp) = last {
-        let mut txn = parts.store.txn();
+        let mut txn = parts.store().txn();
         txn.put_acked(&desk.name, cp);
         txn.commit()?;
     }
@@ -353,10 +374,10 @@ pub async fn run_once(
     let mut report = OnceReport::default();
     let mut problems = Vec::new();
     // Timers first: a target that fell due before this pass's mail is breached all the same.
-    let now = parts.ingestor.clock.now();
-    report.timers = parts.ingestor.run_due_timers(now)?;
+    let now = parts.ctx.clock.now();
+    report.timers = parts.timers.run_due(now)?;
     let started = std::time::Instant::now();
-    for desk in parts.config.desks.clone() {
+    for desk in parts.config().desks.clone() {
         let mut source = match source_for(&desk) {
             Ok(s) => s,
             Err(e) => {
@@ -379,17 +400,17 @@ pub async fn run_once(
         source.reset().await;
     }
     report.ingest_secs = started.elapsed().as_secs_f64();
-    report.phases = parts.ingestor.timings.snapshot();
+    report.phases = parts.ctx.timings.snapshot();
     // And again after the mail: what it changed may be due already.
-    let after = parts.ingestor.run_due_timers(now)?;
+    let after = parts.timers.run_due(now)?;
     report.timers.sla_warnings += after.sla_warnings;
     report.timers.sla_breaches += after.sla_breaches;
     report.timers.handovers += after.handovers;
     // Notices due at this instant (and those a crash interrupted), before the delivery.
-    report.broadcast = crate::broadcast::run_due(&parts.ingestor, now)?;
+    report.broadcast = parts.broadcaster.run_due(now)?;
     let started = std::time::Instant::now();
     if let Err(e) = parts.delivery.transport.test_connection().await {
-        problems.push(format!("smtp {}: {e}", parts.config.smtp.url));
+        problems.push(format!("smtp {}: {e}", parts.config().smtp.url));
     } else {
         let r = parts.delivery.pass().await?;
         report.sent = r.sent;
@@ -397,7 +418,7 @@ pub async fn run_once(
         report.retrying = r.retrying;
     }
     report.delivery_secs = started.elapsed().as_secs_f64();
-    parts.store.flush()?;
+    parts.store().flush()?;
     if problems.is_empty() {
         Ok(report)
     } else {
@@ -415,20 +436,20 @@ pub async fn run(
     let parts = Arc::new(assemble(config, Arc::new(SystemClock))?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let wake_delivery = Arc::new(Notify::new());
-    parts.ingestor.set_outbox_waker(wake_delivery.clone());
+    parts.ctx.set_outbox_waker(wake_delivery.clone());
     let mut tasks = tokio::task::JoinSet::new();
 
-    let socket = parts.config.admin_socket();
-    let admin_ingestor = parts.ingestor.clone();
+    let socket = parts.config().admin_socket();
+    let admin_roles = parts.roles();
     let admin_stop = stop_rx.clone();
     let admin_wake = wake_delivery.clone();
     tasks.spawn(async move {
-        if let Err(e) = crate::admin::serve(&socket, admin_ingestor, admin_wake, admin_stop).await {
+        if let Err(e) = crate::admin::serve(&socket, admin_roles, admin_wake, admin_stop).await {
             tracing::error!(error = %e, socket = %socket.display(), "admin endpoint failed; the CLI cannot reach this daemon");
         }
     });
 
-    for desk in parts.config.desks.clone() {
+    for desk in parts.config().desks.clone() {
         let parts = parts.clone();
         let stop = stop_rx.clone();
         let wake = wake_delivery.clone();
@@ -451,8 +472,8 @@ pub async fn run(
         let stop = stop_rx.clone();
         tasks.spawn(async move { reload_task(parts, stop, hup).await });
     }
-    if let Some(listener) = status_listener(&parts.config).await? {
-        let page = crate::status_page::StatusPage::from_config(&parts.config)
+    if let Some(listener) = status_listener(parts.config()).await? {
+        let page = crate::status_page::StatusPage::from_config(parts.config())
             .map_err(DaemonError::Status)?;
         let source = status_snapshots(parts.clone());
         let stop = stop_rx.clone();
@@ -467,7 +488,7 @@ pub async fn run(
     tracing::info!("shutting down: finishing the work in hand");
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
-    parts.store.flush()?;
+    parts.store().flush()?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -487,7 +508,7 @@ async fn status_listener(config: &Config) -> Result<Option<tokio::net::TcpListen
 /// What the status page shows, read from the store at each request.
 fn status_snapshots(parts: Arc<Parts>) -> crate::status_page::SnapshotSource {
     Arc::new(move || {
-        let store = &parts.store;
+        let store = parts.store();
         let maintenances = store.maintenances().map_err(|e| e.to_string())?;
         let incidents = store
             .incidents()
@@ -496,7 +517,7 @@ fn status_snapshots(parts: Arc<Parts>) -> crate::status_page::SnapshotSource {
             .map(crate::status_page::IncidentItem::from)
             .collect();
         Ok(crate::status_page::Snapshot {
-            now: parts.ingestor.clock.now(),
+            now: parts.ctx.clock.now(),
             maintenances,
             incidents,
         })
@@ -529,7 +550,7 @@ async fn desk_task(
                 if n > 0 {
                     wake.notify_one();
                 }
-                if n == parts.config.ingest.batch_size {
+                if n == parts.config().ingest.batch_size {
                     continue;
                 }
                 match source.wait(&mut stop).await {
@@ -566,10 +587,10 @@ async fn timer_task(
         if *stop.borrow() {
             break;
         }
-        let now = parts.ingestor.clock.now();
-        let ingestor = parts.ingestor.clone();
-        match tokio::task::spawn_blocking(move || ingestor.run_due_timers(now)).await {
-            Ok(Ok(r)) if r != crate::ingest::TimerReport::default() => {
+        let now = parts.ctx.clock.now();
+        let timers = parts.timers.clone();
+        match tokio::task::spawn_blocking(move || timers.run_due(now)).await {
+            Ok(Ok(r)) if r != TimerReport::default() => {
                 tracing::info!(?r, "timers fired");
                 wake_delivery.notify_one();
             }
@@ -577,8 +598,8 @@ async fn timer_task(
             Ok(Err(e)) => tracing::error!(error = %e, "timers failed"),
             Err(e) => tracing::error!(error = %e, "timer task failed"),
         }
-        let ingestor = parts.ingestor.clone();
-        match tokio::task::spawn_blocking(move || crate::broadcast::run_due(&ingestor, now)).await {
+        let broadcaster = parts.broadcaster.clone();
+        match tokio::task::spawn_blocking(move || broadcaster.run_due(now)).await {
             Ok(Ok(r)) if r.queued + r.held > 0 => {
                 tracing::info!(?r, "notices queued");
                 wake_delivery.notify_one();
@@ -587,7 +608,7 @@ async fn timer_task(
             Ok(Err(e)) => tracing::error!(error = %e, "broadcast failed"),
             Err(e) => tracing::error!(error = %e, "broadcast task failed"),
         }
-        let until_next = match parts.store.next_timer() {
+        let until_next = match parts.store().next_timer() {
             Ok(Some(t)) if t > now => (t - now).to_std().unwrap_or(Duration::from_secs(30)),
             _ => Duration::from_secs(30),
         };
@@ -613,7 +634,7 @@ async fn reload_task(
         tokio::select! {
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading accounts");
-                if let Err(e) = load_accounts(&parts.config, &parts.ingestor) {
+                if let Err(e) = load_accounts(&parts.ctx) {
                     tracing::error!(error = %e, "accounts not reloaded; the previous ones stay in force");
                 }
             }
@@ -631,7 +652,7 @@ async fn delivery_task(parts: Arc<Parts>, mut stop: watch::Receiver<bool>, wake:
             tracing::error!(error = %e, "delivery pass failed");
         }
         let now = parts.delivery.clock.now();
-        let until_next = match parts.store.outbox_next_due() {
+        let until_next = match parts.store().outbox_next_due() {
             Ok(Some(t)) if t > now => (t - now).to_std().unwrap_or(Duration::from_secs(30)),
             Ok(Some(_)) => Duration::from_millis(200),
             _ => Duration::from_secs(30),

@@ -4,7 +4,10 @@
 //! documented in the README and changes only by adding.
 
 use crate::core::service::message::MessageRecord;
+use crate::core::service::sla::{Level, Target, TargetState};
 use crate::core::service::ticket::Ticket;
+use crate::support::SupportModel;
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 /// One line of `tickets list --json`.
@@ -68,4 +71,51 @@ fn message(m: &MessageRecord) -> Value {
         "classification": m.classification,
         "warnings": m.warnings,
     })
+}
+
+/// A ticket's JSON with its SLA state (`sla`) judged at `now`.
+pub fn with_sla(mut v: Value, support: &SupportModel, t: &Ticket, now: DateTime<Utc>) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.insert("sla".into(), sla(support, t, now));
+    }
+    v
+}
+
+/// The SLA part of a ticket's JSON: per target its state and due time, and whether any target
+/// was breached.
+pub fn sla(support: &SupportModel, ticket: &Ticket, now: DateTime<Utc>) -> Value {
+    let cal = support.calendar_of(ticket);
+    let Some(sla) = ticket.sla.as_ref() else {
+        return Value::Null;
+    };
+    let mut v = serde_json::Map::new();
+    let mut breached = false;
+    for target in Target::ALL {
+        let mut state = sla.state(target, now, &cal);
+        // A breach already notified stands, whatever clock the reader runs on (a dry run with
+        // `--now` in the future, then `tickets list` on the real clock).
+        if let (TargetState::Running { due }, true) =
+            (&state, sla.notified.contains(&(target, Level::Breach)))
+        {
+            state = TargetState::Breached { due: *due };
+        }
+        breached |= matches!(
+            state,
+            TargetState::Breached { .. } | TargetState::Met { in_time: false, .. }
+        );
+        let mut entry = serde_json::to_value(state).unwrap_or(Value::Null);
+        if let Some(o) = entry.as_object_mut() {
+            o.insert(
+                "due".into(),
+                serde_json::to_value(sla.due(target, &cal)).unwrap_or(Value::Null),
+            );
+            o.insert(
+                "warn_at".into(),
+                serde_json::to_value(sla.warn_at(target, &cal)).unwrap_or(Value::Null),
+            );
+        }
+        v.insert(target.as_str().to_string(), entry);
+    }
+    v.insert("breached".into(), Value::Bool(breached));
+    Value::Object(v)
 }

@@ -6,6 +6,7 @@
 
 use deskgate::clock::ManualClock;
 use deskgate::config::Config;
+use deskgate::context::Context;
 use deskgate::ingest::{Ingestor, Outcome};
 use deskgate::render::Templates;
 use deskgate::source::{Origin, RawMail};
@@ -58,7 +59,12 @@ fn every_corpus_mail_is_ingested_without_panic_and_only_once() {
     );
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let store = Store::memory();
-    let ingestor = Ingestor::new(store.clone(), templates, config.clone(), clock);
+    let ingestor = Ingestor::new(Arc::new(Context::new(
+        store.clone(),
+        templates,
+        config.clone(),
+        clock,
+    )));
     let desk = &config.desks[0];
 
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();

@@ -4,6 +4,7 @@
 
 use deskgate::clock::ManualClock;
 use deskgate::config::Config;
+use deskgate::context::Context;
 use deskgate::core::service::ticket::Status;
 use deskgate::ingest::{Ingestor, Outcome};
 use deskgate::render::Templates;
@@ -50,14 +51,19 @@ impl Desk {
         );
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
         Desk {
-            ingestor: Ingestor::new(Store::memory(), templates, config.clone(), clock),
+            ingestor: Ingestor::new(Arc::new(Context::new(
+                Store::memory(),
+                templates,
+                config.clone(),
+                clock,
+            ))),
             config,
             n: 0,
         }
     }
 
     fn store(&self) -> &Store {
-        &self.ingestor.store
+        &self.ingestor.ctx.store
     }
 
     /// Delivers a mail to desk `desk` (0 = nl, 1 = fr).

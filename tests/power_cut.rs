@@ -6,6 +6,7 @@
 
 use deskgate::clock::ManualClock;
 use deskgate::config::Config;
+use deskgate::context::Context;
 use deskgate::ingest::{Ingestor, Outcome};
 use deskgate::render::Templates;
 use deskgate::source::{Origin, RawMail};
@@ -38,12 +39,12 @@ fn ingestor(store: &Path, config: &Arc<Config>) -> Ingestor {
             .expect("instant")
             .into(),
     ));
-    Ingestor::new(
+    Ingestor::new(Arc::new(Context::new(
         Store::open(store).expect("open store"),
         templates,
         config.clone(),
         clock,
-    )
+    )))
 }
 
 fn mail(uid: u32, from: &str) -> RawMail {
@@ -73,9 +74,9 @@ fn raw_mail_lost_in_a_power_cut_is_fetched_and_kept_again() {
                 .expect("process"),
             Outcome::Created { .. }
         ));
-        ing.store.flush().expect("flush");
+        ing.ctx.store.flush().expect("flush");
         // What the daemon records once the mailbox has been told (\Seen).
-        let mut txn = ing.store.txn();
+        let mut txn = ing.ctx.store.txn();
         txn.put_acked(
             "nl",
             Checkpoint {
@@ -84,7 +85,7 @@ fn raw_mail_lost_in_a_power_cut_is_fetched_and_kept_again() {
             },
         );
         txn.commit().expect("commit");
-        ing.store.flush().expect("flush");
+        ing.ctx.store.flush().expect("flush");
         let flushed = std::fs::metadata(&segment).expect("segment").len();
         assert!(matches!(
             ing.process(desk, &mail(2, "joe@acme.example"))
@@ -102,28 +103,28 @@ fn raw_mail_lost_in_a_power_cut_is_fetched_and_kept_again() {
         .expect("cut the tail");
 
     let ing = ingestor(&path, &config);
-    assert!(ing.store.raw("m1@acme.example").expect("raw").is_some());
-    assert_eq!(ing.store.raw("m2@acme.example").expect("raw"), None);
+    assert!(ing.ctx.store.raw("m1@acme.example").expect("raw").is_some());
+    assert_eq!(ing.ctx.store.raw("m2@acme.example").expect("raw"), None);
     assert_eq!(
-        ing.store.checkpoint("nl").expect("checkpoint"),
+        ing.ctx.store.checkpoint("nl").expect("checkpoint"),
         Some(Checkpoint {
             uid_validity: 7,
             last_uid: 1
         }),
         "mail 2 is fetched again"
     );
-    let tickets = ing.store.tickets().expect("tickets").len();
+    let tickets = ing.ctx.store.tickets().expect("tickets").len();
     let again = ing
         .process(desk, &mail(2, "joe@acme.example"))
         .expect("process again");
     assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
     assert_eq!(
-        ing.store.tickets().expect("tickets").len(),
+        ing.ctx.store.tickets().expect("tickets").len(),
         tickets,
         "no second ticket"
     );
     assert_eq!(
-        ing.store.raw("m2@acme.example").expect("raw"),
+        ing.ctx.store.raw("m2@acme.example").expect("raw"),
         Some(mail(2, "joe@acme.example").raw),
         "its bytes are kept again"
     );

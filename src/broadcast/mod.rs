@@ -22,14 +22,15 @@ pub mod notice;
 pub mod ops;
 
 use crate::config::Desk;
+use crate::context::Context;
 use crate::core::broadcasts::incident::{Incident, IncidentNoticeKey};
 use crate::core::broadcasts::maintenance::{Maintenance, Notice, NoticeKey};
 use crate::core::service::accounts::{NoticeRecipient, Role};
-use crate::core::service::outbox::{OutboxEntry, OutboxState};
-use crate::ingest::Ingestor;
+use crate::outgoing::{self, Composed};
 use crate::store::{NoticeRecord, StoreError, Subject};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::sync::{Arc, Mutex};
 
 /// Recipients queued per transaction (and flush).
 const BATCH: usize = 500;
@@ -56,11 +57,19 @@ impl std::ops::AddAssign for BroadcastReport {
     }
 }
 
+/// The broadcast role: carries out the notices that come due, for the daemon's timer task and
+/// for every ops command (which are followed by a pass). Owns what passes remember between
+/// them, behind the lock that makes two passes never queue the same recipient twice.
+pub struct Broadcaster {
+    ctx: Arc<Context>,
+    memory: Mutex<PassMemory>,
+}
+
 /// What broadcast passes remember between them (in memory, under the broadcast lock): for
 /// which maintenance, at which sequence and with which accounts directory, accounts brought
 /// into scope were last looked for. Lost at a restart, which only means looking once more.
 #[derive(Default)]
-pub(crate) struct PassMemory {
+struct PassMemory {
     directory: Option<std::sync::Arc<crate::core::service::accounts::Directory>>,
     scope_checked: std::collections::HashMap<String, u32>,
 }
@@ -156,24 +165,49 @@ impl Work<'_> {
     }
 }
 
-/// Carries out every notice due at `now`, and finishes those a crash interrupted. Holds the
-/// broadcast lock for the whole pass, so two passes (the timer task's and an ops command's)
-/// never queue the same recipient twice.
-pub fn run_due(ingestor: &Ingestor, now: DateTime<Utc>) -> Result<BroadcastReport, StoreError> {
-    let mut memory = ingestor.broadcast_lock();
+impl Broadcaster {
+    pub fn new(ctx: Arc<Context>) -> Broadcaster {
+        Broadcaster {
+            ctx,
+            memory: Mutex::default(),
+        }
+    }
+
+    pub fn ctx(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// Carries out every notice due at `now`, and finishes those a crash interrupted. Holds
+    /// the broadcast lock for the whole pass, so two passes (the timer task's and an ops
+    /// command's) never queue the same recipient twice.
+    pub fn run_due(&self, now: DateTime<Utc>) -> Result<BroadcastReport, StoreError> {
+        // A pass that panicked left nothing half-written (batches are atomic): carry on.
+        let mut memory = self
+            .memory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        run_due(&self.ctx, &mut memory, now)
+    }
+}
+
+fn run_due(
+    ctx: &Context,
+    memory: &mut PassMemory,
+    now: DateTime<Utc>,
+) -> Result<BroadcastReport, StoreError> {
     let mut report = BroadcastReport::default();
-    let Some(desk) = ingestor.config.broadcast_desk().cloned() else {
+    let Some(desk) = ctx.config.broadcast_desk().cloned() else {
         return Ok(report);
     };
-    let schedule = match ingestor.config.broadcast.schedule() {
+    let schedule = match ctx.config.broadcast.schedule() {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "broadcasts stopped: bad [broadcast] durations");
             return Ok(report);
         }
     };
-    for m in ingestor.store.maintenances()? {
-        let records = ingestor.store.notices(Subject::Maintenance, m.id())?;
+    for m in ctx.store.maintenances()? {
+        let records = ctx.store.notices(Subject::Maintenance, m.id())?;
         for r in records.iter().filter(|r| r.done.is_none()) {
             let (Ok(key), Some(window)) = (r.key.parse::<NoticeKey>(), r.window) else {
                 tracing::error!(notice = %r.key, "unreadable notice record; skipped");
@@ -185,36 +219,36 @@ pub fn run_due(ingestor: &Ingestor, now: DateTime<Utc>) -> Result<BroadcastRepor
                 key,
             };
             let work = Work::Maintenance { m: &m, notice };
-            report += carry_out(ingestor, &desk, &work, r.clone(), now)?;
+            report += carry_out(ctx, &desk, &work, r.clone(), now)?;
         }
         let sent: Vec<NoticeKey> = records.iter().filter_map(|r| r.key.parse().ok()).collect();
         for notice in m.notices_due(&schedule, &sent, now) {
             let work = Work::Maintenance { m: &m, notice };
             let record = work.record(now);
-            report += carry_out(ingestor, &desk, &work, record, now)?;
+            report += carry_out(ctx, &desk, &work, record, now)?;
         }
         // Only an update or a reloaded accounts file can bring accounts into scope.
-        if !memory.scope_checked(&m, &ingestor.directory()) {
-            report += announce_to_newcomers(ingestor, &desk, &m, now)?;
+        if !memory.scope_checked(&m, &ctx.directory()) {
+            report += announce_to_newcomers(ctx, &desk, &m, now)?;
             memory.mark_scope_checked(&m);
         }
     }
-    for i in ingestor.store.incidents()? {
-        let records = ingestor.store.notices(Subject::Incident, i.id())?;
+    for i in ctx.store.incidents()? {
+        let records = ctx.store.notices(Subject::Incident, i.id())?;
         for r in records.iter().filter(|r| r.done.is_none()) {
             let Ok(key) = r.key.parse::<IncidentNoticeKey>() else {
                 tracing::error!(notice = %r.key, "unreadable notice record; skipped");
                 continue;
             };
             let work = Work::Incident { i: &i, key };
-            report += carry_out(ingestor, &desk, &work, r.clone(), now)?;
+            report += carry_out(ctx, &desk, &work, r.clone(), now)?;
         }
         let sent: Vec<IncidentNoticeKey> =
             records.iter().filter_map(|r| r.key.parse().ok()).collect();
         for n in i.notices_due(&sent) {
             let work = Work::Incident { i: &i, key: n.key };
             let record = work.record(now);
-            report += carry_out(ingestor, &desk, &work, record, now)?;
+            report += carry_out(ctx, &desk, &work, record, now)?;
         }
     }
     Ok(report)
@@ -225,7 +259,7 @@ pub fn run_due(ingestor: &Ingestor, now: DateTime<Utc>) -> Result<BroadcastRepor
 /// announcement notice at the current sequence, carried only to the audience members no
 /// announcement or reschedule of that occurrence has reached (see `carry_out`).
 fn announce_to_newcomers(
-    ingestor: &Ingestor,
+    ctx: &Context,
     desk: &Desk,
     m: &Maintenance,
     now: DateTime<Utc>,
@@ -234,7 +268,7 @@ fn announce_to_newcomers(
     if !m.status().is_planned() {
         return Ok(report);
     }
-    let records = ingestor.store.notices(Subject::Maintenance, m.id())?;
+    let records = ctx.store.notices(Subject::Maintenance, m.id())?;
     let told_starts: std::collections::BTreeSet<DateTime<Utc>> = records
         .iter()
         .filter(|r| r.done.is_some())
@@ -242,7 +276,7 @@ fn announce_to_newcomers(
         .filter(|(k, w)| k.kind.informs() && w.start > now)
         .map(|(k, _)| k.occurrence)
         .collect();
-    let directory = ingestor.directory();
+    let directory = ctx.directory();
     for start in told_starts {
         let Some(window) = m
             .occurrences(start, start + chrono::Duration::seconds(1))
@@ -268,7 +302,7 @@ fn announce_to_newcomers(
                 key,
             },
         };
-        let told = told_of_occurrence(ingestor, &work)?;
+        let told = told_of_occurrence(ctx, &work)?;
         let audience = work.audience(&directory);
         if audience
             .iter()
@@ -281,7 +315,7 @@ fn announce_to_newcomers(
             "scope grew: announcing to the accounts now in scope"
         );
         let record = work.record(now);
-        report += carry_out(ingestor, desk, &work, record, now)?;
+        report += carry_out(ctx, desk, &work, record, now)?;
     }
     Ok(report)
 }
@@ -289,7 +323,7 @@ fn announce_to_newcomers(
 /// For a maintenance announcement: the recipients any *other* announcement or reschedule of the
 /// same occurrence reached (they know already). Empty for every other notice.
 fn told_of_occurrence(
-    ingestor: &Ingestor,
+    ctx: &Context,
     work: &Work<'_>,
 ) -> Result<std::collections::HashSet<(String, String)>, StoreError> {
     let mut told = std::collections::HashSet::new();
@@ -299,7 +333,7 @@ fn told_of_occurrence(
     if notice.kind != crate::core::broadcasts::maintenance::NoticeKind::Announcement {
         return Ok(told);
     }
-    let same_occurrence: Vec<NoticeKey> = ingestor
+    let same_occurrence: Vec<NoticeKey> = ctx
         .store
         .notices(Subject::Maintenance, m.id())?
         .iter()
@@ -315,8 +349,7 @@ fn told_of_occurrence(
     for k in &same_occurrence {
         if k.kind.informs() && cancelled.is_none_or(|c| k.sequence > c) {
             told.extend(
-                ingestor
-                    .store
+                ctx.store
                     .notice_recipients(Subject::Maintenance, &k.to_string())?,
             );
         }
@@ -328,19 +361,19 @@ fn told_of_occurrence(
 /// announcement, whom no other announcement of the occurrence reached), in flushed batches,
 /// then marks the notice done.
 fn carry_out(
-    ingestor: &Ingestor,
+    ctx: &Context,
     desk: &Desk,
     work: &Work<'_>,
     mut record: NoticeRecord,
     now: DateTime<Utc>,
 ) -> Result<BroadcastReport, StoreError> {
-    let store = &ingestor.store;
-    let directory = ingestor.directory();
+    let store = &ctx.store;
+    let directory = ctx.directory();
     let audience = work.audience(&directory);
     let key = work.key();
     let subject = work.subject();
     let mut done = store.notice_recipients(subject, &key)?;
-    done.extend(told_of_occurrence(ingestor, work)?);
+    done.extend(told_of_occurrence(ctx, work)?);
     let todo: Vec<&NoticeRecipient<'_>> = audience
         .iter()
         .filter(|r| !done.contains(&(r.account.id.clone(), r.contact.address.clone())))
@@ -360,7 +393,7 @@ fn carry_out(
         notices: 1,
         ..BroadcastReport::default()
     };
-    let composer = notice::Composer::new(ingestor, desk, now);
+    let composer = notice::Composer::new(ctx, desk, now);
     for chunk in todo.chunks(BATCH) {
         // Rendering and composing take most of the time: done before taking the writer lock,
         // so the delivery task can record its outcomes (and keep sending) meanwhile.
@@ -378,44 +411,15 @@ fn carry_out(
         let mut txn = store.txn();
         let mut slot: Option<DateTime<Utc>> = store.meta("broadcast_slot")?;
         for (r, mail) in made {
-            let id = txn.next_seq("outbox")?;
-            let flagged = store.recipient(&r.contact.address)?;
-            let held = flagged.flagged.then(|| {
-                format!(
-                    "held: {} is flagged after {} hard bounces",
-                    r.contact.address, flagged.hard_bounces
-                )
-            });
+            let held = outgoing::flagged(ctx, &r.contact.address)?;
             // A held entry is never sent, so it takes no slot of the rate limit.
-            let at = if held.is_some() {
+            let first_attempt = if held.is_some() {
                 now
             } else {
-                let per_minute = ingestor.config.broadcast.per_minute;
+                let per_minute = ctx.config.broadcast.per_minute;
                 let (at, next) = crate::core::service::limits::spread(slot, now, per_minute);
                 slot = Some(next);
                 at
-            };
-            let entry = OutboxEntry {
-                id,
-                ticket: None,
-                kind: match subject {
-                    Subject::Maintenance => "maintenance".into(),
-                    Subject::Incident => "incident".into(),
-                },
-                from: ingestor.envelope_sender(desk, id),
-                to: vec![r.contact.address.clone()],
-                subject: mail.subject,
-                message_id: mail.message_id,
-                state: if held.is_some() {
-                    OutboxState::Held
-                } else {
-                    OutboxState::Queued
-                },
-                attempts: 0,
-                created_at: now,
-                next_attempt_at: at,
-                sent_at: None,
-                last_error: held.clone(),
             };
             if held.is_some() {
                 record.held += 1;
@@ -424,7 +428,25 @@ fn carry_out(
                 record.queued += 1;
                 report.queued += 1;
             }
-            txn.put_outbox(&entry, Some(&mail.bytes));
+            let id = outgoing::enqueue(
+                ctx,
+                &mut txn,
+                desk,
+                Composed {
+                    kind: match subject {
+                        Subject::Maintenance => "maintenance".into(),
+                        Subject::Incident => "incident".into(),
+                    },
+                    ticket: None,
+                    to: vec![r.contact.address.clone()],
+                    subject: mail.subject,
+                    message_id: mail.message_id,
+                    bytes: mail.bytes,
+                    first_attempt,
+                    held,
+                },
+                now,
+            )?;
             txn.put_notice_recipient(subject, &key, &r.account.id, &r.contact.address, id);
         }
         if let Some(slot) = slot {
@@ -436,7 +458,7 @@ fn carry_out(
         // Durable before the delivery task may send from it: a crash can then repeat nothing.
         store.flush()?;
         // Delivery starts on this batch while the next ones are rendered.
-        ingestor.outbox_changed();
+        ctx.outbox_changed();
         // Progress of a large campaign, for ops watching the log.
         tracing::info!(
             queued = record.queued,
@@ -465,6 +487,7 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::config::Config;
+    use crate::core::service::outbox::{OutboxEntry, OutboxState};
     use crate::render::Templates;
     use crate::store::Store;
     use std::path::Path;
@@ -541,25 +564,26 @@ roles = ["maintenance"]
             .with_timezone(&Utc)
     }
 
-    fn ingestor(config: &str) -> Ingestor {
+    fn ctx(config: &str) -> Broadcaster {
         let config = Config::parse(config, Path::new("test.toml")).expect("config");
         let templates = Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"))
             .expect("templates");
-        let i = Ingestor::new(
+        let ctx = Context::new(
             Store::memory(),
             Arc::new(templates),
             Arc::new(config),
             Arc::new(ManualClock::new(at("2026-11-23T12:00:00Z"))),
         );
-        i.set_directory(
+        ctx.set_directory(
             crate::accounts_file::parse(ACCOUNTS, Path::new("accounts.toml")).expect("accounts"),
         );
-        i
+        Broadcaster::new(Arc::new(ctx))
     }
 
     /// (kind, recipient) of every outbox entry, in queue order.
-    fn outbox(i: &Ingestor) -> Vec<(String, String)> {
-        i.store
+    fn outbox(i: &Broadcaster) -> Vec<(String, String)> {
+        i.ctx()
+            .store
             .outbox()
             .expect("outbox")
             .into_iter()
@@ -579,7 +603,7 @@ roles = ["maintenance"]
 
     #[test]
     fn an_announcement_reaches_each_recipient_in_scope_once_and_the_partner_for_its_customer() {
-        let i = ingestor(CONFIG);
+        let i = ctx(CONFIG);
         let now = at("2026-11-23T12:00:00Z");
         ops::schedule_maintenance(&i, &am11("AM11"), false, now).expect("scheduled");
         let mut to: Vec<String> = outbox(&i).into_iter().map(|(_, to)| to).collect();
@@ -593,14 +617,14 @@ roles = ["maintenance"]
             ]
         );
         // Another pass at the same instant, or later the same day, queues nothing more.
-        let again = run_due(&i, now + chrono::Duration::hours(3)).expect("pass");
+        let again = i.run_due(now + chrono::Duration::hours(3)).expect("pass");
         assert_eq!(again.queued, 0);
         assert_eq!(outbox(&i).len(), 3);
     }
 
     #[test]
     fn accounts_brought_into_scope_are_announced_to_and_nobody_else_is_told_twice() {
-        let i = ingestor(CONFIG);
+        let i = ctx(CONFIG);
         let now = at("2026-11-23T12:00:00Z");
         ops::schedule_maintenance(&i, &am11("AM11"), false, now).expect("scheduled");
         let widened = MaintenanceForm {
@@ -619,6 +643,7 @@ roles = ["maintenance"]
         let last = outbox(&i).pop().expect("an entry");
         assert_eq!(last.1, "noc@paris.example");
         let notices = i
+            .ctx()
             .store
             .notices(Subject::Maintenance, "MNT-1")
             .expect("notices");
@@ -643,7 +668,7 @@ roles = ["maintenance"]
 
     #[test]
     fn a_broadcast_interrupted_half_way_is_finished_for_the_missing_recipients_only() {
-        let i = ingestor(CONFIG);
+        let i = ctx(CONFIG);
         let now = at("2026-11-23T12:00:00Z");
         // The maintenance is stored, and a pass began its announcement but got only as far as
         // one recipient before the process died.
@@ -663,12 +688,16 @@ roles = ["maintenance"]
         };
         let m = Maintenance::new(spec, now).expect("maintenance");
         let notice = m
-            .notices_due(&i.config.broadcast.schedule().expect("schedule"), &[], now)
+            .notices_due(
+                &i.ctx().config.broadcast.schedule().expect("schedule"),
+                &[],
+                now,
+            )
             .remove(0);
         let work = Work::Maintenance { m: &m, notice };
         let mut record = work.record(now);
         record.queued = 1;
-        let mut txn = i.store.txn();
+        let mut txn = i.ctx().store.txn();
         txn.put_maintenance(&m);
         txn.put_notice(&record);
         txn.put_notice_recipient(
@@ -680,12 +709,13 @@ roles = ["maintenance"]
         );
         txn.commit().expect("commit");
 
-        let report = run_due(&i, now + chrono::Duration::minutes(5)).expect("pass");
+        let report = i.run_due(now + chrono::Duration::minutes(5)).expect("pass");
         let mut to: Vec<String> = outbox(&i).into_iter().map(|(_, to)| to).collect();
         to.sort();
         assert_eq!(to, ["cto@acme.example", "noc@reseller.example"]);
         assert_eq!(report.queued, 2);
         let done = i
+            .ctx()
             .store
             .notices(Subject::Maintenance, "MNT-9")
             .expect("notices");
@@ -700,9 +730,9 @@ roles = ["maintenance"]
 
     #[test]
     fn the_rate_limit_spreads_first_attempts_and_a_flagged_address_is_held() {
-        let i = ingestor(&CONFIG.replace("per_minute = 0", "per_minute = 60"));
+        let i = ctx(&CONFIG.replace("per_minute = 0", "per_minute = 60"));
         let now = at("2026-11-23T12:00:00Z");
-        let mut txn = i.store.txn();
+        let mut txn = i.ctx().store.txn();
         txn.put_recipient(
             "cto@acme.example",
             &crate::store::RecipientRecord {
@@ -713,7 +743,7 @@ roles = ["maintenance"]
         );
         txn.commit().expect("commit");
         ops::schedule_maintenance(&i, &am11("AM11"), false, now).expect("scheduled");
-        let entries = i.store.outbox().expect("outbox");
+        let entries = i.ctx().store.outbox().expect("outbox");
         let mut times: Vec<i64> = entries
             .iter()
             .filter(|e| e.state == OutboxState::Queued)

@@ -3,14 +3,15 @@
 
 use super::Work;
 use crate::config::Desk;
+use crate::context::Context;
 use crate::core::address::Address;
 use crate::core::broadcasts::datefmt;
 use crate::core::broadcasts::icalendar::{self, EventContext, Method, Organizer};
 use crate::core::broadcasts::incident::{Incident, IncidentNoticeKey, IncidentUpdate};
 use crate::core::broadcasts::maintenance::{Impact, Maintenance, Notice, Schedule};
 use crate::core::service::accounts::NoticeRecipient;
-use crate::ingest::Ingestor;
 use crate::outbound::compose::{compose, new_message_id, CalendarPart, OutgoingMail};
+use crate::outgoing;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{json, Value};
@@ -24,7 +25,7 @@ pub(crate) struct ComposedNotice {
 
 /// Makes the notices of one pass: what is the same for every recipient is worked out once.
 pub(crate) struct Composer<'a> {
-    ingestor: &'a Ingestor,
+    ctx: &'a Context,
     desk: &'a Desk,
     now: DateTime<Utc>,
     desk_ctx: Value,
@@ -34,13 +35,13 @@ pub(crate) struct Composer<'a> {
 }
 
 impl<'a> Composer<'a> {
-    pub fn new(ingestor: &'a Ingestor, desk: &'a Desk, now: DateTime<Utc>) -> Composer<'a> {
-        let config = &ingestor.config;
+    pub fn new(ctx: &'a Context, desk: &'a Desk, now: DateTime<Utc>) -> Composer<'a> {
+        let config = &ctx.config;
         Composer {
-            ingestor,
+            ctx,
             desk,
             now,
-            desk_ctx: ingestor.desk_ctx(desk),
+            desk_ctx: outgoing::desk_ctx(desk),
             provider: config.provider_domain(),
             organizer_name: config
                 .broadcast
@@ -72,7 +73,7 @@ impl<'a> Composer<'a> {
             ),
         };
         let rendered = self
-            .ingestor
+            .ctx
             .templates
             .render(template, r.language(), &self.desk.language, &ctx)
             .map_err(|e| e.to_string())?;
@@ -134,10 +135,7 @@ impl<'a> Composer<'a> {
         notice: &Notice,
         r: &NoticeRecipient<'_>,
     ) -> Value {
-        let (tz, lang) = (
-            zone(r, &self.ingestor.config.general.timezone),
-            r.language(),
-        );
+        let (tz, lang) = (zone(r, &self.ctx.config.general.timezone), r.language());
         let w = notice.occurrence;
         let kind = notice.kind.as_str();
         let (recurring, rule) = match m.schedule() {
@@ -181,10 +179,7 @@ impl<'a> Composer<'a> {
         key: &IncidentNoticeKey,
         r: &NoticeRecipient<'_>,
     ) -> Result<Value, String> {
-        let (tz, lang) = (
-            zone(r, &self.ingestor.config.general.timezone),
-            r.language(),
-        );
+        let (tz, lang) = (zone(r, &self.ctx.config.general.timezone), r.language());
         let update: &IncidentUpdate = i
             .updates()
             .iter()

@@ -8,13 +8,13 @@
 //! and queues nothing.
 
 use super::BroadcastReport;
+use super::Broadcaster;
 use crate::core::broadcasts::incident::{Incident, IncidentChange, IncidentStatus, NewIncident};
 use crate::core::broadcasts::maintenance::{
     Change, Impact, Maintenance, NewMaintenance, Recurrence, Schedule, Status, Window,
 };
 use crate::core::service::accounts::{Account, Directory, Role};
 use crate::core::service::calendar::local_instant;
-use crate::ingest::Ingestor;
 use crate::store::Subject;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
@@ -84,8 +84,8 @@ fn impact(s: &Option<String>, default: Impact) -> Result<Impact, String> {
     s.as_deref().map_or(Ok(default), str::parse)
 }
 
-fn zone(form_tz: Option<&str>, ingestor: &Ingestor) -> Result<Tz, String> {
-    let name = form_tz.unwrap_or(&ingestor.config.general.timezone);
+fn zone(form_tz: Option<&str>, broadcaster: &Broadcaster) -> Result<Tz, String> {
+    let name = form_tz.unwrap_or(&broadcaster.ctx().config.general.timezone);
     name.parse()
         .map_err(|_| format!("unknown time zone {name:?} (use an IANA name such as Europe/Paris)"))
 }
@@ -125,11 +125,11 @@ fn duration(s: &str) -> Result<Duration, String> {
 /// The schedule a form describes, if it describes one.
 fn schedule(
     form: &MaintenanceForm,
-    ingestor: &Ingestor,
+    broadcaster: &Broadcaster,
     now: DateTime<Utc>,
     current: Option<&Schedule>,
 ) -> Result<Option<Schedule>, String> {
-    let tz = zone(form.tz.as_deref(), ingestor)?;
+    let tz = zone(form.tz.as_deref(), broadcaster)?;
     let recurring = form.rrule.is_some()
         || form.at.is_some()
         || matches!(current, Some(Schedule::Recurring(_)));
@@ -232,8 +232,11 @@ fn names(v: &Option<Vec<String>>) -> Vec<String> {
 }
 
 /// Applies `write` to the store under the writer lock, commits and flushes.
-fn save(ingestor: &Ingestor, write: impl FnOnce(&mut crate::store::Txn<'_>)) -> Result<(), String> {
-    let store = &ingestor.store;
+fn save(
+    broadcaster: &Broadcaster,
+    write: impl FnOnce(&mut crate::store::Txn<'_>),
+) -> Result<(), String> {
+    let store = &broadcaster.ctx().store;
     let _writer = store.write_lock();
     let mut txn = store.txn();
     write(&mut txn);
@@ -244,7 +247,7 @@ fn save(ingestor: &Ingestor, write: impl FnOnce(&mut crate::store::Txn<'_>)) -> 
 /// The id of a new maintenance or incident: the one ops gave (unless taken), else the next
 /// `<prefix>-<n>` from the `<what>` counter (a placeholder for a dry run, which stores nothing).
 fn choose_id(
-    ingestor: &Ingestor,
+    broadcaster: &Broadcaster,
     given: &Option<String>,
     exists: impl Fn(&str) -> Result<bool, crate::store::StoreError>,
     (what, prefix): (&str, &str),
@@ -256,12 +259,12 @@ fn choose_id(
         }
         Some(id) => Ok(id.clone()),
         None if dry_run => Ok(format!("{prefix}-DRY-RUN")),
-        None => next_id(ingestor, what, prefix),
+        None => next_id(broadcaster, what, prefix),
     }
 }
 
-fn next_id(ingestor: &Ingestor, counter: &str, prefix: &str) -> Result<String, String> {
-    let store = &ingestor.store;
+fn next_id(broadcaster: &Broadcaster, counter: &str, prefix: &str) -> Result<String, String> {
+    let store = &broadcaster.ctx().store;
     let _writer = store.write_lock();
     let mut txn = store.txn();
     let n = txn.next_seq(counter).map_err(|e| e.to_string())?;
@@ -271,13 +274,13 @@ fn next_id(ingestor: &Ingestor, counter: &str, prefix: &str) -> Result<String, S
 
 /// Stores a change, broadcasts what is due, and answers with the view.
 fn commit_maintenance(
-    ingestor: &Ingestor,
+    broadcaster: &Broadcaster,
     m: &Maintenance,
     now: DateTime<Utc>,
 ) -> Result<Value, String> {
-    save(ingestor, |txn| txn.put_maintenance(m))?;
-    let report = super::run_due(ingestor, now).map_err(|e| e.to_string())?;
-    let mut view = maintenance_view(ingestor, m, now)?;
+    save(broadcaster, |txn| txn.put_maintenance(m))?;
+    let report = broadcaster.run_due(now).map_err(|e| e.to_string())?;
+    let mut view = maintenance_view(broadcaster, m, now)?;
     insert(&mut view, "broadcast", json!(report));
     Ok(view)
 }
@@ -289,14 +292,21 @@ fn insert(view: &mut Value, key: &str, value: Value) {
 }
 
 pub fn schedule_maintenance(
-    ingestor: &Ingestor,
+    broadcaster: &Broadcaster,
     form: &MaintenanceForm,
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<Value, String> {
-    let schedule = schedule(form, ingestor, now, None)?.ok_or("a maintenance needs a schedule")?;
-    let exists = |id: &str| ingestor.store.maintenance(id).map(|m| m.is_some());
-    let id = choose_id(ingestor, &form.id, exists, ("maintenance", "MNT"), dry_run)?;
+    let schedule =
+        schedule(form, broadcaster, now, None)?.ok_or("a maintenance needs a schedule")?;
+    let exists = |id: &str| broadcaster.ctx().store.maintenance(id).map(|m| m.is_some());
+    let id = choose_id(
+        broadcaster,
+        &form.id,
+        exists,
+        ("maintenance", "MNT"),
+        dry_run,
+    )?;
     let m = Maintenance::new(
         NewMaintenance {
             id,
@@ -314,18 +324,19 @@ pub fn schedule_maintenance(
         now,
     )?;
     if dry_run {
-        return maintenance_view(ingestor, &m, now);
+        return maintenance_view(broadcaster, &m, now);
     }
     tracing::info!(
         maintenance = m.id(),
         title = m.title(),
         "maintenance scheduled"
     );
-    commit_maintenance(ingestor, &m, now)
+    commit_maintenance(broadcaster, &m, now)
 }
 
-fn existing_maintenance(ingestor: &Ingestor, id: &str) -> Result<Maintenance, String> {
-    ingestor
+fn existing_maintenance(broadcaster: &Broadcaster, id: &str) -> Result<Maintenance, String> {
+    broadcaster
+        .ctx()
         .store
         .maintenance(id)
         .map_err(|e| e.to_string())?
@@ -333,13 +344,13 @@ fn existing_maintenance(ingestor: &Ingestor, id: &str) -> Result<Maintenance, St
 }
 
 pub fn update_maintenance(
-    ingestor: &Ingestor,
+    broadcaster: &Broadcaster,
     id: &str,
     form: &MaintenanceForm,
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<Value, String> {
-    let mut m = existing_maintenance(ingestor, id)?;
+    let mut m = existing_maintenance(broadcaster, id)?;
     let mut changes = Vec::new();
     if let Some(t) = &form.title {
         changes.push(Change::Title(t.clone()));
@@ -353,7 +364,7 @@ pub fn update_maintenance(
     if form.services.is_some() {
         changes.push(Change::Services(names(&form.services)));
     }
-    if let Some(s) = schedule(form, ingestor, now, Some(m.schedule()))? {
+    if let Some(s) = schedule(form, broadcaster, now, Some(m.schedule()))? {
         // Times restated as they are (a --tz given only to read --skip) are no change: a
         // change of times would make customers be told again.
         if !same_times(&s, m.schedule()) {
@@ -361,7 +372,7 @@ pub fn update_maintenance(
         }
     }
     if let Some(skip) = &form.skip {
-        let tz = zone(form.tz.as_deref(), ingestor)?;
+        let tz = zone(form.tz.as_deref(), broadcaster)?;
         changes.push(Change::Skip(parse_instant(skip, tz)?));
     }
     if form.confirm {
@@ -369,49 +380,53 @@ pub fn update_maintenance(
     }
     m.update(changes, now)?;
     if dry_run {
-        return maintenance_view(ingestor, &m, now);
+        return maintenance_view(broadcaster, &m, now);
     }
     tracing::info!(
         maintenance = m.id(),
         sequence = m.sequence(),
         "maintenance updated"
     );
-    commit_maintenance(ingestor, &m, now)
+    commit_maintenance(broadcaster, &m, now)
 }
 
 pub fn step_maintenance(
-    ingestor: &Ingestor,
+    broadcaster: &Broadcaster,
     id: &str,
     step: Step,
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<Value, String> {
-    let mut m = existing_maintenance(ingestor, id)?;
+    let mut m = existing_maintenance(broadcaster, id)?;
     match step {
         Step::Start => m.start(now),
         Step::Complete => m.complete(now),
         Step::Cancel => m.cancel(now),
     }?;
     if dry_run {
-        return maintenance_view(ingestor, &m, now);
+        return maintenance_view(broadcaster, &m, now);
     }
     tracing::info!(maintenance = m.id(), status = %m.status(), "maintenance status changed");
-    commit_maintenance(ingestor, &m, now)
+    commit_maintenance(broadcaster, &m, now)
 }
 
-pub fn maintenance_list(ingestor: &Ingestor, now: DateTime<Utc>) -> Result<Value, String> {
-    let all = ingestor.store.maintenances().map_err(|e| e.to_string())?;
+pub fn maintenance_list(broadcaster: &Broadcaster, now: DateTime<Utc>) -> Result<Value, String> {
+    let all = broadcaster
+        .ctx()
+        .store
+        .maintenances()
+        .map_err(|e| e.to_string())?;
     Ok(Value::Array(
         all.iter().map(|m| maintenance_summary(m, now)).collect(),
     ))
 }
 
 pub fn maintenance_show(
-    ingestor: &Ingestor,
+    broadcaster: &Broadcaster,
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<Value, String> {
-    maintenance_view(ingestor, &existing_maintenance(ingestor, id)?, now)
+    maintenance_view(broadcaster, &existing_maintenance(broadcaster, id)?, now)
 }
 
 /// The windows worth showing: the one-off window, or the next five occurrences (and one under way).
@@ -443,7 +458,7 @@ fn maintenance_summary(m: &Maintenance, now: DateTime<Utc>) -> Value {
 }
 
 fn maintenance_view(
-    ingestor: &Ingestor,
+    broadcaster: &Broadcaster,
     m: &Maintenance,
     now: DateTime<Utc>,
 ) -> Result<Value, String> {
@@ -464,12 +479,13 @@ fn maintenance_view(
         .iter()
         .map(|w| json!({"reference": m.occurrence_id(w), "start": w.start, "end": w.end}))
         .collect();
-    let notices = ingestor
+    let notices = broadcaster
+        .ctx()
         .store
         .notices(Subject::Maintenance, m.id())
         .map_err(|e| e.to_string())?;
     let audience = audience_view(
-        &ingestor.directory(),
+        &broadcaster.ctx().directory(),
         |a| m.affects(&a.sites, &a.services),
         false,
     );
@@ -530,30 +546,35 @@ fn incident_status(s: &Option<String>) -> Result<Option<IncidentStatus>, String>
     s.as_deref().map(str::parse).transpose()
 }
 
-fn existing_incident(ingestor: &Ingestor, id: &str) -> Result<Incident, String> {
-    ingestor
+fn existing_incident(broadcaster: &Broadcaster, id: &str) -> Result<Incident, String> {
+    broadcaster
+        .ctx()
         .store
         .incident(id)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no incident {id}"))
 }
 
-fn commit_incident(ingestor: &Ingestor, i: &Incident, now: DateTime<Utc>) -> Result<Value, String> {
-    save(ingestor, |txn| txn.put_incident(i))?;
-    let report: BroadcastReport = super::run_due(ingestor, now).map_err(|e| e.to_string())?;
-    let mut view = incident_view(ingestor, i)?;
+fn commit_incident(
+    broadcaster: &Broadcaster,
+    i: &Incident,
+    now: DateTime<Utc>,
+) -> Result<Value, String> {
+    save(broadcaster, |txn| txn.put_incident(i))?;
+    let report: BroadcastReport = broadcaster.run_due(now).map_err(|e| e.to_string())?;
+    let mut view = incident_view(broadcaster, i)?;
     insert(&mut view, "broadcast", json!(report));
     Ok(view)
 }
 
 pub fn open_incident(
-    ingestor: &Ingestor,
+    broadcaster: &Broadcaster,
     form: &IncidentForm,
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<Value, String> {
-    let exists = |id: &str| ingestor.store.incident(id).map(|i| i.is_some());
-    let id = choose_id(ingestor, &form.id, exists, ("incident", "INC"), dry_run)?;
+    let exists = |id: &str| broadcaster.ctx().store.incident(id).map(|i| i.is_some());
+    let id = choose_id(broadcaster, &form.id, exists, ("incident", "INC"), dry_run)?;
     let i = Incident::new(
         NewIncident {
             id,
@@ -568,20 +589,20 @@ pub fn open_incident(
         now,
     )?;
     if dry_run {
-        return incident_view(ingestor, &i);
+        return incident_view(broadcaster, &i);
     }
     tracing::info!(incident = i.id(), title = i.title(), "incident opened");
-    commit_incident(ingestor, &i, now)
+    commit_incident(broadcaster, &i, now)
 }
 
 pub fn update_incident(
-    ingestor: &Ingestor,
+    broadcaster: &Broadcaster,
     id: &str,
     form: &IncidentForm,
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<Value, String> {
-    let mut i = existing_incident(ingestor, id)?;
+    let mut i = existing_incident(broadcaster, id)?;
     i.update(
         IncidentChange {
             message: form.message.clone().unwrap_or_default(),
@@ -594,39 +615,43 @@ pub fn update_incident(
         now,
     )?;
     if dry_run {
-        return incident_view(ingestor, &i);
+        return incident_view(broadcaster, &i);
     }
     tracing::info!(
         incident = i.id(),
         sequence = i.sequence(),
         "incident updated"
     );
-    commit_incident(ingestor, &i, now)
+    commit_incident(broadcaster, &i, now)
 }
 
 pub fn resolve_incident(
-    ingestor: &Ingestor,
+    broadcaster: &Broadcaster,
     id: &str,
     message: &str,
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<Value, String> {
-    let mut i = existing_incident(ingestor, id)?;
+    let mut i = existing_incident(broadcaster, id)?;
     i.resolve(message.to_string(), now)?;
     if dry_run {
-        return incident_view(ingestor, &i);
+        return incident_view(broadcaster, &i);
     }
     tracing::info!(incident = i.id(), "incident resolved");
-    commit_incident(ingestor, &i, now)
+    commit_incident(broadcaster, &i, now)
 }
 
-pub fn incident_list(ingestor: &Ingestor) -> Result<Value, String> {
-    let all = ingestor.store.incidents().map_err(|e| e.to_string())?;
+pub fn incident_list(broadcaster: &Broadcaster) -> Result<Value, String> {
+    let all = broadcaster
+        .ctx()
+        .store
+        .incidents()
+        .map_err(|e| e.to_string())?;
     Ok(Value::Array(all.iter().map(incident_summary).collect()))
 }
 
-pub fn incident_show(ingestor: &Ingestor, id: &str) -> Result<Value, String> {
-    incident_view(ingestor, &existing_incident(ingestor, id)?)
+pub fn incident_show(broadcaster: &Broadcaster, id: &str) -> Result<Value, String> {
+    incident_view(broadcaster, &existing_incident(broadcaster, id)?)
 }
 
 fn incident_summary(i: &Incident) -> Value {
@@ -644,14 +669,15 @@ fn incident_summary(i: &Incident) -> Value {
     })
 }
 
-fn incident_view(ingestor: &Ingestor, i: &Incident) -> Result<Value, String> {
+fn incident_view(broadcaster: &Broadcaster, i: &Incident) -> Result<Value, String> {
     let mut v = incident_summary(i);
-    let notices = ingestor
+    let notices = broadcaster
+        .ctx()
         .store
         .notices(Subject::Incident, i.id())
         .map_err(|e| e.to_string())?;
     let audience = audience_view(
-        &ingestor.directory(),
+        &broadcaster.ctx().directory(),
         |a| i.affects(&a.sites, &a.services),
         i.security(),
     );

@@ -28,9 +28,9 @@ pub(super) async fn ask(config: Option<&PathBuf>, q: Query) -> anyhow::Result<Va
     {
         return Ok(v);
     }
-    let ingestor = crate::daemon::standalone_ingestor(config)?;
-    let answer = admin::answer(&ingestor, &q).map_err(anyhow::Error::msg);
-    ingestor.store.flush()?;
+    let roles = crate::daemon::standalone(config)?;
+    let answer = admin::answer(&roles, &q).map_err(anyhow::Error::msg);
+    roles.ctx.store.flush()?;
     answer
 }
 

@@ -1,7 +1,6 @@
 //! The customer path: a mail that opens a ticket (acknowledged, and told to tier 1) or joins one
 //! (reopening it when resolved, and told to its owner).
 
-use super::outgoing::Draft;
 use super::{Incoming, Ingestor, Outcome};
 use crate::core::address::Address;
 use crate::core::mail::classify::MailKind;
@@ -13,6 +12,7 @@ use crate::core::service::message::MessageKind;
 use crate::core::service::outbox::OutboxState;
 use crate::core::service::ticket::RequesterIdentity;
 use crate::core::service::ticket::{Opening, Ticket};
+use crate::outgoing::{self, Draft, StaffNotice};
 use crate::store::{Shelf, StoreError, Txn};
 
 impl Ingestor {
@@ -44,8 +44,8 @@ impl Ingestor {
                         ticket.add_participant(&parsed.from, &by, now);
                         let domains = threading::admitted_domains(&ticket.requester.email);
                         for a in parsed.cc.iter().chain(parsed.to.iter()) {
-                            if !self.is_desk(&a.email)
-                                && self.config.staff_by_address(&a.email).is_none()
+                            if !self.ctx.is_desk(&a.email)
+                                && self.ctx.config.staff_by_address(&a.email).is_none()
                                 && domains.iter().any(|d| d == a.domain())
                             {
                                 ticket.add_participant(a, &by, now);
@@ -79,21 +79,24 @@ impl Ingestor {
                     } else {
                         "Customer reply"
                     };
-                    let to = self.owner_or_team(&ticket, desk);
+                    let to = self.ctx.owner_or_team(&ticket, desk);
                     let answering = Some(parsed.message_id.as_str());
-                    self.notify(
+                    outgoing::notify(
+                        &self.ctx,
                         txn,
                         &mut ticket,
                         desk,
-                        label,
-                        to,
-                        &parsed.from,
-                        &text,
-                        answering,
+                        StaffNotice {
+                            label,
+                            to,
+                            author: &parsed.from,
+                            text: &text,
+                            answering,
+                        },
                         now,
                     )?;
                 }
-                self.save_ticket(txn, &mut ticket);
+                self.ctx.support.save_ticket(txn, &mut ticket);
                 tracing::info!(ticket = %reference, kind = ?kind, reopened, "mail added to ticket");
                 Ok(Outcome::Appended {
                     ticket: reference,
@@ -123,16 +126,16 @@ impl Ingestor {
                 let requester = parsed
                     .reply_to
                     .clone()
-                    .filter(|r| !r.email.is_empty() && !self.is_desk(&r.email))
+                    .filter(|r| !r.email.is_empty() && !self.ctx.is_desk(&r.email))
                     .unwrap_or_else(|| parsed.from.clone());
                 let others: Vec<Address> = parsed
                     .to
                     .iter()
                     .chain(parsed.cc.iter())
                     .filter(|a| {
-                        !self.is_desk(&a.email)
+                        !self.ctx.is_desk(&a.email)
                             && a.email != requester.email
-                            && self.config.staff_by_address(&a.email).is_none()
+                            && self.ctx.config.staff_by_address(&a.email).is_none()
                     })
                     .cloned()
                     .collect();
@@ -157,13 +160,13 @@ impl Ingestor {
                 }
                 let refused = notes.iter().any(|n| n.contains("not a participant"));
                 if let Some(rel) = related.as_deref().filter(|_| refused) {
-                    if let Some(mut other) = self.store.ticket(rel)? {
+                    if let Some(mut other) = self.ctx.store.ticket(rel)? {
                         other.note(
                             format!("{by} used this ticket's reference without being a participant; their mail opened [{reference}]"),
                             "deskgate",
                             now,
                         );
-                        self.save_ticket(txn, &mut other);
+                        self.ctx.support.save_ticket(txn, &mut other);
                     }
                 }
                 self.append_message(txn, &mut ticket, incoming, kind, parsed.text.clone(), None);
@@ -176,7 +179,9 @@ impl Ingestor {
                 } else if incoming.class.kind.may_be_answered() {
                     match ticket.identity {
                         // Without an accounts file nobody can be verified: everyone is acknowledged.
-                        RequesterIdentity::Unverified if self.config.general.accounts.is_some() => {
+                        RequesterIdentity::Unverified
+                            if self.ctx.config.general.accounts.is_some() =>
+                        {
                             self.queue_customer_notice(txn, &mut ticket, incoming, "register")?
                         }
                         RequesterIdentity::PartnerRedirect => self.queue_customer_notice(
@@ -201,22 +206,25 @@ impl Ingestor {
                 let to = if flood.is_some() {
                     Vec::new()
                 } else {
-                    self.team_for(1, ticket.priority, desk, now)
+                    self.ctx.team_for(1, ticket.priority, desk, now)
                 };
                 let text = incoming.notice_text.clone();
                 let answering = Some(parsed.message_id.as_str());
-                self.notify(
+                outgoing::notify(
+                    &self.ctx,
                     txn,
                     &mut ticket,
                     desk,
-                    "New ticket",
-                    to,
-                    &parsed.from,
-                    &text,
-                    answering,
+                    StaffNotice {
+                        label: "New ticket",
+                        to,
+                        author: &parsed.from,
+                        text: &text,
+                        answering,
+                    },
                     now,
                 )?;
-                self.save_ticket(txn, &mut ticket);
+                self.ctx.support.save_ticket(txn, &mut ticket);
                 tracing::info!(ticket = %reference, acknowledged, "new ticket");
                 Ok(Outcome::Created {
                     ticket: reference,
@@ -241,9 +249,9 @@ impl Ingestor {
         if email.is_empty() {
             return Ok(None);
         }
-        let max = self.config.limits.sender_flood_per_hour;
+        let max = self.ctx.config.limits.sender_flood_per_hour;
         let window = Window::per_hour(max);
-        let history = self.store.sender_history(desk, email)?;
+        let history = self.ctx.store.sender_history(desk, email)?;
         let open = !window.allows(&history, now);
         let mut recent = window.recent(&history, now);
         recent.push(now);
@@ -284,13 +292,13 @@ impl Ingestor {
         .filter_map(|h| incoming.parsed.header(h))
         .find_map(verp_id);
         let entry = match by_verp {
-            Some(id) => self.store.outbox_entry(id)?,
+            Some(id) => self.ctx.store.outbox_entry(id)?,
             None => match info
                 .original_message_id
                 .as_deref()
                 .or(incoming.parsed.original_message_id.as_deref())
             {
-                Some(mid) => self.store.outbox_by_message_id(mid)?,
+                Some(mid) => self.ctx.store.outbox_by_message_id(mid)?,
                 None => None,
             },
         };
@@ -322,10 +330,10 @@ impl Ingestor {
         };
         if info.permanent {
             for email in &recipients {
-                let mut r = self.store.recipient(email)?;
+                let mut r = self.ctx.store.recipient(email)?;
                 r.hard_bounces += 1;
                 r.last_bounce = Some(format!("{status} {diagnostic}").trim().to_string());
-                if r.hard_bounces >= self.config.limits.flag_after_hard_bounces && !r.flagged {
+                if r.hard_bounces >= self.ctx.config.limits.flag_after_hard_bounces && !r.flagged {
                     r.flagged = true;
                     tracing::warn!(recipient = %email, bounces = r.hard_bounces, "address flagged after repeated hard bounces");
                 }
@@ -374,7 +382,7 @@ impl Ingestor {
             return Ok(false);
         };
         let (parsed, desk, now) = (&incoming.parsed, incoming.desk, incoming.now);
-        let max = self.config.ingest.max_message_bytes;
+        let max = self.ctx.config.ingest.max_message_bytes;
         ticket.note(
             format!("a mail of {size} bytes from {} exceeded ingest.max_message_bytes ({max}); kept raw in quarantine as {quarantine_id}", parsed.from.email),
             "deskgate",
@@ -388,7 +396,7 @@ impl Ingestor {
         let ctx = serde_json::json!({
             "ref": ticket.reference,
             "subject": subject::normalize(&parsed.subject),
-            "desk": self.desk_ctx(desk),
+            "desk": outgoing::desk_ctx(desk),
             "requester": {"name": to.name.clone().unwrap_or_default(), "email": to.email},
             "size_mb": format!("{:.1}", size as f64 / 1e6),
             "limit_mb": format!("{:.0}", max as f64 / 1e6),
@@ -412,8 +420,8 @@ impl Ingestor {
         incoming: &Incoming<'_>,
         now: chrono::DateTime<chrono::Utc>,
     ) {
-        let identity = self.identify(ticket);
-        let directory = self.directory();
+        let identity = crate::support::identify(ticket, &self.ctx.directory());
+        let directory = self.ctx.directory();
         if let Some(account) = identity.account().and_then(|id| directory.account(id)) {
             ticket.language = match &identity {
                 Identity::Contact { contact, .. } => account.language_of(contact).to_string(),
@@ -430,11 +438,12 @@ impl Ingestor {
                 "deskgate",
                 now,
             ),
-            RequesterIdentity::Unverified if self.config.general.accounts.is_some() => ticket.note(
-                "the requester belongs to no known account: unverified",
-                "deskgate",
-                now,
-            ),
+            RequesterIdentity::Unverified if self.ctx.config.general.accounts.is_some() => ticket
+                .note(
+                    "the requester belongs to no known account: unverified",
+                    "deskgate",
+                    now,
+                ),
             RequesterIdentity::Unverified => {}
             RequesterIdentity::PartnerRedirect => ticket.note(
                 format!(
@@ -452,7 +461,7 @@ impl Ingestor {
             ticket.priority_confirmed = false;
             ticket.note(format!("priority {p:?} proposed from the mail's words; to be confirmed by tier 1 (#priority)"), "deskgate", now);
         }
-        self.start_sla(ticket, now);
+        self.ctx.support.start_sla(ticket, now);
     }
 
     /// Queues a registration hint or a partner redirect instead of the acknowledgement.
@@ -465,7 +474,7 @@ impl Ingestor {
     ) -> Result<bool, StoreError> {
         let desk = incoming.desk;
         let to = ticket.requester.clone();
-        let directory = self.directory();
+        let directory = self.ctx.directory();
         let (account_name, partner) = match ticket
             .account
             .as_deref()
@@ -491,7 +500,7 @@ impl Ingestor {
         let ctx = serde_json::json!({
             "ref": ticket.reference,
             "subject": ticket.subject,
-            "desk": self.desk_ctx(desk),
+            "desk": outgoing::desk_ctx(desk),
             "requester": {"name": to.name.clone().unwrap_or_default(), "email": to.email},
             "account": {"name": account_name},
             "partner": partner,
@@ -529,7 +538,7 @@ impl Ingestor {
             template,
             language: ticket.language.clone(),
             ctx,
-            from: self.desk_sender(incoming.desk, None),
+            from: outgoing::desk_sender(incoming.desk, None),
             to: vec![to],
             cc: vec![],
             reply_to: None,
@@ -540,9 +549,15 @@ impl Ingestor {
             limited: true,
             record_as: Some(record_as),
         };
-        Ok(self
-            .queue(txn, ticket, incoming.desk, draft, incoming.now)?
-            .is_some())
+        Ok(outgoing::queue(
+            &self.ctx,
+            txn,
+            Some(ticket),
+            incoming.desk,
+            draft,
+            incoming.now,
+        )?
+        .is_some())
     }
 
     /// Queues the acknowledgement of a new ticket, in the desk's language.
@@ -557,9 +572,9 @@ impl Ingestor {
         let ctx = serde_json::json!({
             "ref": ticket.reference,
             "subject": ticket.subject,
-            "desk": self.desk_ctx(desk),
+            "desk": outgoing::desk_ctx(desk),
             "requester": {"name": to.name.clone().unwrap_or_default(), "email": to.email},
-            "received_at": self.local_time(now, &to.email),
+            "received_at": self.ctx.local_time(now, &to.email),
         });
         let mut references = parsed.references.clone();
         references.push(parsed.message_id.clone());

@@ -7,37 +7,34 @@
 //! the desk's checkpoint, so a mail has all its effects or none. The caller flushes once per batch
 //! and only then acknowledges the batch to the mailbox (group commit).
 //!
-//! The two paths live beside this file: `customer.rs` (new tickets, replies, acknowledgements)
-//! and `staff.rs` (engineers' replies, notes and commands); `outgoing.rs` renders, composes and
-//! queues every mail either path sends.
+//! A mail goes through two halves: `prepare.rs` (parse, classify, the staff proof, the new
+//! text: no store, no lock, so it runs while the mailbox is still sending) and
+//! [`Ingestor::apply`] (under the store's writer lock). The two paths of the second half live
+//! beside this file: `customer.rs` (new tickets, replies, acknowledgements) and `staff.rs`
+//! (engineers' replies, notes and commands); the mail either causes goes into the outbox
+//! through [`crate::outgoing`].
 
 mod customer;
-mod outgoing;
 pub mod parse;
 mod prepare;
-mod service;
 mod staff;
-mod timers;
-pub mod timings;
 
 pub use prepare::Prepared;
-pub use timers::TimerReport;
 
-use crate::clock::Clock;
-use crate::config::{Config, Desk};
+use crate::config::Desk;
+use crate::context::Context;
 use crate::core::mail::classify::{Classification, MailKind};
 use crate::core::mail::subject;
 use crate::core::mail::threading::{self, Candidates, Decision, TicketFacts};
 use crate::core::mail::InboundMail;
 use crate::core::service::message::{Direction, MessageKind, MessageRecord};
 use crate::core::service::ticket::Ticket;
-use crate::render::Templates;
 use crate::source::{Origin, RawMail};
-use crate::store::{Checkpoint, QuarantineEntry, Shelf, Store, StoreError, Txn};
+use crate::store::{Checkpoint, QuarantineEntry, Shelf, StoreError, Txn};
+use crate::timings::Phase;
 use chrono::{DateTime, Utc};
 use prepare::Sender;
 use std::sync::Arc;
-use timings::{Phase, Timings};
 
 /// What became of one mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,27 +62,11 @@ impl Outcome {
     }
 }
 
-/// Everything ingest needs, shared by every desk's task.
+/// The ingest role: turns fetched mail into ticket changes. Shared by every desk's task.
 pub struct Ingestor {
-    pub store: Store,
-    pub templates: Arc<Templates>,
-    pub config: Arc<Config>,
-    pub clock: Arc<dyn Clock>,
+    pub ctx: Arc<Context>,
+    /// The domains of deskgate's own Message-IDs (own mail coming back is a loop).
     own_domains: Vec<String>,
-    desk_addresses: Vec<String>,
-    /// The accounts directory; replaced as a whole when the accounts file is reloaded.
-    accounts: std::sync::RwLock<Arc<crate::core::service::accounts::Directory>>,
-    /// Every plan (defaults merged with the config's), computed once.
-    plans: Vec<crate::config::Plan>,
-    /// Business calendars by name (the plans' "calendar" key).
-    calendars: std::collections::HashMap<String, crate::core::service::calendar::Calendar>,
-    /// Held for a whole broadcast pass (see `crate::broadcast::run_due`).
-    broadcasting: std::sync::Mutex<crate::broadcast::PassMemory>,
-    /// Woken when a long job (a broadcast) has made part of its mail durable in the outbox, so
-    /// the delivery task starts sending while the rest is still being queued.
-    outbox_waker: std::sync::OnceLock<Arc<tokio::sync::Notify>>,
-    /// Where ingest spends its time (see [`timings`]).
-    pub timings: Timings,
 }
 
 /// One mail being processed: where it came from, what it says, what kind it is.
@@ -117,67 +98,9 @@ impl Incoming<'_> {
 }
 
 impl Ingestor {
-    pub fn new(
-        store: Store,
-        templates: Arc<Templates>,
-        config: Arc<Config>,
-        clock: Arc<dyn Clock>,
-    ) -> Ingestor {
-        let own_domains = vec![config.message_id_domain()];
-        let desk_addresses = config
-            .desks
-            .iter()
-            .map(|d| d.address.to_ascii_lowercase())
-            .collect();
-        let plans = config.plans();
-        let calendars = config
-            .calendars
-            .iter()
-            .filter_map(|c| {
-                let cal = crate::core::service::calendar::Calendar::parse(
-                    &c.timezone,
-                    &c.hours,
-                    &c.days,
-                    &c.holidays,
-                )
-                .ok()?;
-                Some((c.name.clone(), cal))
-            })
-            .collect();
-        Ingestor {
-            store,
-            templates,
-            config,
-            clock,
-            own_domains,
-            desk_addresses,
-            accounts: std::sync::RwLock::new(Arc::default()),
-            plans,
-            calendars,
-            broadcasting: std::sync::Mutex::default(),
-            outbox_waker: std::sync::OnceLock::new(),
-            timings: Timings::default(),
-        }
-    }
-
-    /// Names the delivery task's wake-up (the daemon does, once).
-    pub fn set_outbox_waker(&self, waker: Arc<tokio::sync::Notify>) {
-        let _ = self.outbox_waker.set(waker);
-    }
-
-    /// Tells the delivery task that durable outbox entries are waiting.
-    pub(crate) fn outbox_changed(&self) {
-        if let Some(w) = self.outbox_waker.get() {
-            w.notify_one();
-        }
-    }
-
-    /// Taken by a broadcast pass, so two passes never queue the same recipient twice.
-    pub(crate) fn broadcast_lock(&self) -> std::sync::MutexGuard<'_, crate::broadcast::PassMemory> {
-        // A pass that panicked left nothing half-written (batches are atomic): carry on.
-        self.broadcasting
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    pub fn new(ctx: Arc<Context>) -> Ingestor {
+        let own_domains = vec![ctx.config.message_id_domain()];
+        Ingestor { ctx, own_domains }
     }
 
     /// Processes one mail from `desk` and commits its effects (durable after the next flush).
@@ -199,9 +122,9 @@ impl Ingestor {
         known_ticket: Option<&str>,
     ) -> Result<Outcome, StoreError> {
         debug_assert_eq!(prepared.desk, desk.name);
-        let _writer = self.store.write_lock();
-        let now = self.clock.now();
-        let mut txn = self.store.txn();
+        let _writer = self.ctx.store.write_lock();
+        let now = self.ctx.clock.now();
+        let mut txn = self.ctx.store.txn();
         if let Origin::Imap { uid_validity, uid } = prepared.mail.origin {
             txn.put_checkpoint(
                 &desk.name,
@@ -214,7 +137,7 @@ impl Ingestor {
         let span = tracing::info_span!("mail", desk = %desk.name, origin = %prepared.mail.origin, message_id = tracing::field::Empty, ticket = tracing::field::Empty);
         let _enter = span.enter();
         let outcome = self.decide_and_apply(&mut txn, desk, prepared, now, &span, known_ticket)?;
-        self.timings.time(Phase::Commit, || txn.commit())?;
+        self.ctx.timings.time(Phase::Commit, || txn.commit())?;
         Ok(outcome)
     }
 
@@ -222,8 +145,8 @@ impl Ingestor {
     /// (which made it a duplicate) goes first, in the same commit as the removal.
     pub fn retry_shelved(&self, shelf: Shelf, id: u64) -> Result<Outcome, StoreError> {
         let (Some(entry), Some(raw)) = (
-            self.store.shelved(shelf, id)?,
-            self.store.shelved_raw(shelf, id)?,
+            self.ctx.store.shelved(shelf, id)?,
+            self.ctx.store.shelved_raw(shelf, id)?,
         ) else {
             return Err(StoreError::Corrupt {
                 key: format!("shelf {id}"),
@@ -231,9 +154,10 @@ impl Ingestor {
             });
         };
         let desk = self
+            .ctx
             .config
             .desk(&entry.desk)
-            .or(self.config.desks.first())
+            .or(self.ctx.config.desks.first())
             .cloned()
             .ok_or_else(|| StoreError::Corrupt {
                 key: format!("shelf {id}"),
@@ -243,14 +167,15 @@ impl Ingestor {
         let known = match entry.message_id.as_str() {
             "" => None,
             mid => self
+                .ctx
                 .store
                 .message_index(mid)?
                 .map(|i| i.ticket)
                 .filter(|t| !t.is_empty()),
         };
         {
-            let _writer = self.store.write_lock();
-            let mut txn = self.store.txn();
+            let _writer = self.ctx.store.write_lock();
+            let mut txn = self.ctx.store.txn();
             txn.delete_shelved(shelf, id);
             if !entry.message_id.is_empty() {
                 txn.delete_message_index(&entry.message_id);
@@ -265,7 +190,7 @@ impl Ingestor {
         };
         let prepared = self.prepare(&desk, mail);
         let outcome = self.apply(&desk, prepared, known.as_deref())?;
-        self.store.flush()?;
+        self.ctx.store.flush()?;
         tracing::info!(id, ?outcome, "shelved mail retried");
         Ok(outcome)
     }
@@ -295,7 +220,7 @@ impl Ingestor {
             tracing::warn!(warning = %w, "mail parsed with a problem");
         }
         let started = std::time::Instant::now();
-        if let Some(idx) = self.store.message_index(&parsed.message_id)? {
+        if let Some(idx) = self.ctx.store.message_index(&parsed.message_id)? {
             tracing::info!(ticket = %idx.ticket, "duplicate Message-ID: already processed");
             // Fetched again because a crash took its raw bytes (`Store::recover_blobs`): keep
             // them again. (An oversized mail's bytes are in quarantine; mail we sent, and mail
@@ -303,17 +228,17 @@ impl Ingestor {
             if !oversized
                 && !idx.ticket.is_empty()
                 && idx.direction == crate::core::service::message::Direction::In
-                && self.store.raw(&parsed.message_id)?.is_none()
+                && self.ctx.store.raw(&parsed.message_id)?.is_none()
             {
                 tracing::warn!(ticket = %idx.ticket, "raw mail lost in a crash kept again");
                 txn.put_raw(&parsed.message_id, &mail.raw);
             }
             return Ok(Outcome::Duplicate { ticket: idx.ticket });
         }
-        self.timings.add(Phase::Thread, started.elapsed());
+        self.ctx.timings.add(Phase::Thread, started.elapsed());
         let mut oversized_in = None;
         if oversized {
-            let max = self.config.ingest.max_message_bytes;
+            let max = self.ctx.config.ingest.max_message_bytes;
             let error = format!(
                 "mail of {} bytes exceeds ingest.max_message_bytes ({max})",
                 mail.raw.len()
@@ -334,7 +259,12 @@ impl Ingestor {
             );
             parsed.attachments.clear();
             oversized_in = Some((mail.raw.len(), id));
-            if self.config.staff_by_address(&parsed.from.email).is_some() {
+            if self
+                .ctx
+                .config
+                .staff_by_address(&parsed.from.email)
+                .is_some()
+            {
                 return Ok(Outcome::Quarantined { error });
             }
         }
@@ -342,6 +272,7 @@ impl Ingestor {
         let understood = match understood {
             Some(u) => u,
             None => self
+                .ctx
                 .timings
                 .time(Phase::Classify, || self.understand(&parsed)),
         };
@@ -373,7 +304,7 @@ impl Ingestor {
             .or_else(|| parsed.original_message_id.clone());
         let mut candidates = self.candidates(&parsed, reported.as_deref())?;
         if let Some(t) = known_ticket
-            .map(|r| self.store.ticket(r))
+            .map(|r| self.ctx.store.ticket(r))
             .transpose()?
             .flatten()
         {
@@ -383,7 +314,7 @@ impl Ingestor {
         // message that only staff see, with a warning noted.
         candidates.staff_sender = staff_member.is_some() || unauthenticated_staff.is_some();
         let decision = threading::decide(&parsed, &candidates);
-        self.timings.add(Phase::Thread, started.elapsed());
+        self.ctx.timings.add(Phase::Thread, started.elapsed());
         if let Decision::Join { reference, .. } = &decision {
             span.record("ticket", reference.as_str());
         }
@@ -403,14 +334,10 @@ impl Ingestor {
             notice_text: understood.notice_text,
             proposed_priority: understood.proposed,
         };
-        self.timings.time(Phase::Apply, || match staff_member {
+        self.ctx.timings.time(Phase::Apply, || match staff_member {
             Some(member) => self.staff_mail(txn, &incoming, &member, decision),
             None => self.customer_mail(txn, &incoming, decision, unauthenticated_staff),
         })
-    }
-
-    fn is_desk(&self, email: &str) -> bool {
-        self.desk_addresses.iter().any(|d| d == email)
     }
 
     /// Looks up the tickets the mail's headers and subject point at.
@@ -421,15 +348,15 @@ impl Ingestor {
     ) -> Result<Candidates, StoreError> {
         let mut c = Candidates::default();
         for id in mail.referenced_ids().into_iter().chain(reported) {
-            if let Some(idx) = self.store.message_index(id)? {
-                if let Some(t) = self.store.ticket(&idx.ticket)? {
+            if let Some(idx) = self.ctx.store.message_index(id)? {
+                if let Some(t) = self.ctx.store.ticket(&idx.ticket)? {
                     c.by_header = Some(facts(&t));
                     break;
                 }
             }
         }
         for r in subject::find_refs(&mail.subject) {
-            if let Some(t) = self.store.ticket(&r)? {
+            if let Some(t) = self.ctx.store.ticket(&r)? {
                 c.by_subject.push(facts(&t));
             }
         }
@@ -437,7 +364,8 @@ impl Ingestor {
     }
 
     fn load_ticket(&self, reference: &str) -> Result<Ticket, StoreError> {
-        self.store
+        self.ctx
+            .store
             .ticket(reference)?
             .ok_or_else(|| StoreError::Corrupt {
                 key: format!("t/{reference}"),
@@ -535,44 +463,6 @@ impl Ingestor {
             Shelf::Aside => tracing::info!(id, reason = %reason, "mail kept aside"),
         }
         Ok(id)
-    }
-
-    /// A time as `reader` sees it, in their time zone.
-    fn local_time(&self, t: DateTime<Utc>, reader: &str) -> String {
-        let zone = self.zone_of(reader);
-        match zone.parse::<chrono_tz::Tz>() {
-            Ok(tz) => t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string(),
-            Err(_) => t.format("%Y-%m-%d %H:%M UTC").to_string(),
-        }
-    }
-
-    /// The time zone a reader sees times in: their team's (staff and team addresses), their
-    /// account's (customers), else the deployment's.
-    fn zone_of(&self, reader: &str) -> String {
-        if let Some(team) = self
-            .config
-            .teams
-            .iter()
-            .find(|t| t.address.eq_ignore_ascii_case(reader))
-        {
-            return team.timezone.clone();
-        }
-        if let Some(team) = self
-            .config
-            .staff_by_address(reader)
-            .and_then(|s| self.config.team(&s.team))
-        {
-            return team.timezone.clone();
-        }
-        let directory = self.directory();
-        if let Some(account) = directory
-            .identify(reader)
-            .account()
-            .and_then(|a| directory.account(a))
-        {
-            return account.timezone.clone();
-        }
-        self.config.general.timezone.clone()
     }
 }
 

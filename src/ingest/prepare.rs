@@ -5,7 +5,6 @@
 //! prepares each mail while the mailbox is still sending the next ones, and only the second half
 //! ([`Ingestor::apply`]: duplicate check, threading, the ticket change, the commit) is serial.
 
-use super::timings::Phase;
 use super::{parse, Ingestor};
 use crate::config::{Desk, Staff};
 use crate::core::mail::auth::{self, AuthPolicy};
@@ -16,6 +15,7 @@ use crate::core::mail::InboundMail;
 use crate::core::service::priority;
 use crate::core::service::ticket::Priority;
 use crate::source::RawMail;
+use crate::timings::Phase;
 
 /// A mail read and understood, waiting for [`Ingestor::apply`].
 pub struct Prepared {
@@ -68,8 +68,8 @@ impl Ingestor {
     /// Reads and understands one mail of `desk`. Never fails: a mail that cannot be parsed
     /// carries its error to [`Ingestor::apply`], which quarantines it.
     pub fn prepare(&self, desk: &Desk, mail: RawMail) -> Prepared {
-        let oversized = mail.raw.len() > self.config.ingest.max_message_bytes;
-        let parsed = self.timings.time(Phase::Parse, || {
+        let oversized = mail.raw.len() > self.ctx.config.ingest.max_message_bytes;
+        let parsed = self.ctx.timings.time(Phase::Parse, || {
             // Of a mail over the limit only the header block is read: enough to tell its sender.
             let input = if oversized {
                 parse::header_block(&mail.raw)
@@ -79,7 +79,8 @@ impl Ingestor {
             parse::parse(input, parse::ParseLimits::default())
         });
         let understood = (!oversized && parsed.parse_failed.is_none()).then(|| {
-            self.timings
+            self.ctx
+                .timings
                 .time(Phase::Classify, || self.understand(&parsed))
         });
         Prepared {
@@ -95,20 +96,20 @@ impl Ingestor {
     pub(super) fn understand(&self, parsed: &InboundMail) -> Understood {
         let ctx = ClassifyContext {
             own_domains: &self.own_domains,
-            desk_addresses: &self.desk_addresses,
+            desk_addresses: self.ctx.desk_addresses(),
         };
         let class = classify(parsed, &ctx);
         let class_text = format!("{}: {}", class.kind.as_str(), class.reasons.join("; "));
         // A staff address proves nothing until the mail is authenticated.
         let staff = (class.kind == MailKind::Human)
-            .then(|| self.config.staff_by_address(&parsed.from.email))
+            .then(|| self.ctx.config.staff_by_address(&parsed.from.email))
             .flatten();
         let sender = match staff {
             None => Sender::Customer,
             Some(member) => {
                 let policy = AuthPolicy {
-                    trusted_authserv_ids: &self.config.auth.trusted_authserv_ids,
-                    trusted_relays: &self.config.auth.trusted_relays,
+                    trusted_authserv_ids: &self.ctx.config.auth.trusted_authserv_ids,
+                    trusted_relays: &self.ctx.config.auth.trusted_relays,
                 };
                 let verdict = auth::verify(parsed, &policy);
                 if verdict.authenticated {

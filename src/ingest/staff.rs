@@ -5,7 +5,6 @@
 //! note. A mail with a command that is unknown, malformed or impossible changes nothing: the
 //! engineer alone gets an error reply naming the line.
 
-use super::outgoing::Draft;
 use super::parse;
 use super::{Incoming, Ingestor, Outcome};
 use crate::config::Staff;
@@ -16,6 +15,7 @@ use crate::core::mail::threading::Decision;
 use crate::core::service::message::MessageKind;
 use crate::core::service::ticket::{Status, Ticket, LAST_TIER};
 use crate::outbound::compose::OutgoingAttachment;
+use crate::outgoing::{self, Draft, StaffNotice};
 use crate::store::{Shelf, StoreError, Txn};
 
 /// What applying an engineer's commands asks of the pipeline afterwards.
@@ -86,7 +86,7 @@ impl Ingestor {
                 None,
             );
             self.command_error(txn, incoming, Some(&mut ticket), &author, &errors)?;
-            self.save_ticket(txn, &mut ticket);
+            self.ctx.support.save_ticket(txn, &mut ticket);
             return Ok(Outcome::Appended {
                 ticket: reference,
                 reopened: false,
@@ -107,22 +107,25 @@ impl Ingestor {
                 None,
             );
             if !new_text.trim().is_empty() {
-                let mut to = self.owner_or_team(&ticket, desk);
+                let mut to = self.ctx.owner_or_team(&ticket, desk);
                 for login in &ticket.staff {
-                    if let Some(s) = self.config.staff_by_name(login) {
+                    if let Some(s) = self.ctx.config.staff_by_name(login) {
                         to.push(Address::new(Some(&s.name), &s.address));
                     }
                 }
                 let label = format!("Internal note by {}", member.name);
-                self.notify(
+                outgoing::notify(
+                    &self.ctx,
                     txn,
                     &mut ticket,
                     desk,
-                    &label,
-                    to,
-                    &author,
-                    &new_text,
-                    Some(&parsed.message_id),
+                    StaffNotice {
+                        label: &label,
+                        to,
+                        author: &author,
+                        text: &new_text,
+                        answering: Some(&parsed.message_id),
+                    },
                     now,
                 )?;
             }
@@ -148,37 +151,43 @@ impl Ingestor {
             );
         }
         if let Some(tier) = applied.escalated_to {
-            let to = self.on_shift_team(tier, desk, now);
+            let to = self.ctx.on_shift_team(tier, desk, now);
             let label = format!("Escalated to tier {tier}");
-            self.notify(
+            outgoing::notify(
+                &self.ctx,
                 txn,
                 &mut ticket,
                 desk,
-                &label,
-                to,
-                &author,
-                &new_text,
-                Some(&parsed.message_id),
+                StaffNotice {
+                    label: &label,
+                    to,
+                    author: &author,
+                    text: &new_text,
+                    answering: Some(&parsed.message_id),
+                },
                 now,
             )?;
         }
         if let Some(login) = applied.assigned_to.filter(|l| l != &member.login) {
-            if let Some(s) = self.config.staff_by_name(&login) {
+            if let Some(s) = self.ctx.config.staff_by_name(&login) {
                 let to = vec![Address::new(Some(&s.name), &s.address)];
-                self.notify(
+                outgoing::notify(
+                    &self.ctx,
                     txn,
                     &mut ticket,
                     desk,
-                    "Assigned to you",
-                    to,
-                    &author,
-                    &new_text,
-                    Some(&parsed.message_id),
+                    StaffNotice {
+                        label: "Assigned to you",
+                        to,
+                        author: &author,
+                        text: &new_text,
+                        answering: Some(&parsed.message_id),
+                    },
                     now,
                 )?;
             }
         }
-        self.save_ticket(txn, &mut ticket);
+        self.ctx.support.save_ticket(txn, &mut ticket);
         tracing::info!(ticket = %reference, staff = %member.login, internal, "staff mail applied");
         Ok(Outcome::Appended {
             ticket: reference,
@@ -196,7 +205,7 @@ impl Ingestor {
                 message,
             };
             match cmd {
-                Command::Assign(who) if self.config.staff_by_name(who).is_none() => {
+                Command::Assign(who) if self.ctx.config.staff_by_name(who).is_none() => {
                     errors.push(err(format!(
                         "no staff member has the login or address {who:?}"
                     )));
@@ -206,7 +215,7 @@ impl Ingestor {
                         "the ticket is already at tier {LAST_TIER}, the last point of escalation"
                     )));
                 }
-                Command::Tier(t) if self.config.teams.iter().all(|team| team.tier != *t) => {
+                Command::Tier(t) if self.ctx.config.teams.iter().all(|team| team.tier != *t) => {
                     errors.push(err(format!("no team works tier {t}")));
                 }
                 Command::CcRemove(a) if a == &ticket.requester.email => {
@@ -237,10 +246,10 @@ impl Ingestor {
                 }
                 Command::Priority(p) => {
                     ticket.confirm_priority(*p, by, now);
-                    self.retarget_sla(ticket);
+                    self.ctx.support.retarget_sla(ticket);
                 }
                 Command::Assign(who) => {
-                    let login = self.config.staff_by_name(who).map(|s| s.login.clone());
+                    let login = self.ctx.config.staff_by_name(who).map(|s| s.login.clone());
                     ticket.set_owner(login.clone(), by, now);
                     applied.assigned_to = login;
                 }
@@ -295,7 +304,7 @@ impl Ingestor {
         let ctx = serde_json::json!({
             "ref": ticket.reference,
             "subject": ticket.subject,
-            "desk": self.desk_ctx(desk),
+            "desk": outgoing::desk_ctx(desk),
             "requester": {"name": ticket.requester.name.clone().unwrap_or_default(), "email": ticket.requester.email},
             "staff": {"name": member.name},
             "text": text.trim_end(),
@@ -316,7 +325,7 @@ impl Ingestor {
             limited: false,
             record_as: None,
         };
-        self.queue(txn, ticket, desk, draft, incoming.now)
+        outgoing::queue(&self.ctx, txn, Some(ticket), desk, draft, incoming.now)
     }
 
     /// Tells the engineer alone why nothing was applied.
@@ -332,7 +341,7 @@ impl Ingestor {
         let ctx = serde_json::json!({
             "ref": ticket.as_ref().map(|t| t.reference.clone()).unwrap_or_default(),
             "subject": crate::core::mail::subject::normalize(&incoming.parsed.subject),
-            "desk": self.desk_ctx(desk),
+            "desk": outgoing::desk_ctx(desk),
             "errors": errors.iter().map(|e| serde_json::json!({"line": e.line, "text": e.text, "message": e.message})).collect::<Vec<_>>(),
             "help": commands::help().trim_end(),
         });
@@ -341,7 +350,7 @@ impl Ingestor {
             template: "command_error",
             language: "en".into(),
             ctx,
-            from: self.desk_sender(desk, None),
+            from: outgoing::desk_sender(desk, None),
             to: vec![author.clone()],
             cc: vec![],
             reply_to: None,
@@ -354,7 +363,7 @@ impl Ingestor {
         };
         match ticket {
             Some(t) => {
-                self.queue(txn, t, desk, draft, incoming.now)?;
+                outgoing::queue(&self.ctx, txn, Some(t), desk, draft, incoming.now)?;
             }
             None => {
                 // No ticket to hang the error on: a scratch ticket value carries the reference-less
@@ -371,7 +380,14 @@ impl Ingestor {
                     },
                     incoming.now,
                 );
-                self.queue(txn, &mut scratch, desk, draft, incoming.now)?;
+                outgoing::queue(
+                    &self.ctx,
+                    txn,
+                    Some(&mut scratch),
+                    desk,
+                    draft,
+                    incoming.now,
+                )?;
             }
         }
         Ok(())

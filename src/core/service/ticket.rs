@@ -40,6 +40,18 @@ pub enum Priority {
     P4,
 }
 
+impl Priority {
+    /// `P1` … `P4`: as plans name their targets, and as mails and reports show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::P1 => "P1",
+            Priority::P2 => "P2",
+            Priority::P3 => "P3",
+            Priority::P4 => "P4",
+        }
+    }
+}
+
 /// One change in a ticket's life.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {

@@ -2,17 +2,19 @@
 //!
 //! Each timer fires once: a ticket's notices are taken, sent and its next timer filed in one
 //! transaction; a handover's "checked up to" instant moves in the same transaction as its mail.
+//! [`Timers`] is the role the daemon's timer task (and `run --once`) runs; it keeps no state of
+//! its own beyond what the store holds.
 
-use super::outgoing::Draft;
-use super::service::label;
-use super::Ingestor;
+use crate::context::Context;
 use crate::core::address::Address;
 use crate::core::service::accounts::Directory;
 use crate::core::service::shifts;
 use crate::core::service::sla::{Level, Target};
 use crate::core::service::ticket::{Priority, Status, Ticket, LAST_TIER};
+use crate::outgoing::{self, target_label as label, Draft, StaffNotice};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 /// What one run of the due timers did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -22,22 +24,32 @@ pub struct TimerReport {
     pub handovers: usize,
 }
 
-impl Ingestor {
+/// Fires the SLA notices and shift handovers that come due.
+pub struct Timers {
+    ctx: Arc<Context>,
+}
+
+impl Timers {
+    pub fn new(ctx: Arc<Context>) -> Timers {
+        Timers { ctx }
+    }
+
     /// Fires every timer due at `now`.
-    pub fn run_due_timers(&self, now: DateTime<Utc>) -> Result<TimerReport, StoreError> {
+    pub fn run_due(&self, now: DateTime<Utc>) -> Result<TimerReport, StoreError> {
+        let ctx = &self.ctx;
         let mut report = TimerReport::default();
-        for (_, reference) in self.store.due_timers(now)? {
-            let _writer = self.store.write_lock();
-            let Some(mut ticket) = self.store.ticket(&reference)? else {
+        for (_, reference) in ctx.store.due_timers(now)? {
+            let _writer = ctx.store.write_lock();
+            let Some(mut ticket) = ctx.store.ticket(&reference)? else {
                 continue;
             };
-            let mut txn = self.store.txn();
+            let mut txn = ctx.store.txn();
             self.sla_notices(&mut txn, &mut ticket, now, &mut report)?;
-            self.save_ticket(&mut txn, &mut ticket);
+            ctx.support.save_ticket(&mut txn, &mut ticket);
             txn.commit()?;
         }
         self.handovers(now, &mut report)?;
-        self.store.flush()?;
+        ctx.store.flush()?;
         Ok(report)
     }
 
@@ -48,16 +60,17 @@ impl Ingestor {
         now: DateTime<Utc>,
         report: &mut TimerReport,
     ) -> Result<(), StoreError> {
-        let cal = self.calendar_of(ticket);
+        let ctx = &self.ctx;
+        let cal = ctx.support.calendar_of(ticket);
         let Some(sla) = ticket.sla.as_mut() else {
             return Ok(());
         };
         let notices = sla.take_due_notices(now, &cal);
-        let Some(desk) = self
+        let Some(desk) = ctx
             .config
             .desk(&ticket.desk)
             .cloned()
-            .or_else(|| self.config.desks.first().cloned())
+            .or_else(|| ctx.config.desks.first().cloned())
         else {
             return Ok(());
         };
@@ -75,17 +88,17 @@ impl Ingestor {
                     match ticket
                         .owner
                         .as_deref()
-                        .and_then(|o| self.config.staff_by_name(o))
+                        .and_then(|o| ctx.config.staff_by_name(o))
                     {
                         Some(owner) => vec![Address::new(Some(&owner.name), &owner.address)],
-                        None => self.on_shift_team(ticket.tier, &desk, now),
+                        None => ctx.on_shift_team(ticket.tier, &desk, now),
                     }
                 }
                 Level::Breach => {
                     report.sla_breaches += 1;
                     let next = (ticket.tier + 1).min(LAST_TIER);
-                    let mut to = self.on_shift_team(next, &desk, now);
-                    to.extend(self.customer_success_manager(&self.directory(), ticket));
+                    let mut to = ctx.on_shift_team(next, &desk, now);
+                    to.extend(customer_success_manager(&ctx.directory(), ticket));
                     to
                 }
             };
@@ -97,58 +110,52 @@ impl Ingestor {
                 Level::Warning => format!(
                     "SLA warning: {} due {} (75 %)",
                     label(target),
-                    self.local_time(due, &reader)
+                    ctx.local_time(due, &reader)
                 ),
                 Level::Breach => format!(
                     "SLA breached: {} was due {}",
                     label(target),
-                    self.local_time(due, &reader)
+                    ctx.local_time(due, &reader)
                 ),
             };
             tracing::warn!(ticket = %ticket.reference, target = target.as_str(), level = level.as_str(), "SLA notice");
             ticket.note(label_text.clone(), "deskgate", now);
             let text = format!(
-                "{label_text}.\n\nTicket {} ({}), priority {:?}, status {}.",
+                "{label_text}.\n\nTicket {} ({}), priority {}, status {}.",
                 ticket.reference,
                 ticket.subject,
-                ticket.priority,
+                ticket.priority.as_str(),
                 ticket.status.as_str()
             );
-            self.notify(
+            outgoing::notify(
+                ctx,
                 txn,
                 ticket,
                 &desk,
-                &label_text,
-                recipients,
-                &deskgate,
-                &text,
-                None,
+                StaffNotice {
+                    label: &label_text,
+                    to: recipients,
+                    author: &deskgate,
+                    text: &text,
+                    answering: None,
+                },
                 now,
             )?;
         }
         Ok(())
     }
 
-    fn customer_success_manager(&self, directory: &Directory, ticket: &Ticket) -> Vec<Address> {
-        ticket
-            .account
-            .as_deref()
-            .and_then(|a| directory.account(a))
-            .and_then(|a| a.team.customer_success_manager.clone())
-            .map(|csm| vec![Address::new(None, &csm)])
-            .unwrap_or_default()
-    }
-
     /// Sends one handover mail per shift end since the last check to the team taking over, with
     /// the open P1/P2 tickets of its tier.
     fn handovers(&self, now: DateTime<Utc>, report: &mut TimerReport) -> Result<(), StoreError> {
-        let teams = self.shift_teams();
+        let ctx = &self.ctx;
+        let teams = ctx.support.shift_teams();
         if teams.is_empty() {
             return Ok(());
         }
-        let _writer = self.store.write_lock();
-        let checked: Option<DateTime<Utc>> = self.store.meta("handover_checked")?;
-        let mut txn = self.store.txn();
+        let _writer = ctx.store.write_lock();
+        let checked: Option<DateTime<Utc>> = ctx.store.meta("handover_checked")?;
+        let mut txn = ctx.store.txn();
         // Only ever forward: a pass with an earlier clock (a dry run, a clock stepped back) must
         // not make shift ends count again.
         txn.put_meta("handover_checked", &checked.map_or(now, |c| c.max(now)));
@@ -156,11 +163,11 @@ impl Ingestor {
         let Some(from) = checked.filter(|c| *c < now) else {
             return txn.commit();
         };
-        let handovers = shifts::handovers(&teams, None, from, now);
+        let handovers = shifts::handovers(teams, None, from, now);
         if handovers.is_empty() {
             return txn.commit();
         }
-        let open: Vec<Ticket> = self
+        let open: Vec<Ticket> = ctx
             .store
             .tickets()?
             .into_iter()
@@ -168,38 +175,55 @@ impl Ingestor {
                 t.priority <= Priority::P2 && !matches!(t.status, Status::Resolved | Status::Closed)
             })
             .collect();
-        let Some(desk) = self.config.desks.first().cloned() else {
+        let Some(desk) = ctx.config.desks.first().cloned() else {
             return txn.commit();
         };
         for h in handovers {
-            let Some(to_team) = h.to_team.as_deref().and_then(|n| self.config.team(n)) else {
+            let Some(to_team) = h.to_team.as_deref().and_then(|n| ctx.config.team(n)) else {
                 continue;
             };
             let tickets: Vec<serde_json::Value> = open
                 .iter()
                 .filter(|t| t.tier == h.tier)
                 .map(|t| {
-                    let cal = self.calendar_of(t);
-                    let due = |target| t.sla.as_ref().and_then(|s| s.due(target, &cal)).map(|d| self.local_time(d, &to_team.address)).unwrap_or_default();
+                    let cal = ctx.support.calendar_of(t);
+                    let due = |target| {
+                        t.sla
+                            .as_ref()
+                            .and_then(|s| s.due(target, &cal))
+                            .map(|d| ctx.local_time(d, &to_team.address))
+                            .unwrap_or_default()
+                    };
                     serde_json::json!({
-                        "ref": t.reference, "subject": t.subject, "priority": format!("{:?}", t.priority),
-                        "status": t.status.as_str(), "owner": t.owner.clone().unwrap_or_default(),
-                        "account": t.account.clone().unwrap_or_default(), "tier": t.tier,
-                        "response_due": due(Target::FirstResponse), "restore_due": due(Target::Restore),
-                        "breached": self.sla_view(t, now)["breached"].as_bool().unwrap_or(false),
+                        "ref": t.reference,
+                        "subject": t.subject,
+                        "priority": t.priority.as_str(),
+                        "status": t.status.as_str(),
+                        "owner": t.owner.clone().unwrap_or_default(),
+                        "account": t.account.clone().unwrap_or_default(),
+                        "tier": t.tier,
+                        "response_due": due(Target::FirstResponse),
+                        "restore_due": due(Target::Restore),
+                        "breached": crate::view::sla(&ctx.support, t, now)["breached"]
+                            .as_bool()
+                            .unwrap_or(false),
                     })
                 })
                 .collect();
-            let ctx = serde_json::json!({
-                "team": to_team.name, "from_team": h.from_team, "at": self.local_time(h.at, &to_team.address),
-                "desk": self.desk_ctx(&desk), "count": tickets.len(), "tickets": tickets,
+            let template_ctx = serde_json::json!({
+                "team": to_team.name,
+                "from_team": h.from_team,
+                "at": ctx.local_time(h.at, &to_team.address),
+                "desk": outgoing::desk_ctx(&desk),
+                "count": tickets.len(),
+                "tickets": tickets,
             });
             let draft = Draft {
                 kind: "handover",
                 template: "handover",
                 language: "en".into(),
-                ctx,
-                from: self.desk_sender(&desk, None),
+                ctx: template_ctx,
+                from: outgoing::desk_sender(&desk, None),
                 to: vec![Address::new(Some(&to_team.name), &to_team.address)],
                 cc: vec![],
                 reply_to: None,
@@ -210,23 +234,22 @@ impl Ingestor {
                 limited: false,
                 record_as: None,
             };
-            // A handover is about no single ticket: a scratch ticket carries it through queueing.
-            let mut scratch = Ticket::open(
-                crate::core::service::ticket::Opening {
-                    reference: String::new(),
-                    desk: &desk.name,
-                    language: "en",
-                    subject: "handover",
-                    requester: Address::new(None, &to_team.address),
-                    others: &[],
-                    message_id: "",
-                },
-                now,
-            );
-            self.queue(&mut txn, &mut scratch, &desk, draft, now)?;
+            // A handover is about no single ticket.
+            outgoing::queue(ctx, &mut txn, None, &desk, draft, now)?;
             tracing::info!(from = %h.from_team, to = %to_team.name, at = %h.at, "shift handover sent");
             report.handovers += 1;
         }
         txn.commit()
     }
+}
+
+/// The customer success manager of the ticket's account, told of a breach.
+fn customer_success_manager(directory: &Directory, ticket: &Ticket) -> Vec<Address> {
+    ticket
+        .account
+        .as_deref()
+        .and_then(|a| directory.account(a))
+        .and_then(|a| a.team.customer_success_manager.clone())
+        .map(|csm| vec![Address::new(None, &csm)])
+        .unwrap_or_default()
 }

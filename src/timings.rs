@@ -1,8 +1,8 @@
 //! Where ingest spends its time: the seconds of each phase, summed over every mail since the
 //! process started.
 //!
-//! The pipeline adds to it as it goes (ingest's own phases here, fetch, flush and `\Seen` in the
-//! daemon); `run --once --json` prints it, and the ingest benchmark shows it per mail, so a
+//! The pipeline adds to it as it goes (the ingest's phases, rendering in `outgoing`, fetch,
+//! flush and `\Seen` in the daemon); `run --once --json` prints it, and the ingest benchmark shows it per mail, so a
 //! slower ingest says where it got slower. These are measurements of the machine, not domain
 //! time: they read `Instant`, never the injected clock, and nothing decides anything by them.
 
