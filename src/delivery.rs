@@ -149,7 +149,7 @@ impl Delivery {
         loop {
             let flushing_count = flushing.as_ref().map_or(0, |(_, n)| *n);
             while sends.len() + pending.len() + flushing_count < window {
-                let Some(entry) = due.next(&self.store)? else {
+                let Some(entry) = due.next(&self.store).await? else {
                     break;
                 };
                 let span = tracing::info_span!("send", outbox = entry.id, message_id = %entry.message_id, ticket = entry.ticket.as_deref().unwrap_or(""));
@@ -162,12 +162,15 @@ impl Delivery {
             if flushing.is_none() && group_ready {
                 let group = std::mem::take(&mut pending);
                 let count = group.len();
-                // One batch for the group: sled's flush costs about 0.1 ms per batch committed
-                // since the last one, whatever its size (benches/broadcast.rs).
-                commit(&self.store, group)?;
                 let store = self.store.clone();
-                // sled's flush blocks on fsync: off the async workers, beside the sends.
-                let flush = tokio::task::spawn_blocking(move || store.flush());
+                // One batch for the group: sled's flush costs about 0.1 ms per batch committed
+                // since the last one, whatever its size (benches/broadcast.rs). The commit
+                // (which waits for the writer lock) and the flush (which blocks on fsync) run
+                // off the async workers, beside the sends.
+                let flush = tokio::task::spawn_blocking(move || {
+                    commit(&store, group)?;
+                    store.flush()
+                });
                 flushing = Some((flush, count));
             }
             if sends.is_empty() && flushing.is_none() {
@@ -194,7 +197,7 @@ impl Delivery {
         let mut due = DueEntries::new(self.clock.now());
         let mut report = PassReport::default();
         let mut flushing: Option<tokio::task::JoinHandle<Result<(), StoreError>>> = None;
-        while let Some(entry) = due.next(&self.store)? {
+        while let Some(entry) = due.next(&self.store).await? {
             let span = tracing::info_span!("send", outbox = entry.id, message_id = %entry.message_id, ticket = entry.ticket.as_deref().unwrap_or(""));
             let recorded = self
                 .deliver_after_flush(entry, flushing.take())
@@ -365,7 +368,7 @@ impl DueEntries {
         }
     }
 
-    fn next(&mut self, store: &Store) -> Result<Option<OutboxEntry>, StoreError> {
+    async fn next(&mut self, store: &Store) -> Result<Option<OutboxEntry>, StoreError> {
         loop {
             if let Some(entry) = self.page.pop_front() {
                 if self.tried.insert(entry.id) {
@@ -376,17 +379,29 @@ impl DueEntries {
             if self.exhausted {
                 return Ok(None);
             }
-            let page = match &self.last {
-                None => store.outbox_due(self.now, PAGE)?,
-                Some(last) => store.outbox_due_after(last, self.now, PAGE)?,
+            let (store, now, last) = (store.clone(), self.now, self.last.clone());
+            // Store reads, and the flush below, block: off the async workers.
+            let page = tokio::task::spawn_blocking(move || {
+                let page = match &last {
+                    None => store.outbox_due(now, PAGE)?,
+                    Some(last) => store.outbox_due_after(last, now, PAGE)?,
+                };
+                // An entry queued by another task (a broadcast between its commit and its
+                // flush) is sent only once its record is durable: a crash could otherwise take
+                // back the record of a mail already sent, and the mail would be queued and
+                // sent again under a new Message-ID.
+                if !page.is_empty() {
+                    store.make_durable()?;
+                }
+                Ok::<_, StoreError>(page)
+            })
+            .await;
+            let page = match page {
+                Ok(page) => page?,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Cancelled: the runtime is going down; nothing more is sent in this pass.
+                Err(_) => return Ok(None),
             };
-            // An entry queued by another task (a broadcast between its commit and its flush)
-            // is sent only once its record is durable: a crash could otherwise take back the
-            // record of a mail already sent, and the mail would be queued and sent again under
-            // a new Message-ID.
-            if !page.is_empty() {
-                store.make_durable()?;
-            }
             self.exhausted = page.len() < PAGE;
             self.last = page.last().cloned();
             self.page = page.into();

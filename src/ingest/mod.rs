@@ -141,6 +141,33 @@ impl Ingestor {
         Ok(outcome)
     }
 
+    /// Quarantines a mail that could not be processed at all (its processing panicked: a bug,
+    /// which the fuzzer and the corpus tests are there to catch), with the reason, and moves the
+    /// desk's checkpoint past it: one bad mail must not stop a desk, nor be fetched for ever.
+    pub fn quarantine_unprocessable(
+        &self,
+        desk: &Desk,
+        mail: &RawMail,
+        reason: &str,
+    ) -> Result<Outcome, StoreError> {
+        let _writer = self.ctx.store.write_lock();
+        let now = self.ctx.clock.now();
+        let mut txn = self.ctx.store.txn();
+        if let Origin::Imap { uid_validity, uid } = mail.origin {
+            txn.put_checkpoint(
+                &desk.name,
+                Checkpoint {
+                    uid_validity,
+                    last_uid: uid,
+                },
+            );
+        }
+        let error = format!("processing failed: {reason}");
+        self.keep_shelved(&mut txn, Shelf::Quarantine, desk, mail, None, &error, now)?;
+        txn.commit()?;
+        Ok(Outcome::Quarantined { error })
+    }
+
     /// Processes a shelved mail again and takes it off the shelf. Its Message-ID index entry
     /// (which made it a duplicate) goes first, in the same commit as the removal.
     pub fn retry_shelved(&self, shelf: Shelf, id: u64) -> Result<Outcome, StoreError> {

@@ -35,6 +35,11 @@ impl Prepared {
     pub fn origin(&self) -> &crate::source::Origin {
         &self.mail.origin
     }
+
+    /// The mail as it was fetched.
+    pub fn raw_mail(&self) -> &RawMail {
+        &self.mail
+    }
 }
 
 /// What the mail is, who wrote it, and what staff will be shown of it.

@@ -1,0 +1,353 @@
+//! Wiring: opens the store, builds the context and the roles, and runs the workers — one per
+//! desk, the delivery, the timers and broadcasts, the accounts reload, the admin endpoint and
+//! the status page — until shutdown (or one pass of each with `--once`).
+//!
+//! `batch.rs` is one fetched batch of a desk, from the mailbox to the flush and the `\Seen`;
+//! `workers.rs` holds the long-running loops and their supervisor: a worker that panics is
+//! logged and started again after a pause, so one bad moment never leaves a desk dead while the
+//! daemon looks alive. Shutdown follows mini-redis: a `watch` channel says "stop"; each worker
+//! finishes the mail or batch in hand, flushes and returns; `run` waits for all of them, at most
+//! [`SHUTDOWN_DEADLINE`], then flushes the store once more and returns.
+
+mod batch;
+mod workers;
+
+use crate::broadcast::Broadcaster;
+use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::config::Config;
+use crate::context::Context;
+use crate::delivery::Delivery;
+use crate::ingest::Ingestor;
+use crate::outbound::Transport;
+use crate::render::Templates;
+use crate::store::Store;
+use crate::timers::{TimerReport, Timers};
+use crate::timings::PhaseSecs;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// How long `run` waits, after the stop signal, for the workers to finish what they hold. An
+/// IMAP command can wait minutes for a server that stopped answering; past this the daemon
+/// stops anyway: nothing unflushed has been acknowledged to a mailbox or reported sent.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Templates(#[from] crate::render::RenderError),
+    #[error(transparent)]
+    Transport(#[from] crate::outbound::TransportError),
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
+    #[error("accounts: {0}")]
+    Accounts(String),
+    #[error("status page: {0}")]
+    Status(String),
+    #[error("the pass did not complete: {}", .0.join("; "))]
+    Incomplete(Vec<String>),
+    #[error("a worker thread failed: {0}")]
+    Worker(String),
+}
+
+impl DaemonError {
+    /// Worth retrying soon (a connection dropped, a server restarting), rather than a mistake
+    /// that only an operator can fix (a refused login, a broken accounts file).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DaemonError::Source(e) => e.is_transient(),
+            DaemonError::Accounts(_) | DaemonError::Templates(_) | DaemonError::Status(_) => false,
+            _ => true,
+        }
+    }
+}
+
+/// What one `run --once` pass did (printed by `run --once --json`).
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
+pub struct OnceReport {
+    pub fetched: usize,
+    pub created: usize,
+    pub appended: usize,
+    pub duplicates: usize,
+    pub aside: usize,
+    pub quarantined: usize,
+    pub sent: usize,
+    pub failed: usize,
+    pub retrying: usize,
+    /// Seconds spent fetching and ingesting (all desks), and delivering.
+    pub ingest_secs: f64,
+    pub delivery_secs: f64,
+    /// SLA warnings and breaches sent, and shift handovers.
+    pub timers: TimerReport,
+    /// Maintenance and incident notices queued.
+    pub broadcast: crate::broadcast::BroadcastReport,
+    /// Where the ingest's time went, per phase (fetch counts only the waits that processing
+    /// did not overlap).
+    pub phases: PhaseSecs,
+}
+
+/// The context and the roles, shared by both modes.
+struct Parts {
+    ctx: Arc<Context>,
+    ingestor: Arc<Ingestor>,
+    timers: Arc<Timers>,
+    broadcaster: Arc<Broadcaster>,
+    delivery: Arc<Delivery>,
+}
+
+impl Parts {
+    fn config(&self) -> &Config {
+        &self.ctx.config
+    }
+
+    fn store(&self) -> &Store {
+        &self.ctx.store
+    }
+
+    /// What the admin endpoint answers with.
+    fn roles(&self) -> crate::admin::Roles {
+        crate::admin::Roles {
+            ctx: self.ctx.clone(),
+            ingestor: self.ingestor.clone(),
+            broadcaster: self.broadcaster.clone(),
+        }
+    }
+}
+
+fn assemble(config: Config, clock: Arc<dyn Clock>) -> Result<Parts, DaemonError> {
+    let ctx = Arc::new(open_context(config, clock)?);
+    load_accounts(&ctx)?;
+    tracing::info!(url = %ctx.config.smtp.url, "preparing outbound transport");
+    let transport = Transport::from_config(&ctx.config.smtp)?;
+    let delivery = Arc::new(Delivery::new(
+        ctx.store.clone(),
+        transport,
+        ctx.clock.clone(),
+        &ctx.config.outbox,
+    ));
+    Ok(Parts {
+        ingestor: Arc::new(Ingestor::new(ctx.clone())),
+        timers: Arc::new(Timers::new(ctx.clone())),
+        broadcaster: Arc::new(Broadcaster::new(ctx.clone())),
+        delivery,
+        ctx,
+    })
+}
+
+/// Opens the store and loads the templates named in `config`.
+fn open_context(config: Config, clock: Arc<dyn Clock>) -> Result<Context, DaemonError> {
+    let config = Arc::new(config);
+    tracing::info!(path = %config.store.path.display(), "opening store");
+    let store = Store::open(&config.store.path)?;
+    tracing::info!(dir = %config.general.templates.display(), "loading templates");
+    let templates = Arc::new(Templates::load(&config.general.templates)?);
+    Ok(Context::new(store, templates, config, clock))
+}
+
+/// Loads the accounts file named in the config (if any) into the context.
+fn load_accounts(ctx: &Context) -> Result<(), DaemonError> {
+    if let Some(path) = &ctx.config.general.accounts {
+        tracing::info!(path = %path.display(), "loading accounts");
+        let directory =
+            crate::accounts_file::load(path).map_err(|e| DaemonError::Accounts(e.to_string()))?;
+        tracing::info!(accounts = directory.accounts().len(), "accounts loaded");
+        ctx.set_directory(directory);
+    }
+    Ok(())
+}
+
+/// The roles over the store named in `config`, for CLI commands run without a daemon.
+pub fn standalone(config: Config) -> Result<crate::admin::Roles, DaemonError> {
+    let ctx = Arc::new(open_context(config, Arc::new(SystemClock))?);
+    // A query still answers when the accounts file is broken (the daemon refuses to start).
+    if let Err(e) = load_accounts(&ctx) {
+        tracing::warn!(error = %e, "accounts not loaded; answering without them");
+    }
+    Ok(crate::admin::Roles::new(ctx))
+}
+
+/// One complete pass: every desk's waiting mail, then every due outbox entry once.
+/// `now` replaces the clock for the whole pass.
+pub async fn run_once(
+    config: Config,
+    now: Option<DateTime<Utc>>,
+) -> Result<OnceReport, DaemonError> {
+    let clock: Arc<dyn Clock> = match now {
+        Some(t) => Arc::new(ManualClock::new(t)),
+        None => Arc::new(SystemClock),
+    };
+    let parts = assemble(config, clock)?;
+    let mut report = OnceReport::default();
+    let mut problems = Vec::new();
+    // Timers first: a target that fell due before this pass's mail is breached all the same.
+    let now = parts.ctx.clock.now();
+    report.timers = parts.timers.run_due(now)?;
+    let started = std::time::Instant::now();
+    for desk in parts.config().desks.clone() {
+        let mut source = match batch::source_for(&desk) {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(e.to_string());
+                continue;
+            }
+        };
+        tracing::info!(desk = %desk.name, source = %source.describe(), "fetching");
+        loop {
+            match batch::one_batch(&parts, &desk, &mut source, &mut report).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(desk = %desk.name, error = %e, "desk pass failed");
+                    problems.push(e.to_string());
+                    break;
+                }
+            }
+        }
+        source.reset().await;
+    }
+    report.ingest_secs = started.elapsed().as_secs_f64();
+    report.phases = parts.ctx.timings.snapshot();
+    // And again after the mail: what it changed may be due already.
+    let after = parts.timers.run_due(now)?;
+    report.timers.sla_warnings += after.sla_warnings;
+    report.timers.sla_breaches += after.sla_breaches;
+    report.timers.handovers += after.handovers;
+    // Notices due at this instant (and those a crash interrupted), before the delivery.
+    report.broadcast = parts.broadcaster.run_due(now)?;
+    let started = std::time::Instant::now();
+    if let Err(e) = parts.delivery.transport.test_connection().await {
+        problems.push(format!("smtp {}: {e}", parts.config().smtp.url));
+    } else {
+        let r = parts.delivery.pass().await?;
+        report.sent = r.sent;
+        report.failed = r.failed;
+        report.retrying = r.retrying;
+    }
+    report.delivery_secs = started.elapsed().as_secs_f64();
+    parts.store().flush()?;
+    if problems.is_empty() {
+        Ok(report)
+    } else {
+        Err(DaemonError::Incomplete(problems))
+    }
+}
+
+/// Runs until `shutdown` resolves (SIGTERM/SIGINT in the binary; any future in tests).
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    // Installed first: a SIGHUP's default action is to end the process.
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    let parts = Arc::new(assemble(config, Arc::new(SystemClock))?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let wake_delivery = Arc::new(Notify::new());
+    parts.ctx.set_outbox_waker(wake_delivery.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+
+    let socket = parts.config().admin_socket();
+    let admin_roles = parts.roles();
+    let admin_stop = stop_rx.clone();
+    let admin_wake = wake_delivery.clone();
+    tasks.spawn(async move {
+        if let Err(e) = crate::admin::serve(&socket, admin_roles, admin_wake, admin_stop).await {
+            tracing::error!(error = %e, socket = %socket.display(), "admin endpoint failed; the CLI cannot reach this daemon");
+        }
+    });
+
+    for desk in parts.config().desks.clone() {
+        let (parts, stop, wake) = (parts.clone(), stop_rx.clone(), wake_delivery.clone());
+        let name = format!("desk {}", desk.name);
+        tasks.spawn(workers::supervise(name, stop_rx.clone(), move || {
+            workers::desk(parts.clone(), desk.clone(), stop.clone(), wake.clone())
+        }));
+    }
+    {
+        let (parts, stop, wake) = (parts.clone(), stop_rx.clone(), wake_delivery.clone());
+        tasks.spawn(workers::supervise(
+            "delivery".into(),
+            stop_rx.clone(),
+            move || workers::delivery(parts.clone(), stop.clone(), wake.clone()),
+        ));
+    }
+    {
+        let (parts, stop, wake) = (parts.clone(), stop_rx.clone(), wake_delivery.clone());
+        tasks.spawn(workers::supervise(
+            "timers".into(),
+            stop_rx.clone(),
+            move || workers::timers(parts.clone(), stop.clone(), wake.clone()),
+        ));
+    }
+    {
+        let parts = parts.clone();
+        let stop = stop_rx.clone();
+        tasks.spawn(async move { workers::reload(parts, stop, hup).await });
+    }
+    if let Some(listener) = status_listener(parts.config()).await? {
+        let page = crate::status_page::StatusPage::from_config(parts.config())
+            .map_err(DaemonError::Status)?;
+        let source = status_snapshots(parts.clone());
+        let stop = stop_rx.clone();
+        tasks.spawn(async move {
+            if let Err(e) = crate::status_page::serve(listener, page, source, stop).await {
+                tracing::error!(error = %e, "status page failed");
+            }
+        });
+    }
+
+    shutdown.await;
+    tracing::info!("shutting down: finishing the work in hand");
+    let _ = stop_tx.send(true);
+    let finished = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!(
+            deadline = ?SHUTDOWN_DEADLINE,
+            "workers still busy at the shutdown deadline: stopping them (nothing they hold was acknowledged or reported sent)"
+        );
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
+    let store = parts.store().clone();
+    tokio::task::spawn_blocking(move || store.flush())
+        .await
+        .map_err(|e| DaemonError::Worker(format!("final flush: {e}")))??;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The status page's listener, bound before the tasks start so that a port in use stops the
+/// daemon with a clear error instead of a page that silently never comes up.
+async fn status_listener(config: &Config) -> Result<Option<tokio::net::TcpListener>, DaemonError> {
+    let Some(addr) = config.status.listen_addr().map_err(DaemonError::Status)? else {
+        return Ok(None);
+    };
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|e| DaemonError::Status(format!("status.listen {addr}: {e}")))
+}
+
+/// What the status page shows, read from the store at each request.
+fn status_snapshots(parts: Arc<Parts>) -> crate::status_page::SnapshotSource {
+    Arc::new(move || {
+        let store = parts.store();
+        let maintenances = store.maintenances().map_err(|e| e.to_string())?;
+        let incidents = store
+            .incidents()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(crate::status_page::IncidentItem::from)
+            .collect();
+        Ok(crate::status_page::Snapshot {
+            now: parts.ctx.clock.now(),
+            maintenances,
+            incidents,
+        })
+    })
+}

@@ -1,0 +1,273 @@
+//! The daemon's long-running workers, and the supervisor that restarts one that panics.
+//!
+//! Each worker loops until the stop signal: a desk fetches and waits for mail (IDLE or a
+//! poll), the delivery sends what is due, the timers fire SLA notices, handovers and
+//! broadcasts, the reload worker re-reads the accounts file on SIGHUP. Store work runs on
+//! blocking threads, never on the async workers that keep IMAP sessions, the admin socket and
+//! the status page answering.
+
+use super::{batch, load_accounts, OnceReport, Parts};
+use crate::config::Desk;
+use crate::source::{sleep_or_shutdown, Woken};
+use crate::timers::TimerReport;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// How long a desk whose login was refused (or whose configuration is wrong) waits before it
+/// tries again: long enough not to hammer a server or lock an account, short enough to recover
+/// without a restart once the password is fixed.
+const PERMANENT_ERROR_RETRY: Duration = Duration::from_secs(600);
+
+/// Runs the worker `start` makes until it returns. A worker that panics is logged and started
+/// again after a pause that doubles (1 s up to 5 min), unless the daemon is stopping: one bad
+/// moment must not leave a desk dead while the daemon looks alive.
+pub(super) async fn supervise<F, Fut>(name: String, mut stop: watch::Receiver<bool>, start: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut pause = Duration::from_secs(1);
+    loop {
+        match tokio::spawn(start()).await {
+            Ok(()) => return,
+            Err(e) if e.is_panic() => {
+                let what = batch::panic_message(&*e.into_panic());
+                tracing::error!(worker = %name, panic = %what, restart_in = ?pause, "worker panicked; starting it again");
+            }
+            // Cancelled: the runtime is going down.
+            Err(_) => return,
+        }
+        if sleep_or_shutdown(pause, &mut stop).await == Woken::Shutdown {
+            return;
+        }
+        pause = (pause * 2).min(Duration::from_secs(300));
+    }
+}
+
+/// One desk: fetch what is waiting, then wait for more (IDLE or the poll interval). Connection
+/// trouble is retried with a backoff (1 s … 60 s); a refused login or a broken configuration
+/// waits [`PERMANENT_ERROR_RETRY`] and says what to fix.
+pub(super) async fn desk(
+    parts: Arc<Parts>,
+    desk: Desk,
+    mut stop: watch::Receiver<bool>,
+    wake: Arc<Notify>,
+) {
+    let mut source = match batch::source_for(&desk) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(desk = %desk.name, error = %e, "desk cannot start");
+            return;
+        }
+    };
+    tracing::info!(desk = %desk.name, source = %source.describe(), "desk started");
+    let mut backoff = Duration::from_secs(1);
+    let mut report = OnceReport::default();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        match batch::one_batch(&parts, &desk, &mut source, &mut report).await {
+            Ok(n) => {
+                backoff = Duration::from_secs(1);
+                if n > 0 {
+                    wake.notify_one();
+                }
+                if n == parts.config().ingest.batch_size {
+                    continue;
+                }
+                match source.wait(&mut stop).await {
+                    Ok(Woken::Poll) => {}
+                    Ok(Woken::Shutdown) => break,
+                    Err(e) => {
+                        tracing::warn!(desk = %desk.name, error = %e, "waiting for mail failed; reconnecting");
+                        source.reset().await;
+                    }
+                }
+            }
+            Err(e) => {
+                let retry_in = if e.is_transient() {
+                    tracing::warn!(desk = %desk.name, error = %e, retry_in = ?backoff, "desk pass failed; retrying");
+                    backoff
+                } else {
+                    tracing::error!(desk = %desk.name, error = %e, retry_in = ?PERMANENT_ERROR_RETRY, "desk pass failed and will until its configuration is fixed");
+                    PERMANENT_ERROR_RETRY
+                };
+                source.reset().await;
+                if sleep_or_shutdown(retry_in, &mut stop).await == Woken::Shutdown {
+                    break;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+    source.reset().await;
+    tracing::info!(desk = %desk.name, "desk stopped");
+}
+
+/// Fires SLA and handover timers as they come due, and broadcasts the maintenance and
+/// incident notices due (checked at least every 30 s).
+pub(super) async fn timers(
+    parts: Arc<Parts>,
+    mut stop: watch::Receiver<bool>,
+    wake_delivery: Arc<Notify>,
+) {
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let now = parts.ctx.clock.now();
+        let timers = parts.timers.clone();
+        match tokio::task::spawn_blocking(move || timers.run_due(now)).await {
+            Ok(Ok(r)) if r != TimerReport::default() => {
+                tracing::info!(?r, "timers fired");
+                wake_delivery.notify_one();
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "timers failed"),
+            Err(e) => tracing::error!(error = %e, "timer task failed"),
+        }
+        let broadcaster = parts.broadcaster.clone();
+        match tokio::task::spawn_blocking(move || broadcaster.run_due(now)).await {
+            Ok(Ok(r)) if r.queued + r.held > 0 => {
+                tracing::info!(?r, "notices queued");
+                wake_delivery.notify_one();
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "broadcast failed"),
+            Err(e) => tracing::error!(error = %e, "broadcast task failed"),
+        }
+        let store = parts.store().clone();
+        let next_timer = tokio::task::spawn_blocking(move || store.next_timer())
+            .await
+            .unwrap_or(Ok(None));
+        let until_next = match next_timer {
+            Ok(Some(t)) if t > now => (t - now).to_std().unwrap_or(Duration::from_secs(30)),
+            _ => Duration::from_secs(30),
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(until_next.min(Duration::from_secs(30))) => {}
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// Reloads the accounts file on SIGHUP. A file that does not validate is refused with a log
+/// line naming every problem, and the accounts in force stay.
+/// Reloads the accounts file on SIGHUP (a file that does not validate is refused and the
+/// directory in force stays).
+pub(super) async fn reload(
+    parts: Arc<Parts>,
+    mut stop: watch::Receiver<bool>,
+    hup: std::io::Result<tokio::signal::unix::Signal>,
+) {
+    let Ok(mut hup) = hup else {
+        tracing::warn!("cannot listen for SIGHUP: accounts will not be reloaded");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading accounts");
+                if let Err(e) = load_accounts(&parts.ctx) {
+                    tracing::error!(error = %e, "accounts not reloaded; the previous ones stay in force");
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// Sends what is due, then sleeps until the next entry is due or new mail is queued.
+pub(super) async fn delivery(
+    parts: Arc<Parts>,
+    mut stop: watch::Receiver<bool>,
+    wake: Arc<Notify>,
+) {
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        if let Err(e) = parts.delivery.pass().await {
+            tracing::error!(error = %e, "delivery pass failed");
+        }
+        let now = parts.delivery.clock.now();
+        let store = parts.store().clone();
+        let next_due = tokio::task::spawn_blocking(move || store.outbox_next_due())
+            .await
+            .unwrap_or(Ok(None));
+        let until_next = match next_due {
+            Ok(Some(t)) if t > now => (t - now).to_std().unwrap_or(Duration::from_secs(30)),
+            Ok(Some(_)) => Duration::from_millis(200),
+            _ => Duration::from_secs(30),
+        };
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(until_next.min(Duration::from_secs(30))) => {}
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_worker_that_panics_is_started_again_until_it_returns() {
+        let (_stop_tx, stop) = watch::channel(false);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = runs.clone();
+        supervise("test".into(), stop, move || {
+            let runs = counted.clone();
+            async move {
+                if runs.fetch_add(1, Ordering::SeqCst) < 2 {
+                    panic!("a bug in a worker");
+                }
+            }
+        })
+        .await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            3,
+            "two panics, then a clean end"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stopping_daemon_does_not_restart_a_panicked_worker() {
+        let (stop_tx, stop) = watch::channel(false);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = runs.clone();
+        let _ = stop_tx.send(true);
+        supervise("test".into(), stop, move || {
+            let runs = counted.clone();
+            async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                panic!("always");
+            }
+        })
+        .await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_refused_login_waits_for_a_fix_while_a_dropped_connection_is_retried_soon() {
+        use crate::source::SourceError;
+        let refused = super::super::DaemonError::Source(SourceError::Auth {
+            desk: "nl".into(),
+            user: "nl".into(),
+            message: "AUTHENTICATIONFAILED".into(),
+        });
+        let lost = super::super::DaemonError::Source(SourceError::Lost {
+            desk: "nl".into(),
+            url: "imap://127.0.0.1:143".into(),
+            message: "reset".into(),
+        });
+        assert!(!refused.is_transient());
+        assert!(lost.is_transient());
+    }
+}
