@@ -4,6 +4,8 @@
 //!   text, staff commands, which ticket it belongs to);
 //! - [`service`]: running the service desk (tickets and their messages, the outbox and its
 //!   limits, accounts and plans, business calendars, SLA clocks, shifts, priorities, reports);
+//! - [`workflow`]: what a mail does to a ticket — the desk's policy for customers' and
+//!   engineers' mail, as decisions the pipeline carries out;
 //! - [`broadcasts`]: maintenance windows and incidents, and the notices they owe (with their
 //!   iCalendar form and localised dates).
 //!
@@ -18,5 +20,6 @@ pub mod address;
 
 pub mod mail;
 pub mod service;
+pub mod workflow;
 
 pub mod broadcasts;

@@ -3,15 +3,14 @@
 
 use super::{Incoming, Ingestor, Outcome};
 use crate::core::address::Address;
-use crate::core::mail::classify::MailKind;
 use crate::core::mail::subject;
-use crate::core::mail::threading::{self, Decision};
+use crate::core::mail::threading::Decision;
 use crate::core::service::accounts::Identity;
 use crate::core::service::limits::Window;
 use crate::core::service::message::MessageKind;
 use crate::core::service::outbox::OutboxState;
-use crate::core::service::ticket::RequesterIdentity;
-use crate::core::service::ticket::{Opening, Ticket};
+use crate::core::service::ticket::{Opening, RequesterIdentity, Ticket};
+use crate::core::workflow::customer::{self, FirstAnswer};
 use crate::outgoing::{self, Draft, StaffNotice};
 use crate::store::{Shelf, StoreError, Txn};
 
@@ -34,51 +33,36 @@ impl Ingestor {
                 ..
             } => {
                 let mut ticket = self.load_ticket(&reference)?;
-                let mut reopened = false;
-                if kind == MessageKind::Customer {
-                    ticket.last_customer_message_id = Some(parsed.message_id.clone());
-                    let before = ticket.status;
-                    ticket.customer_replied(&by, now);
-                    reopened = before != ticket.status;
-                    if add_sender {
-                        ticket.add_participant(&parsed.from, &by, now);
-                        let domains = threading::admitted_domains(&ticket.requester.email);
-                        for a in parsed.cc.iter().chain(parsed.to.iter()) {
-                            if !self.ctx.is_desk(&a.email)
-                                && self.ctx.config.staff_by_address(&a.email).is_none()
-                                && domains.iter().any(|d| d == a.domain())
-                            {
-                                ticket.add_participant(a, &by, now);
-                            }
-                        }
-                    } else if unauthenticated_staff.is_none() {
-                        ticket.note(
-                            format!(
-                                "{by} wrote in this thread but is not a participant; not added"
-                            ),
-                            "deskgate",
-                            now,
-                        );
-                    }
-                }
-                if let Some(note) = unauthenticated_staff {
-                    ticket.note(note, "deskgate", now);
-                }
-                if let Some(note) = &flood {
-                    ticket.note(note.clone(), "deskgate", now);
-                }
+                let copies: Vec<Address> = parsed
+                    .cc
+                    .iter()
+                    .chain(parsed.to.iter())
+                    .filter(|a| {
+                        !self.ctx.is_desk(&a.email)
+                            && self.ctx.config.staff_by_address(&a.email).is_none()
+                    })
+                    .cloned()
+                    .collect();
+                let effects = customer::customer_reply(
+                    &mut ticket,
+                    &customer::Reply {
+                        kind,
+                        from: &parsed.from,
+                        message_id: &parsed.message_id,
+                        copies: &copies,
+                        add_sender,
+                        unverified_staff: unauthenticated_staff.as_deref(),
+                        flood: flood.as_deref(),
+                    },
+                    now,
+                );
                 if kind == MessageKind::Bounce {
                     self.record_bounce(txn, Some(&mut ticket), incoming)?;
                 }
                 let text = incoming.notice_text.clone();
                 self.append_message(txn, &mut ticket, incoming, kind, parsed.text.clone(), None);
                 self.oversized_notice(txn, &mut ticket, incoming)?;
-                if kind == MessageKind::Customer && flood.is_none() {
-                    let label = if reopened {
-                        "Customer reply (reopened)"
-                    } else {
-                        "Customer reply"
-                    };
+                if let Some(label) = effects.notify {
                     let to = self.ctx.owner_or_team(&ticket, desk);
                     let answering = Some(parsed.message_id.as_str());
                     outgoing::notify(
@@ -97,6 +81,7 @@ impl Ingestor {
                     )?;
                 }
                 self.ctx.support.save_ticket(txn, &mut ticket);
+                let reopened = effects.reopened;
                 tracing::info!(ticket = %reference, kind = ?kind, reopened, "mail added to ticket");
                 Ok(Outcome::Appended {
                     ticket: reference,
@@ -106,7 +91,7 @@ impl Ingestor {
             Decision::New { notes, related } => {
                 // A robot (a customer's monitoring, a purchase system) may open a ticket, which
                 // is never acknowledged; other machine mail answers something or nothing.
-                if kind != MessageKind::Customer && incoming.class.kind != MailKind::Robot {
+                if !customer::opens_ticket(kind, incoming.class.kind) {
                     if kind == MessageKind::Bounce {
                         self.record_bounce(txn, None, incoming)?;
                     }
@@ -123,11 +108,9 @@ impl Ingestor {
                 }
                 let n = txn.next_seq("ticket")?;
                 let reference = format!("{}-{n:06}", desk.ref_prefix());
-                let requester = parsed
-                    .reply_to
-                    .clone()
-                    .filter(|r| !r.email.is_empty() && !self.ctx.is_desk(&r.email))
-                    .unwrap_or_else(|| parsed.from.clone());
+                let requester = customer::requester(&parsed.from, parsed.reply_to.as_ref(), |e| {
+                    self.ctx.is_desk(e)
+                });
                 let others: Vec<Address> = parsed
                     .to
                     .iter()
@@ -170,38 +153,33 @@ impl Ingestor {
                     }
                 }
                 self.append_message(txn, &mut ticket, incoming, kind, parsed.text.clone(), None);
-                let acknowledged = if let Some(note) = &flood {
+                if let Some(note) = &flood {
                     ticket.note(note.clone(), "deskgate", now);
-                    false
-                } else if incoming.oversized.is_some() {
-                    // The sender is told the mail was too large instead of "received".
-                    self.oversized_notice(txn, &mut ticket, incoming)?
-                } else if incoming.class.kind.may_be_answered() {
-                    match ticket.identity {
-                        // Without an accounts file nobody can be verified: everyone is acknowledged.
-                        RequesterIdentity::Unverified
-                            if self.ctx.config.general.accounts.is_some() =>
-                        {
-                            self.queue_customer_notice(txn, &mut ticket, incoming, "register")?
-                        }
-                        RequesterIdentity::PartnerRedirect => self.queue_customer_notice(
-                            txn,
-                            &mut ticket,
-                            incoming,
-                            "partner_redirect",
-                        )?,
-                        _ => self.queue_ack(txn, &mut ticket, incoming)?,
+                }
+                let answer = customer::first_answer(customer::NewTicket {
+                    identity: ticket.identity,
+                    accounts_in_use: self.ctx.config.general.accounts.is_some(),
+                    kind: incoming.class.kind,
+                    class_text: &incoming.class_text,
+                    oversized: incoming.oversized.is_some(),
+                    flooded: flood.is_some(),
+                });
+                let acknowledged = match answer {
+                    FirstAnswer::Ack => self.queue_ack(txn, &mut ticket, incoming)?,
+                    FirstAnswer::Register => {
+                        self.queue_customer_notice(txn, &mut ticket, incoming, "register")?
                     }
-                } else {
-                    ticket.note(
-                        format!(
-                            "opened from automated mail ({}); not acknowledged",
-                            incoming.class_text
-                        ),
-                        "deskgate",
-                        now,
-                    );
-                    false
+                    FirstAnswer::PartnerRedirect => {
+                        self.queue_customer_notice(txn, &mut ticket, incoming, "partner_redirect")?
+                    }
+                    // The sender is told the mail was too large instead of "received".
+                    FirstAnswer::TooLarge => self.oversized_notice(txn, &mut ticket, incoming)?,
+                    FirstAnswer::Nothing { note } => {
+                        if let Some(note) = note {
+                            ticket.note(note, "deskgate", now);
+                        }
+                        false
+                    }
                 };
                 let to = if flood.is_some() {
                     Vec::new()

@@ -9,22 +9,25 @@ use super::parse;
 use super::{Incoming, Ingestor, Outcome};
 use crate::config::Staff;
 use crate::core::address::Address;
-use crate::core::mail::commands::{self, Command, CommandError};
+use crate::core::mail::commands::{self, CommandError};
 use crate::core::mail::text::extract_new_text;
 use crate::core::mail::threading::Decision;
 use crate::core::service::message::MessageKind;
-use crate::core::service::ticket::{Status, Ticket, LAST_TIER};
+use crate::core::service::ticket::Ticket;
+use crate::core::workflow::staff::{self, Answer, StaffDirectory};
 use crate::outbound::compose::OutgoingAttachment;
 use crate::outgoing::{self, Draft, StaffNotice};
 use crate::store::{Shelf, StoreError, Txn};
 
-/// What applying an engineer's commands asks of the pipeline afterwards.
-#[derive(Default)]
-struct Applied {
-    internal: bool,
-    escalated_to: Option<u8>,
-    assigned_to: Option<String>,
-    status_set: bool,
+/// The staff directory of the config, as the command policy asks it.
+impl StaffDirectory for crate::config::Config {
+    fn login_of(&self, who: &str) -> Option<String> {
+        self.staff_by_name(who).map(|s| s.login.clone())
+    }
+
+    fn has_team_for_tier(&self, tier: u8) -> bool {
+        self.teams.iter().any(|team| team.tier == tier)
+    }
 }
 
 impl Ingestor {
@@ -62,7 +65,11 @@ impl Ingestor {
         let mut ticket = self.load_ticket(&reference)?;
 
         let mut errors = parsed_commands.errors.clone();
-        errors.extend(self.check_commands(&ticket, &parsed_commands.commands));
+        errors.extend(staff::command_errors(
+            &ticket,
+            &parsed_commands.commands,
+            &*self.ctx.config,
+        ));
         if !errors.is_empty() {
             let lines: Vec<String> = errors
                 .iter()
@@ -93,63 +100,73 @@ impl Ingestor {
             });
         }
 
-        let applied = self.apply_commands(&mut ticket, member, &parsed_commands.commands, now);
-        ticket.involve_staff(&member.login);
+        let me = staff::Author {
+            login: &member.login,
+            address: &member.address,
+        };
+        let applied = staff::apply_commands(
+            &mut ticket,
+            me,
+            &parsed_commands.commands,
+            &*self.ctx.config,
+            now,
+        );
+        if applied.priority_changed {
+            self.ctx.support.retarget_sla(&mut ticket);
+        }
         let new_text = extract_new_text(&parsed_commands.body).new_text;
-        let internal = applied.internal || new_text.trim().is_empty();
-        if internal {
-            self.append_message(
-                txn,
-                &mut ticket,
-                incoming,
-                MessageKind::Note,
-                new_text.clone(),
-                None,
-            );
-            if !new_text.trim().is_empty() {
-                let mut to = self.ctx.owner_or_team(&ticket, desk);
-                for login in &ticket.staff {
-                    if let Some(s) = self.ctx.config.staff_by_name(login) {
-                        to.push(Address::new(Some(&s.name), &s.address));
-                    }
-                }
-                let label = format!("Internal note by {}", member.name);
-                outgoing::notify(
-                    &self.ctx,
+        let answer = staff::answer(&mut ticket, &applied, &new_text, me, now);
+        match answer {
+            Answer::Note { tell } => {
+                self.append_message(
                     txn,
                     &mut ticket,
-                    desk,
-                    StaffNotice {
-                        label: &label,
-                        to,
-                        author: &author,
-                        text: &new_text,
-                        answering: Some(&parsed.message_id),
-                    },
-                    now,
-                )?;
+                    incoming,
+                    MessageKind::Note,
+                    new_text.clone(),
+                    None,
+                );
+                if tell {
+                    let mut to = self.ctx.owner_or_team(&ticket, desk);
+                    for login in &ticket.staff {
+                        if let Some(s) = self.ctx.config.staff_by_name(login) {
+                            to.push(Address::new(Some(&s.name), &s.address));
+                        }
+                    }
+                    let label = format!("Internal note by {}", member.name);
+                    outgoing::notify(
+                        &self.ctx,
+                        txn,
+                        &mut ticket,
+                        desk,
+                        StaffNotice {
+                            label: &label,
+                            to,
+                            author: &author,
+                            text: &new_text,
+                            answering: Some(&parsed.message_id),
+                        },
+                        now,
+                    )?;
+                }
             }
-        } else {
-            if !applied.status_set && ticket.status == Status::New {
-                ticket.set_status(Status::Open, &member.address, now);
+            Answer::Relay => {
+                // The relay is queued first, so the engineer's message can name the outbox
+                // entry that carried it to the customer.
+                let outbox_id = self
+                    .relay(txn, &mut ticket, incoming, member, &new_text)?
+                    .map(|(id, _)| id);
+                self.append_message(
+                    txn,
+                    &mut ticket,
+                    incoming,
+                    MessageKind::Staff,
+                    new_text.clone(),
+                    outbox_id,
+                );
             }
-            if let Some(sla) = ticket.sla.as_mut() {
-                sla.responded(now);
-            }
-            // The relay is queued first, so the engineer's message can name the outbox entry that
-            // carried it to the customer.
-            let outbox_id = self
-                .relay(txn, &mut ticket, incoming, member, &new_text)?
-                .map(|(id, _)| id);
-            self.append_message(
-                txn,
-                &mut ticket,
-                incoming,
-                MessageKind::Staff,
-                new_text.clone(),
-                outbox_id,
-            );
         }
+        let internal = answer != Answer::Relay;
         if let Some(tier) = applied.escalated_to {
             let to = self.ctx.on_shift_team(tier, desk, now);
             let label = format!("Escalated to tier {tier}");
@@ -193,87 +210,6 @@ impl Ingestor {
             ticket: reference,
             reopened: false,
         })
-    }
-
-    /// Errors that only the ticket and the directory can reveal (unknown staff, no next tier).
-    fn check_commands(&self, ticket: &Ticket, cmds: &[(usize, Command)]) -> Vec<CommandError> {
-        let mut errors = Vec::new();
-        for (line, cmd) in cmds {
-            let err = |message: String| CommandError {
-                line: *line,
-                text: cmd.to_string(),
-                message,
-            };
-            match cmd {
-                Command::Assign(who) if self.ctx.config.staff_by_name(who).is_none() => {
-                    errors.push(err(format!(
-                        "no staff member has the login or address {who:?}"
-                    )));
-                }
-                Command::Escalate if ticket.tier >= LAST_TIER => {
-                    errors.push(err(format!(
-                        "the ticket is already at tier {LAST_TIER}, the last point of escalation"
-                    )));
-                }
-                Command::Tier(t) if self.ctx.config.teams.iter().all(|team| team.tier != *t) => {
-                    errors.push(err(format!("no team works tier {t}")));
-                }
-                Command::CcRemove(a) if a == &ticket.requester.email => {
-                    errors.push(err(
-                        "the requester cannot be removed from their own ticket".into()
-                    ));
-                }
-                _ => {}
-            }
-        }
-        errors
-    }
-
-    fn apply_commands(
-        &self,
-        ticket: &mut Ticket,
-        member: &Staff,
-        cmds: &[(usize, Command)],
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Applied {
-        let by = member.address.as_str();
-        let mut applied = Applied::default();
-        for (_, cmd) in cmds {
-            match cmd {
-                Command::Status(s) => {
-                    ticket.set_status(*s, by, now);
-                    applied.status_set = true;
-                }
-                Command::Priority(p) => {
-                    ticket.confirm_priority(*p, by, now);
-                    self.ctx.support.retarget_sla(ticket);
-                }
-                Command::Assign(who) => {
-                    let login = self.ctx.config.staff_by_name(who).map(|s| s.login.clone());
-                    ticket.set_owner(login.clone(), by, now);
-                    applied.assigned_to = login;
-                }
-                Command::Take => ticket.set_owner(Some(member.login.clone()), by, now),
-                Command::Escalate => {
-                    let next = ticket.tier + 1;
-                    if ticket.set_tier(next, by, now) {
-                        applied.escalated_to = Some(next);
-                    }
-                }
-                Command::Tier(t) => {
-                    if ticket.set_tier(*t, by, now) && *t > 1 {
-                        applied.escalated_to = Some(*t);
-                    }
-                }
-                Command::Time { minutes } => ticket.log_time(*minutes, by, now),
-                Command::Note => applied.internal = true,
-                Command::CcAdd(a) => ticket.add_participant(&Address::new(None, a), by, now),
-                Command::CcRemove(a) => {
-                    ticket.remove_participant(a, by, now);
-                }
-            }
-        }
-        applied
     }
 
     /// Sends the engineer's answer to the customer: from the desk's address in the engineer's

@@ -1,7 +1,10 @@
 //! The ticket: its record, its status and priority, and its history of events.
 //!
-//! Tickets change only through the methods here, and every change is an [`Event`] with who and
-//! when, so `tickets show` can tell the whole story.
+//! What a ticket goes through — status, priority, owner, tier, participants, time, notes — is
+//! changed by the methods here, each change an [`Event`] with who and when, so `tickets show`
+//! can tell the whole story; the status methods move the SLA clock with them. The fields stay
+//! public for what is not a change in its life: the identification set when it opens
+//! (`crate::support::identify`), the SLA clock started then, and the views that read it.
 
 use crate::core::address::Address;
 use crate::core::service::sla::SlaClock;
@@ -425,5 +428,166 @@ impl Ticket {
         if matches!(self.status, Status::Resolved | Status::Pending) {
             self.set_status(Status::Open, by, now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::service::sla::Targets;
+    use chrono::Duration;
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+            .expect("instant")
+            .into()
+    }
+
+    fn ticket() -> Ticket {
+        let mut t = Ticket::open(
+            Opening {
+                reference: "NL-000001".into(),
+                desk: "nl",
+                language: "en",
+                subject: "link down",
+                requester: Address::new(Some("Jane"), "jane@acme.example"),
+                others: &[
+                    Address::new(None, "ops@acme.example"),
+                    Address::new(None, "jane@acme.example"),
+                ],
+                message_id: "m1@acme.example",
+            },
+            t0(),
+        );
+        t.sla = Some(SlaClock::start(
+            t0(),
+            Targets {
+                first_response: Some(Duration::minutes(15)),
+                restore: Some(Duration::hours(4)),
+            },
+        ));
+        t
+    }
+
+    #[test]
+    fn a_new_ticket_has_its_requester_once_and_its_opening_as_first_event() {
+        let t = ticket();
+        let emails: Vec<&str> = t.participants.iter().map(|p| p.email.as_str()).collect();
+        assert_eq!(emails, ["jane@acme.example", "ops@acme.example"]);
+        assert_eq!(
+            (t.status, t.priority, t.tier),
+            (Status::New, Priority::P3, 1)
+        );
+        assert_eq!(
+            t.events[0].change,
+            Change::Created {
+                message_id: "m1@acme.example".into()
+            }
+        );
+    }
+
+    /// Each status change and what it does to the SLA clock: (to, paused after, restored after).
+    #[test]
+    fn the_sla_clock_follows_the_status() {
+        let mut t = ticket();
+        let cases = [
+            (Status::Open, false, false),
+            (Status::Pending, true, false),
+            (Status::Open, false, false),
+            (Status::Resolved, false, true),
+            // Reopened: the restore clock runs again.
+            (Status::Open, false, false),
+            (Status::Pending, true, false),
+            // Resolved while pending: the pause ends, the restore stops the clock.
+            (Status::Resolved, false, true),
+            (Status::Closed, false, true),
+        ];
+        for (i, (to, paused, restored)) in cases.into_iter().enumerate() {
+            let at = t0() + Duration::minutes(10 * (i as i64 + 1));
+            t.set_status(to, "alice@provider.example", at);
+            let sla = t.sla.as_ref().expect("clock");
+            assert_eq!(
+                (
+                    t.status,
+                    sla.paused_since.is_some(),
+                    sla.restored_at.is_some()
+                ),
+                (to, paused, restored),
+                "step {i}: to {to:?}"
+            );
+        }
+        let changes = t
+            .events
+            .iter()
+            .filter(|e| matches!(e.change, Change::Status { .. }))
+            .count();
+        assert_eq!(changes, cases.len());
+    }
+
+    #[test]
+    fn setting_the_same_status_records_nothing() {
+        let mut t = ticket();
+        t.set_status(Status::New, "alice@provider.example", t0());
+        assert_eq!(t.events.len(), 1);
+    }
+
+    #[test]
+    fn participants_come_once_and_the_requester_stays() {
+        let mut t = ticket();
+        let by = "alice@provider.example";
+        t.add_participant(&Address::new(None, "ops@acme.example"), by, t0());
+        t.add_participant(&Address::new(None, ""), by, t0());
+        assert_eq!(t.participants.len(), 2, "no duplicate, no empty address");
+        assert!(!t.remove_participant("jane@acme.example", by, t0()));
+        assert!(t.remove_participant("ops@acme.example", by, t0()));
+        assert!(!t.remove_participant("ops@acme.example", by, t0()));
+        assert_eq!(t.participants.len(), 1);
+    }
+
+    #[test]
+    fn tiers_stop_at_the_last_and_a_move_says_whether_it_happened() {
+        let mut t = ticket();
+        let by = "alice@provider.example";
+        assert!(t.set_tier(2, by, t0()));
+        assert!(!t.set_tier(2, by, t0()), "already there");
+        assert!(!t.set_tier(LAST_TIER + 1, by, t0()), "no such tier");
+        assert!(!t.set_tier(0, by, t0()));
+        assert_eq!(t.tier, 2);
+    }
+
+    #[test]
+    fn confirming_a_proposed_priority_is_recorded_even_when_it_stays() {
+        let mut t = ticket();
+        t.priority = Priority::P1;
+        t.priority_confirmed = false;
+        t.confirm_priority(Priority::P1, "alice@provider.example", t0());
+        assert!(t.priority_confirmed);
+        assert_eq!(
+            t.events.last().map(|e| &e.change),
+            Some(&Change::Priority {
+                from: Priority::P1,
+                to: Priority::P1
+            })
+        );
+        let before = t.events.len();
+        t.confirm_priority(Priority::P1, "alice@provider.example", t0());
+        assert_eq!(
+            t.events.len(),
+            before,
+            "a confirmed priority restated is no event"
+        );
+    }
+
+    #[test]
+    fn the_thread_keeps_its_root_when_it_grows_past_the_cap() {
+        let mut t = ticket();
+        for i in 0..THREAD_KEEP + 5 {
+            t.push_thread_id(&format!("m{}@acme.example", i + 2), t0());
+        }
+        assert_eq!(t.thread.len(), THREAD_KEEP);
+        assert_eq!(t.thread[0], "m1@acme.example");
+        assert_eq!(t.message_count as usize, THREAD_KEEP + 5);
+        t.push_thread_id("m1@acme.example", t0());
+        assert_eq!(t.thread.len(), THREAD_KEEP, "a known id is not added twice");
     }
 }
