@@ -20,6 +20,7 @@ use crate::core::service::outbox::{OutboxEntry, OutboxState};
 use crate::core::service::sla::{Target, TargetState};
 use crate::core::service::ticket::Ticket;
 use crate::outbound::compose::{compose, new_message_id, OutgoingAttachment, OutgoingMail};
+use crate::render::context;
 use crate::store::{RecipientRecord, StoreError, Txn};
 use crate::timings::Phase;
 use chrono::{DateTime, Utc};
@@ -32,6 +33,7 @@ pub struct Draft {
     pub template: &'static str,
     /// The reader's language (falls back to the desk's, then English).
     pub language: String,
+    /// The template's context: one of `render::context`'s types, as a value.
     pub ctx: Value,
     pub from: Address,
     pub to: Vec<Address>,
@@ -304,8 +306,20 @@ pub fn desk_sender(desk: &Desk, name: Option<&str>) -> Address {
 }
 
 /// The `desk` object of every template context.
-pub fn desk_ctx(desk: &Desk) -> Value {
-    serde_json::json!({"name": desk.name, "address": desk.address, "display_name": desk.display_name()})
+pub fn desk_ctx(desk: &Desk) -> context::DeskCtx {
+    context::DeskCtx {
+        name: desk.name.clone(),
+        address: desk.address.clone(),
+        display_name: desk.display_name(),
+    }
+}
+
+/// A person as templates greet them.
+pub fn person(a: &Address) -> context::PersonCtx {
+    context::PersonCtx {
+        name: a.name.clone().unwrap_or_default(),
+        email: a.email.clone(),
+    }
 }
 
 /// A notice to staff about a ticket event.
@@ -356,30 +370,30 @@ pub fn notify(
     } else {
         format!("{} (proposed)", ticket.priority.as_str())
     };
-    let template_ctx = serde_json::json!({
-        "ref": ticket.reference,
-        "subject": ticket.subject,
-        "event_label": notice.label,
-        "desk": desk_ctx(desk),
-        "ticket": {
-            "status": ticket.status.as_str(),
-            "priority": priority,
-            "tier": ticket.tier,
-            "owner": ticket.owner.clone().unwrap_or_default(),
-            "requester": ticket.requester.email,
-            "requester_name": ticket.requester.name.clone().unwrap_or_default(),
-            "account": account,
-            "plan": ticket.plan.clone().unwrap_or_default(),
-            "sla_due": sla_due_text(ctx, ticket, now, &reader),
+    let template_ctx = context::Notify {
+        reference: ticket.reference.clone(),
+        subject: ticket.subject.clone(),
+        event_label: notice.label.to_string(),
+        desk: desk_ctx(desk),
+        ticket: context::TicketFacts {
+            status: ticket.status.as_str().to_string(),
+            priority,
+            tier: ticket.tier,
+            owner: ticket.owner.clone().unwrap_or_default(),
+            requester: ticket.requester.email.clone(),
+            requester_name: ticket.requester.name.clone().unwrap_or_default(),
+            account,
+            plan: ticket.plan.clone().unwrap_or_default(),
+            sla_due: sla_due_text(ctx, ticket, now, &reader),
         },
-        "author": {"name": author.name.clone().unwrap_or_default(), "email": author.email},
-        "text": notice.text.trim_end(),
-    });
+        author: person(author),
+        text: notice.text.trim_end().to_string(),
+    };
     let draft = Draft {
         kind: "notify",
         template: "notify",
         language: "en".into(),
-        ctx: template_ctx,
+        ctx: context::value(&template_ctx),
         from: desk_sender(desk, Some(author.name.as_deref().unwrap_or(&author.email))),
         to,
         cc: vec![],

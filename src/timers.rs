@@ -12,6 +12,7 @@ use crate::core::service::shifts;
 use crate::core::service::sla::{Level, Target};
 use crate::core::service::ticket::{Priority, Status, Ticket, LAST_TIER};
 use crate::outgoing::{self, target_label as label, Draft, StaffNotice};
+use crate::render::context;
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -182,7 +183,7 @@ impl Timers {
             let Some(to_team) = h.to_team.as_deref().and_then(|n| ctx.config.team(n)) else {
                 continue;
             };
-            let tickets: Vec<serde_json::Value> = open
+            let tickets: Vec<context::HandoverTicket> = open
                 .iter()
                 .filter(|t| t.tier == h.tier)
                 .map(|t| {
@@ -194,29 +195,29 @@ impl Timers {
                             .map(|d| ctx.local_time(d, &to_team.address))
                             .unwrap_or_default()
                     };
-                    serde_json::json!({
-                        "ref": t.reference,
-                        "subject": t.subject,
-                        "priority": t.priority.as_str(),
-                        "status": t.status.as_str(),
-                        "owner": t.owner.clone().unwrap_or_default(),
-                        "account": t.account.clone().unwrap_or_default(),
-                        "tier": t.tier,
-                        "response_due": due(Target::FirstResponse),
-                        "restore_due": due(Target::Restore),
-                        "breached": crate::view::sla(&ctx.support, t, now)["breached"]
+                    context::HandoverTicket {
+                        reference: t.reference.clone(),
+                        subject: t.subject.clone(),
+                        priority: t.priority.as_str().to_string(),
+                        status: t.status.as_str().to_string(),
+                        owner: t.owner.clone().unwrap_or_default(),
+                        account: t.account.clone().unwrap_or_default(),
+                        tier: t.tier,
+                        response_due: due(Target::FirstResponse),
+                        restore_due: due(Target::Restore),
+                        breached: crate::view::sla(&ctx.support, t, now)["breached"]
                             .as_bool()
                             .unwrap_or(false),
-                    })
+                    }
                 })
                 .collect();
-            let template_ctx = serde_json::json!({
-                "team": to_team.name,
-                "from_team": h.from_team,
-                "at": ctx.local_time(h.at, &to_team.address),
-                "desk": outgoing::desk_ctx(&desk),
-                "count": tickets.len(),
-                "tickets": tickets,
+            let template_ctx = context::value(&context::Handover {
+                team: to_team.name.clone(),
+                from_team: h.from_team.clone(),
+                at: ctx.local_time(h.at, &to_team.address),
+                desk: outgoing::desk_ctx(&desk),
+                count: tickets.len(),
+                tickets,
             });
             let draft = Draft {
                 kind: "handover",

@@ -41,7 +41,7 @@ impl<'a> Composer<'a> {
             ctx,
             desk,
             now,
-            desk_ctx: outgoing::desk_ctx(desk),
+            desk_ctx: crate::render::context::value(&outgoing::desk_ctx(desk)),
             provider: config.provider_domain(),
             organizer_name: config
                 .broadcast

@@ -12,6 +12,7 @@ use crate::core::service::outbox::OutboxState;
 use crate::core::service::ticket::{Opening, RequesterIdentity, Ticket};
 use crate::core::workflow::customer::{self, FirstAnswer};
 use crate::outgoing::{self, Draft, StaffNotice};
+use crate::render::context;
 use crate::store::{Shelf, StoreError, Txn};
 
 impl Ingestor {
@@ -371,13 +372,13 @@ impl Ingestor {
             .clone()
             .filter(|r| !r.email.is_empty())
             .unwrap_or_else(|| parsed.from.clone());
-        let ctx = serde_json::json!({
-            "ref": ticket.reference,
-            "subject": subject::normalize(&parsed.subject),
-            "desk": outgoing::desk_ctx(desk),
-            "requester": {"name": to.name.clone().unwrap_or_default(), "email": to.email},
-            "size_mb": format!("{:.1}", size as f64 / 1e6),
-            "limit_mb": format!("{:.0}", max as f64 / 1e6),
+        let ctx = context::value(&context::TooLarge {
+            reference: ticket.reference.clone(),
+            subject: subject::normalize(&parsed.subject),
+            desk: outgoing::desk_ctx(desk),
+            requester: outgoing::person(&to),
+            size_mb: format!("{:.1}", size as f64 / 1e6),
+            limit_mb: format!("{:.0}", max as f64 / 1e6),
         });
         self.send_reply(
             txn,
@@ -453,7 +454,7 @@ impl Ingestor {
         let desk = incoming.desk;
         let to = ticket.requester.clone();
         let directory = self.ctx.directory();
-        let (account_name, partner) = match ticket
+        let (account, partner) = match ticket
             .account
             .as_deref()
             .and_then(|a| directory.partner_support(a))
@@ -466,23 +467,33 @@ impl Ingestor {
                     .map(|a| a.name.clone())
                     .unwrap_or_default();
                 (
-                    account,
-                    serde_json::json!({"name": partner.name, "support_name": contact.name, "support_address": contact.address}),
+                    context::AccountName { name: account },
+                    context::PartnerCtx {
+                        name: partner.name.clone(),
+                        support_name: contact.name.clone(),
+                        support_address: contact.address.clone(),
+                    },
                 )
             }
-            None => (
-                String::new(),
-                serde_json::json!({"name": "", "support_name": "", "support_address": ""}),
-            ),
+            None => Default::default(),
         };
-        let ctx = serde_json::json!({
-            "ref": ticket.reference,
-            "subject": ticket.subject,
-            "desk": outgoing::desk_ctx(desk),
-            "requester": {"name": to.name.clone().unwrap_or_default(), "email": to.email},
-            "account": {"name": account_name},
-            "partner": partner,
-        });
+        let ctx = if template == "partner_redirect" {
+            context::value(&context::PartnerRedirect {
+                reference: ticket.reference.clone(),
+                subject: ticket.subject.clone(),
+                desk: outgoing::desk_ctx(desk),
+                requester: outgoing::person(&to),
+                account,
+                partner,
+            })
+        } else {
+            context::value(&context::Register {
+                reference: ticket.reference.clone(),
+                subject: ticket.subject.clone(),
+                desk: outgoing::desk_ctx(desk),
+                requester: outgoing::person(&to),
+            })
+        };
         self.send_reply(
             txn,
             ticket,
@@ -547,12 +558,12 @@ impl Ingestor {
     ) -> Result<bool, StoreError> {
         let (parsed, desk, now) = (&incoming.parsed, incoming.desk, incoming.now);
         let to = ticket.requester.clone();
-        let ctx = serde_json::json!({
-            "ref": ticket.reference,
-            "subject": ticket.subject,
-            "desk": outgoing::desk_ctx(desk),
-            "requester": {"name": to.name.clone().unwrap_or_default(), "email": to.email},
-            "received_at": self.ctx.local_time(now, &to.email),
+        let ctx = context::value(&context::Ack {
+            reference: ticket.reference.clone(),
+            subject: ticket.subject.clone(),
+            desk: outgoing::desk_ctx(desk),
+            requester: outgoing::person(&to),
+            received_at: self.ctx.local_time(now, &to.email),
         });
         let mut references = parsed.references.clone();
         references.push(parsed.message_id.clone());

@@ -17,6 +17,7 @@ use crate::core::service::ticket::Ticket;
 use crate::core::workflow::staff::{self, Answer, StaffDirectory};
 use crate::outbound::compose::OutgoingAttachment;
 use crate::outgoing::{self, Draft, StaffNotice};
+use crate::render::context;
 use crate::store::{Shelf, StoreError, Txn};
 
 /// The staff directory of the config, as the command policy asks it.
@@ -237,13 +238,15 @@ impl Ingestor {
                 data,
             })
             .collect();
-        let ctx = serde_json::json!({
-            "ref": ticket.reference,
-            "subject": ticket.subject,
-            "desk": outgoing::desk_ctx(desk),
-            "requester": {"name": ticket.requester.name.clone().unwrap_or_default(), "email": ticket.requester.email},
-            "staff": {"name": member.name},
-            "text": text.trim_end(),
+        let ctx = context::value(&context::Reply {
+            reference: ticket.reference.clone(),
+            subject: ticket.subject.clone(),
+            desk: outgoing::desk_ctx(desk),
+            requester: outgoing::person(&ticket.requester),
+            staff: context::StaffName {
+                name: member.name.clone(),
+            },
+            text: text.trim_end().to_string(),
         });
         let draft = Draft {
             kind: "reply",
@@ -274,12 +277,22 @@ impl Ingestor {
         errors: &[CommandError],
     ) -> Result<(), StoreError> {
         let desk = incoming.desk;
-        let ctx = serde_json::json!({
-            "ref": ticket.as_ref().map(|t| t.reference.clone()).unwrap_or_default(),
-            "subject": crate::core::mail::subject::normalize(&incoming.parsed.subject),
-            "desk": outgoing::desk_ctx(desk),
-            "errors": errors.iter().map(|e| serde_json::json!({"line": e.line, "text": e.text, "message": e.message})).collect::<Vec<_>>(),
-            "help": commands::help().trim_end(),
+        let ctx = context::value(&context::CommandErrors {
+            reference: ticket
+                .as_ref()
+                .map(|t| t.reference.clone())
+                .unwrap_or_default(),
+            subject: crate::core::mail::subject::normalize(&incoming.parsed.subject),
+            desk: outgoing::desk_ctx(desk),
+            errors: errors
+                .iter()
+                .map(|e| context::CommandLineError {
+                    line: e.line,
+                    text: e.text.clone(),
+                    message: e.message.clone(),
+                })
+                .collect(),
+            help: commands::help().trim_end().to_string(),
         });
         let draft = Draft {
             kind: "command_error",

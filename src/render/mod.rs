@@ -5,6 +5,9 @@
 //! line before it becomes a header, so no input can inject a header. Language fallback: the
 //! requested language, then the desk's, then English, with a warning.
 
+pub mod context;
+
+use context::{samples, value};
 use handlebars::Handlebars;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -16,14 +19,18 @@ pub const PARTS: [&str; 3] = ["subject", "txt", "html"];
 /// The templates deskgate knows, with a sample context used by `deskgate check`.
 pub fn known_templates() -> Vec<(&'static str, Audience, Value)> {
     vec![
-        ("ack", Audience::Customer, sample_ack()),
-        ("reply", Audience::Customer, sample_reply()),
-        ("too_large", Audience::Customer, sample_too_large()),
-        ("register", Audience::Customer, sample_register()),
+        ("ack", Audience::Customer, value(&samples::ack())),
+        ("reply", Audience::Customer, value(&samples::reply())),
+        (
+            "too_large",
+            Audience::Customer,
+            value(&samples::too_large()),
+        ),
+        ("register", Audience::Customer, value(&samples::register())),
         (
             "partner_redirect",
             Audience::Customer,
-            sample_partner_redirect(),
+            value(&samples::partner_redirect()),
         ),
         (
             "maintenance_notice",
@@ -35,9 +42,13 @@ pub fn known_templates() -> Vec<(&'static str, Audience, Value)> {
             Audience::Customer,
             sample_incident_notice(),
         ),
-        ("handover", Audience::Staff, sample_handover()),
-        ("notify", Audience::Staff, sample_notify()),
-        ("command_error", Audience::Staff, sample_command_error()),
+        ("handover", Audience::Staff, value(&samples::handover())),
+        ("notify", Audience::Staff, value(&samples::notify())),
+        (
+            "command_error",
+            Audience::Staff,
+            value(&samples::command_errors()),
+        ),
     ]
 }
 
@@ -49,49 +60,7 @@ pub enum Audience {
 }
 
 fn sample_desk() -> Value {
-    serde_json::json!({"name": "nl", "address": "servicedesk.nl@example.net", "display_name": "Service Desk Amsterdam"})
-}
-
-fn sample_reply() -> Value {
-    serde_json::json!({
-        "ref": "NL-000001",
-        "subject": "Link down in AM11",
-        "desk": sample_desk(),
-        "requester": {"name": "Jane Doe", "email": "jane@customer.example"},
-        "staff": {"name": "Alice Martin"},
-        "text": "We replaced the optic.\n\nPlease check on your side.",
-    })
-}
-
-fn sample_too_large() -> Value {
-    serde_json::json!({
-        "ref": "NL-000001",
-        "subject": "Link down in AM11",
-        "desk": sample_desk(),
-        "requester": {"name": "Jane Doe", "email": "jane@customer.example"},
-        "size_mb": "31.4",
-        "limit_mb": "25",
-    })
-}
-
-fn sample_register() -> Value {
-    serde_json::json!({
-        "ref": "NL-000001",
-        "subject": "Link down in AM11",
-        "desk": sample_desk(),
-        "requester": {"name": "Jane Doe", "email": "jane@customer.example"},
-    })
-}
-
-fn sample_partner_redirect() -> Value {
-    serde_json::json!({
-        "ref": "NL-000001",
-        "subject": "Link down in AM11",
-        "desk": sample_desk(),
-        "requester": {"name": "Jane Doe", "email": "jane@customer.example"},
-        "account": {"name": "Shop Ltd"},
-        "partner": {"name": "Reseller BV", "support_name": "Reseller Support", "support_address": "support@reseller.example"},
-    })
+    value(&samples::desk())
 }
 
 /// A maintenance notice: an announcement of a one-off window with an outage, to a contact of
@@ -145,48 +114,6 @@ fn sample_incident_notice() -> Value {
             "at": "Mon 23 Nov 2026 21:55",
             "message": "Our engineers are investigating packet loss on the AM11 core routers.\nTraffic via AM7 is not affected.",
         },
-    })
-}
-
-fn sample_handover() -> Value {
-    serde_json::json!({
-        "team": "css-americas", "from_team": "css-emea", "at": "2026-11-27 19:00 CET",
-        "desk": sample_desk(), "count": 1,
-        "tickets": [{"ref": "NL-000001", "subject": "Link down", "priority": "P1", "status": "open", "owner": "alice",
-                     "account": "acme", "tier": 2, "response_due": "", "restore_due": "2026-11-28 03:50 CET", "breached": false}],
-    })
-}
-
-fn sample_notify() -> Value {
-    serde_json::json!({
-        "ref": "NL-000001",
-        "subject": "Link down in AM11",
-        "event_label": "New ticket",
-        "desk": sample_desk(),
-        "ticket": {"status": "new", "priority": "P3", "tier": 1, "owner": "", "requester": "jane@customer.example",
-                   "requester_name": "Jane Doe", "account": "", "plan": "", "sla_due": ""},
-        "author": {"name": "Jane Doe", "email": "jane@customer.example"},
-        "text": "Our link is down.",
-    })
-}
-
-fn sample_command_error() -> Value {
-    serde_json::json!({
-        "ref": "NL-000001",
-        "subject": "Link down in AM11",
-        "desk": sample_desk(),
-        "errors": [{"line": 2, "text": "#stauts pending", "message": "unknown command"}],
-        "help": "#status new|open|pending|resolved|closed",
-    })
-}
-
-fn sample_ack() -> Value {
-    serde_json::json!({
-        "ref": "NL-000001",
-        "subject": "Link down in AM11",
-        "desk": {"name": "nl", "address": "servicedesk.nl@example.net", "display_name": "Service Desk Amsterdam"},
-        "requester": {"name": "Jane Doe", "email": "jane@customer.example"},
-        "received_at": "2026-11-23 19:40 CET",
     })
 }
 
