@@ -372,7 +372,7 @@ async fn open(names: Names, cfg: &ImapConfig) -> Result<Conn, SourceError> {
         }
     };
 
-    let session = match client.login(&cfg.user, &password).await {
+    let session = match client.login(&cfg.user, password.expose()).await {
         Ok(session) => session,
         Err((e, _)) => {
             use async_imap::error::Error as E;
