@@ -106,7 +106,10 @@ impl Transport {
         let credentials = match &c.username {
             Some(user) => {
                 let password = c.secret().resolve().map_err(err)?;
-                Some(Credentials::new(user.clone(), password))
+                Some(Credentials::new(
+                    user.clone(),
+                    password.expose().to_string(),
+                ))
             }
             None => None,
         };

@@ -3,6 +3,11 @@
 //! A source hands out raw mails in batches and is told afterwards which ones are done
 //! ([`Source::ack`]); it never decides anything about their content. The pipeline acks a batch
 //! only after its effects are flushed to the store, so a crash re-fetches rather than loses.
+//!
+//! The folder owns getting raw mail and acknowledging it: [`imap`] (a folder of its own),
+//! [`maildir`], and the UID ordering of a fetch (`in_order.rs`). It may import [`crate::config`]
+//! (a desk's `[desk.imap]` or `[desk.maildir]`) and [`crate::core`]; never another adapter
+//! (`store`, `outbound`, `render`) or the pipeline, which decides when a mail is done.
 
 pub mod imap;
 mod in_order;

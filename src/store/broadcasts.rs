@@ -1,13 +1,14 @@
 //! Maintenance and incident records, and the ledger of the notices broadcast about them.
 //!
-//! Keys: `mnt/<id>` maintenance · `inc/<id>` incident · `bn/<notice key>` one notice's broadcast
-//! ([`NoticeRecord`]) · `bs/<notice key>/<account>/<address>` → outbox id, one per recipient.
-//! Notice keys start with `m/<maintenance id>/` or `i/<incident id>/`, so the notices of one
+//! Keys (laid out in [`super::keys`]): `mnt/<id>` maintenance · `inc/<id>` incident ·
+//! `bn/<notice key>` one notice's broadcast ([`NoticeRecord`]) ·
+//! `bs/<notice key>/<account>/<address>` → outbox id, one per recipient. Notice keys start with
+//! `m/<maintenance id>/` or `i/<incident id>/`, so the notices of one
 //! maintenance are one prefix scan. A recipient's `bs/` key is written in the same atomic batch
 //! as the outbox entry that carries the notice to them: after a crash either both exist or
 //! neither, so a restarted broadcast queues exactly the recipients still missing.
 
-use super::{Store, StoreError, Txn};
+use super::{keys, Store, StoreError, Txn};
 use crate::core::broadcasts::incident::Incident;
 use crate::core::broadcasts::maintenance::{Maintenance, Window};
 use chrono::{DateTime, Utc};
@@ -20,15 +21,6 @@ use std::collections::HashSet;
 pub enum Subject {
     Maintenance,
     Incident,
-}
-
-impl Subject {
-    fn letter(self) -> &'static str {
-        match self {
-            Subject::Maintenance => "m",
-            Subject::Incident => "i",
-        }
-    }
 }
 
 /// One notice's broadcast: begun when its first recipients are queued, done when every
@@ -53,42 +45,28 @@ pub struct NoticeRecord {
     pub held: u32,
 }
 
-impl NoticeRecord {
-    fn store_key(&self) -> String {
-        notice_key(self.subject, &self.key)
-    }
-}
-
-fn notice_key(subject: Subject, key: &str) -> String {
-    format!("bn/{}/{key}", subject.letter())
-}
-
-fn sent_prefix(subject: Subject, key: &str) -> String {
-    format!("bs/{}/{key}/", subject.letter())
-}
-
 impl Store {
     pub fn maintenance(&self, id: &str) -> Result<Option<Maintenance>, StoreError> {
-        self.get_json(&format!("mnt/{id}"))
+        self.get_json(&keys::maintenance(id))
     }
 
     /// Every maintenance, by id.
     pub fn maintenances(&self) -> Result<Vec<Maintenance>, StoreError> {
-        self.scan_json("mnt/")
+        self.scan_json(keys::MAINTENANCES)
     }
 
     pub fn incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
-        self.get_json(&format!("inc/{id}"))
+        self.get_json(&keys::incident(id))
     }
 
     /// Every incident, by id.
     pub fn incidents(&self) -> Result<Vec<Incident>, StoreError> {
-        self.scan_json("inc/")
+        self.scan_json(keys::INCIDENTS)
     }
 
     /// The notices begun about maintenance or incident `of`, in key order.
     pub fn notices(&self, subject: Subject, of: &str) -> Result<Vec<NoticeRecord>, StoreError> {
-        self.scan_json(&format!("bn/{}/{of}/", subject.letter()))
+        self.scan_json(&keys::notices_of(subject, of))
     }
 
     /// The recipients (account, address) a notice has been queued for.
@@ -97,7 +75,7 @@ impl Store {
         subject: Subject,
         key: &str,
     ) -> Result<HashSet<(String, String)>, StoreError> {
-        let prefix = sent_prefix(subject, key);
+        let prefix = keys::notice_recipients(subject, key);
         let mut out = HashSet::new();
         for (k, _) in self.engine.scan_prefix(prefix.as_bytes(), usize::MAX)? {
             let rest = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
@@ -111,15 +89,15 @@ impl Store {
 
 impl Txn<'_> {
     pub fn put_maintenance(&mut self, m: &Maintenance) {
-        self.put_json(format!("mnt/{}", m.id()), m);
+        self.put_json(keys::maintenance(m.id()), m);
     }
 
     pub fn put_incident(&mut self, i: &Incident) {
-        self.put_json(format!("inc/{}", i.id()), i);
+        self.put_json(keys::incident(i.id()), i);
     }
 
     pub fn put_notice(&mut self, n: &NoticeRecord) {
-        self.put_json(n.store_key(), n);
+        self.put_json(keys::notice(n.subject, &n.key), n);
     }
 
     /// Records that notice `key` was queued for `address` of `account` as outbox entry `outbox`.
@@ -132,7 +110,7 @@ impl Txn<'_> {
         outbox: u64,
     ) {
         self.batch.put(
-            format!("{}{account}/{address}", sent_prefix(subject, key)),
+            keys::notice_recipient(subject, key, account, address),
             outbox.to_be_bytes().to_vec(),
         );
     }

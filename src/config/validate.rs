@@ -1,0 +1,362 @@
+//! Whether a parsed config can run: [`Config::validate`] lists every problem at once, each
+//! naming the file and key, so an administrator fixes them in one round.
+//!
+//! Validation reads values only; it never connects anywhere or runs a `password_command`
+//! (`deskgate check` does that).
+
+use super::sections::{parse_hours, StatusConfig};
+use super::Config;
+
+/// More sessions at once than this helps no relay and looks like an attack to most.
+const MAX_IN_FLIGHT: usize = 64;
+
+impl Config {
+    /// Every problem in the config, each naming the file and key; empty when it is valid.
+    pub fn validate(&self) -> Vec<String> {
+        let file = self.source.display().to_string();
+        let mut p = Vec::new();
+        let mut bad = |key: &str, what: String| p.push(format!("{file}: {key}: {what}"));
+        if self.desks.is_empty() {
+            bad("desk", "at least one [[desk]] is needed".into());
+        }
+        if !valid_smtp_url(&self.smtp.url) {
+            bad(
+                "smtp.url",
+                format!(
+                    "{:?} is not smtp://, smtp+starttls://, smtps:// or file:///dir",
+                    self.smtp.url
+                ),
+            );
+        }
+        if self.smtp.username.is_some()
+            && self.smtp.password.is_none()
+            && self.smtp.password_command.is_none()
+        {
+            bad(
+                "smtp.username",
+                "needs smtp.password or smtp.password_command".into(),
+            );
+        }
+        if self.smtp.password.is_some() && self.smtp.password_command.is_some() {
+            bad(
+                "smtp.password",
+                "give password or password_command, not both".into(),
+            );
+        }
+        if self.ingest.batch_size == 0 {
+            bad("ingest.batch_size", "must be at least 1".into());
+        }
+        if self.outbox.max_attempts == 0 {
+            bad("outbox.max_attempts", "must be at least 1".into());
+        }
+        if let Err(e) = self.broadcast.schedule() {
+            let (key, what) = e.split_once(": ").unwrap_or(("broadcast", e.as_str()));
+            bad(key, what.to_string());
+        }
+        if let Some(desk) = &self.broadcast.desk {
+            if self.desk(desk).is_none() {
+                bad("broadcast.desk", format!("no [[desk]] is named {desk:?}"));
+            }
+        }
+        if !(1..=MAX_IN_FLIGHT).contains(&self.outbox.max_in_flight) {
+            bad(
+                "outbox.max_in_flight",
+                format!(
+                    "{} is not between 1 and {MAX_IN_FLIGHT}",
+                    self.outbox.max_in_flight
+                ),
+            );
+        }
+        if self.general.timezone.parse::<chrono_tz::Tz>().is_err() {
+            bad(
+                "general.timezone",
+                format!("{:?} is not a known time zone", self.general.timezone),
+            );
+        }
+        for (key, problem) in self.status.problems() {
+            bad(key, problem);
+        }
+        let mut team_names = std::collections::HashSet::new();
+        for (i, t) in self.teams.iter().enumerate() {
+            let key = |k: &str| format!("team[{i}] ({}).{k}", t.name);
+            if !team_names.insert(t.name.clone()) {
+                bad(&key("name"), "is used by two teams".into());
+            }
+            if !(1..=3).contains(&t.tier) {
+                bad(&key("tier"), format!("{} is not 1, 2 or 3", t.tier));
+            }
+            if !is_address(&t.address) {
+                bad(
+                    &key("address"),
+                    format!("{:?} is not a mail address", t.address),
+                );
+            }
+            if t.timezone.parse::<chrono_tz::Tz>().is_err() {
+                bad(
+                    &key("timezone"),
+                    format!("{:?} is not a known time zone", t.timezone),
+                );
+            }
+            if let Some(h) = &t.hours {
+                if parse_hours(h).is_none() {
+                    bad(&key("hours"), format!("{h:?} is not HH:MM-HH:MM"));
+                }
+            }
+        }
+        let mut calendar_names = std::collections::HashSet::new();
+        for (i, c) in self.calendars.iter().enumerate() {
+            let key = |k: &str| format!("calendar[{i}] ({}).{k}", c.name);
+            if c.name == "24x7" || !calendar_names.insert(c.name.clone()) {
+                bad(&key("name"), "must be unique and not \"24x7\"".into());
+            }
+            if let Err(e) = crate::core::service::calendar::Calendar::parse(
+                &c.timezone,
+                &c.hours,
+                &c.days,
+                &c.holidays,
+            ) {
+                bad(&key("hours"), e);
+            }
+        }
+        for (i, p) in self.plans.iter().enumerate() {
+            let key = |k: &str| format!("plan[{i}] ({}).{k}", p.name);
+            if p.calendar != "24x7" && !calendar_names.contains(&p.calendar) {
+                bad(
+                    &key("calendar"),
+                    format!(
+                        "{:?} is neither \"24x7\" nor a [[calendar]] name",
+                        p.calendar
+                    ),
+                );
+            }
+            if p.allowance_hours < 0.0 {
+                bad(&key("allowance_hours"), "must not be negative".into());
+            }
+            for (prio, t) in &p.targets {
+                if !["P1", "P2", "P3", "P4"].contains(&prio.as_str()) {
+                    bad(
+                        &key(&format!("targets.{prio}")),
+                        "priorities are P1, P2, P3 and P4".into(),
+                    );
+                }
+                for (name, v) in [("response", &t.response), ("restore", &t.restore)] {
+                    if let Some(v) = v {
+                        if let Err(e) = crate::core::service::sla::parse_target(v) {
+                            bad(&key(&format!("targets.{prio}.{name}")), e);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(path) = &self.general.accounts {
+            if !path.exists() {
+                bad(
+                    "general.accounts",
+                    format!("{} does not exist", path.display()),
+                );
+            }
+        }
+        let mut logins = std::collections::HashSet::new();
+        let mut staff_addresses = std::collections::HashSet::new();
+        for (i, m) in self.staff.iter().enumerate() {
+            let key = |k: &str| format!("staff[{i}] ({}).{k}", m.login);
+            if m.login.is_empty()
+                || m.login.contains(['@', ' '])
+                || !logins.insert(m.login.to_ascii_lowercase())
+            {
+                bad(
+                    &key("login"),
+                    "must be unique, non-empty, without @ or spaces".into(),
+                );
+            }
+            if !is_address(&m.address) || !staff_addresses.insert(m.address.to_ascii_lowercase()) {
+                bad(
+                    &key("address"),
+                    format!("{:?} is not a mail address, or is used twice", m.address),
+                );
+            }
+            if !team_names.contains(&m.team) {
+                bad(&key("team"), format!("no [[team]] is named {:?}", m.team));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut prefixes = std::collections::HashSet::new();
+        for (i, d) in self.desks.iter().enumerate() {
+            let key = |k: &str| format!("desk[{i}] ({}).{k}", d.name);
+            if d.name.is_empty()
+                || !d
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                bad(
+                    &key("name"),
+                    "must be non-empty letters, digits, - or _".into(),
+                );
+            }
+            if !names.insert(d.name.clone()) {
+                bad(&key("name"), "is used by two desks".into());
+            }
+            let prefix = d.ref_prefix();
+            if !crate::core::mail::subject::is_ref(&format!("{prefix}-0000")) {
+                bad(&key("ref_prefix"), format!("{prefix:?} must be 1-12 upper-case letters or digits, starting with a letter"));
+            }
+            if !prefixes.insert(prefix) {
+                bad(&key("ref_prefix"), "is used by two desks".into());
+            }
+            if !d.address.contains('@')
+                || d.address
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+            {
+                bad(
+                    &key("address"),
+                    format!("{:?} is not a mail address", d.address),
+                );
+            }
+            if !self.general.languages.contains(&d.language) {
+                bad(
+                    &key("language"),
+                    format!(
+                        "{:?} is not in general.languages {:?}",
+                        d.language, self.general.languages
+                    ),
+                );
+            }
+            match (&d.imap, &d.maildir) {
+                (None, None) => bad(
+                    &key("imap"),
+                    "a desk needs [desk.imap] or [desk.maildir]".into(),
+                ),
+                (Some(_), Some(_)) => bad(
+                    &key("imap"),
+                    "give [desk.imap] or [desk.maildir], not both".into(),
+                ),
+                (Some(imap), None) => {
+                    if !["imap://", "imaps://", "imap+starttls://"]
+                        .iter()
+                        .any(|s| imap.url.starts_with(s))
+                    {
+                        bad(
+                            &key("imap.url"),
+                            format!(
+                                "{:?} is not imap://, imap+starttls:// or imaps://",
+                                imap.url
+                            ),
+                        );
+                    }
+                    if imap.password.is_some() && imap.password_command.is_some() {
+                        bad(
+                            &key("imap.password"),
+                            "give password or password_command, not both".into(),
+                        );
+                    }
+                    if imap.password.is_none() && imap.password_command.is_none() {
+                        bad(
+                            &key("imap.password"),
+                            "password or password_command is needed".into(),
+                        );
+                    }
+                    if imap.poll_interval_secs == 0 {
+                        bad(&key("imap.poll_interval_secs"), "must be at least 1".into());
+                    }
+                    if let Some(ca) = &imap.ca_file {
+                        if !ca.exists() {
+                            bad(
+                                &key("imap.ca_file"),
+                                format!("{} does not exist", ca.display()),
+                            );
+                        }
+                    }
+                }
+                (None, Some(_)) => {}
+            }
+        }
+        p
+    }
+}
+
+impl StatusConfig {
+    /// Every problem of the section, as (key, problem).
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        if let Err(e) = self.listen_addr() {
+            p.push(("status.listen", e));
+        }
+        if self.title.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            p.push((
+                "status.title",
+                "must not be blank (leave it out for the default)".into(),
+            ));
+        }
+        if let Some(zone) = &self.timezone {
+            if zone.parse::<chrono_tz::Tz>().is_err() {
+                p.push((
+                    "status.timezone",
+                    format!("{zone:?} is not a known time zone"),
+                ));
+            }
+        }
+        if let Some(languages) = &self.languages {
+            if languages.is_empty() {
+                p.push((
+                    "status.languages",
+                    "leave it out, or name at least one".into(),
+                ));
+            }
+            for l in languages {
+                if crate::core::lang::Lang::parse(l).is_none() {
+                    p.push((
+                        "status.languages",
+                        format!("{l:?} is not one of en, fr, pt, es, it, nl, de"),
+                    ));
+                }
+            }
+        }
+        if !(1..=366).contains(&self.horizon_days) {
+            p.push(("status.horizon_days", "must be 1 to 366".into()));
+        }
+        p
+    }
+}
+
+fn is_address(a: &str) -> bool {
+    matches!(a.split_once('@'), Some((l, d)) if !l.is_empty() && d.contains('.') || d == "localhost")
+        && !a
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+}
+
+fn valid_smtp_url(url: &str) -> bool {
+    ["smtp://", "smtp+starttls://", "smtps://", "file://"]
+        .iter()
+        .any(|s| url.starts_with(s) && url.len() > s.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn every_problem_is_listed_with_file_and_key() {
+        let text = r#"
+[store]
+path = "x"
+[smtp]
+url = "http://nope"
+[[desk]]
+name = "nl"
+address = "not-an-address"
+language = "xx"
+"#;
+        let mut c = Config::parse(text, Path::new("cfg.toml")).expect("parses");
+        c.source = PathBuf::from("cfg.toml");
+        let problems = c.validate();
+        let all = problems.join("\n");
+        assert!(all.contains("cfg.toml: smtp.url"), "{all}");
+        assert!(all.contains("cfg.toml: desk[0] (nl).address"), "{all}");
+        assert!(all.contains("desk[0] (nl).language"), "{all}");
+        assert!(all.contains("desk[0] (nl).imap: a desk needs"), "{all}");
+    }
+}

@@ -1,0 +1,251 @@
+//! Getting a session: TCP, TLS (implicit or STARTTLS), the greeting, LOGIN, then the
+//! capabilities and the SELECT, and the one stream type the session runs over.
+//!
+//! Everything here happens once per connection, within the caller's login time limit.
+
+use super::session::{Conn, Info};
+use super::wire::{server_text, Endpoint, Security};
+use super::{Names, CONNECT_TIMEOUT};
+use crate::config::ImapConfig;
+use crate::source::SourceError;
+use async_imap::imap_proto::{Response, Status};
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+/// Connects, logs in, selects the mailbox and reads the capabilities.
+pub(super) async fn open(names: Names, cfg: &ImapConfig) -> Result<Conn, SourceError> {
+    let endpoint = Endpoint::parse(&cfg.url).map_err(|m| names.connect(m))?;
+    // A password_command may take a while, so it runs off the async threads. Its failure is
+    // transient: nothing reached the server, and a secret store may just be unavailable.
+    let secret_cfg = cfg.clone();
+    let password = tokio::task::spawn_blocking(move || secret_cfg.secret().resolve())
+        .await
+        .map_err(|e| names.connect(format!("password_command did not finish: {e}")))?
+        .map_err(|m| names.connect(format!("no password: {m}")))?;
+
+    let tcp = match timeout(
+        CONNECT_TIMEOUT,
+        TcpStream::connect((endpoint.host.as_str(), endpoint.port)),
+    )
+    .await
+    {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(e)) => return Err(names.connect(e.to_string())),
+        Err(_) => {
+            return Err(names.connect(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))
+        }
+    };
+    // IMAP is a chatty line protocol; Nagle's delay would only slow each command down.
+    let _ = tcp.set_nodelay(true);
+
+    let client = match endpoint.security {
+        Security::Plain => {
+            let mut client = async_imap::Client::new(ImapStream::Plain(tcp));
+            greeting(&names, &mut client).await?;
+            client
+        }
+        Security::Tls => {
+            let tls = tls_handshake(&names, cfg, &endpoint.host, tcp).await?;
+            let mut client = async_imap::Client::new(ImapStream::Tls(Box::new(tls)));
+            greeting(&names, &mut client).await?;
+            client
+        }
+        Security::StartTls => {
+            let mut plain = async_imap::Client::new(tcp);
+            greeting(&names, &mut plain).await?;
+            plain
+                .run_command_and_check_ok("STARTTLS", None)
+                .await
+                .map_err(|e| names.imap("STARTTLS", e))?;
+            let tls = tls_handshake(&names, cfg, &endpoint.host, plain.into_inner()).await?;
+            // No greeting follows the handshake: the server waits for the next command.
+            async_imap::Client::new(ImapStream::Tls(Box::new(tls)))
+        }
+    };
+
+    let session = match client.login(&cfg.user, password.expose()).await {
+        Ok(session) => session,
+        Err((e, _)) => {
+            use async_imap::error::Error as E;
+            return Err(match e {
+                E::No(m) => {
+                    let text = server_text(&m);
+                    if text.starts_with("[UNAVAILABLE]") {
+                        // RFC 5530: the server's password check is down, not the password wrong.
+                        names.connect(format!("login as {} not possible now: {text}", cfg.user))
+                    } else {
+                        names.auth(text)
+                    }
+                }
+                E::Validate(v) => names.auth(format!(
+                    "the user name or password cannot be sent in LOGIN: {v}"
+                )),
+                other => names.imap("LOGIN", other),
+            });
+        }
+    };
+
+    let mut conn = Conn {
+        session,
+        names,
+        info: Info {
+            uid_validity: 0,
+            can_idle: false,
+            can_move: false,
+            uidplus: false,
+            target_ready: false,
+            news: false,
+        },
+    };
+    conn.read_capabilities().await?;
+    conn.select(&cfg.mailbox).await?;
+    conn.drain();
+    conn.info.news = false;
+    tracing::info!(
+        url = %cfg.url,
+        user = %cfg.user,
+        mailbox = %cfg.mailbox,
+        uid_validity = conn.info.uid_validity,
+        idle = conn.info.can_idle,
+        r#move = conn.info.can_move,
+        "connected"
+    );
+    Ok(conn)
+}
+
+/// Reads the server's greeting, which must be `* OK`.
+async fn greeting<T>(names: &Names, client: &mut async_imap::Client<T>) -> Result<(), SourceError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    let response = match client.read_response().await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return Err(names.connect("the server closed the connection before its greeting"))
+        }
+        Err(e) => return Err(names.connect(format!("reading the greeting: {e}"))),
+    };
+    match response.parsed() {
+        Response::Data {
+            status: Status::Ok, ..
+        } => Ok(()),
+        Response::Data { status, outcome } => Err(names.connect(format!(
+            "the server greeted with {status:?} {}",
+            outcome.information.as_deref().unwrap_or("")
+        ))),
+        other => Err(names.protocol(format!("unexpected greeting {other:?}"))),
+    }
+}
+
+/// Wraps `tcp` in TLS, trusting the webpki roots plus the certificates of `ca_file`.
+async fn tls_handshake(
+    names: &Names,
+    cfg: &ImapConfig,
+    host: &str,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, SourceError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = &cfg.ca_file {
+        let shown = path.display();
+        let pem = tokio::fs::read(path)
+            .await
+            .map_err(|e| names.connect(format!("ca_file {shown}: {e}")))?;
+        let mut added = 0;
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            let cert = cert.map_err(|e| names.connect(format!("ca_file {shown}: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| names.connect(format!("ca_file {shown}: {e}")))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(names.connect(format!("ca_file {shown}: no PEM certificate in it")));
+        }
+    }
+    // The provider is named rather than taken from the process default, so this never depends on
+    // which rustls backends other crates compiled in.
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| names.connect(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let server_name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| names.connect(format!("{host:?} is not a valid TLS server name: {e}")))?;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(server_name, tcp)
+        .await
+        .map_err(|e| names.connect(format!("TLS handshake with {host}: {e}")))
+}
+
+/// The connection under the IMAP client: plain TCP (loopback, tests) or TLS, as one type so the
+/// session has one type whatever the URL says.
+#[derive(Debug)]
+pub(super) enum ImapStream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for ImapStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ImapStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            ImapStream::Plain(s) => s.is_write_vectored(),
+            ImapStream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The IMAP protocol helpers that need no connection: what an `imap://` URL says, UID sets,
+//! quoted strings, and the server's words inside an async-imap error.
+//!
+//! Pure functions over text, tested here; session handling (`session.rs`) and connecting
+//! (`connect.rs`) use them, never the other way round.
+
+use std::fmt::Write as _;
+
+/// How the connection is secured, from the URL scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Security {
+    Plain,
+    StartTls,
+    Tls,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Endpoint {
+    pub(super) security: Security,
+    pub(super) host: String,
+    pub(super) port: u16,
+}
+
+impl Endpoint {
+    /// Parses `imap://host[:port]`, `imap+starttls://…` or `imaps://…`; an IPv6 host goes in
+    /// brackets. A trailing path is ignored.
+    pub(super) fn parse(url: &str) -> Result<Endpoint, String> {
+        let bad = |why: &str| format!("{url:?} is not a usable IMAP URL: {why}");
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
+        let (security, default_port) = match scheme.to_ascii_lowercase().as_str() {
+            "imap" => (Security::Plain, 143),
+            "imap+starttls" => (Security::StartTls, 143),
+            "imaps" => (Security::Tls, 993),
+            _ => return Err(bad("the scheme must be imap, imap+starttls or imaps")),
+        };
+        let authority = rest.split('/').next().unwrap_or_default();
+        if authority.contains('@') {
+            return Err(bad("put the user in `user`, not in the URL"));
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (host, after) = v6.split_once(']').ok_or_else(|| bad("unclosed ["))?;
+            match after {
+                "" => (host, None),
+                _ => (
+                    host,
+                    Some(after.strip_prefix(':').ok_or_else(|| bad("junk after ]"))?),
+                ),
+            }
+        } else {
+            match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        let port = match port {
+            Some(p) => p
+                .parse::<u16>()
+                .map_err(|_| bad("the port is not a number from 1 to 65535"))?,
+            None => default_port,
+        };
+        if port == 0 {
+            return Err(bad("the port is not a number from 1 to 65535"));
+        }
+        Ok(Endpoint {
+            security,
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+/// A UID set in ranges, `1:5,7,9:12`, so batches stay short on the command line.
+pub(super) fn uid_set(uids: impl IntoIterator<Item = u32>) -> String {
+    let mut sorted: Vec<u32> = uids.into_iter().collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = String::new();
+    let mut rest = sorted.into_iter().peekable();
+    while let Some(start) = rest.next() {
+        let mut end = start;
+        while let Some(&next) = rest.peek() {
+            if end.checked_add(1) != Some(next) {
+                break;
+            }
+            end = next;
+            rest.next();
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            let _ = write!(out, "{start}");
+        } else {
+            let _ = write!(out, "{start}:{end}");
+        }
+    }
+    out
+}
+
+/// An IMAP quoted string; `None` for line breaks, which no quoting can carry.
+pub(super) fn quote(s: &str) -> Option<String> {
+    if s.contains(['\r', '\n']) {
+        return None;
+    }
+    Some(format!(
+        "\"{}\"",
+        s.replace('\\', "\\\\").replace('"', "\\\"")
+    ))
+}
+
+/// The server's own words from an async-imap NO/BAD error, which reads
+/// `code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")`.
+pub(super) fn server_text(message: &str) -> String {
+    message
+        .split_once("info: Some(\"")
+        .and_then(|(_, rest)| rest.strip_suffix("\")"))
+        .map(|text| text.replace("\\\"", "\"").replace("\\\\", "\\"))
+        .unwrap_or_else(|| message.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_lists_are_compressed_into_ranges() {
+        assert_eq!(uid_set([9, 1, 2, 3, 4, 5, 7, 10, 11, 12, 3]), "1:5,7,9:12");
+        assert_eq!(uid_set([42]), "42");
+        assert_eq!(uid_set([u32::MAX - 1, u32::MAX]), "4294967294:4294967295");
+        assert_eq!(uid_set(std::iter::empty()), "");
+    }
+
+    #[test]
+    fn urls_give_security_host_and_port() {
+        let e = |u: &str| Endpoint::parse(u).expect(u);
+        assert_eq!(
+            e("imap://127.0.0.1:1143"),
+            Endpoint {
+                security: Security::Plain,
+                host: "127.0.0.1".into(),
+                port: 1143
+            }
+        );
+        assert_eq!(
+            e("imaps://mail.example.net"),
+            Endpoint {
+                security: Security::Tls,
+                host: "mail.example.net".into(),
+                port: 993
+            }
+        );
+        assert_eq!(
+            e("imap+starttls://mx/"),
+            Endpoint {
+                security: Security::StartTls,
+                host: "mx".into(),
+                port: 143
+            }
+        );
+        assert_eq!(
+            e("imaps://[::1]:1993"),
+            Endpoint {
+                security: Security::Tls,
+                host: "::1".into(),
+                port: 1993
+            }
+        );
+        for bad in [
+            "http://x",
+            "imap://",
+            "imap://h:0",
+            "imap://h:99999",
+            "imap://u@h",
+            "imaps://[::1",
+        ] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn server_text_is_taken_out_of_async_imap_errors() {
+        let m = r#"code: None, info: Some("[AUTHENTICATIONFAILED] Authentication \"failed\".")"#;
+        assert_eq!(
+            server_text(m),
+            r#"[AUTHENTICATIONFAILED] Authentication "failed"."#
+        );
+        assert_eq!(
+            server_text("code: None, info: None"),
+            "code: None, info: None"
+        );
+    }
+
+    #[test]
+    fn mailbox_names_are_quoted() {
+        assert_eq!(quote("INBOX").as_deref(), Some("\"INBOX\""));
+        assert_eq!(quote(r#"a"b\c"#).as_deref(), Some(r#""a\"b\\c""#));
+        assert_eq!(quote("a\r\nb"), None);
+    }
+}

@@ -1,0 +1,188 @@
+//! What goes out: outbox entries and their bytes, the time-ordered queue index that says which
+//! are due, and what deskgate knows of the addresses it sends to.
+//!
+//! The queue index holds a marker per *queued* entry at its next attempt time, so finding what
+//! is due reads only what is due. [`Txn::put_outbox`] keeps the markers in step with the
+//! entries; nothing else writes them.
+
+use super::{keys, Store, StoreError, Txn};
+use crate::core::service::outbox::{OutboxEntry, OutboxState};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What deskgate knows of an address it sends to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientRecord {
+    /// Permanent failures reported by bounces, in a row (a delivered mail does not reset it:
+    /// a bounce is the only news we get).
+    pub hard_bounces: u32,
+    /// Set after repeated hard bounces: automatic mail to the address is held.
+    pub flagged: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_bounce: Option<String>,
+    /// When automatic mails were queued to it recently (the storm limit's window).
+    #[serde(default)]
+    pub recent_automatic: Vec<DateTime<Utc>>,
+}
+
+impl Store {
+    pub fn outbox_entry(&self, id: u64) -> Result<Option<OutboxEntry>, StoreError> {
+        self.get_json(&keys::outbox(id))
+    }
+
+    /// The outbox entry that sent the mail with this Message-ID.
+    pub fn outbox_by_message_id(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<OutboxEntry>, StoreError> {
+        let id = self
+            .engine
+            .get(keys::outbox_by_message_id(message_id).as_bytes())?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map(u64::from_be_bytes);
+        match id {
+            Some(id) => self.outbox_entry(id),
+            None => Ok(None),
+        }
+    }
+
+    /// What deskgate knows of a mail address it sends to (bounces, recent automatic mail).
+    pub fn recipient(&self, email: &str) -> Result<RecipientRecord, StoreError> {
+        Ok(self.get_json(&keys::recipient(email))?.unwrap_or_default())
+    }
+
+    pub fn outbox_bytes(&self, id: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.engine.get(keys::outbox_bytes(id).as_bytes())
+    }
+
+    /// Every outbox entry, oldest first.
+    pub fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.scan_json(keys::OUTBOX)
+    }
+
+    /// Queued entries whose next attempt is due at `now`, in the order they came due (then by
+    /// id), at most `limit`. Reads the queue index only up to `now`: entries due later and
+    /// entries no longer queued cost nothing.
+    pub fn outbox_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox_due_from(keys::OUTBOX_QUEUE.to_vec(), now, limit)
+    }
+
+    /// Like [`Store::outbox_due`], but only entries that come after `previous` in the queue: a
+    /// cursor for reading the due entries in pages (`previous` is the last entry of the page
+    /// before, as it was returned).
+    pub fn outbox_due_after(
+        &self,
+        previous: &OutboxEntry,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut start = keys::outbox_marker(previous.next_attempt_at, previous.id).into_bytes();
+        start.push(0);
+        self.outbox_due_from(start, now, limit)
+    }
+
+    fn outbox_due_from(
+        &self,
+        mut start: Vec<u8>,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        // Every marker due at `now` sorts below the first key of the next millisecond.
+        let end = keys::outbox_queue_after(now);
+        let mut due = Vec::new();
+        // Pages of markers, in case some are stale (see `queued_at_marker`).
+        while due.len() < limit {
+            let wanted = (limit - due.len()).min(1024);
+            let page = self.engine.scan_range(&start, end.as_bytes(), wanted)?;
+            for (k, _) in &page {
+                if let Some(e) = self.queued_at_marker(k)? {
+                    due.push(e);
+                }
+            }
+            match page.last() {
+                Some((last, _)) if page.len() == wanted => {
+                    start = last.clone();
+                    start.push(0);
+                }
+                _ => break,
+            }
+        }
+        Ok(due)
+    }
+
+    /// When the earliest queued entry is due, if any (the first key of the queue index).
+    pub fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut start = keys::OUTBOX_QUEUE.to_vec();
+        loop {
+            let first = self.engine.scan_range(&start, keys::OUTBOX_QUEUE_END, 1)?;
+            let Some((k, _)) = first.first() else {
+                return Ok(None);
+            };
+            if let Some(e) = self.queued_at_marker(k)? {
+                return Ok(Some(e.next_attempt_at));
+            }
+            start = k.clone();
+            start.push(0);
+        }
+    }
+
+    /// The entry a queue marker points to, if it is still queued for that time. A marker left
+    /// behind by two unlocked writers of one entry (the writer lock prevents it) is skipped
+    /// rather than sending the entry early or twice.
+    fn queued_at_marker(&self, key: &[u8]) -> Result<Option<OutboxEntry>, StoreError> {
+        let Some(id) = keys::id_of_outbox_marker(key) else {
+            return Ok(None);
+        };
+        Ok(self.outbox_entry(id)?.filter(|e| {
+            e.state == OutboxState::Queued
+                && keys::outbox_marker(e.next_attempt_at, e.id).as_bytes() == key
+        }))
+    }
+}
+
+impl Txn<'_> {
+    /// Stores an outbox entry (and, the first time, its bytes), and keeps the queue index in
+    /// step: the entry's previous marker (from the stored version, or from an earlier write in
+    /// this transaction) is removed, and a queued entry gets one at its `next_attempt_at`.
+    /// Callers need not know the previous state; a failure to read it fails the commit.
+    pub fn put_outbox(&mut self, e: &OutboxEntry, bytes: Option<&[u8]>) {
+        let previous = match self.outbox_markers.get(&e.id) {
+            Some(marker) => marker.clone(),
+            None => match self.store.outbox_entry(e.id) {
+                Ok(stored) => stored
+                    .filter(|p| p.state == OutboxState::Queued)
+                    .map(|p| keys::outbox_marker(p.next_attempt_at, p.id)),
+                Err(err) => {
+                    self.failed_read.get_or_insert(err);
+                    None
+                }
+            },
+        };
+        self.put_json(keys::outbox(e.id), e);
+        if let Some(b) = bytes {
+            self.batch.put(keys::outbox_bytes(e.id), b.to_vec());
+            // A bounce names the mail it reports by Message-ID: find the entry from it.
+            self.batch.put(
+                keys::outbox_by_message_id(&e.message_id),
+                e.id.to_be_bytes().to_vec(),
+            );
+        }
+        let marker =
+            (e.state == OutboxState::Queued).then(|| keys::outbox_marker(e.next_attempt_at, e.id));
+        if let Some(old) = previous.filter(|old| Some(old) != marker.as_ref()) {
+            self.batch.delete(old);
+        }
+        if let Some(new) = &marker {
+            self.batch.put(new.clone(), Vec::new());
+        }
+        self.outbox_markers.insert(e.id, marker);
+    }
+
+    pub fn put_recipient(&mut self, email: &str, r: &RecipientRecord) {
+        self.put_json(keys::recipient(email), r);
+    }
+}
