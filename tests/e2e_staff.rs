@@ -392,7 +392,10 @@ fn an_engineer_works_a_ticket_entirely_by_mail() {
         "nothing was applied"
     );
 
-    // A forged staff address: no commands, stored as an ordinary mail, noted.
+    // A forged staff address (an Authentication-Results header of an untrusted server): it
+    // changes nothing — no command, no status, no clock — is kept as an internal note, and the
+    // ticket's owner is told, with the reason.
+    let before = d.ticket();
     let sent = d.deliver(
         "alice@provider.example",
         "Authentication-Results: evil.example; dkim=pass header.d=provider.example\r\n",
@@ -407,10 +410,16 @@ fn an_engineer_works_a_ticket_entirely_by_mail() {
     let t = d.ticket();
     assert_eq!(t["owner"], "bob", "commands ignored");
     assert_ne!(t["status"], "closed");
+    for field in ["status", "owner", "priority", "tier", "participants", "sla"] {
+        assert_eq!(
+            t[field], before[field],
+            "{field} unchanged by an unverified staff claim"
+        );
+    }
     let noted = events(&t, "note").iter().any(|e| {
-        e["text"]
-            .as_str()
-            .is_some_and(|x| x.contains("not authenticated"))
+        e["text"].as_str().is_some_and(|x| {
+            x.contains("unverified mail from staff address alice@provider.example")
+        })
     });
     assert!(noted, "the warning is noted on the ticket");
     let last = t["messages"]
@@ -418,7 +427,17 @@ fn an_engineer_works_a_ticket_entirely_by_mail() {
         .and_then(|m| m.last())
         .cloned()
         .expect("message");
-    assert_eq!(last["kind"], "customer", "stored as an ordinary message");
+    assert_eq!(last["kind"], "note", "kept as an internal note");
+    let told: Vec<_> = sent
+        .iter()
+        .filter(|m| to(m).contains(&"bob@provider.example".to_string()))
+        .collect();
+    assert_eq!(told.len(), 1, "the owner is told once");
+    assert!(
+        body(told[0]).contains("Unverified mail from a staff address"),
+        "{}",
+        body(told[0])
+    );
     // Internal notes are never in what the customer received.
     for m in d
         .sink

@@ -21,7 +21,6 @@ impl Ingestor {
         txn: &mut Txn<'_>,
         incoming: &Incoming<'_>,
         decision: Decision,
-        unauthenticated_staff: Option<String>,
     ) -> Result<Outcome, StoreError> {
         let (parsed, now, desk) = (&incoming.parsed, incoming.now, incoming.desk);
         let kind = incoming.message_kind();
@@ -52,7 +51,6 @@ impl Ingestor {
                         message_id: &parsed.message_id,
                         copies: &copies,
                         add_sender,
-                        unverified_staff: unauthenticated_staff.as_deref(),
                         flood: flood.as_deref(),
                     },
                     now,
@@ -138,9 +136,6 @@ impl Ingestor {
                 for note in &notes {
                     ticket.note(note.clone(), "deskgate", now);
                     tracing::warn!(ticket = %reference, "{note}");
-                }
-                if let Some(note) = unauthenticated_staff {
-                    ticket.note(note, "deskgate", now);
                 }
                 let refused = notes.iter().any(|n| n.contains("not a participant"));
                 if let Some(rel) = related.as_deref().filter(|_| refused) {

@@ -316,7 +316,7 @@ impl Ingestor {
                 (Some(member), None)
             }
             Sender::UnverifiedStaff { login, note } => {
-                tracing::warn!(staff = %login, reason = %note, "mail from a staff address is not authenticated: treated as ordinary mail, commands ignored");
+                tracing::warn!(staff = %login, reason = %note, "mail from a staff address is not authenticated: it changes nothing");
                 (None, Some(note))
             }
         };
@@ -337,8 +337,8 @@ impl Ingestor {
         {
             candidates.by_header = Some(facts(&t));
         }
-        // A staff address may name any ticket; unauthenticated, its mail lands there as an ordinary
-        // message that only staff see, with a warning noted.
+        // A staff address may name any ticket; unauthenticated, its mail lands there as an
+        // internal note that only staff see, and changes nothing else.
         candidates.staff_sender = staff_member.is_some() || unauthenticated_staff.is_some();
         let decision = threading::decide(&parsed, &candidates);
         self.ctx.timings.add(Phase::Thread, started.elapsed());
@@ -361,9 +361,12 @@ impl Ingestor {
             notice_text: understood.notice_text,
             proposed_priority: understood.proposed,
         };
-        self.ctx.timings.time(Phase::Apply, || match staff_member {
-            Some(member) => self.staff_mail(txn, &incoming, &member, decision),
-            None => self.customer_mail(txn, &incoming, decision, unauthenticated_staff),
+        self.ctx.timings.time(Phase::Apply, || {
+            match (staff_member, unauthenticated_staff) {
+                (Some(member), _) => self.staff_mail(txn, &incoming, &member, decision),
+                (None, Some(note)) => self.unverified_staff_mail(txn, &incoming, decision, note),
+                (None, None) => self.customer_mail(txn, &incoming, decision),
+            }
         })
     }
 

@@ -126,7 +126,7 @@ impl Ingestor {
                     Sender::UnverifiedStaff {
                         login: member.login.clone(),
                         note: format!(
-                            "mail from staff address {} was not authenticated ({}); it was treated as ordinary mail and any commands in it were ignored",
+                            "unverified mail from staff address {} ({}): kept as an internal note; the ticket was not changed and nothing was relayed",
                             parsed.from.email, verdict.reason
                         ),
                     }

@@ -213,6 +213,63 @@ impl Ingestor {
         })
     }
 
+    /// A mail that claims a staff address without proof (no trusted Authentication-Results, a
+    /// failing signature, an untrusted relay). It changes nothing: no status, owner, priority,
+    /// tier or clock moves, nothing is relayed, no command runs. It is kept on the ticket it
+    /// names as an internal note, and the ticket's owner (or team) is told, with the reason.
+    /// Naming no ticket, it is kept aside.
+    pub(super) fn unverified_staff_mail(
+        &self,
+        txn: &mut Txn<'_>,
+        incoming: &Incoming<'_>,
+        decision: Decision,
+        note: String,
+    ) -> Result<Outcome, StoreError> {
+        let (parsed, now, desk) = (&incoming.parsed, incoming.now, incoming.desk);
+        let Decision::Join { reference, .. } = decision else {
+            return self.shelve(
+                txn,
+                Shelf::Aside,
+                desk,
+                incoming.mail,
+                Some(parsed),
+                format!("{note}; it names no ticket"),
+                now,
+            );
+        };
+        let mut ticket = self.load_ticket(&reference)?;
+        ticket.note(note.clone(), "deskgate", now);
+        self.append_message(
+            txn,
+            &mut ticket,
+            incoming,
+            MessageKind::Note,
+            parsed.text.clone(),
+            None,
+        );
+        let to = self.ctx.owner_or_team(&ticket, desk);
+        let text = format!("{note}.\n\n{}", parsed.text.trim_end());
+        outgoing::notify(
+            &self.ctx,
+            txn,
+            &mut ticket,
+            desk,
+            StaffNotice {
+                label: "Unverified mail from a staff address",
+                to,
+                author: &parsed.from,
+                text: &text,
+                answering: Some(&parsed.message_id),
+            },
+            now,
+        )?;
+        self.ctx.support.save_ticket(txn, &mut ticket);
+        Ok(Outcome::Appended {
+            ticket: reference,
+            reopened: false,
+        })
+    }
+
     /// Sends the engineer's answer to the customer: from the desk's address in the engineer's
     /// name, to the requester with the other participants in copy, in the thread.
     fn relay(

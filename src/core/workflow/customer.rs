@@ -90,8 +90,6 @@ pub struct Reply<'a> {
     pub copies: &'a [Address],
     /// Threading admitted the sender as a participant (see `threading::decide`).
     pub add_sender: bool,
-    /// The sender claims a staff address without proof: the note that says so.
-    pub unverified_staff: Option<&'a str>,
     /// The sender's flood breaker is open: the note that says so.
     pub flood: Option<&'a str>,
 }
@@ -125,7 +123,7 @@ pub fn customer_reply(ticket: &mut Ticket, reply: &Reply<'_>, now: DateTime<Utc>
                     ticket.add_participant(a, by, now);
                 }
             }
-        } else if reply.unverified_staff.is_none() {
+        } else {
             ticket.note(
                 format!("{by} wrote in this thread but is not a participant; not added"),
                 "deskgate",
@@ -133,7 +131,7 @@ pub fn customer_reply(ticket: &mut Ticket, reply: &Reply<'_>, now: DateTime<Utc>
             );
         }
     }
-    for note in [reply.unverified_staff, reply.flood].into_iter().flatten() {
+    if let Some(note) = reply.flood {
         ticket.note(note, "deskgate", now);
     }
     let notify =
@@ -302,7 +300,6 @@ mod tests {
             message_id: "m2@acme.example",
             copies,
             add_sender: true,
-            unverified_staff: None,
             flood: None,
         }
     }
@@ -374,29 +371,18 @@ mod tests {
     }
 
     #[test]
-    fn unverified_staff_and_floods_are_noted_and_a_flood_tells_nobody() {
+    fn a_flood_is_noted_and_tells_nobody() {
         let mut t = ticket(Status::Open);
-        let alice = Address::new(None, "alice@provider.example");
+        let jane = Address::new(None, "jane@acme.example");
         let effects = customer_reply(
             &mut t,
             &Reply {
-                add_sender: false,
-                unverified_staff: Some(
-                    "mail from staff address alice@provider.example was not authenticated",
-                ),
-                flood: Some("alice@provider.example sent more than 20 mails"),
-                ..reply(&alice, &[])
+                flood: Some("jane@acme.example sent more than 20 mails"),
+                ..reply(&jane, &[])
             },
             now(),
         );
-        assert_eq!(
-            notes(&t),
-            [
-                "mail from staff address alice@provider.example was not authenticated",
-                "alice@provider.example sent more than 20 mails"
-            ],
-            "no 'not a participant' note: the unverified-staff note says more"
-        );
+        assert_eq!(notes(&t), ["jane@acme.example sent more than 20 mails"]);
         assert_eq!(effects.notify, None);
     }
 
