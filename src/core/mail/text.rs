@@ -101,6 +101,11 @@ pub fn extract_new_text(text: &str) -> Extracted {
     }
 }
 
+/// The new text of a whole mail: what [`extract_new_text`] keeps of its text.
+pub fn new_text_of(mail: &crate::core::mail::InboundMail) -> Extracted {
+    extract_new_text(&mail.text)
+}
+
 /// What one pass over the lines found.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Scan {
