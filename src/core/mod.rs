@@ -9,17 +9,26 @@
 //! - [`broadcasts`]: maintenance windows and incidents, and the notices they owe (with their
 //!   iCalendar form and localised dates).
 //!
-//! [`lang`] and [`address`] sit below all three. Nothing in here touches the outside world: no tokio, sled,
-//! lettre, IMAP, handlebars or file system, no adapter or pipeline module, and no clock reads
-//! (time comes in as a `now` argument). A function here returns a decision plus warnings; the
-//! adapters carry it out. `tests/architecture.rs` fails when this rule is broken, and when
-//! `mail` or `service` imports `broadcasts` (broadcasts build on the other two, not the reverse).
+//! [`lang`] and [`address`] sit below all three, with the `str_enum!` macro that names the
+//! variants of kinds and states (`str_enum.rs`) and, for unit tests only, `testing` (instants
+//! written the way the tests think of them).
+//!
+//! Nothing in here touches the outside world: no tokio, sled, lettre, IMAP, handlebars or file
+//! system, no adapter or pipeline module, and no clock reads (time comes in as a `now` argument).
+//! A function here returns a decision plus warnings; the adapters carry it out. Dependencies point
+//! one way: `mail` builds on `address` and on the ticket vocabulary of `service`; `service` on
+//! `address` only; `broadcasts` on `service`, `address` and `lang`. `tests/architecture.rs` fails
+//! when the core names the outside world, and when two files of the core import each other.
 
 pub mod lang;
 pub mod address;
+mod str_enum;
 
 pub mod mail;
 pub mod service;
 pub mod workflow;
 
 pub mod broadcasts;
+
+#[cfg(test)]
+pub(crate) mod testing;

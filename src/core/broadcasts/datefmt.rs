@@ -131,13 +131,7 @@ pub fn duration(d: chrono::Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
-            .single()
-            .expect("valid instant")
-    }
+    use crate::core::testing::at;
 
     #[test]
     fn a_winter_night_in_amsterdam_in_each_language() {

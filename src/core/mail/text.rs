@@ -36,6 +36,7 @@
 //! returns included), and the result always uses `\n`. Each line is looked at with a bounded
 //! look-ahead, so the cost is linear in the size of the text.
 
+use crate::core::mail::pattern::re;
 use regex::Regex;
 use std::sync::LazyLock;
 
@@ -511,12 +512,6 @@ static MOBILE_FOOTER: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i)^(?:(?:sent\s+from\s+my|envoyé\s+de\s+mon|envoyé\s+depuis\s+mon|enviado\s+do\s+meu|enviado\s+a\s+partir\s+do\s+meu|enviado\s+desde\s+mi|inviato\s+dal\s+mio|verstuurd\s+vanaf\s+mijn|verzonden\s+vanaf\s+mijn|gesendet\s+von\s+meinem)\s+{DEVICE}|von\s+meinem\s+{DEVICE}\s+gesendet|inviato\s+da\s+(?:iphone|ipad|android)|sent\s+from\s+(?:outlook|mail|yahoo\s+mail|aol\s+mail|proton\s*mail|samsung\s+mobile|gmail)(?:\s+(?:for|on)\s+{OS})?(?:\s+mobile)?|(?:get|download)\s+outlook\s+for\s+{OS}|obtenir\s+outlook\s+pour\s+{OS}|obter\s+o\s+outlook\s+para\s+{OS}|obtener\s+outlook\s+para\s+{OS}|scarica\s+outlook\s+per\s+{OS}|outlook\s+voor\s+{OS}\s+downloaden|outlook\s+für\s+{OS}\s+beziehen|gesendet\s+von\s+outlook(?:\s+für\s+{OS})?)$"
     ))
 });
-
-fn re(pattern: &str) -> Regex {
-    // The patterns are constants in this file, checked by the tests; a bad one is a programming
-    // error, not something input can cause.
-    Regex::new(pattern).expect("built-in pattern is valid")
-}
 
 #[cfg(test)]
 mod tests {

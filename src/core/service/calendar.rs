@@ -335,24 +335,9 @@ fn jump_over(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono_tz::Europe::Amsterdam;
+    use crate::core::testing::{ams, wall};
+    use chrono_tz::UTC;
     use proptest::prelude::*;
-
-    /// A local time in Amsterdam ("2026-06-05 23:50") as an instant; the first one if repeated.
-    pub(crate) fn ams(s: &str) -> DateTime<Utc> {
-        let local = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").expect("test time");
-        Amsterdam
-            .from_local_datetime(&local)
-            .earliest()
-            .expect("existing local time")
-            .with_timezone(&Utc)
-    }
-
-    fn utc(s: &str) -> DateTime<Utc> {
-        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M")
-            .expect("test time")
-            .and_utc()
-    }
 
     fn office() -> Calendar {
         Calendar::parse(
@@ -423,9 +408,9 @@ mod tests {
             assert_eq!(cal.is_open(ams(t)), open, "{t}");
         }
         let wrap = Calendar::parse("UTC", "00:00-24:00", "Sat-Mon", &[]).expect("calendar");
-        assert!(wrap.is_open(utc("2026-06-01 12:00")), "Monday");
-        assert!(!wrap.is_open(utc("2026-06-02 12:00")), "Tuesday");
-        assert!(wrap.is_open(utc("2026-06-07 12:00")), "Sunday");
+        assert!(wrap.is_open(wall(UTC, "2026-06-01 12:00")), "Monday");
+        assert!(!wrap.is_open(wall(UTC, "2026-06-02 12:00")), "Tuesday");
+        assert!(wrap.is_open(wall(UTC, "2026-06-07 12:00")), "Sunday");
     }
 
     #[test]
@@ -508,11 +493,11 @@ mod tests {
         let cal = office();
         assert_eq!(
             cal.add(ams("2026-03-27 17:00"), hours(2)),
-            utc("2026-03-30 07:00")
+            wall(UTC, "2026-03-30 07:00")
         );
         assert_eq!(
             cal.add(ams("2026-10-23 17:00"), hours(2)),
-            utc("2026-10-26 08:00")
+            wall(UTC, "2026-10-26 08:00")
         );
     }
 
@@ -528,21 +513,30 @@ mod tests {
 
         // 01:00-04:00 on the spring day spans 02:00-03:00, which does not exist: 2 real hours.
         let spring = Calendar::parse("Europe/Amsterdam", "01:00-04:00", "Sun", &[]).expect("c");
-        let (a, b) = (utc("2026-03-28 12:00"), utc("2026-03-29 12:00"));
+        let (a, b) = (wall(UTC, "2026-03-28 12:00"), wall(UTC, "2026-03-29 12:00"));
         assert_eq!(spring.open_between(a, b), hours(2));
         // A range wholly inside the skipped hour has no open time that day.
         let gap = Calendar::parse("Europe/Amsterdam", "02:15-02:45", "Sun", &[]).expect("c");
         assert_eq!(gap.open_between(a, b), hours(0));
-        assert!(!gap.is_open(utc("2026-03-29 01:30")));
+        assert!(!gap.is_open(wall(UTC, "2026-03-29 01:30")));
         assert_eq!(gap.add(a, Duration::minutes(30)), ams("2026-04-05 02:45"));
         // 02:30-03:30 on the autumn day starts at the first 02:30 (summer time) and ends at
         // 03:30 winter time: 2 real hours.
         let fold = Calendar::parse("Europe/Amsterdam", "02:30-03:30", "Sun", &[]).expect("c");
-        let (a, b) = (utc("2026-10-24 12:00"), utc("2026-10-25 12:00"));
+        let (a, b) = (wall(UTC, "2026-10-24 12:00"), wall(UTC, "2026-10-25 12:00"));
         assert_eq!(fold.open_between(a, b), hours(2));
-        assert!(fold.is_open(utc("2026-10-25 00:30")), "02:30 summer time");
-        assert!(fold.is_open(utc("2026-10-25 02:29")), "03:29 winter time");
-        assert!(!fold.is_open(utc("2026-10-25 02:30")), "03:30 winter time");
+        assert!(
+            fold.is_open(wall(UTC, "2026-10-25 00:30")),
+            "02:30 summer time"
+        );
+        assert!(
+            fold.is_open(wall(UTC, "2026-10-25 02:29")),
+            "03:29 winter time"
+        );
+        assert!(
+            !fold.is_open(wall(UTC, "2026-10-25 02:30")),
+            "03:30 winter time"
+        );
     }
 
     #[test]

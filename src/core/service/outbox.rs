@@ -3,24 +3,18 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutboxState {
-    Queued,
-    Sent,
-    Failed,
-    /// Held back by a storm limit: never sent, kept for inspection (`last_error` says why).
-    Held,
-}
+use crate::core::str_enum::str_enum;
 
-impl OutboxState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboxState::Queued => "queued",
-            OutboxState::Sent => "sent",
-            OutboxState::Failed => "failed",
-            OutboxState::Held => "held",
-        }
+str_enum! {
+    /// Where an outbox entry stands.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum OutboxState {
+        Queued => "queued",
+        Sent => "sent",
+        Failed => "failed",
+        /// Held back by a storm limit: never sent, kept for inspection (`last_error` says why).
+        Held => "held",
     }
 }
 

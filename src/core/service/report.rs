@@ -412,23 +412,8 @@ mod tests {
     use crate::core::address::Address;
     use crate::core::service::sla::{SlaClock, Targets};
     use crate::core::service::ticket::Opening;
-    use chrono::NaiveDateTime;
+    use crate::core::testing::{ams, utc};
     use chrono_tz::Europe::Amsterdam;
-
-    fn ams(s: &str) -> DateTime<Utc> {
-        let local = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").expect("test time");
-        Amsterdam
-            .from_local_datetime(&local)
-            .earliest()
-            .expect("existing local time")
-            .with_timezone(&Utc)
-    }
-
-    fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .expect("test instant")
-            .with_timezone(&Utc)
-    }
 
     fn november() -> Month {
         Month::new(2026, 11).expect("month")

@@ -215,12 +215,9 @@ fn local_instant(tz: chrono_tz::Tz, date: NaiveDate, minutes: u32) -> Option<Dat
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::testing::utc;
     use chrono_tz::Tz;
     use proptest::prelude::*;
-
-    fn utc(s: &str) -> DateTime<Utc> {
-        s.parse::<DateTime<Utc>>().expect("RFC 3339 instant")
-    }
 
     fn minutes(hhmm: &str) -> u32 {
         let (h, m) = hhmm.split_once(':').expect("HH:MM");

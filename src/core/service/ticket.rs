@@ -8,29 +8,20 @@
 
 use crate::core::address::Address;
 use crate::core::service::sla::SlaClock;
+use crate::core::str_enum::str_enum;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Where a ticket stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    New,
-    Open,
-    Pending,
-    Resolved,
-    Closed,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::New => "new",
-            Status::Open => "open",
-            Status::Pending => "pending",
-            Status::Resolved => "resolved",
-            Status::Closed => "closed",
-        }
+str_enum! {
+    /// Where a ticket stands.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Status {
+        New => "new",
+        Open => "open",
+        Pending => "pending",
+        Resolved => "resolved",
+        Closed => "closed",
     }
 }
 
