@@ -14,6 +14,7 @@
 use crate::clock::Clock;
 use crate::config::{Config, Desk};
 use crate::core::address::Address;
+use crate::core::mail::own::Stamp;
 use crate::core::service::accounts::Directory;
 use crate::core::service::shifts;
 use crate::core::service::ticket::{Priority, Ticket};
@@ -34,6 +35,8 @@ pub struct Context {
     pub support: SupportModel,
     /// Where the pipeline spends its time, per phase (for `run --once --json` and benchmarks).
     pub timings: Timings,
+    /// What this installation writes into its mail, to know it when it comes back.
+    pub stamp: Stamp,
     /// The accounts directory; replaced as a whole when the accounts file is reloaded.
     accounts: RwLock<Arc<Directory>>,
     /// Woken when durable outbox entries are waiting (the delivery task's).
@@ -49,6 +52,13 @@ impl Context {
         config: Arc<Config>,
         clock: Arc<dyn Clock>,
     ) -> Context {
+        // The secret is drawn once and kept in the store; a store that cannot give it (a read
+        // error at start-up) stamps with the config's domain, which still tells our mail apart
+        // from anyone's who does not have the config.
+        let secret = store.installation_secret().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "no installation secret in the store: using a weaker one");
+            config.message_id_domain().into_bytes()
+        });
         let desk_addresses = config
             .desks
             .iter()
@@ -57,6 +67,7 @@ impl Context {
         Context {
             support: SupportModel::from_config(&config),
             timings: Timings::default(),
+            stamp: Stamp::new(&secret, &config.message_id_domain()),
             store,
             templates,
             config,

@@ -38,10 +38,10 @@ use std::hint::black_box;
 pub fn ingest_core(data: &[u8]) {
     let mail = parse::parse(data, ParseLimits::default());
 
-    let own_domains = ["desk.example.net".to_string()];
+    let stamp = crate::core::mail::own::Stamp::new(b"fuzzing", "desk.example.net");
     let desk_addresses = ["servicedesk.nl@example.net".to_string()];
     let ctx = ClassifyContext {
-        own_domains: &own_domains,
+        stamp: &stamp,
         desk_addresses: &desk_addresses,
     };
     let class = classify(&mail, &ctx);

@@ -19,7 +19,7 @@ use crate::core::service::message::{Direction, MessageKind, MessageRecord};
 use crate::core::service::outbox::{OutboxEntry, OutboxState};
 use crate::core::service::sla::{Target, TargetState};
 use crate::core::service::ticket::Ticket;
-use crate::outbound::compose::{compose, new_message_id, OutgoingAttachment, OutgoingMail};
+use crate::outbound::compose::{compose, OutgoingAttachment, OutgoingMail};
 use crate::render::context;
 use crate::store::{RecipientRecord, StoreError, Txn};
 use crate::timings::Phase;
@@ -158,8 +158,7 @@ pub fn queue(
         }
         _ => rendered.subject.clone(),
     };
-    let domain = ctx.config.message_id_domain();
-    let message_id = new_message_id(reference.as_deref(), &domain);
+    let message_id = ctx.stamp.message_id(reference.as_deref(), rand::random());
     let out = OutgoingMail {
         from: draft.from,
         to: to.clone(),
@@ -173,7 +172,7 @@ pub fn queue(
         references: draft.references,
         auto_submitted: draft.auto_submitted,
         attachments: draft.attachments,
-        loop_marker: domain,
+        loop_marker: ctx.stamp.installation().to_string(),
         date: now,
         calendar: None,
         notice: None,

@@ -7,6 +7,7 @@
 //! they are not targets to tune single files against. Run with `-- --nocapture` to see the tables.
 
 use deskgate::core::mail::classify::{classify, Classification, ClassifyContext, MailKind};
+use deskgate::core::mail::own::Stamp;
 use deskgate::ingest::parse::{parse, ParseLimits};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,12 +27,12 @@ fn corpus_dir() -> Option<PathBuf> {
 fn classify_file(path: &Path) -> Classification {
     let raw = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let mail = parse(&raw, ParseLimits::default());
-    let own = vec!["deskgate.invalid".to_string()];
+    let stamp = Stamp::new(b"corpus", "deskgate.invalid");
     let desks = vec!["servicedesk@deskgate.invalid".to_string()];
     classify(
         &mail,
         &ClassifyContext {
-            own_domains: &own,
+            stamp: &stamp,
             desk_addresses: &desks,
         },
     )

@@ -414,8 +414,9 @@ impl Redactor {
         Redactor {
             tmp: tmp.display().to_string(),
             names: BTreeMap::new(),
-            // `new_message_id`: `dg.<ref>.<32 hex digits>@domain`.
-            random: Regex::new(r"\b[0-9a-f]{32}\b").expect("regex"),
+            // deskgate's Message-IDs: `dg.<ref>.<32 hex digits>.<12 hex digits of tag>@domain`;
+            // the tag depends on the random part and the store's secret.
+            random: Regex::new(r"\b[0-9a-f]{32}(\.[0-9a-f]{12})?\b").expect("regex"),
             boundary: Regex::new(r#"boundary="?([^";\s]+)"?"#).expect("regex"),
         }
     }
@@ -444,6 +445,13 @@ impl Redactor {
             .map(|h| {
                 if h.starts_with("Date:") {
                     "Date: [date]".to_string()
+                } else if let Some(v) = h.strip_prefix("X-Deskgate-Loop: ") {
+                    // This installation's id: 16 hex digits drawn from the store's secret.
+                    assert!(
+                        v.len() == 16 && v.chars().all(|c| c.is_ascii_hexdigit()),
+                        "X-Deskgate-Loop names the installation: {v:?}"
+                    );
+                    "X-Deskgate-Loop: [installation]".to_string()
                 } else {
                     h
                 }

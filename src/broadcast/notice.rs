@@ -10,7 +10,7 @@ use crate::core::broadcasts::icalendar::{self, EventContext, Method, Organizer};
 use crate::core::broadcasts::incident::{Incident, IncidentNoticeKey, IncidentUpdate};
 use crate::core::broadcasts::maintenance::{Impact, Maintenance, Notice, Schedule};
 use crate::core::service::accounts::NoticeRecipient;
-use crate::outbound::compose::{compose, new_message_id, CalendarPart, OutgoingMail};
+use crate::outbound::compose::{compose, CalendarPart, OutgoingMail};
 use crate::outgoing;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -31,7 +31,6 @@ pub(crate) struct Composer<'a> {
     desk_ctx: Value,
     provider: String,
     organizer_name: String,
-    domain: String,
 }
 
 impl<'a> Composer<'a> {
@@ -48,7 +47,6 @@ impl<'a> Composer<'a> {
                 .organizer_name
                 .clone()
                 .unwrap_or_else(|| desk.display_name()),
-            domain: config.message_id_domain(),
         }
     }
 
@@ -77,7 +75,7 @@ impl<'a> Composer<'a> {
             .templates
             .render(template, r.language(), &self.desk.language, &ctx)
             .map_err(|e| e.to_string())?;
-        let message_id = new_message_id(Some(of), &self.domain);
+        let message_id = self.ctx.stamp.message_id(Some(of), rand::random());
         let desk = Address::new(Some(&self.desk.display_name()), &self.desk.address);
         let mail = OutgoingMail {
             from: desk.clone(),
@@ -92,7 +90,7 @@ impl<'a> Composer<'a> {
             references: vec![],
             auto_submitted: Some("auto-generated"),
             attachments: vec![],
-            loop_marker: self.domain.clone(),
+            loop_marker: self.ctx.stamp.installation().to_string(),
             date: self.now,
             calendar,
             notice: Some(work.key()),

@@ -65,8 +65,6 @@ impl Outcome {
 /// The ingest role: turns fetched mail into ticket changes. Shared by every desk's task.
 pub struct Ingestor {
     pub ctx: Arc<Context>,
-    /// The domains of deskgate's own Message-IDs (own mail coming back is a loop).
-    own_domains: Vec<String>,
 }
 
 /// One mail being processed: where it came from, what it says, what kind it is.
@@ -99,8 +97,7 @@ impl Incoming<'_> {
 
 impl Ingestor {
     pub fn new(ctx: Arc<Context>) -> Ingestor {
-        let own_domains = vec![ctx.config.message_id_domain()];
-        Ingestor { ctx, own_domains }
+        Ingestor { ctx }
     }
 
     /// Processes one mail from `desk` and commits its effects (durable after the next flush).

@@ -100,7 +100,7 @@ impl Ingestor {
     /// Classifies the mail, checks a staff sender's proof, and extracts what staff are shown.
     pub(super) fn understand(&self, parsed: &InboundMail) -> Understood {
         let ctx = ClassifyContext {
-            own_domains: &self.own_domains,
+            stamp: &self.ctx.stamp,
             desk_addresses: self.ctx.desk_addresses(),
         };
         let class = classify(parsed, &ctx);

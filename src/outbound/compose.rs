@@ -9,7 +9,7 @@ use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, 
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 
 /// The marker header on everything deskgate sends; seeing it come back means a loop.
-pub const LOOP_HEADER: &str = "X-Deskgate-Loop";
+use crate::core::mail::own::LOOP_HEADER;
 
 /// What an outgoing mail says and to whom.
 #[derive(Debug, Clone)]
@@ -64,15 +64,6 @@ pub enum ComposeError {
     Address(String),
     #[error("cannot build mail: {0}")]
     Build(String),
-}
-
-/// A new Message-ID (without brackets) for a mail about `reference`.
-pub fn new_message_id(reference: Option<&str>, domain: &str) -> String {
-    let r: u128 = rand::random();
-    match reference {
-        Some(t) => format!("dg.{t}.{r:032x}@{domain}"),
-        None => format!("dg.{r:032x}@{domain}"),
-    }
 }
 
 fn mailbox(a: &Address) -> Result<Mailbox, ComposeError> {

@@ -288,6 +288,25 @@ impl Store {
         self.get_json(&keys::acked(desk))
     }
 
+    /// This installation's secret (32 random bytes), drawn and made durable the first time it
+    /// is asked for: the key of the tags deskgate puts into its Message-IDs.
+    pub fn installation_secret(&self) -> Result<Vec<u8>, StoreError> {
+        let key = "installation_secret";
+        if let Some(hex) = self.meta::<String>(key)? {
+            if let Some(secret) = from_hex(&hex) {
+                return Ok(secret);
+            }
+        }
+        let secret: [u8; 32] = rand::random();
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let _writer = self.write_lock();
+        let mut txn = self.txn();
+        txn.put_meta(key, &hex);
+        txn.commit()?;
+        self.flush()?;
+        Ok(secret.to_vec())
+    }
+
     /// A small named value (`meta/<name>`), e.g. when handovers were last checked.
     pub fn meta<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<Option<T>, StoreError> {
         self.get_json(&keys::meta(name))
@@ -417,6 +436,17 @@ impl Txn<'_> {
 
 #[cfg(test)]
 mod contract;
+
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    (s.len() % 2 == 0 && !s.is_empty())
+        .then(|| {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+                .collect::<Option<Vec<u8>>>()
+        })
+        .flatten()
+}
 
 #[cfg(test)]
 mod tests {

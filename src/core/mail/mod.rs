@@ -12,6 +12,7 @@ pub mod inbound;
 pub use inbound::InboundMail;
 
 pub mod subject;
+pub mod own;
 
 pub mod classify;
 

@@ -35,6 +35,7 @@ pub use bounce::BounceInfo;
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::mail::own::Stamp;
 use crate::core::mail::InboundMail;
 use crate::core::str_enum::str_enum;
 use auto_reply::auto_reply_signals;
@@ -76,8 +77,8 @@ impl MailKind {
 /// What the classifier needs to know about this installation.
 #[derive(Debug, Clone, Copy)]
 pub struct ClassifyContext<'a> {
-    /// The domains we put into our own Message-IDs (the part after `@`).
-    pub own_domains: &'a [String],
+    /// What this installation writes into its mail (see [`crate::core::mail::own`]).
+    pub stamp: &'a Stamp,
     /// Every desk's address, lower-case.
     pub desk_addresses: &'a [String],
 }
@@ -98,8 +99,9 @@ pub struct Classification {
 ///
 /// The kinds are tried in this order, and the first with a deciding signal wins:
 ///
-/// 1. **OwnMail**: our own Message-ID domain, or a desk address as the sender. Nothing else
-///    matters: whatever our own mail looks like, processing it again would loop.
+/// 1. **OwnMail**: a Message-ID or `X-Deskgate-Loop` header this installation wrote, or a desk
+///    address as the sender — never the domain alone, which engineers' own clients share.
+///    Nothing else matters: whatever our own mail looks like, processing it again would loop.
 /// 2. **Bounce**: bounces often carry `Auto-Submitted: auto-replied`, a null Return-Path and
 ///    list or robot headers copied from the original, so every weaker kind would claim them; and
 ///    only a bounce carries failure facts (which recipient, permanent or not) that the desk acts on.
@@ -115,7 +117,7 @@ pub struct Classification {
 pub fn classify(mail: &InboundMail, ctx: &ClassifyContext) -> Classification {
     let facts = Facts::new(mail);
 
-    let own = own_mail_signals(mail, ctx);
+    let own = ctx.stamp.signals(mail, ctx.desk_addresses);
     let bounce = bounce_signals(mail, &facts);
     let auto = auto_reply_signals(mail, &facts);
     let list = list_signals(mail);
@@ -173,45 +175,18 @@ pub fn classify(mail: &InboundMail, ctx: &ClassifyContext) -> Classification {
     }
 }
 
-fn own_mail_signals(mail: &InboundMail, ctx: &ClassifyContext) -> Vec<String> {
-    let mut out = Vec::new();
-    if !mail.synthetic_id {
-        if let Some((_, domain)) = mail.message_id.rsplit_once('@') {
-            let domain = domain.to_ascii_lowercase();
-            for own in ctx.own_domains {
-                let own = own.trim().to_ascii_lowercase();
-                // Exact match only: our Message-IDs use exactly this domain, while colleagues'
-                // mail clients use host names below it (`@mail.company.example`), and their mail
-                // is not a loop.
-                if !own.is_empty() && domain == own {
-                    out.push(format!("Message-ID in our own domain {own}"));
-                    break;
-                }
-            }
-        }
-    }
-    let from = mail.from.email.as_str();
-    if !from.is_empty()
-        && ctx
-            .desk_addresses
-            .iter()
-            .any(|d| d.eq_ignore_ascii_case(from))
-    {
-        out.push(format!("sender {from} is a desk address"));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::address::Address;
 
-    fn ctx() -> (Vec<String>, Vec<String>) {
-        (
-            vec!["desk.example".to_string()],
-            vec!["servicedesk@provider.example".to_string()],
-        )
+    /// The installation of the tests: Message-IDs in `desk.example`, one desk.
+    pub(super) fn stamp() -> Stamp {
+        Stamp::new(b"classify tests", "desk.example")
+    }
+
+    fn ctx() -> (Stamp, Vec<String>) {
+        (stamp(), vec!["servicedesk@provider.example".to_string()])
     }
 
     /// A plain human mail, which each row changes a little.
@@ -303,9 +278,9 @@ Diagnostic-Code: smtp; 550 {status} <bob@customer.example>:\n Recipient address 
     /// Classifies each row's mail and checks its kind and a reason, and that bounce information
     /// comes exactly with a bounce; a plain human mail must fire no signal at all.
     pub(super) fn check(rows: Vec<Row>) {
-        let (own, desks) = ctx();
+        let (stamp, desks) = ctx();
         let ctx = ClassifyContext {
-            own_domains: &own,
+            stamp: &stamp,
             desk_addresses: &desks,
         };
         let mut failures = Vec::new();
@@ -337,11 +312,11 @@ Diagnostic-Code: smtp; 550 {status} <bob@customer.example>:\n Recipient address 
     }
 
     pub(super) fn classify_plain(m: &InboundMail) -> Classification {
-        let (own, desks) = ctx();
+        let (stamp, desks) = ctx();
         classify(
             m,
             &ClassifyContext {
-                own_domains: &own,
+                stamp: &stamp,
                 desk_addresses: &desks,
             },
         )
@@ -351,24 +326,39 @@ Diagnostic-Code: smtp; 550 {status} <bob@customer.example>:\n Recipient address 
     fn the_precedence_decides_as_documented() {
         use MailKind::*;
         let mut own_id = human();
-        own_id.message_id = "20240101.ack-1@desk.example".into();
+        own_id.message_id = stamp().message_id(Some("NL-000001"), 42);
         let mut own_from = human();
         own_from.from = Address::new(None, "ServiceDesk@Provider.example");
         let mut own_bounce = dsn("5.1.1", "failed");
-        own_bounce.message_id = "x@desk.example".into();
+        own_bounce.message_id = stamp().message_id(None, 7);
         let mut colleague = human();
         colleague.message_id = "123@mail.desk.example".into();
+        // A colleague's client writing ids in the desk's own domain (Thunderbird, Apple Mail,
+        // Exchange): the domain alone is no loop.
+        let mut same_domain = human();
+        same_domain.message_id = "9f3c2a1e-5b7d-4c2a-8e1f-0a1b2c3d4e5f@desk.example".into();
 
         check(vec![
             row("plain human", human(), Human, ""),
-            row("own Message-ID domain", own_id, OwnMail, "our own domain"),
+            row(
+                "own Message-ID",
+                own_id,
+                OwnMail,
+                "written by this deskgate",
+            ),
             row("desk address as sender", own_from, OwnMail, "desk address"),
             row("colleague at a subdomain is human", colleague, Human, ""),
+            row(
+                "colleague in the own domain is human",
+                same_domain,
+                Human,
+                "",
+            ),
             row(
                 "own mail wins over bounce look",
                 own_bounce,
                 OwnMail,
-                "our own domain",
+                "written by this deskgate",
             ),
             row(
                 "auto-reply through a list is an auto-reply",
