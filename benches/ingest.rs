@@ -313,6 +313,7 @@ fn prefill(store_path: &Path, n: usize) {
                 date: now,
                 subject: "Old case".into(),
                 text: words(&mut Rng(i as u64 + 1), 2000),
+                new_text: None,
                 attachments: vec![],
                 desk: "nl".into(),
                 outbox_id: None,

@@ -241,6 +241,7 @@ pub fn queue(
                     date: now,
                     subject: subject_line,
                     text: rendered.text,
+                    new_text: None,
                     attachments: vec![],
                     desk: desk.name.clone(),
                     outbox_id: Some(id),
@@ -329,12 +330,16 @@ pub struct StaffNotice<'a> {
     /// Whose mail caused it: never told of their own mail.
     pub author: &'a Address,
     pub text: &'a str,
+    /// The whole mail, when `text` is only its new part: shown below it.
+    pub full_text: Option<&'a str>,
     /// The Message-ID the notice answers (so replies thread).
     pub answering: Option<&'a str>,
 }
 
 /// Tells staff of a ticket event. Recipients are deduplicated and never include the author
-/// (deskgate never notifies the sender of a mail about that mail).
+/// (deskgate never notifies the sender of a mail about that mail). Staff (and teams) get one
+/// notice that invites them to work the ticket by replying; anyone else told (an account's
+/// customer success manager) gets their own, for information.
 pub fn notify(
     ctx: &Context,
     txn: &mut Txn<'_>,
@@ -345,14 +350,39 @@ pub fn notify(
 ) -> Result<(), StoreError> {
     let author = notice.author;
     let mut to: Vec<Address> = Vec::new();
-    for r in notice.to {
+    for r in &notice.to {
         if r.email != author.email && !to.iter().any(|t| t.email == r.email) {
-            to.push(r);
+            to.push(r.clone());
         }
     }
-    if to.is_empty() {
-        return Ok(());
+    let config = &ctx.config;
+    let (staff, others): (Vec<Address>, Vec<Address>) = to.into_iter().partition(|a| {
+        config.staff_by_address(&a.email).is_some()
+            || config
+                .teams
+                .iter()
+                .any(|t| t.address.eq_ignore_ascii_case(&a.email))
+    });
+    for (readers, staff_reply) in [(staff, true), (others, false)] {
+        if !readers.is_empty() {
+            notify_readers(ctx, txn, ticket, desk, &notice, readers, staff_reply, now)?;
+        }
     }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)] // The parts of one notice, split by who reads it.
+fn notify_readers(
+    ctx: &Context,
+    txn: &mut Txn<'_>,
+    ticket: &mut Ticket,
+    desk: &Desk,
+    notice: &StaffNotice<'_>,
+    to: Vec<Address>,
+    staff_reply: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let author = notice.author;
     let reader = to.first().map(|a| a.email.clone()).unwrap_or_default();
     let account = ticket
         .account
@@ -369,6 +399,12 @@ pub fn notify(
     } else {
         format!("{} (proposed)", ticket.priority.as_str())
     };
+    let text = notice.text.trim_end();
+    let full_text = notice
+        .full_text
+        .map(str::trim_end)
+        .filter(|full| *full != text)
+        .unwrap_or_default();
     let template_ctx = context::Notify {
         reference: ticket.reference.clone(),
         subject: ticket.subject.clone(),
@@ -386,7 +422,9 @@ pub fn notify(
             sla_due: sla_due_text(ctx, ticket, now, &reader),
         },
         author: person(author),
-        text: notice.text.trim_end().to_string(),
+        text: text.to_string(),
+        full_text: full_text.to_string(),
+        staff_reply,
     };
     let draft = Draft {
         kind: "notify",

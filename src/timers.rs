@@ -138,6 +138,7 @@ impl Timers {
                     to: recipients,
                     author: &deskgate,
                     text: &text,
+                    full_text: None,
                     answering: None,
                 },
                 now,

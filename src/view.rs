@@ -65,6 +65,7 @@ fn message(m: &MessageRecord) -> Value {
         "date": m.date,
         "subject": m.subject,
         "text": m.text,
+        "new_text": m.new_text.as_deref().unwrap_or(&m.text),
         "attachments": m.attachments,
         "desk": m.desk,
         "outbox_id": m.outbox_id,

@@ -427,6 +427,8 @@ impl Ingestor {
             cc: parsed.cc.clone(),
             date: parsed.date.unwrap_or(incoming.now),
             subject: parsed.subject.clone(),
+            new_text: (incoming.notice_text != text && !incoming.notice_text.is_empty())
+                .then(|| incoming.notice_text.clone()),
             text,
             attachments: parsed.attachments.clone(),
             desk: incoming.desk.name.clone(),

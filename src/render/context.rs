@@ -127,7 +127,14 @@ pub struct Notify {
     pub desk: DeskCtx,
     pub ticket: TicketFacts,
     pub author: PersonCtx,
+    /// What the writer wrote: the new text, shown first.
     pub text: String,
+    /// The whole mail's text when it holds more than `text` (quoted history, a signature);
+    /// empty otherwise.
+    pub full_text: String,
+    /// The readers are staff, whose replies (and commands) work the ticket; false for others
+    /// told of an event (an account's customer success manager).
+    pub staff_reply: bool,
 }
 
 /// One command line that was refused.
@@ -307,6 +314,8 @@ pub mod samples {
             },
             author: jane(),
             text: "Our link is down.".into(),
+            full_text: String::new(),
+            staff_reply: true,
         }
     }
 

@@ -44,6 +44,7 @@ fn a_committed_ticket_is_found_by_ref_and_message_id() {
             date: Utc::now(),
             subject: "link down".into(),
             text: "hello".into(),
+            new_text: None,
             attachments: vec![],
             desk: "nl".into(),
             outbox_id: None,

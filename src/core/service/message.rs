@@ -62,7 +62,12 @@ pub struct MessageRecord {
     pub cc: Vec<Address>,
     pub date: DateTime<Utc>,
     pub subject: String,
+    /// The whole text of the mail (for an engineer's answer or note: what was kept of it).
     pub text: String,
+    /// What the writer wrote in this mail, without quoted history and signature, when it
+    /// differs from `text` (see `core::mail::text`); shown first to engineers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_text: Option<String>,
     pub attachments: Vec<AttachmentInfo>,
     /// The desk whose mailbox it came from (inbound) or which sent it (outbound).
     pub desk: String,
