@@ -15,6 +15,7 @@
 //! through [`crate::outgoing`].
 
 mod customer;
+mod flowed;
 pub mod parse;
 mod prepare;
 mod staff;

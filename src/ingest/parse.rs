@@ -94,6 +94,24 @@ fn mime_shape_exceeds(raw: &[u8], limits: ParseLimits) -> Option<String> {
     None
 }
 
+/// Whether the mail's text is a `text/plain; format=flowed` part (RFC 3676), and with
+/// `DelSp=yes`.
+fn flowed(msg: &mail_parser::Message<'_>) -> Option<bool> {
+    let part = msg.part(*msg.text_body.first()?)?;
+    let ct = part.content_type()?;
+    let plain = ct.ctype().eq_ignore_ascii_case("text")
+        && ct
+            .subtype()
+            .is_some_and(|s| s.eq_ignore_ascii_case("plain"));
+    let flowed = ct
+        .attribute("format")
+        .is_some_and(|f| f.eq_ignore_ascii_case("flowed"));
+    (plain && flowed).then(|| {
+        ct.attribute("delsp")
+            .is_some_and(|d| d.eq_ignore_ascii_case("yes"))
+    })
+}
+
 /// A stable identity for a mail without a Message-ID: a digest of its bytes.
 pub fn synthetic_message_id(raw: &[u8]) -> String {
     let digest = Sha256::digest(raw);
@@ -220,6 +238,10 @@ pub fn parse(raw: &[u8], limits: ParseLimits) -> InboundMail {
 
     mail.text = msg
         .body_text(0)
+        .map(|t| match flowed(&msg) {
+            Some(delsp) => super::flowed::unflow(&t, delsp),
+            None => t.into_owned(),
+        })
         .map(|t| truncate(&t, limits.max_text_bytes))
         .unwrap_or_default();
 
