@@ -46,6 +46,17 @@ impl Lang {
             .find(|l| l.code().eq_ignore_ascii_case(primary))
     }
 
+    /// A number with `places` decimals as readers of the language write it: a comma before
+    /// the decimals everywhere but in English (`31,4` in French, German, Spanish, Italian,
+    /// Dutch and Portuguese).
+    pub fn decimal(self, value: f64, places: usize) -> String {
+        let s = format!("{value:.places$}");
+        match self {
+            Lang::En => s,
+            _ => s.replace('.', ","),
+        }
+    }
+
     /// The language's name in itself, for the links to the other languages.
     pub fn native_name(self) -> &'static str {
         match self {
@@ -74,5 +85,14 @@ mod tests {
         for l in Lang::ALL {
             assert_eq!(Lang::parse(l.code()), Some(l));
         }
+    }
+
+    #[test]
+    fn decimals_are_written_as_each_language_does() {
+        assert_eq!(Lang::En.decimal(31.44, 1), "31.4");
+        for l in [Lang::Fr, Lang::De, Lang::Es, Lang::It, Lang::Nl, Lang::Pt] {
+            assert_eq!(l.decimal(31.44, 1), "31,4", "{l:?}");
+        }
+        assert_eq!(Lang::Fr.decimal(25.0, 0), "25");
     }
 }

@@ -3,6 +3,7 @@
 
 use super::{Incoming, Ingestor, Outcome};
 use crate::core::address::Address;
+use crate::core::lang::Lang;
 use crate::core::mail::subject;
 use crate::core::mail::threading::Decision;
 use crate::core::service::accounts::Identity;
@@ -369,13 +370,15 @@ impl Ingestor {
             .clone()
             .filter(|r| !r.email.is_empty())
             .unwrap_or_else(|| parsed.from.clone());
+        // Written as the mail's language writes numbers (the reply goes out in it).
+        let lang = Lang::parse(&ticket.language).unwrap_or(Lang::En);
         let ctx = context::value(&context::TooLarge {
             reference: ticket.reference.clone(),
             subject: subject::normalize(&parsed.subject),
             desk: outgoing::desk_ctx(desk),
             requester: outgoing::person(&to),
-            size_mb: format!("{:.1}", size as f64 / 1e6),
-            limit_mb: format!("{:.0}", max as f64 / 1e6),
+            size_mb: lang.decimal(size as f64 / 1e6, 1),
+            limit_mb: lang.decimal(max as f64 / 1e6, 0),
         });
         self.send_reply(
             txn,
