@@ -2,25 +2,18 @@
 //! no panic on any file, and the non-human verdicts on other help desks' (mostly human) fixtures.
 //!
 //! The corpus lives outside the repository (`../shared/corpus`, see its README); when it is
-//! absent the tests print a notice and pass, so a fresh checkout still builds and tests. The
+//! absent the tests fail, unless `DESKGATE_SKIP_CORPUS=1` skips them on purpose. The
 //! floors asserted below are the measured numbers minus a small margin: they catch regressions,
 //! they are not targets to tune single files against. Run with `-- --nocapture` to see the tables.
 
+mod common;
+
+use common::corpus;
 use deskgate::core::mail::classify::{classify, Classification, ClassifyContext, MailKind};
 use deskgate::core::mail::own::Stamp;
 use deskgate::ingest::parse::{parse, ParseLimits};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-fn corpus_dir() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        println!("corpus not found at {}: skipping", p.display());
-        None
-    }
-}
 
 /// Our own domains and desks for the corpus run: names no corpus mail uses, so OwnMail never fires
 /// by accident and the numbers measure the machine-mail detectors alone.
@@ -135,7 +128,7 @@ fn score(
 
 #[test]
 fn labelled_corpus_precision_and_recall() {
-    let Some(dir) = corpus_dir() else { return };
+    let Some(dir) = corpus::dir() else { return };
     let labels = labels(&dir);
     assert!(
         labels.len() > 600,
@@ -247,7 +240,7 @@ const FLOOR_REPORT_PRECISION: f64 = 0.95; // measured 1.000 (17/17)
 
 #[test]
 fn every_corpus_file_is_classified_without_panic() {
-    let Some(dir) = corpus_dir() else { return };
+    let Some(dir) = corpus::dir() else { return };
     let mut files = Vec::new();
     mail_files(&dir, &mut files);
     files.sort();
@@ -274,7 +267,7 @@ fn every_corpus_file_is_classified_without_panic() {
 
 #[test]
 fn helpdesk_fixtures_non_human_verdicts() {
-    let Some(dir) = corpus_dir() else { return };
+    let Some(dir) = corpus::dir() else { return };
     let mut total = 0;
     let mut non_human = Vec::new();
     for folder in ["zammad", "otobo", "rt"] {
@@ -324,7 +317,7 @@ fn sisimai(dir: &Path) -> serde_json::Value {
 
 #[test]
 fn bounce_details_agree_with_sisimai() {
-    let Some(dir) = corpus_dir() else { return };
+    let Some(dir) = corpus::dir() else { return };
     let exp = sisimai(&dir);
     let Some(files) = exp.get("files").and_then(|f| f.as_object()) else {
         panic!("sisimai-expectations.json has no files map");
@@ -445,7 +438,7 @@ const FLOOR_RECIPIENT_COUNT: f64 = 0.94; // measured 0.961 (541/563)
 
 #[test]
 fn crlf_twins_classify_like_their_lf_originals() {
-    let Some(dir) = corpus_dir() else { return };
+    let Some(dir) = corpus::dir() else { return };
     let exp = sisimai(&dir);
     let Some(twins) = exp.get("crlf_twins").and_then(|t| t.as_object()) else {
         panic!("sisimai-expectations.json has no crlf_twins map");

@@ -2,58 +2,16 @@
 //! oversized mail is kept raw and its sender told politely; after the limit is raised,
 //! `quarantine retry` processes it; `drop` removes what nobody needs.
 
-use serde_json::Value;
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-struct Setup {
-    dir: tempfile::TempDir,
-}
+use common::{DeskConfig, Gate, GateConfig};
 
-impl Setup {
-    fn new(max_bytes: usize) -> Setup {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let s = Setup { dir };
-        s.write_config(max_bytes);
-        std::fs::create_dir_all(s.dir.path().join("inbox/new")).expect("mkdir");
-        s
-    }
-
-    fn write_config(&self, max_bytes: usize) {
-        let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-        std::fs::write(
-            self.dir.path().join("deskgate.toml"),
-            format!(
-                "[store]\npath = \"store\"\n[smtp]\nurl = \"file://out\"\n[general]\ntemplates = {:?}\n[ingest]\nmax_message_bytes = {max_bytes}\n[[desk]]\nname = \"nl\"\naddress = \"servicedesk.nl@example.net\"\nlanguage = \"nl\"\n[desk.maildir]\npath = \"inbox\"\n",
-                templates.display().to_string()
-            ),
-        )
-        .expect("config");
-    }
-
-    fn drop_mail(&self, name: &str, raw: &str) {
-        std::fs::write(self.dir.path().join("inbox/new").join(name), raw).expect("write mail");
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_deskgate"))
-            .arg("--config")
-            .arg(self.dir.path().join("deskgate.toml"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .expect("run");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.run(args)).expect("json")
-    }
+/// Desk `nl`, in Dutch, on the Maildir `inbox/`, taking mails of at most `max_bytes`.
+fn setup(max_bytes: u32) -> Gate {
+    GateConfig::new()
+        .set("ingest", "max_message_bytes", max_bytes)
+        .desk(DeskConfig::new("nl", "servicedesk.nl@example.net").language("nl"))
+        .start()
 }
 
 fn big_mail(id: &str, from: &str, size: usize) -> String {
@@ -64,13 +22,13 @@ fn big_mail(id: &str, from: &str, size: usize) -> String {
 
 #[test]
 fn an_oversized_mail_is_kept_its_sender_told_and_it_can_be_retried() {
-    let s = Setup::new(4_000);
-    s.drop_mail(
+    let s = setup(4_000);
+    s.deliver(
         "1.big",
-        &big_mail("big@acme.example", "Jan <jan@acme.example>", 20_000),
+        big_mail("big@acme.example", "Jan <jan@acme.example>", 20_000),
     );
-    s.drop_mail("2.small", "From: jan@acme.example\r\nTo: servicedesk.nl@example.net\r\nSubject: Hello\r\nMessage-ID: <small@acme.example>\r\n\r\nshort\r\n");
-    s.run(&["run", "--once"]);
+    s.deliver("2.small", "From: jan@acme.example\r\nTo: servicedesk.nl@example.net\r\nSubject: Hello\r\nMessage-ID: <small@acme.example>\r\n\r\nshort\r\n");
+    s.run_once();
 
     let q = s.json(&["quarantine", "list", "--json"]);
     assert_eq!(q.as_array().map(Vec::len), Some(1), "{q}");
@@ -114,7 +72,7 @@ fn an_oversized_mail_is_kept_its_sender_told_and_it_can_be_retried() {
             && e["text"].as_str().is_some_and(|x| x.contains("quarantine"))));
 
     // The administrator raises the limit and retries: the whole mail is processed now.
-    s.write_config(1_000_000);
+    s.reconfigure(|c| c.set("ingest", "max_message_bytes", 1_000_000));
     let retried = s.json(&["quarantine", "retry", &id.to_string(), "--json"]);
     assert_eq!(
         retried["ticket"].as_str(),
@@ -153,13 +111,13 @@ fn an_oversized_mail_is_kept_its_sender_told_and_it_can_be_retried() {
 
 #[test]
 fn machine_mail_kept_aside_can_be_listed_and_dropped() {
-    let s = Setup::new(1_000_000);
-    s.drop_mail("1.ooo", "From: someone@acme.example\r\nTo: servicedesk.nl@example.net\r\nSubject: Out of Office\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <ooo@acme.example>\r\n\r\nAway.\r\n");
-    s.run(&["run", "--once"]);
+    let s = setup(1_000_000);
+    s.deliver("1.ooo", "From: someone@acme.example\r\nTo: servicedesk.nl@example.net\r\nSubject: Out of Office\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <ooo@acme.example>\r\n\r\nAway.\r\n");
+    s.run_once();
     let aside = s.json(&["aside", "list", "--json"]);
     assert_eq!(aside.as_array().map(Vec::len), Some(1), "{aside}");
     let id = aside[0]["id"].as_u64().expect("id").to_string();
-    s.run(&["aside", "drop", &id]);
+    s.ok(&["aside", "drop", &id]);
     assert_eq!(
         s.json(&["aside", "list", "--json"])
             .as_array()

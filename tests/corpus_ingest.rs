@@ -2,8 +2,12 @@
 //!
 //! Each file is delivered to a desk of an in-memory deskgate (parse, classify, thread, ticket
 //! change, acknowledgement rendered and queued); the test then checks that every mail had exactly
-//! one recorded outcome and that replaying the corpus changes nothing (deduplication).
+//! one recorded outcome and that replaying the corpus changes nothing (deduplication). Without
+//! the corpus (`../shared/corpus`) it fails, unless `DESKGATE_SKIP_CORPUS=1` skips it.
 
+mod common;
+
+use common::corpus;
 use deskgate::clock::ManualClock;
 use deskgate::config::Config;
 use deskgate::context::Context;
@@ -13,11 +17,6 @@ use deskgate::source::{Origin, RawMail};
 use deskgate::store::Store;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-fn corpus_dir() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    p.is_dir().then_some(p)
-}
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).expect("read corpus").flatten() {
@@ -39,10 +38,7 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn every_corpus_mail_is_ingested_without_panic_and_only_once() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!("../shared/corpus not found: skipping");
-        return;
-    };
+    let Some(dir) = corpus::dir() else { return };
     let mut all = Vec::new();
     files(&dir, &mut all);
     all.sort();

@@ -3,123 +3,44 @@
 //! administrator would check: the tickets the CLI shows and the mails that arrived.
 
 mod common;
+#[path = "common/decoded.rs"]
+mod decoded;
 
-use common::{Dovecot, SmtpSink};
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use common::{Captured, DeskConfig, Dovecot, Gate, GateConfig, SmtpSink, TextMail, TIMEOUT};
+use std::path::Path;
+use std::time::Duration;
 
 const PASSWORD: &str = "secret-pw";
 
-/// A deskgate set up in a temp dir against the given servers.
-struct Deskgate {
-    dir: tempfile::TempDir,
-    config: PathBuf,
+/// A deskgate reading both desks of a Dovecot at `imap_url` (trusting `ca` for IMAPS) and
+/// sending to `smtp_port`: `nl` in English, and `fr` in French with its password from a command.
+fn deskgate(imap_url: &str, ca: Option<&Path>, smtp_port: u16) -> Gate {
+    let nl = DeskConfig::nl()
+        .imap(imap_url, "nl", PASSWORD)
+        .poll_interval_secs(1);
+    let fr = DeskConfig::new("fr", "support.fr@example.net")
+        .display_name("Support Paris")
+        .language("fr")
+        .imap(imap_url, "fr", PASSWORD)
+        .password_command(&format!("printf '{PASSWORD}'"));
+    let (nl, fr) = match ca {
+        Some(ca) => (nl.ca_file(ca), fr.ca_file(ca)),
+        None => (nl, fr),
+    };
+    GateConfig::new()
+        .smtp_port(smtp_port)
+        .desk(nl)
+        .desk(fr)
+        .start()
 }
 
-impl Deskgate {
-    fn new(imap_url: &str, ca_file: Option<&Path>, smtp_port: u16) -> Deskgate {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-        let ca = ca_file
-            .map(|p| format!("ca_file = {:?}\n", p.display().to_string()))
-            .unwrap_or_default();
-        let text = format!(
-            r#"
-[store]
-path = {store:?}
-[smtp]
-url = "smtp://127.0.0.1:{smtp_port}"
-[general]
-templates = {templates:?}
-message_id_domain = "desk.example.net"
-[[desk]]
-name = "nl"
-address = "servicedesk.nl@example.net"
-display_name = "Service Desk Amsterdam"
-language = "en"
-[desk.imap]
-url = "{imap_url}"
-user = "nl"
-password = "{PASSWORD}"
-poll_interval_secs = 1
-{ca}
-[[desk]]
-name = "fr"
-address = "support.fr@example.net"
-display_name = "Support Paris"
-language = "fr"
-[desk.imap]
-url = "{imap_url}"
-user = "fr"
-password_command = "printf '{PASSWORD}'"
-{ca}
-"#,
-            store = dir.path().join("store").display().to_string(),
-            templates = templates.display().to_string(),
-        );
-        let config = dir.path().join("deskgate.toml");
-        std::fs::write(&config, text).expect("write config");
-        Deskgate { dir, config }
-    }
-
-    /// A deskgate reading both desks of `dovecot` over plain IMAP, sending to `smtp_port`.
-    fn plain(dovecot: &Dovecot, smtp_port: u16) -> Deskgate {
-        Deskgate::new(
-            &format!("imap://127.0.0.1:{}", dovecot.imap_port()),
-            None,
-            smtp_port,
-        )
-    }
-
-    /// Points the config at another SMTP port (a sink restarted with other options).
-    fn set_smtp_port(&self, port: u16) {
-        let text = std::fs::read_to_string(&self.config).expect("read config");
-        let start = text.find("smtp://127.0.0.1:").expect("smtp url") + "smtp://127.0.0.1:".len();
-        let end = start + text[start..].find('"').expect("end of url");
-        std::fs::write(
-            &self.config,
-            format!("{}{port}{}", &text[..start], &text[end..]),
-        )
-        .expect("write config");
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_deskgate"));
-        c.arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("run deskgate")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "deskgate {args:?} failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args)).expect("json output")
-    }
-
-    fn tickets(&self) -> Vec<Value> {
-        self.json(&["tickets", "list", "--json"])
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
+/// A deskgate reading both desks of `dovecot` over plain IMAP, sending to `smtp_port`.
+fn plain(dovecot: &Dovecot, smtp_port: u16) -> Gate {
+    deskgate(
+        &format!("imap://127.0.0.1:{}", dovecot.imap_port()),
+        None,
+        smtp_port,
+    )
 }
 
 /// A Dovecot with the two desks' mailboxes.
@@ -128,32 +49,17 @@ fn two_desks() -> Dovecot {
 }
 
 fn mail(from: &str, to: &str, subject: &str, message_id: &str, extra: &str) -> Vec<u8> {
-    format!(
-        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n{extra}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello desk,\r\nour link is down.\r\n"
-    )
-    .into_bytes()
-}
-
-fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
-    raw.lines()
-        .take_while(|l| !l.is_empty())
-        .find(|l| {
-            l.len() > name.len()
-                && l[..name.len()].eq_ignore_ascii_case(name)
-                && l.as_bytes()[name.len()] == b':'
-        })
-        .map(|l| l[name.len() + 1..].trim())
-}
-
-fn decoded_subject(raw: &[u8]) -> String {
-    deskgate::ingest::parse::parse(raw, Default::default()).subject
+    TextMail::new(from, subject, message_id)
+        .to(to)
+        .headers(extra)
+        .bytes()
 }
 
 #[test]
 fn a_customer_mail_becomes_a_ticket_and_replies_from_any_client_join_it() {
     let dovecot = two_desks();
     let sink = SmtpSink::start();
-    let dg = Deskgate::plain(&dovecot, sink.port());
+    let dg = plain(&dovecot, sink.port());
 
     assert!(dg.ok(&["check"]).contains("valid"));
 
@@ -169,7 +75,7 @@ fn a_customer_mail_becomes_a_ticket_and_replies_from_any_client_join_it() {
             "",
         ),
     );
-    dg.ok(&["run", "--once"]);
+    dg.pass(&sink);
 
     let tickets = dg.tickets();
     assert_eq!(tickets.len(), 1, "{tickets:?}");
@@ -178,21 +84,28 @@ fn a_customer_mail_becomes_a_ticket_and_replies_from_any_client_join_it() {
     assert_eq!(tickets[0]["requester"], "jane@acme.example");
     assert_eq!(tickets[0]["status"], "new");
 
-    let acks = sink.wait_for(1, Duration::from_secs(10));
+    let acks = sink.wait_for(1, TIMEOUT);
     assert_eq!(acks.len(), 1);
-    let ack = String::from_utf8_lossy(&acks[0].raw).into_owned();
-    assert_eq!(acks[0].rcpt_to, vec!["jane@acme.example".to_string()]);
+    let ack = &acks[0];
+    assert_eq!(ack.rcpt_to, vec!["jane@acme.example".to_string()]);
     assert!(
-        decoded_subject(&acks[0].raw).contains("[NL-000001]"),
-        "{ack}"
+        decoded::subject(ack).contains("[NL-000001]"),
+        "{}",
+        ack.text()
     );
-    assert_eq!(header(&ack, "In-Reply-To"), Some("<first@acme.example>"));
-    assert_eq!(header(&ack, "Auto-Submitted"), Some("auto-replied"));
-    assert!(header(&ack, "From").is_some_and(|f| f.contains("servicedesk.nl@example.net")));
-    let ack_id = header(&ack, "Message-ID")
-        .expect("ack Message-ID")
-        .trim_matches(['<', '>'])
-        .to_string();
+    assert_eq!(
+        ack.header("In-Reply-To").as_deref(),
+        Some("<first@acme.example>")
+    );
+    assert_eq!(
+        ack.header("Auto-Submitted").as_deref(),
+        Some("auto-replied")
+    );
+    assert!(ack
+        .header("From")
+        .is_some_and(|f| f.contains("servicedesk.nl@example.net")));
+    let ack_id = ack.message_id();
+    assert!(!ack_id.is_empty(), "ack Message-ID");
 
     // The mailbox is told only after the ticket is stored.
     let flags = dovecot.flags("nl", PASSWORD, "INBOX");
@@ -237,7 +150,8 @@ fn a_customer_mail_becomes_a_ticket_and_replies_from_any_client_join_it() {
             &format!("In-Reply-To: <{ack_id}>\r\n"),
         ),
     );
-    dg.ok(&["run", "--once"]);
+    // The pass returns when its delivery is done and waits for what it sent to be captured.
+    dg.pass(&sink);
 
     let tickets = dg.tickets();
     assert_eq!(
@@ -245,7 +159,7 @@ fn a_customer_mail_becomes_a_ticket_and_replies_from_any_client_join_it() {
         1,
         "every reply joined the ticket: {tickets:?}"
     );
-    let show = dg.json(&["tickets", "show", &reference, "--json"]);
+    let show = dg.ticket(&reference);
     let messages = show["messages"].as_array().expect("messages");
     let inbound: Vec<&str> = messages
         .iter()
@@ -276,7 +190,6 @@ fn a_customer_mail_becomes_a_ticket_and_replies_from_any_client_join_it() {
             assert!(m.get(field).is_some(), "message has no {field}: {m}");
         }
     }
-    std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
         sink.messages().len(),
         1,
@@ -296,22 +209,21 @@ fn a_customer_mail_becomes_a_ticket_and_replies_from_any_client_join_it() {
             "",
         ),
     );
-    dg.ok(&["run", "--once"]);
-    let all = sink.wait_for(2, Duration::from_secs(10));
+    dg.pass(&sink);
+    let all = sink.wait_for(2, TIMEOUT);
     let fr = all
         .iter()
         .find(|m| m.rcpt_to == vec!["paul@client.example".to_string()])
         .expect("French ack");
-    let subject = decoded_subject(&fr.raw);
+    let subject = decoded::subject(fr);
     assert!(
         subject.contains("[FR-000002]") && subject.contains("reçue"),
         "{subject}"
     );
 
-    let outbox = dg.json(&["outbox", "list", "--json"]);
-    let outbox = outbox.as_array().expect("outbox");
+    let outbox = dg.outbox();
     assert_eq!(outbox.len(), 2);
-    for e in outbox {
+    for e in &outbox {
         assert_eq!(e["state"], "sent", "{e}");
         for field in [
             "id",
@@ -327,65 +239,15 @@ fn a_customer_mail_becomes_a_ticket_and_replies_from_any_client_join_it() {
     }
 }
 
-/// Starts `deskgate run` and waits for its admin socket.
-fn start_daemon(dg: &Deskgate) -> Child {
-    let child = dg
-        .cmd(&["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn daemon");
-    let socket = dg.dir.path().join("store.sock");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !socket.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "daemon did not open its admin socket"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
-
-fn stop_daemon(mut child: Child) -> String {
-    // SIGTERM, as systemd would.
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                use std::io::Read;
-                let _ = e.read_to_string(&mut err);
-            }
-            assert!(status.success(), "daemon exited with {status}:\n{err}");
-            return err;
-        }
-        assert!(Instant::now() < deadline, "daemon did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn the_daemon_picks_up_new_mail_by_idle_and_the_cli_works_beside_it() {
     let dovecot = two_desks();
     let sink = SmtpSink::start();
-    let dg = Deskgate::plain(&dovecot, sink.port());
-    let daemon = start_daemon(&dg);
+    let dg = plain(&dovecot, sink.port());
+    let daemon = dg.spawn_daemon();
 
-    // Give the desks a moment to enter IDLE, then deliver.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Deliver once desk nl waits in IDLE (it logs so at debug level).
+    daemon.wait_idle("nl");
     dovecot.append(
         "nl",
         PASSWORD,
@@ -399,16 +261,16 @@ fn the_daemon_picks_up_new_mail_by_idle_and_the_cli_works_beside_it() {
         ),
     );
     // The CLI asks the running daemon (the store is locked by it).
-    wait_until("the ticket to appear", Duration::from_secs(15), || {
+    daemon.wait_until("the ticket to appear", Duration::from_secs(15), || {
         !dg.tickets().is_empty()
     });
     let acks = sink.wait_for(1, Duration::from_secs(15));
     assert_eq!(acks[0].rcpt_to, vec!["jane@acme.example".to_string()]);
-    let show = dg.json(&["tickets", "show", "NL-000001", "--json"]);
+    let show = dg.ticket("NL-000001");
     assert_eq!(show["subject"], "Power feed B lost");
-    let _ = dg.json(&["outbox", "list", "--json"]);
+    let _ = dg.outbox();
 
-    let log = stop_daemon(daemon);
+    let log = daemon.stop();
     assert!(log.contains("stopped"), "clean shutdown is logged:\n{log}");
     // After the daemon is gone the CLI opens the store itself.
     assert_eq!(dg.tickets().len(), 1);
@@ -418,7 +280,7 @@ fn the_daemon_picks_up_new_mail_by_idle_and_the_cli_works_beside_it() {
 fn imaps_with_a_private_ca_works() {
     let dovecot = two_desks();
     let sink = SmtpSink::start();
-    let dg = Deskgate::new(
+    let dg = deskgate(
         &format!("imaps://127.0.0.1:{}", dovecot.imaps_port()),
         Some(dovecot.ca_cert_path()),
         sink.port(),
@@ -435,16 +297,16 @@ fn imaps_with_a_private_ca_works() {
             "",
         ),
     );
-    dg.ok(&["run", "--once"]);
+    dg.run_once();
     assert_eq!(dg.tickets().len(), 1);
-    assert_eq!(sink.wait_for(1, Duration::from_secs(10)).len(), 1);
+    assert_eq!(sink.wait_for(1, TIMEOUT).len(), 1);
 }
 
 #[test]
 fn a_uidvalidity_reset_neither_loses_nor_duplicates_mail() {
     let dovecot = two_desks();
     let sink = SmtpSink::start();
-    let dg = Deskgate::plain(&dovecot, sink.port());
+    let dg = plain(&dovecot, sink.port());
     for i in 1..=2 {
         dovecot.append(
             "nl",
@@ -459,7 +321,7 @@ fn a_uidvalidity_reset_neither_loses_nor_duplicates_mail() {
             ),
         );
     }
-    dg.ok(&["run", "--once"]);
+    dg.pass(&sink);
     assert_eq!(dg.tickets().len(), 2);
 
     dovecot.uidvalidity_reset("nl");
@@ -475,7 +337,7 @@ fn a_uidvalidity_reset_neither_loses_nor_duplicates_mail() {
             "",
         ),
     );
-    dg.ok(&["run", "--once"]);
+    dg.pass(&sink);
 
     let subjects: Vec<String> = dg
         .tickets()
@@ -487,7 +349,6 @@ fn a_uidvalidity_reset_neither_loses_nor_duplicates_mail() {
         vec!["Case 1", "Case 2", "Case 3"],
         "no mail lost or doubled"
     );
-    std::thread::sleep(Duration::from_millis(300));
     assert_eq!(sink.messages().len(), 3, "one acknowledgement per ticket");
 }
 
@@ -495,7 +356,7 @@ fn a_uidvalidity_reset_neither_loses_nor_duplicates_mail() {
 fn run_once_fails_loudly_when_a_server_cannot_be_reached() {
     let dovecot = two_desks();
     let dead_smtp = common::free_port();
-    let dg = Deskgate::new(
+    let dg = deskgate(
         &format!("imap://127.0.0.1:{}", dovecot.imap_port()),
         None,
         dead_smtp,
@@ -512,7 +373,7 @@ fn run_once_fails_loudly_when_a_server_cannot_be_reached() {
             "",
         ),
     );
-    let out = dg.run(&["run", "--once"]);
+    let out = dg.output(&["run", "--once"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -521,12 +382,12 @@ fn run_once_fails_loudly_when_a_server_cannot_be_reached() {
     );
     // The ticket exists and its acknowledgement waits in the outbox.
     assert_eq!(dg.tickets().len(), 1);
-    let outbox = dg.json(&["outbox", "list", "--json"]);
+    let outbox = dg.outbox();
     assert_eq!(outbox[0]["state"], "queued");
 
     let dead_imap = common::free_port();
-    let dg2 = Deskgate::new(&format!("imap://127.0.0.1:{dead_imap}"), None, dead_smtp);
-    let out = dg2.run(&["run", "--once"]);
+    let dg2 = deskgate(&format!("imap://127.0.0.1:{dead_imap}"), None, dead_smtp);
+    let out = dg2.output(&["run", "--once"]);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("cannot connect"),
@@ -539,7 +400,7 @@ fn run_once_fails_loudly_when_a_server_cannot_be_reached() {
 fn a_permanent_smtp_refusal_fails_the_entry_and_notes_the_ticket() {
     let dovecot = two_desks();
     let sink = SmtpSink::start_with_args(&["-f", "rcpt"]);
-    let dg = Deskgate::plain(&dovecot, sink.port());
+    let dg = plain(&dovecot, sink.port());
     dovecot.append(
         "nl",
         PASSWORD,
@@ -552,17 +413,17 @@ fn a_permanent_smtp_refusal_fails_the_entry_and_notes_the_ticket() {
             "",
         ),
     );
-    dg.ok(&["run", "--once"]);
-    let outbox = dg.json(&["outbox", "list", "--json"]);
-    assert_eq!(outbox[0]["state"], "failed", "{outbox}");
+    dg.run_once();
+    let outbox = dg.outbox();
+    assert_eq!(outbox[0]["state"], "failed", "{outbox:?}");
     assert_eq!(outbox[0]["attempts"], 1, "a 5xx is not retried");
     assert!(
         outbox[0]["last_error"]
             .as_str()
             .is_some_and(|e| e.contains('5')),
-        "{outbox}"
+        "{outbox:?}"
     );
-    let show = dg.json(&["tickets", "show", "NL-000001", "--json"]);
+    let show = dg.ticket("NL-000001");
     let noted = show["events"].as_array().expect("events").iter().any(|e| {
         e["event"] == "note"
             && e["text"]
@@ -579,7 +440,7 @@ fn a_permanent_smtp_refusal_fails_the_entry_and_notes_the_ticket() {
 fn a_transient_smtp_failure_is_retried_later_with_the_same_message_id() {
     let dovecot = two_desks();
     let mut soft = SmtpSink::start_with_args(&["-r", "rcpt"]);
-    let dg = Deskgate::plain(&dovecot, soft.port());
+    let dg = plain(&dovecot, soft.port());
     dovecot.append(
         "nl",
         PASSWORD,
@@ -592,9 +453,9 @@ fn a_transient_smtp_failure_is_retried_later_with_the_same_message_id() {
             "",
         ),
     );
-    dg.ok(&["run", "--once"]);
-    let outbox = dg.json(&["outbox", "list", "--json"]);
-    assert_eq!(outbox[0]["state"], "queued", "{outbox}");
+    dg.run_once();
+    let outbox = dg.outbox();
+    assert_eq!(outbox[0]["state"], "queued", "{outbox:?}");
     assert_eq!(outbox[0]["attempts"], 1);
     let message_id = outbox[0]["message_id"]
         .as_str()
@@ -603,17 +464,17 @@ fn a_transient_smtp_failure_is_retried_later_with_the_same_message_id() {
     soft.stop();
 
     let sink = SmtpSink::start();
-    dg.set_smtp_port(sink.port());
+    dg.reconfigure(|c| c.smtp_port(sink.port()));
     // Not due yet: the first retry waits 30 s.
-    dg.ok(&["run", "--once"]);
-    assert_eq!(dg.json(&["outbox", "list", "--json"])[0]["state"], "queued");
+    dg.run_once();
+    assert_eq!(dg.outbox()[0]["state"], "queued");
     // An hour later it is.
     let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    dg.ok(&["run", "--once", "--now", &later]);
-    let outbox = dg.json(&["outbox", "list", "--json"]);
-    assert_eq!(outbox[0]["state"], "sent", "{outbox}");
+    dg.run_once_at(&later);
+    let outbox = dg.outbox();
+    assert_eq!(outbox[0]["state"], "sent", "{outbox:?}");
     assert_eq!(outbox[0]["attempts"], 2);
-    let got = sink.wait_for(1, Duration::from_secs(10));
+    let got = sink.wait_for(1, TIMEOUT);
     assert_eq!(
         got[0]
             .header("Message-ID")
@@ -625,10 +486,10 @@ fn a_transient_smtp_failure_is_retried_later_with_the_same_message_id() {
 
 /// Plays an auto-responder at jane@acme.example: every mail the desk sent her since the last
 /// round gets an answer, shaped by `answer`. Returns how many mails reached her in all.
-fn storm(answer: impl Fn(usize, &common::Captured) -> Vec<u8>) -> usize {
+fn storm(answer: impl Fn(usize, &Captured) -> Vec<u8>) -> usize {
     let dovecot = two_desks();
     let sink = SmtpSink::start();
-    let dg = Deskgate::plain(&dovecot, sink.port());
+    let dg = plain(&dovecot, sink.port());
     dovecot.append(
         "nl",
         PASSWORD,
@@ -643,9 +504,8 @@ fn storm(answer: impl Fn(usize, &common::Captured) -> Vec<u8>) -> usize {
     );
     let mut answered = 0;
     for round in 0..6 {
-        dg.ok(&["run", "--once"]);
-        std::thread::sleep(Duration::from_millis(200));
-        let to_jane: Vec<common::Captured> = sink
+        dg.pass(&sink);
+        let to_jane: Vec<Captured> = sink
             .messages()
             .into_iter()
             .filter(|m| m.rcpt_to == vec!["jane@acme.example".to_string()])
@@ -666,7 +526,7 @@ fn an_auto_responder_answering_every_mail_stops_after_the_first_acknowledgement(
         mail(
             "jane@acme.example",
             "servicedesk.nl@example.net",
-            &format!("Automatic reply: {}", decoded_subject(&m.raw)),
+            &format!("Automatic reply: {}", decoded::subject(m)),
             &format!("ooo{round}@acme.example"),
             &format!("Auto-Submitted: auto-replied\r\nIn-Reply-To: {id}\r\n"),
         )
@@ -679,7 +539,7 @@ fn an_auto_responder_answering_every_mail_stops_after_the_first_acknowledgement(
         mail(
             "jane@acme.example",
             "servicedesk.nl@example.net",
-            &format!("Re: {}", decoded_subject(&m.raw)),
+            &format!("Re: {}", decoded::subject(m)),
             &format!("bot{round}@acme.example"),
             &format!("In-Reply-To: {id}\r\n"),
         )

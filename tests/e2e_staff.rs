@@ -3,142 +3,60 @@
 //! customer, every command, a bad command's error reply, and a forged staff address.
 
 mod common;
+#[path = "common/decoded.rs"]
+mod decoded;
 
-use common::{Captured, Dovecot, SmtpSink};
+use common::{Captured, Rig, DKIM_OK};
+use decoded::body;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
-const PW: &str = "staff-test-pw";
-const DKIM_OK: &str = "Authentication-Results: mx.provider.example; dkim=pass header.d=provider.example header.s=sel; spf=pass smtp.mailfrom=provider.example\r\n";
-
+/// Desk `nl` with three tiers (tier 1 on shift 07:00-19:00 in Amsterdam), Alice in tier 1 and
+/// Bob in tier 2, whose mails our own mail server authenticates.
 struct Desk {
-    dovecot: Dovecot,
-    sink: SmtpSink,
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    n: usize,
+    rig: Rig,
 }
 
 impl Desk {
     fn start() -> Desk {
-        let dovecot = Dovecot::start(&[("nl", PW)]);
-        let sink = SmtpSink::start();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("deskgate.toml");
-        let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
-[store]
-path = {store:?}
-[smtp]
-url = "smtp://127.0.0.1:{smtp}"
-[general]
-templates = {templates:?}
-message_id_domain = "desk.example.net"
-[auth]
-trusted_authserv_ids = ["mx.provider.example"]
-[[team]]
-name = "css-emea"
-tier = 1
-address = "css-emea@provider.example"
-timezone = "Europe/Amsterdam"
-hours = "07:00-19:00"
-[[team]]
-name = "netsupport"
-tier = 2
-address = "noc@provider.example"
-[[team]]
-name = "opseng"
-tier = 3
-address = "opseng@provider.example"
-[[staff]]
-login = "alice"
-address = "alice@provider.example"
-name = "Alice Martin"
-team = "css-emea"
-[[staff]]
-login = "bob"
-address = "bob@provider.example"
-name = "Bob Jansen"
-team = "netsupport"
-[[desk]]
-name = "nl"
-address = "servicedesk.nl@example.net"
-display_name = "Service Desk Amsterdam"
-language = "en"
-[desk.imap]
-url = "imap://127.0.0.1:{imap}"
-user = "nl"
-password = "{PW}"
-"#,
-                store = dir.path().join("store").display().to_string(),
-                smtp = sink.port(),
-                imap = dovecot.imap_port(),
-                templates = templates.display().to_string(),
-            ),
-        )
-        .expect("write config");
-        Desk {
-            dovecot,
-            sink,
-            dir,
-            config,
-            n: 0,
-        }
-    }
-
-    fn deskgate(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_deskgate"))
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run deskgate");
-        assert!(
-            out.status.success(),
-            "deskgate {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let rig = Rig::start(|c| {
+            c.trusted_mx()
+                .team(
+                    "css-emea",
+                    1,
+                    "css-emea@provider.example",
+                    Some(("Europe/Amsterdam", "07:00-19:00")),
+                )
+                .team("netsupport", 2, "noc@provider.example", None)
+                .team("opseng", 3, "opseng@provider.example", None)
+                .staff(
+                    "alice",
+                    "alice@provider.example",
+                    "Alice Martin",
+                    "css-emea",
+                )
+                .staff("bob", "bob@provider.example", "Bob Jansen", "netsupport")
+        });
+        Desk { rig }
     }
 
     fn ticket(&self) -> Value {
-        serde_json::from_str(&self.deskgate(&["tickets", "show", "NL-000001", "--json"]))
-            .expect("json")
+        self.rig.gate.ticket("NL-000001")
     }
 
     /// Delivers a mail and runs one pass; returns the mails sent in that pass.
-    fn deliver(&mut self, from: &str, headers: &str, subject: &str, body: &str) -> Vec<Captured> {
-        self.n += 1;
-        let before = self.sink.messages().len();
-        let raw = format!(
-            "From: {from}\r\nTo: servicedesk.nl@example.net\r\nSubject: {subject}\r\nMessage-ID: <m{}@test.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n{headers}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}\r\n",
-            self.n,
-            body.replace('\n', "\r\n")
-        );
-        self.dovecot.append("nl", PW, "INBOX", raw.as_bytes());
-        self.deskgate(&["run", "--once"]);
-        std::thread::sleep(Duration::from_millis(200));
-        self.sink.messages().split_off(before)
+    fn deliver(&self, from: &str, headers: &str, subject: &str, body: &str) -> Vec<Captured> {
+        let mail = self.rig.mail(from, subject).headers(headers).body(body);
+        self.deliver_raw(&mail.bytes())
     }
 
     /// Delivers a complete raw mail and runs one pass; returns the mails sent in that pass.
-    fn deliver_raw(&mut self, raw: &str) -> Vec<Captured> {
-        let before = self.sink.messages().len();
-        self.dovecot.append("nl", PW, "INBOX", raw.as_bytes());
-        self.deskgate(&["run", "--once"]);
-        std::thread::sleep(Duration::from_millis(200));
-        self.sink.messages().split_off(before)
+    fn deliver_raw(&self, raw: &[u8]) -> Vec<Captured> {
+        self.rig.append(raw);
+        self.rig.pass().mails
     }
 
     /// A mail from an authenticated engineer answering `in_reply_to`.
-    fn staff(&mut self, who: &str, in_reply_to: &str, body: &str) -> Vec<Captured> {
+    fn staff(&self, who: &str, in_reply_to: &str, body: &str) -> Vec<Captured> {
         let headers = format!("{DKIM_OK}In-Reply-To: <{in_reply_to}>\r\n");
         self.deliver(
             &format!("{who}@provider.example"),
@@ -153,15 +71,8 @@ fn to(m: &Captured) -> Vec<String> {
     m.rcpt_to.clone()
 }
 
-fn body(m: &Captured) -> String {
-    deskgate::ingest::parse::parse(&m.raw, Default::default()).text
-}
-
 fn msgid(m: &Captured) -> String {
-    m.header("Message-ID")
-        .unwrap_or_default()
-        .trim_matches(['<', '>'])
-        .to_string()
+    m.message_id()
 }
 
 fn events(t: &Value, kind: &str) -> Vec<Value> {
@@ -176,7 +87,7 @@ fn events(t: &Value, kind: &str) -> Vec<Value> {
 
 #[test]
 fn an_engineer_works_a_ticket_entirely_by_mail() {
-    let mut d = Desk::start();
+    let d = Desk::start();
     let sent = d.deliver(
         "Jane Doe <jane@acme.example>",
         "",
@@ -191,7 +102,7 @@ fn an_engineer_works_a_ticket_entirely_by_mail() {
         sent.iter().any(|m| to(m) == vec!["jane@acme.example"]),
         "customer acknowledged"
     );
-    let subject = deskgate::ingest::parse::parse(&notice.raw, Default::default()).subject;
+    let subject = decoded::subject(notice);
     assert!(subject.contains("[NL-000001]"), "{subject}");
     assert!(notice
         .header("Reply-To")
@@ -440,6 +351,7 @@ fn an_engineer_works_a_ticket_entirely_by_mail() {
     );
     // Internal notes are never in what the customer received.
     for m in d
+        .rig
         .sink
         .messages()
         .iter()
@@ -457,7 +369,7 @@ fn an_engineer_works_a_ticket_entirely_by_mail() {
 
 #[test]
 fn attachments_are_relayed_and_a_bounced_notification_opens_no_ticket() {
-    let mut d = Desk::start();
+    let d = Desk::start();
     let sent = d.deliver(
         "Jane Doe <jane@acme.example>",
         "",
@@ -474,7 +386,7 @@ fn attachments_are_relayed_and_a_bounced_notification_opens_no_ticket() {
     let raw = format!(
         "From: Alice Martin <alice@provider.example>\r\nTo: servicedesk.nl@example.net\r\nSubject: RE: [NL-000001] Optics\r\nMessage-ID: <att1@provider.example>\r\n{DKIM_OK}In-Reply-To: <{notice_id}>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n--zz\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe datasheet is attached.\r\n--zz\r\nContent-Type: application/pdf; name=\"LR4-datasheet.pdf\"\r\nContent-Disposition: attachment; filename=\"LR4-datasheet.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcfsj6IK\r\n--zz--\r\n"
     );
-    let sent = d.deliver_raw(&raw);
+    let sent = d.deliver_raw(raw.as_bytes());
     let reply = sent
         .iter()
         .find(|m| to(m) == vec!["jane@acme.example"])
@@ -487,24 +399,18 @@ fn attachments_are_relayed_and_a_bounced_notification_opens_no_ticket() {
 
     // The team's mail server bounces a notification: the bounce lands on the ticket, and no
     // ticket is opened for it, nor is anybody answered.
-    let tickets_before =
-        serde_json::from_str::<Value>(&d.deskgate(&["tickets", "list", "--json"])).expect("json");
+    let tickets_before = d.rig.gate.tickets();
     let bounce = format!(
         "From: MAILER-DAEMON@mx.provider.example\r\nTo: servicedesk.nl@example.net\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-notice@mx.provider.example>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: text/plain\r\n\r\nMailbox full.\r\n--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.provider.example\r\n\r\nFinal-Recipient: rfc822; css-emea@provider.example\r\nAction: failed\r\nStatus: 5.2.2\r\n\r\n--r\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{notice_id}>\r\nSubject: [NL-000001] New ticket: Optics\r\n\r\n--r--\r\n"
     );
-    let sent = d.deliver_raw(&bounce);
+    let sent = d.deliver_raw(bounce.as_bytes());
     assert!(
         sent.is_empty(),
         "nobody is answered about a bounce: {:?}",
         sent.iter().map(to).collect::<Vec<_>>()
     );
-    let tickets =
-        serde_json::from_str::<Value>(&d.deskgate(&["tickets", "list", "--json"])).expect("json");
-    assert_eq!(
-        tickets.as_array().map(Vec::len),
-        tickets_before.as_array().map(Vec::len),
-        "no ticket opened"
-    );
+    let tickets = d.rig.gate.tickets();
+    assert_eq!(tickets.len(), tickets_before.len(), "no ticket opened");
     let t = d.ticket();
     let last = t["messages"]
         .as_array()
@@ -512,12 +418,9 @@ fn attachments_are_relayed_and_a_bounced_notification_opens_no_ticket() {
         .cloned()
         .expect("message");
     assert_eq!(last["kind"], "bounce", "the bounce is kept on the ticket");
-    let outbox =
-        serde_json::from_str::<Value>(&d.deskgate(&["outbox", "list", "--json"])).expect("json");
+    let outbox = d.rig.gate.outbox();
     let failed = outbox
-        .as_array()
-        .into_iter()
-        .flatten()
+        .iter()
         .find(|e| e["message_id"] == notice_id.as_str())
         .expect("the notification's entry");
     assert_eq!(

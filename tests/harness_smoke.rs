@@ -1,4 +1,4 @@
-//! Smoke tests of the integration-test harness itself (tests/common): real Dovecot and smtp-sink instances start, accept, capture, reject, restart and stay isolated from each other.
+//! Smoke tests of the integration-test harness itself (tests/common): real Dovecot and smtp-sink instances start, accept, capture, reject, restart and stay isolated from each other, and the config the harness writes is one `deskgate check` accepts.
 
 mod common;
 
@@ -8,7 +8,10 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use common::{port_open, run_with_timeout, smtp_send, Dovecot, ImapClient, SmtpSink, TIMEOUT};
+use common::{
+    free_port, port_open, run_with_timeout, smtp_send, wait_until, DeskConfig, Dovecot, GateConfig,
+    ImapClient, SmtpSink, TIMEOUT,
+};
 
 fn mail(n: u32) -> Vec<u8> {
     format!(
@@ -272,12 +275,9 @@ fn smtp_sink_hides_transactions_in_progress() {
         assert!(r.starts_with(code), "{cmd} -> {r}");
     }
     writer.write_all(b"Subject: slow\r\n\r\nhalf").unwrap();
-    thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        files_in(sink.dump_dir()),
-        1,
-        "dump file of the open transaction"
-    );
+    wait_until("the dump file of the open transaction", TIMEOUT, || {
+        files_in(sink.dump_dir()) == 1
+    });
     assert!(
         sink.messages().is_empty(),
         "unfinished transaction reported"
@@ -329,4 +329,64 @@ fn smtp_sink_can_reject() {
         assert!(port_open(sink.port()));
         assert!(sink.messages().is_empty(), "{:?}", sink.messages());
     }
+}
+
+#[test]
+fn gate_config_writes_what_deskgate_check_accepts() {
+    let gate = GateConfig::new()
+        .smtp_port(free_port())
+        .general("timezone", "Europe/Amsterdam")
+        .trusted_mx()
+        .set("ingest", "batch_size", 7)
+        .set("outbox", "retry_initial_secs", 1)
+        .set("ingest", "batch_size", 8)
+        .team(
+            "css",
+            1,
+            "css@provider.example",
+            Some(("Europe/Amsterdam", "07:00-19:00")),
+        )
+        .team("noc", 2, "noc@provider.example", None)
+        .staff(
+            "alice",
+            "alice@provider.example",
+            "Alice \"Al\" Martin",
+            "css",
+        )
+        .plans(
+            "[[plan]]\nname = \"Office\"\nallowance_hours = 1\n\
+             [plan.targets]\nP2 = { response = \"1h\", restore = \"8h\" }\n",
+        )
+        .accounts(
+            "[[account]]\nid = \"acme\"\nname = \"Acme\"\nplan = \"Office\"\n\
+             language = \"en\"\ntimezone = \"Europe/Amsterdam\"\n",
+        )
+        .extra("[limits]\nflag_after_hard_bounces = 2\n")
+        .desk(
+            DeskConfig::nl()
+                .imap("imap://127.0.0.1:1", "nl", "pw")
+                .poll_interval_secs(1)
+                .password_command("printf pw"),
+        )
+        .desk(DeskConfig::new("fr", "support.fr@example.net").language("fr"))
+        .start();
+    let config = std::fs::read_to_string(gate.config_path()).expect("the config");
+    let out = gate.output(&["check"]);
+    assert!(
+        out.status.success(),
+        "{}\n{config}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A key set twice is written once, with its last value; a password command replaces the
+    // password; the Maildir desk's folders exist.
+    assert!(
+        config.contains("batch_size = 8\n") && !config.contains("batch_size = 7"),
+        "{config}"
+    );
+    assert!(
+        config.contains("password_command") && !config.contains("password = "),
+        "{config}"
+    );
+    assert!(gate.path("inbox/new").is_dir());
+    assert!(gate.path("accounts.toml").is_file());
 }

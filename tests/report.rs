@@ -26,16 +26,16 @@
 //! Bronze P2 2h / 24h, Bronze P3 8h / none, Standard P4 2d / none; the test's Office plan P2
 //! 1h / 8h counted in business hours (Mon–Fri 08:00–18:00 Amsterdam).
 
+mod common;
+
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Europe::Amsterdam;
+use common::{DeskConfig, Gate, GateConfig};
 use deskgate::core::address::Address;
 use deskgate::core::service::sla::{SlaClock, Targets};
 use deskgate::core::service::ticket::{Opening, Priority, Status, Ticket};
 use deskgate::store::Store;
 use serde_json::{json, Value};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Instant;
 
 const ENGINEER: &str = "eva@provider.example";
 
@@ -231,67 +231,11 @@ fn tickets() -> Vec<Ticket> {
     vec![t1, t2, t3, t4, t5, t6, t7, t8, t9, t10]
 }
 
-const ACCOUNTS: &str = r#"
-[[account]]
-id = "acme"
-name = "Acme"
-plan = "gold"
-language = "nl"
-timezone = "Europe/Amsterdam"
-since = 2026-01-15
+/// The accounts of the report: Gold, two Bronze of different ages, Office hours, Gold in Tokyo.
+const ACCOUNTS: &str = include_str!("fixtures/accounts/report_november.toml");
 
-# Bronze since 20 September: September, October and November have the allowance.
-[[account]]
-id = "newbronze"
-name = "New Bronze"
-plan = "bronze"
-language = "nl"
-timezone = "Europe/Amsterdam"
-since = 2026-09-20
-
-# Bronze since 1 July: July to September had the allowance, November has none.
-[[account]]
-id = "oldbronze"
-name = "Old Bronze"
-plan = "bronze"
-language = "nl"
-timezone = "Europe/Amsterdam"
-since = 2026-07-01
-
-[[account]]
-id = "office"
-name = "Office Hours Ltd"
-plan = "Office"
-language = "en"
-timezone = "Europe/London"
-
-[[account]]
-id = "tokyo"
-name = "Tokyo KK"
-plan = "gold"
-language = "en"
-timezone = "Asia/Tokyo"
-since = 2026-10-01
-"#;
-
-struct Setup {
-    dir: tempfile::TempDir,
-}
-
-impl Setup {
-    /// A deployment in Amsterdam time with the accounts above and the tickets in its store.
-    fn new() -> Setup {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-        let config = format!(
-            r#"[store]
-path = "store"
-[smtp]
-url = "file://out"
-[general]
-templates = {templates:?}
-timezone = "Europe/Amsterdam"
-accounts = "accounts.toml"
+/// The Office plan: 1 h of expert time a month, P2 targets counted in business hours.
+const OFFICE_PLAN: &str = r#"
 [[calendar]]
 name = "office"
 timezone = "Europe/Amsterdam"
@@ -302,64 +246,36 @@ name = "Office"
 calendar = "office"
 allowance_hours = 1
 [plan.targets]
-P2 = {{ response = "1h", restore = "8h" }}
-[[desk]]
-name = "nl"
-address = "servicedesk.nl@example.net"
-language = "nl"
-[desk.maildir]
-path = "inbox"
-"#,
-            templates = templates.display().to_string()
-        );
-        std::fs::write(dir.path().join("deskgate.toml"), config).expect("config");
-        std::fs::write(dir.path().join("accounts.toml"), ACCOUNTS).expect("accounts");
-        for sub in ["new", "cur", "tmp"] {
-            std::fs::create_dir_all(dir.path().join("inbox").join(sub)).expect("maildir");
-        }
-        let store = Store::open(&dir.path().join("store")).expect("store");
-        let mut txn = store.txn();
-        for t in tickets() {
-            txn.put_ticket(&t);
-        }
-        txn.commit().expect("commit");
-        store.flush().expect("flush");
-        Setup { dir }
-    }
+P2 = { response = "1h", restore = "8h" }
+"#;
 
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_deskgate"));
-        c.arg("--config")
-            .arg(self.dir.path().join("deskgate.toml"))
-            .args(args)
-            .current_dir(self.dir.path());
-        c
+/// A deployment in Amsterdam time with the accounts above and the tickets in its store.
+fn setup() -> Gate {
+    let gate = GateConfig::new()
+        .general("timezone", "Europe/Amsterdam")
+        .accounts(ACCOUNTS)
+        .plans(OFFICE_PLAN)
+        .desk(DeskConfig::new("nl", "servicedesk.nl@example.net").language("nl"))
+        .start();
+    let store = Store::open(&gate.path("store")).expect("store");
+    let mut txn = store.txn();
+    for t in tickets() {
+        txn.put_ticket(&t);
     }
+    txn.commit().expect("commit");
+    store.flush().expect("flush");
+    gate
+}
 
-    fn output(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run deskgate")
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = self.output(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The JSON report, without `as_of` (the instant it was made).
-    fn json(&self, args: &[&str]) -> Value {
-        let mut v: Value = serde_json::from_str(&self.run(args)).expect("json");
-        let as_of = v.as_object_mut().and_then(|o| o.remove("as_of"));
-        assert!(
-            as_of.as_ref().and_then(Value::as_str).is_some(),
-            "no as_of in {v}"
-        );
-        v
-    }
+/// The JSON report of `deskgate <args>`, without `as_of` (the instant it was made).
+fn report(gate: &Gate, args: &[&str]) -> Value {
+    let mut v = gate.json(args);
+    let as_of = v.as_object_mut().and_then(|o| o.remove("as_of"));
+    assert!(
+        as_of.as_ref().and_then(Value::as_str).is_some(),
+        "no as_of in {v}"
+    );
+    v
 }
 
 /// One priority row: opened, resolved, first response and restore as [met, missed, running].
@@ -442,25 +358,28 @@ fn all_accounts() -> Value {
 
 #[test]
 fn the_monthly_report_matches_the_figures_computed_by_hand() {
-    let s = Setup::new();
+    let s = setup();
     assert_eq!(
-        s.json(&["report", "--month", "2026-11", "--json"]),
+        report(&s, &["report", "--month", "2026-11", "--json"]),
         all_accounts()
     );
 }
 
 #[test]
 fn one_account_counts_its_own_tickets_in_its_own_time_zone() {
-    let s = Setup::new();
+    let s = setup();
     assert_eq!(
-        s.json(&[
-            "report",
-            "--month",
-            "2026-11",
-            "--account",
-            "acme",
-            "--json"
-        ]),
+        report(
+            &s,
+            &[
+                "report",
+                "--month",
+                "2026-11",
+                "--account",
+                "acme",
+                "--json"
+            ]
+        ),
         json!({
             "month": "2026-11",
             "timezone": "Europe/Amsterdam",
@@ -481,14 +400,17 @@ fn one_account_counts_its_own_tickets_in_its_own_time_zone() {
     // November in Tokyo (+09:00) runs from 2026-10-31T15:00Z: T10, opened 16:30Z (1 Nov 01:30
     // there), is November's, and so are its 30 minutes (16:45Z). Answered after 30 min of 2 h.
     assert_eq!(
-        s.json(&[
-            "report",
-            "--month",
-            "2026-11",
-            "--account",
-            "tokyo",
-            "--json"
-        ]),
+        report(
+            &s,
+            &[
+                "report",
+                "--month",
+                "2026-11",
+                "--account",
+                "tokyo",
+                "--json"
+            ]
+        ),
         json!({
             "month": "2026-11",
             "timezone": "Asia/Tokyo",
@@ -507,14 +429,17 @@ fn one_account_counts_its_own_tickets_in_its_own_time_zone() {
     );
     // October for acme: T1 opened (answered 10 min in: met; restored 2 h 30 min in: met, but
     // resolved in November), 60 min logged.
-    let october = s.json(&[
-        "report",
-        "--month",
-        "2026-10",
-        "--account",
-        "acme",
-        "--json",
-    ]);
+    let october = report(
+        &s,
+        &[
+            "report",
+            "--month",
+            "2026-10",
+            "--account",
+            "acme",
+            "--json",
+        ],
+    );
     assert_eq!(october["opened"], 1);
     assert_eq!(october["resolved"], 0);
     assert_eq!(
@@ -529,8 +454,8 @@ fn one_account_counts_its_own_tickets_in_its_own_time_zone() {
 
 #[test]
 fn csv_has_the_priority_table_a_blank_line_and_the_hours_table() {
-    let s = Setup::new();
-    let csv = s.run(&["report", "--month", "2026-11", "--csv"]);
+    let s = setup();
+    let csv = s.ok(&["report", "--month", "2026-11", "--csv"]);
     assert_eq!(
         csv,
         "priority,opened,resolved,first_response_met,first_response_missed,first_response_running,restore_met,restore_missed,restore_running\n\
@@ -551,8 +476,8 @@ fn csv_has_the_priority_table_a_blank_line_and_the_hours_table() {
 
 #[test]
 fn the_table_for_people_names_the_month_and_every_figure() {
-    let s = Setup::new();
-    let text = s.run(&["report", "--month", "2026-11", "--account", "oldbronze"]);
+    let s = setup();
+    let text = s.ok(&["report", "--month", "2026-11", "--account", "oldbronze"]);
     assert!(
         text.starts_with("Report 2026-11 (Europe/Amsterdam), account oldbronze, targets as of "),
         "{text}"
@@ -578,7 +503,7 @@ fn the_table_for_people_names_the_month_and_every_figure() {
 
 #[test]
 fn a_bad_month_or_an_unknown_account_is_refused_with_a_reason() {
-    let s = Setup::new();
+    let s = setup();
     let out = s.output(&["report", "--month", "2026-13"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -602,12 +527,10 @@ fn a_bad_month_or_an_unknown_account_is_refused_with_a_reason() {
 /// from 08:10 on. The same question is answered the same way by a running daemon.
 #[test]
 fn report_now_judges_running_targets_as_of_that_instant() {
-    let s = Setup::new();
+    let s = setup();
     let p3_response = |v: &Value| v["per_priority"][2]["first_response"].clone();
-    let at = |now: &str| -> Value {
-        serde_json::from_str(&s.run(&["report", "--month", "2026-11", "--json", "--now", now]))
-            .expect("json")
-    };
+    let at =
+        |now: &str| -> Value { s.json(&["report", "--month", "2026-11", "--json", "--now", now]) };
     let before = at("2026-11-01T08:00:00+01:00");
     assert_eq!(before["as_of"], json!("2026-11-01T07:00:00Z"));
     assert_eq!(
@@ -620,7 +543,7 @@ fn report_now_judges_running_targets_as_of_that_instant() {
         json!({"met": 0, "missed": 1, "running": 0})
     );
 
-    let daemon = Daemon::start(&s);
+    let daemon = s.spawn_daemon();
     let through_daemon = at("2026-11-01T08:00:00+01:00");
     daemon.stop();
     assert_eq!(through_daemon, before);
@@ -628,68 +551,9 @@ fn report_now_judges_running_targets_as_of_that_instant() {
 
 #[test]
 fn a_running_daemon_answers_the_same_report() {
-    let s = Setup::new();
-    let daemon = Daemon::start(&s);
-    let through_daemon = s.json(&["report", "--month", "2026-11", "--json"]);
+    let s = setup();
+    let daemon = s.spawn_daemon();
+    let through_daemon = report(&s, &["report", "--month", "2026-11", "--json"]);
     daemon.stop();
     assert_eq!(through_daemon, all_accounts());
-}
-
-/// `deskgate run`, stopped with SIGTERM (by its own process id) even when the test fails.
-struct Daemon {
-    child: Option<Child>,
-}
-
-impl Daemon {
-    fn start(s: &Setup) -> Daemon {
-        let child = s
-            .command(&["run"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn daemon");
-        let daemon = Daemon { child: Some(child) };
-        let socket = s.dir.path().join("store.sock");
-        let deadline = Instant::now() + std::time::Duration::from_secs(30);
-        while !socket.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "the daemon opened no admin socket"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        daemon
-    }
-
-    fn stop(mut self) {
-        if let Some(child) = self.child.take() {
-            assert!(terminate(child), "the daemon did not stop on SIGTERM");
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.take() {
-            terminate(child);
-        }
-    }
-}
-
-/// Sends SIGTERM and waits up to 20 s; kills the process if it is still there.
-fn terminate(mut child: Child) -> bool {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let deadline = Instant::now() + std::time::Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return status.success();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    false
 }

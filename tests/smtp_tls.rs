@@ -10,13 +10,11 @@ mod common;
 #[path = "common/smtp_tls_server.rs"]
 mod smtp_tls_server;
 
+use common::{DeskConfig, Gate, GateConfig};
 use deskgate::config::SmtpConfig;
 use deskgate::core::service::outbox::Attempt;
 use deskgate::outbound::Transport;
-use serde_json::Value;
 use smtp_tls_server::{CapturingSmtpServer, Options, TlsMode, WAIT};
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 const USER: &str = "relay-user@desk.example.net";
@@ -24,9 +22,6 @@ const PASSWORD: &str = "correct horse: battery";
 
 /// Upper bound for one client-side exchange (connect, TLS, AUTH, a transaction).
 const CLIENT_LIMIT: Duration = Duration::from_secs(60);
-
-/// Upper bound for one `deskgate` command (the machine may be busy).
-const BINARY_LIMIT: Duration = Duration::from_secs(120);
 
 /// An `[smtp]` section as an administrator writes it (parsed, so that keys added later keep
 /// their defaults).
@@ -313,89 +308,43 @@ fn test_connection_works_over_smtps_and_starttls() {
     }
 }
 
-/// A deskgate with one Maildir desk in a temp dir, sending through `server` over smtps with
-/// the given password.
-struct Deskgate {
-    dir: tempfile::TempDir,
-    config: std::path::PathBuf,
+/// `config` sending through `server` over smtps as its user, with `password`, trusting its CA.
+fn via(config: GateConfig, server: &CapturingSmtpServer, password: &str) -> GateConfig {
+    config
+        .smtp_url(&server.url())
+        .set("smtp", "username", USER)
+        .set("smtp", "password", password)
+        .set(
+            "smtp",
+            "ca_file",
+            server.ca_cert_path().display().to_string(),
+        )
+        .set("smtp", "timeout_secs", 10)
 }
 
-impl Deskgate {
-    fn new(server: &CapturingSmtpServer, password: &str) -> Deskgate {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("deskgate.toml");
-        let dg = Deskgate { dir, config };
-        dg.write_config(server, password);
-        std::fs::create_dir_all(dg.dir.path().join("inbox/new")).expect("mkdir inbox");
-        dg
-    }
+/// A deskgate with one Maildir desk, sending through `server` with `password`, and a customer's
+/// first mail waiting in the desk's Maildir.
+fn deskgate(server: &CapturingSmtpServer, password: &str) -> Gate {
+    let desk = DeskConfig::new("nl", "servicedesk.nl@example.net");
+    let gate = via(GateConfig::new(), server, password).desk(desk).start();
+    gate.deliver(
+        "1.mail",
+        "From: Jane Doe <jane@acme.example>\r\nTo: servicedesk.nl@example.net\r\nSubject: Link down AM11\r\nMessage-ID: <first@acme.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n\r\nHello desk,\r\nour link is down.\r\n",
+    );
+    gate
+}
 
-    fn write_config(&self, server: &CapturingSmtpServer, password: &str) {
-        let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-        std::fs::write(
-            &self.config,
-            format!(
-                "[store]\npath = \"store\"\n\
-                 [smtp]\nurl = {url:?}\n{auth}timeout_secs = 10\n\
-                 [general]\ntemplates = {templates:?}\nmessage_id_domain = \"desk.example.net\"\n\
-                 [[desk]]\nname = \"nl\"\naddress = \"servicedesk.nl@example.net\"\nlanguage = \"en\"\n\
-                 [desk.maildir]\npath = \"inbox\"\n",
-                url = server.url(),
-                auth = auth_with_ca(server, password),
-                templates = templates.display().to_string(),
-            ),
-        )
-        .expect("write config");
-    }
-
-    /// A customer's first mail, waiting in the desk's Maildir.
-    fn drop_customer_mail(&self) {
-        std::fs::write(
-            self.dir.path().join("inbox/new/1.mail"),
-            "From: Jane Doe <jane@acme.example>\r\nTo: servicedesk.nl@example.net\r\nSubject: Link down AM11\r\nMessage-ID: <first@acme.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n\r\nHello desk,\r\nour link is down.\r\n",
-        )
-        .expect("write mail");
-    }
-
-    /// Runs `deskgate args…` within [`BINARY_LIMIT`].
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        common::run_with_timeout(
-            Command::new(env!("CARGO_BIN_EXE_deskgate"))
-                .arg("--config")
-                .arg(&self.config)
-                .args(args)
-                .current_dir(self.dir.path()),
-            BINARY_LIMIT,
-        )
-    }
-
-    /// Runs `deskgate args…`, which must succeed, and returns its stdout.
-    fn ok(&self, server: &CapturingSmtpServer, args: &[&str]) -> String {
-        let out = self.run(args);
-        if !out.status.success() {
-            server.fail(format!(
-                "deskgate {args:?} failed ({}):\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn outbox(&self, server: &CapturingSmtpServer) -> Vec<Value> {
-        let text = self.ok(server, &["outbox", "list", "--json"]);
-        let outbox: Value = serde_json::from_str(&text).expect("outbox json");
-        outbox.as_array().cloned().expect("outbox list")
-    }
+/// Runs `deskgate args…`, which must succeed; its stdout. A failure shows the SMTP transcript.
+fn ok(gate: &Gate, server: &CapturingSmtpServer, args: &[&str]) -> String {
+    gate.try_ok(args).unwrap_or_else(|e| server.fail(e))
 }
 
 #[test]
 fn run_once_delivers_the_acknowledgement_over_smtps_with_auth() {
     let server = CapturingSmtpServer::start(Options::new(TlsMode::Implicit, USER, PASSWORD));
-    let dg = Deskgate::new(&server, PASSWORD);
-    dg.drop_customer_mail();
+    let dg = deskgate(&server, PASSWORD);
 
-    dg.ok(&server, &["run", "--once"]);
+    ok(&dg, &server, &["run", "--once"]);
 
     let captured = server.wait_for(1, WAIT);
     assert_eq!(captured.len(), 1, "one acknowledgement: {captured:#?}");
@@ -412,7 +361,7 @@ fn run_once_delivers_the_acknowledgement_over_smtps_with_auth() {
     assert!(text.contains("In-Reply-To: <first@acme.example>"), "{text}");
     assert!(text.contains("Auto-Submitted: auto-replied"), "{text}");
 
-    let outbox = dg.outbox(&server);
+    let outbox = dg.outbox();
     assert_eq!(outbox.len(), 1, "{outbox:?}");
     assert_eq!(outbox[0]["state"], "sent", "{outbox:?}");
 }
@@ -420,11 +369,10 @@ fn run_once_delivers_the_acknowledgement_over_smtps_with_auth() {
 #[test]
 fn run_once_with_a_wrong_password_fails_loudly_and_keeps_the_mail() {
     let server = CapturingSmtpServer::start(Options::new(TlsMode::Implicit, USER, PASSWORD));
-    let dg = Deskgate::new(&server, "an old password");
-    dg.drop_customer_mail();
+    let dg = deskgate(&server, "an old password");
 
     // The connection check before delivery fails: non-zero, saying why, nothing sent.
-    let out = dg.run(&["run", "--once"]);
+    let out = dg.output(&["run", "--once"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.success() || !stderr.contains("535") {
         server.fail(format!(
@@ -435,15 +383,15 @@ fn run_once_with_a_wrong_password_fails_loudly_and_keeps_the_mail() {
     assert_eq!(server.auth_failures(), [USER]);
     assert!(server.transactions().is_empty());
     // The acknowledgement is not given up on: the ticket exists, its mail waits.
-    let outbox = dg.outbox(&server);
+    let outbox = dg.outbox();
     assert_eq!(outbox.len(), 1, "{outbox:?}");
     assert_eq!(outbox[0]["state"], "queued", "{outbox:?}");
 
     // The administrator fixes the password: the waiting acknowledgement goes out.
-    dg.write_config(&server, PASSWORD);
-    dg.ok(&server, &["run", "--once"]);
+    dg.reconfigure(|c| via(c, &server, PASSWORD));
+    ok(&dg, &server, &["run", "--once"]);
     let captured = server.wait_for(1, WAIT);
     assert_eq!(captured.len(), 1, "{captured:#?}");
     assert_eq!(captured[0].rcpts, ["jane@acme.example"]);
-    assert_eq!(dg.outbox(&server)[0]["state"], "sent");
+    assert_eq!(dg.outbox()[0]["state"], "sent");
 }

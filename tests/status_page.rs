@@ -8,12 +8,15 @@
 //! a standing window on the first Wednesday of each month at 00:00 Paris time, and a cancelled
 //! one.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use common::{DeskConfig, GateConfig};
 use deskgate::core::broadcasts::icalendar::parse_bcop_all;
 use deskgate::core::broadcasts::maintenance::{
     Change, Impact, Maintenance, NewMaintenance, Recurrence, Schedule, Status, Window,
@@ -788,72 +791,18 @@ async fn a_phone_sized_browser_renders_the_outage_banner() {
 /// scheduled with the CLI (through the daemon's admin socket) are on the page at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_shows_what_ops_just_opened_and_scheduled() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    for sub in ["new", "cur", "tmp"] {
-        std::fs::create_dir_all(dir.path().join("inbox").join(sub)).expect("maildir");
-    }
-    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-    let config = dir.path().join("deskgate.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[store]
-path = "{store}"
-[smtp]
-url = "file://{outbox}"
-[general]
-templates = "{templates}"
-[status]
-listen = "127.0.0.1:{port}"
-[[desk]]
-name = "nl"
-address = "servicedesk.nl@example.net"
-language = "en"
-[desk.maildir]
-path = "{inbox}"
-"#,
-            store = dir.path().join("store").display(),
-            outbox = dir.path().join("outbox").display(),
-            templates = templates.display(),
-            inbox = dir.path().join("inbox").display(),
-        ),
-    )
-    .expect("config");
-    let bin = env!("CARGO_BIN_EXE_deskgate");
-    let mut daemon = std::process::Command::new(bin)
-        .arg("--config")
-        .arg(&config)
-        .arg("run")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the daemon");
+    let port = common::free_port();
+    let gate = GateConfig::new()
+        .set("status", "listen", format!("127.0.0.1:{port}"))
+        .desk(DeskConfig::new("nl", "servicedesk.nl@example.net"))
+        .start();
+    let daemon = gate.spawn_daemon();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
-    let socket = dir.path().join("store.sock");
-    let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
-    while !(socket.exists() && TcpStream::connect(addr).await.is_ok()) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the daemon did not come up"
-        );
-        tokio::time::sleep(StdDuration::from_millis(50)).await;
-    }
+    daemon.wait_until("the status page", common::TIMEOUT, || {
+        std::net::TcpStream::connect(addr).is_ok()
+    });
     let cli = |args: &[&str]| {
-        let out = std::process::Command::new(bin)
-            .arg("--config")
-            .arg(&config)
-            .args(args)
-            .output()
-            .expect("run the CLI");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        gate.ok(args);
     };
     cli(&[
         "incident",
@@ -887,10 +836,7 @@ path = "{inbox}"
         serde_json::from_str(&get(addr, "/status.json").await.body).expect("JSON");
     let html = get(addr, "/").await.body;
     // SIGTERM: the daemon stops its tasks, the status page among them.
-    let _ = std::process::Command::new("kill")
-        .arg(daemon.id().to_string())
-        .status();
-    let stopped = daemon.wait().expect("daemon exit");
+    let stopped = daemon.terminate();
     assert_eq!(json["state"], "outage", "{json}");
     assert_eq!(json["incidents"][0]["title"], "Packet loss AM11", "{json}");
     assert_eq!(

@@ -3,6 +3,9 @@
 //! broken one. Maintenance and incident notices are rendered in every kind, impact and status,
 //! since strict mode only sees the branches a context takes.
 
+mod common;
+
+use common::{DeskConfig, GateConfig};
 use deskgate::render::{known_templates, Audience, Rendered, Templates};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -116,22 +119,15 @@ fn check_names_a_broken_template() {
         .expect("cp");
     assert!(status.success());
     std::fs::write(copy.join("fr/ack.txt.hbs"), "Bonjour {{requester.nom}}").expect("write");
-    let config = dir.path().join("deskgate.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\npath = \"store\"\n[smtp]\nurl = \"file://out\"\n[general]\ntemplates = {:?}\n[[desk]]\nname = \"fr\"\naddress = \"support.fr@example.net\"\nlanguage = \"fr\"\n[desk.maildir]\npath = \"in\"\n",
-            copy.display().to_string()
-        ),
-    )
-    .expect("write config");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_deskgate"))
-        .arg("--config")
-        .arg(&config)
-        .arg("check")
-        .current_dir(dir.path())
-        .output()
-        .expect("run check");
+    let gate = GateConfig::new()
+        .templates(&copy)
+        .desk(
+            DeskConfig::new("fr", "support.fr@example.net")
+                .language("fr")
+                .maildir("in"),
+        )
+        .start();
+    let out = gate.output(&["check"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("fr/ack.txt") && err.contains("nom"), "{err}");

@@ -17,7 +17,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tempfile::TempDir;
@@ -297,12 +297,8 @@ impl CapturingSmtpServer {
     }
 
     fn wait_until(&self, limit: Duration, what: &str, done: impl Fn(&Shared) -> bool) {
-        let deadline = Instant::now() + limit;
-        while !done(&lock(&self.shared)) {
-            if Instant::now() >= deadline {
-                self.fail(format!("no {what} within {limit:?}"));
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if !crate::common::poll_until(limit, || done(&lock(&self.shared))) {
+            self.fail(format!("no {what} within {limit:?}"));
         }
     }
 
