@@ -2,6 +2,9 @@
 //! store: the cases a service desk meets every day, each as a user would check them — which
 //! ticket the mail is on, and how many acknowledgements went out.
 
+mod common;
+
+use common::{DeskConfig, GateConfig};
 use deskgate::clock::ManualClock;
 use deskgate::config::Config;
 use deskgate::context::Context;
@@ -13,24 +16,17 @@ use deskgate::store::Store;
 use std::path::Path;
 use std::sync::Arc;
 
-const TWO_DESKS: &str = r#"
-[store]
-path = "unused"
-[smtp]
-url = "file:///tmp/unused"
-[[desk]]
-name = "nl"
-address = "servicedesk.nl@example.net"
-language = "en"
-[desk.maildir]
-path = "unused-nl"
-[[desk]]
-name = "fr"
-address = "support.fr@example.net"
-language = "fr"
-[desk.maildir]
-path = "unused-fr"
-"#;
+/// Desk `nl` (English) and desk `fr`, each on a Maildir the test never reads: mail is handed
+/// to the ingest step directly.
+fn two_desks() -> GateConfig {
+    GateConfig::new()
+        .desk(DeskConfig::new("nl", "servicedesk.nl@example.net").maildir("unused-nl"))
+        .desk(
+            DeskConfig::new("fr", "support.fr@example.net")
+                .language("fr")
+                .maildir("unused-fr"),
+        )
+}
 
 struct Desk {
     ingestor: Ingestor,
@@ -40,11 +36,12 @@ struct Desk {
 
 impl Desk {
     fn new() -> Desk {
-        Desk::with(TWO_DESKS)
+        Desk::with(two_desks())
     }
 
-    fn with(config_text: &str) -> Desk {
-        let config = Arc::new(Config::parse(config_text, Path::new("test.toml")).expect("config"));
+    fn with(config: GateConfig) -> Desk {
+        let text = config.toml(Path::new("/nonexistent"));
+        let config = Arc::new(Config::parse(&text, Path::new("test.toml")).expect("config"));
         let templates = Arc::new(
             Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"))
                 .expect("templates"),
@@ -591,7 +588,7 @@ fn a_bounce_fails_the_entry_it_reports_and_repeated_ones_flag_the_address() {
 
 #[test]
 fn with_verp_a_bounce_that_quotes_nothing_still_finds_its_mail() {
-    let mut d = Desk::with(&format!("{TWO_DESKS}\n[outbox]\nverp = true\n"));
+    let mut d = Desk::with(two_desks().set("outbox", "verp", true));
     let t = d.open_ticket();
     let entry = d.store().outbox().expect("outbox").remove(0);
     assert_eq!(

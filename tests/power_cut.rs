@@ -4,6 +4,9 @@
 //! desk goes back to where its mailbox was told, the mail comes again, is recognised as a
 //! duplicate (its ticket is unchanged), and its raw bytes are kept again.
 
+mod common;
+
+use common::{DeskConfig, GateConfig};
 use deskgate::clock::ManualClock;
 use deskgate::config::Config;
 use deskgate::context::Context;
@@ -14,20 +17,13 @@ use deskgate::store::{Checkpoint, Store};
 use std::path::Path;
 use std::sync::Arc;
 
-const CONFIG: &str = r#"
-[store]
-path = "unused"
-[smtp]
-url = "file:///tmp/unused"
-[[desk]]
-name = "nl"
-address = "servicedesk.nl@example.net"
-language = "en"
-[desk.imap]
-url = "imap://127.0.0.1:1"
-user = "nl"
-password = "unused"
-"#;
+/// Desk `nl` on an IMAP server the test never reaches: mail is handed to the ingest step.
+fn config() -> Config {
+    let text = GateConfig::new()
+        .desk(DeskConfig::nl().imap("imap://127.0.0.1:1", "nl", "unused"))
+        .toml(Path::new("/nonexistent"));
+    Config::parse(&text, Path::new("test.toml")).expect("config")
+}
 
 fn ingestor(store: &Path, config: &Arc<Config>) -> Ingestor {
     let templates = Arc::new(
@@ -64,7 +60,7 @@ fn mail(uid: u32, from: &str) -> RawMail {
 fn raw_mail_lost_in_a_power_cut_is_fetched_and_kept_again() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("store");
-    let config = Arc::new(Config::parse(CONFIG, Path::new("test.toml")).expect("config"));
+    let config = Arc::new(config());
     let desk = &config.desks[0];
     let segment = path.join("raw-mail/00000001.seg");
     let flushed = {

@@ -29,44 +29,18 @@
 //! candidate as `*.snap.new` beside the snapshot (never commit those), under `CI=true` it writes
 //! nothing.
 
+mod common;
+
+use common::{DeskConfig, Gate, GateConfig, DKIM_OK};
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 use regex::Regex;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// How long one deskgate command may take before the test gives up on it.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// What our own mail server writes on mail from an authenticated engineer (the
-/// `trusted_authserv_ids` entry of the config below): DKIM and SPF passed for the From domain.
-const DKIM_OK: &str = "Authentication-Results: mx.provider.example; dkim=pass header.d=provider.example header.s=sel; spf=pass smtp.mailfrom=provider.example";
 
 /// Tier 1 on shift around the clock, tiers 2 and 3 without hours, and one engineer.
-const THREE_TIERS: &str = r#"
-[[team]]
-name = "css"
-tier = 1
-address = "css@provider.example"
-timezone = "Europe/Amsterdam"
-hours = "00:00-24:00"
-[[team]]
-name = "noc"
-tier = 2
-address = "noc@provider.example"
-[[team]]
-name = "opseng"
-tier = 3
-address = "opseng@provider.example"
-[[staff]]
-login = "alice"
-address = "alice@provider.example"
-name = "Alice Martin"
-team = "css"
-"#;
+const THREE_TIERS: &str = include_str!("fixtures/teams/three_tiers.toml");
 
 /// Two tier-1 teams that follow the sun (Amsterdam, then New York), and tier 2.
 const FOLLOW_THE_SUN: &str = r#"
@@ -137,110 +111,37 @@ roles = ["technical"]
 
 /// A deskgate in a temporary directory: a Maildir desk `nl`, `.eml` files out.
 struct Desk {
-    dir: tempfile::TempDir,
-    config: PathBuf,
+    gate: Gate,
     redactor: Redactor,
     /// One line per mail of every pass so far: the `…-passes` snapshot.
     log: String,
 }
 
 impl Desk {
-    /// Writes the config with `teams` (TOML tables) and the accounts file.
+    /// A desk `nl` on a Maildir with `teams` (TOML tables) and the accounts above; mail is
+    /// written into `.eml` files (the gate's default `file://` transport).
     fn start(teams: &str) -> Desk {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("deskgate.toml");
-        let accounts = dir.path().join("accounts.toml");
-        fs::write(&accounts, ACCOUNTS).expect("write accounts");
-        for sub in ["new", "cur", "tmp"] {
-            fs::create_dir_all(dir.path().join("inbox").join(sub)).expect("maildir");
-        }
-        let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-        fs::write(
-            &config,
-            format!(
-                r#"
-[store]
-path = {store:?}
-[smtp]
-url = "file://{outbox}"
-[general]
-templates = {templates:?}
-message_id_domain = "desk.example.net"
-timezone = "Europe/Amsterdam"
-accounts = {accounts:?}
-[ingest]
-max_message_bytes = 2000000
-[broadcast]
-provider = "provider.example"
-organizer_name = "Provider NOC"
-per_minute = 0
-[auth]
-trusted_authserv_ids = ["mx.provider.example"]
-{teams}
-[[desk]]
-name = "nl"
-address = "servicedesk.nl@example.net"
-display_name = "Service Desk Amsterdam"
-language = "en"
-[desk.maildir]
-path = {inbox:?}
-"#,
-                store = dir.path().join("store").display().to_string(),
-                outbox = dir.path().join("out").display(),
-                templates = templates.display().to_string(),
-                accounts = accounts.display().to_string(),
-                inbox = dir.path().join("inbox").display().to_string(),
-            ),
-        )
-        .expect("write config");
-        let redactor = Redactor::new(dir.path());
+        let gate = GateConfig::new()
+            .general("timezone", "Europe/Amsterdam")
+            .set("ingest", "max_message_bytes", 2_000_000)
+            .set("broadcast", "provider", "provider.example")
+            .set("broadcast", "organizer_name", "Provider NOC")
+            .set("broadcast", "per_minute", 0)
+            .trusted_mx()
+            .teams(teams)
+            .accounts(ACCOUNTS)
+            .desk(DeskConfig::nl().language("en").maildir("inbox"))
+            .start();
+        let redactor = Redactor::new(gate.dir());
         Desk {
-            dir,
-            config,
+            gate,
             redactor,
             log: String::new(),
         }
     }
 
-    /// Runs deskgate with `args` to completion (bounded) and returns its stdout.
-    fn deskgate(&self, args: &[&str]) -> String {
-        let stdout = self.dir.path().join("stdout");
-        let stderr = self.dir.path().join("stderr");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_deskgate"))
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&stdout).expect("stdout file"))
-            .stderr(fs::File::create(&stderr).expect("stderr file"))
-            .spawn()
-            .expect("start deskgate");
-        let deadline = Instant::now() + COMMAND_TIMEOUT;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait for deskgate") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("deskgate {args:?} did not finish within {COMMAND_TIMEOUT:?} (killed)");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let out = fs::read_to_string(&stdout).unwrap_or_default();
-        assert!(
-            status.success(),
-            "deskgate {args:?} failed ({status}):\n{out}\n{}",
-            fs::read_to_string(&stderr).unwrap_or_default()
-        );
-        out
-    }
-
     fn json(&self, args: &[&str]) -> Value {
-        let out = self.deskgate(args);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("deskgate {args:?}: {e}:\n{out}"))
+        self.gate.json(args)
     }
 
     /// Drops a raw mail (written with LF) into the desk's Maildir `new/`, with CRLF line ends
@@ -251,11 +152,11 @@ path = {inbox:?}
     }
 
     fn deliver_bytes(&self, name: &str, raw: &[u8]) {
-        fs::write(self.dir.path().join("inbox/new").join(name), raw).expect("deliver");
+        self.gate.deliver(name, raw);
     }
 
     fn sent_files(&self) -> Vec<PathBuf> {
-        let out = self.dir.path().join("out");
+        let out = self.gate.path("outbox");
         let mut files: Vec<PathBuf> = fs::read_dir(&out)
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
@@ -643,12 +544,13 @@ h ends show loss of signal.<o:p></o:p></p>
         .find(|m| m.to == ["css@provider.example"])
         .map(|m| m.message_id.clone())
         .expect("the notice's Message-ID");
+    let dkim = DKIM_OK.trim_end();
     let thunderbird = |message_id: &str, date: &str, body: &str| {
         format!(
             "Received: from [192.0.2.17] (vpn-17.provider.example [192.0.2.17])
 \tby mx.provider.example (Postfix) with ESMTPSA id 4Q9ZxT0c1Kz9sWm
 \tfor <servicedesk.nl@example.net>; {date}
-{DKIM_OK}
+{dkim}
 Message-ID: <{message_id}@provider.example>
 Date: {date}
 MIME-Version: 1.0
