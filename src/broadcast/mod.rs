@@ -17,6 +17,10 @@
 //! The send rate limit (`[broadcast] per_minute`) spreads the entries' first attempts over
 //! time (`core::service::limits::spread`), remembered across passes, so a campaign of 10,000 takes its
 //! 17 minutes at 600/min while acknowledgements queued meanwhile go out at once.
+//!
+//! Owns: the pass memory (rate slots across passes) and its lock. A pipeline role: may import
+//! the core, the adapters (store, render, outbound), `context` and `outgoing`; must not import
+//! `ingest`, `timers`, `daemon` or the interface (`admin`, `cli`), which call it.
 
 pub mod notice;
 pub mod ops;

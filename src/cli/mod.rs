@@ -1,6 +1,9 @@
 //! The command line: argument definitions and the commands behind them.
 //!
 //! Each command group has its own file; this one holds the clap definitions and dispatch.
+//!
+//! Owns: what the operator types and reads. The outermost layer: may import anything below it
+//! (the roles, `daemon::standalone`, `admin` for a running daemon); nothing imports it.
 
 mod broadcast;
 mod query;

@@ -8,6 +8,9 @@
 //! daemon looks alive. Shutdown follows mini-redis: a `watch` channel says "stop"; each worker
 //! finishes the mail or batch in hand, flushes and returns; `run` waits for all of them, at most
 //! [`SHUTDOWN_DEADLINE`], then flushes the store once more and returns.
+//!
+//! Owns: the workers and their supervision. May import every role and adapter (it is the
+//! wiring); must not be imported by them: only `cli` and `admin` reach it.
 
 mod batch;
 mod workers;

@@ -13,6 +13,10 @@
 //! beside this file: `customer.rs` (new tickets, replies, acknowledgements) and `staff.rs`
 //! (engineers' replies, notes and commands); the mail either causes goes into the outbox
 //! through [`crate::outgoing`].
+//!
+//! Owns: the `Ingestor` role. May import the core, the adapters, `context`, `support` and
+//! `outgoing`; must not import the other roles (`broadcast`, `timers`, `delivery`), `daemon`
+//! or the interface.
 
 mod customer;
 mod flowed;

@@ -6,6 +6,9 @@
 //! mails may be sent at once, each on its own session ([`smtp::Sessions`]). A mail can be sent
 //! in two steps, up to its commit point and then past it ([`Transport::begin`], [`Pending`]),
 //! so that the delivery worker decides when the commit point is passed.
+//!
+//! Owns: transports and MIME composition. An adapter: may import the core and `config` only;
+//! never the store, the other adapters or the pipeline.
 
 pub mod compose;
 pub mod smtp;

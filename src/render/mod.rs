@@ -4,6 +4,9 @@
 //! the subject and text parts are not (they are not HTML), and the subject is collapsed onto one
 //! line before it becomes a header, so no input can inject a header. Language fallback: the
 //! requested language, then the desk's, then English, with a warning.
+//!
+//! Owns: the templates and their typed contexts. An adapter: may import the core only; never
+//! the store, the other adapters or the pipeline.
 
 pub mod context;
 

@@ -11,6 +11,9 @@
 //! endpoint: when the daemon's `watch` channel says stop, the server stops accepting, lets
 //! the requests in hand finish, and returns — after [`SHUTDOWN_GRACE`] at the latest, so a
 //! client that stalls mid-request cannot hold the daemon up.
+//!
+//! Owns: the public pages and their HTTP server. Part of the interface: may import the core and
+//! `config` (the daemon hands it the board to show); the pipeline never imports it.
 
 pub mod render;
 pub mod strings;

@@ -8,6 +8,7 @@
 //! Owns: the rules that change most often, tested here with tables instead of through a
 //! store. Builds on `mail` (mail kinds, commands, threading) and `service` (the ticket); the
 //! pipeline (`crate::ingest`) looks things up, calls these, and writes what they decided.
+//! Like all of the core, it must not import anything outside `crate::core`.
 
 pub mod customer;
 pub mod staff;
