@@ -343,7 +343,12 @@ impl Ingestor {
                 .as_ref()
                 .map(|t| t.reference.clone())
                 .unwrap_or_default(),
-            subject: crate::core::mail::subject::normalize(&incoming.parsed.subject),
+            // The ticket's own subject: the engineer's "Re: [NL-1] New ticket: …" would carry
+            // the label of the notification they answered.
+            subject: match &ticket {
+                Some(t) => t.subject.clone(),
+                None => crate::core::mail::subject::normalize(&incoming.parsed.subject),
+            },
             desk: outgoing::desk_ctx(desk),
             errors: errors
                 .iter()
