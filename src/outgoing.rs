@@ -340,6 +340,31 @@ pub struct StaffNotice<'a> {
 /// (deskgate never notifies the sender of a mail about that mail). Staff (and teams) get one
 /// notice that invites them to work the ticket by replying; anyone else told (an account's
 /// customer success manager) gets their own, for information.
+
+/// The ticket's account as staff read it: its name with its id, `Acme Hosting B.V. (acme)`; the
+/// id alone when the accounts file no longer knows it; empty without an account.
+pub fn account_label(ctx: &Context, ticket: &Ticket) -> String {
+    ticket
+        .account
+        .as_deref()
+        .map(|a| {
+            ctx.directory()
+                .account(a)
+                .map(|acc| format!("{} ({a})", acc.name))
+                .unwrap_or_else(|| a.to_string())
+        })
+        .unwrap_or_default()
+}
+
+/// A plan's name as written in mail: `gold` → `Gold`.
+pub fn plan_label(plan: &str) -> String {
+    let mut chars = plan.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 pub fn notify(
     ctx: &Context,
     txn: &mut Txn<'_>,
@@ -384,16 +409,7 @@ fn notify_readers(
 ) -> Result<(), StoreError> {
     let author = notice.author;
     let reader = to.first().map(|a| a.email.clone()).unwrap_or_default();
-    let account = ticket
-        .account
-        .as_deref()
-        .map(|a| {
-            ctx.directory()
-                .account(a)
-                .map(|acc| format!("{} ({a})", acc.name))
-                .unwrap_or_else(|| a.to_string())
-        })
-        .unwrap_or_default();
+    let account = account_label(ctx, ticket);
     let priority = if ticket.priority_confirmed {
         ticket.priority.as_str().to_string()
     } else {
@@ -418,7 +434,7 @@ fn notify_readers(
             requester: ticket.requester.email.clone(),
             requester_name: ticket.requester.name.clone().unwrap_or_default(),
             account,
-            plan: ticket.plan.clone().unwrap_or_default(),
+            plan: ticket.plan.as_deref().map(plan_label).unwrap_or_default(),
             sla_due: sla_due_text(ctx, ticket, now, &reader),
         },
         author: person(author),

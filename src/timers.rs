@@ -202,7 +202,7 @@ impl Timers {
                         priority: t.priority.as_str().to_string(),
                         status: t.status.as_str().to_string(),
                         owner: t.owner.clone().unwrap_or_default(),
-                        account: t.account.clone().unwrap_or_default(),
+                        account: outgoing::account_label(ctx, t),
                         tier: t.tier,
                         response_due: due(Target::FirstResponse),
                         restore_due: due(Target::Restore),
