@@ -336,11 +336,6 @@ pub struct StaffNotice<'a> {
     pub answering: Option<&'a str>,
 }
 
-/// Tells staff of a ticket event. Recipients are deduplicated and never include the author
-/// (deskgate never notifies the sender of a mail about that mail). Staff (and teams) get one
-/// notice that invites them to work the ticket by replying; anyone else told (an account's
-/// customer success manager) gets their own, for information.
-
 /// The ticket's account as staff read it: its name with its id, `Acme Hosting B.V. (acme)`; the
 /// id alone when the accounts file no longer knows it; empty without an account.
 pub fn account_label(ctx: &Context, ticket: &Ticket) -> String {
@@ -365,6 +360,10 @@ pub fn plan_label(plan: &str) -> String {
     }
 }
 
+/// Tells staff of a ticket event. Recipients are deduplicated and never include the author
+/// (deskgate never notifies the sender of a mail about that mail). Staff (and teams) get one
+/// notice that invites them to work the ticket by replying; anyone else told (an account's
+/// customer success manager) gets their own, for information.
 pub fn notify(
     ctx: &Context,
     txn: &mut Txn<'_>,
