@@ -320,6 +320,11 @@ impl DeskConfig {
         DeskConfig::new("nl", "servicedesk.nl@example.net").display_name("Service Desk Amsterdam")
     }
 
+    pub fn address(mut self, address: &str) -> DeskConfig {
+        self.address = address.to_string();
+        self
+    }
+
     pub fn display_name(mut self, name: &str) -> DeskConfig {
         self.display_name = Some(name.to_string());
         self

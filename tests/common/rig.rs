@@ -26,9 +26,17 @@ pub struct Rig {
 impl Rig {
     /// Starts both servers and a gate whose config `configure` completes.
     pub fn start(configure: impl FnOnce(GateConfig) -> GateConfig) -> Rig {
+        Rig::start_desk(|desk| desk, configure)
+    }
+
+    /// [`Rig::start`] with desk `nl` changed by `desk` first (another address, language…).
+    pub fn start_desk(
+        desk: impl FnOnce(DeskConfig) -> DeskConfig,
+        configure: impl FnOnce(GateConfig) -> GateConfig,
+    ) -> Rig {
         let dovecot = Dovecot::start(&[(RIG_DESK, RIG_PASSWORD)]);
         let sink = SmtpSink::start();
-        let desk = DeskConfig::nl()
+        let desk = desk(DeskConfig::nl())
             .imap_on(&dovecot, RIG_DESK, RIG_PASSWORD)
             .poll_interval_secs(1);
         let config = configure(GateConfig::new().smtp_port(sink.port()).desk(desk));
