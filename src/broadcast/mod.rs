@@ -394,6 +394,9 @@ fn carry_out(
         ..BroadcastReport::default()
     };
     let composer = notice::Composer::new(ctx, desk, now);
+    let total = audience.len() as u64;
+    let mut carried = (audience.len() - todo.len()) as u64;
+    ctx.metrics.broadcast_progress(&key, carried, total, None);
     for chunk in todo.chunks(BATCH) {
         // Rendering and composing take most of the time: done before taking the writer lock,
         // so the delivery task can record its outcomes (and keep sending) meanwhile.
@@ -459,6 +462,8 @@ fn carry_out(
         store.flush()?;
         // Delivery starts on this batch while the next ones are rendered.
         ctx.outbox_changed();
+        carried += chunk.len() as u64;
+        ctx.metrics.broadcast_progress(&key, carried, total, None);
         // Progress of a large campaign, for ops watching the log.
         tracing::info!(
             queued = record.queued,
@@ -473,6 +478,8 @@ fn carry_out(
     txn.put_notice(&record);
     txn.commit()?;
     store.flush()?;
+    ctx.metrics
+        .broadcast_progress(&key, total, total, Some(ctx.clock.now()));
     tracing::info!(
         queued = record.queued,
         held = record.held,

@@ -62,6 +62,9 @@ pub struct Config {
     /// The public status page; served only when `status.listen` is set.
     #[serde(default)]
     pub status: StatusConfig,
+    /// Prometheus metrics and health checks; served only when `metrics.listen` is set.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Where the file was read from (for messages); not a key.
     #[serde(skip)]
     pub source: PathBuf,
