@@ -733,6 +733,12 @@ roles = ["maintenance"]
         );
         assert_eq!(done[0].queued, 3);
         assert!(done[0].done.is_some());
+        // The metrics show the notice complete, the recipient queued before the crash included.
+        let progress = i.ctx().metrics.broadcasts(i.ctx().clock.now());
+        assert_eq!(progress.len(), 1, "{progress:?}");
+        assert_eq!(progress[0].0, record.key);
+        assert_eq!((progress[0].1.done, progress[0].1.total), (3, 3));
+        assert!(progress[0].1.finished.is_some());
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub(super) async fn desk(
         Ok(s) => s,
         Err(e) => {
             tracing::error!(desk = %desk.name, error = %e, "desk cannot start");
+            if let Some(m) = parts.ctx.metrics.desk(&desk.name) {
+                m.fetch_failed(&format!("the desk cannot start: {e}"));
+            }
             return;
         }
     };

@@ -231,8 +231,7 @@ pub fn readiness(
         if d.idle() {
             continue;
         }
-        let window = (d.interval * i32::try_from(m.ready_within_intervals).unwrap_or(i32::MAX))
-            .max(MIN_READY_WINDOW);
+        let window = d.ready_window(m.ready_within_intervals);
         let since = now - d.last_success().unwrap_or(m.started);
         if since > window {
             let when = match d.last_success() {
@@ -513,6 +512,25 @@ mod tests {
         nl.set_idle(true);
         fr.fetch_succeeded(later);
         assert_eq!(readiness(&m, &store, later), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_huge_poll_interval_makes_a_long_window_not_a_panic() {
+        let m = metrics("").desks()[0].interval;
+        assert_eq!(m, Duration::seconds(60));
+        let text = "[store]\npath = \"x\"\n[smtp]\nurl = \"file:///tmp/x\"\n\
+             [[desk]]\nname = \"nl\"\naddress = \"desk.nl@example.net\"\nlanguage = \"nl\"\n\
+             [desk.imap]\nurl = \"imap://127.0.0.1:1\"\nuser = \"nl\"\npassword = \"x\"\n\
+             poll_interval_secs = 9223372036854775807\n\
+             [metrics]\nready_within_intervals = 1000\n";
+        let c = Config::parse(text, Path::new("cfg.toml")).expect("parses");
+        let m = Metrics::from_config(&c, at("2030-01-01T00:00:00Z"));
+        let window = m.desks()[0].ready_window(m.ready_within_intervals);
+        assert_eq!(window, Duration::seconds(366 * 24 * 3600) * 1000);
+        assert_eq!(
+            readiness(&m, &Ok(StoreGauges::default()), m.started),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub const MIN_READY_WINDOW: Duration = Duration::seconds(10);
 /// A Maildir desk looks at its folder every second.
 const MAILDIR_INTERVAL_SECS: i64 = 1;
 
+/// The longest desk interval readiness reckons with (a year).
+const MAX_INTERVAL_SECS: u64 = 366 * 24 * 3600;
+
 /// What became of a processed mail (the ingest's outcome, in the registry's words).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Processed {
@@ -138,8 +141,11 @@ impl Metrics {
             .desks
             .iter()
             .map(|d| {
+                // Capped at a year: a larger poll is a mistake, and the window must not
+                // overflow when multiplied.
                 let secs = d.imap.as_ref().map_or(MAILDIR_INTERVAL_SECS, |i| {
-                    i64::try_from(i.poll_interval_secs.max(1)).unwrap_or(i64::MAX / 1000)
+                    i64::try_from(i.poll_interval_secs.clamp(1, MAX_INTERVAL_SECS))
+                        .unwrap_or(MAILDIR_INTERVAL_SECS)
                 });
                 DeskMetrics::new(&d.name, Duration::seconds(secs))
             })
@@ -325,6 +331,15 @@ impl DeskMetrics {
             i64::MIN => None,
             ms => DateTime::from_timestamp_millis(ms),
         }
+    }
+
+    /// How long the desk may go without a successful fetch before `/readyz` fails: its
+    /// interval × `intervals`, at least [`MIN_READY_WINDOW`].
+    pub fn ready_window(&self, intervals: u32) -> Duration {
+        self.interval
+            .checked_mul(i32::try_from(intervals).unwrap_or(i32::MAX))
+            .unwrap_or(Duration::MAX)
+            .max(MIN_READY_WINDOW)
     }
 
     /// Whether the desk waits for mail in IMAP IDLE (its connection is up and the server will
