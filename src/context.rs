@@ -18,6 +18,7 @@ use crate::core::mail::own::Stamp;
 use crate::core::service::accounts::Directory;
 use crate::core::service::shifts;
 use crate::core::service::ticket::{Priority, Ticket};
+use crate::metrics::Metrics;
 use crate::render::Templates;
 use crate::store::Store;
 use crate::support::SupportModel;
@@ -35,6 +36,8 @@ pub struct Context {
     pub support: SupportModel,
     /// Where the pipeline spends its time, per phase (for `run --once --json` and benchmarks).
     pub timings: Timings,
+    /// What the metrics endpoint shows: counts and states the roles record as they go.
+    pub metrics: Arc<Metrics>,
     /// What this installation writes into its mail, to know it when it comes back.
     pub stamp: Stamp,
     /// The accounts directory; replaced as a whole when the accounts file is reloaded.
@@ -67,6 +70,7 @@ impl Context {
         Context {
             support: SupportModel::from_config(&config),
             timings: Timings::default(),
+            metrics: Arc::new(Metrics::from_config(&config, clock.now())),
             stamp: Stamp::new(&secret, &config.message_id_domain()),
             store,
             templates,

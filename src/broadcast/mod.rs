@@ -398,6 +398,9 @@ fn carry_out(
         ..BroadcastReport::default()
     };
     let composer = notice::Composer::new(ctx, desk, now);
+    let total = audience.len() as u64;
+    let mut carried = (audience.len() - todo.len()) as u64;
+    ctx.metrics.broadcast_progress(&key, carried, total, None);
     for chunk in todo.chunks(BATCH) {
         // Rendering and composing take most of the time: done before taking the writer lock,
         // so the delivery task can record its outcomes (and keep sending) meanwhile.
@@ -463,6 +466,8 @@ fn carry_out(
         store.flush()?;
         // Delivery starts on this batch while the next ones are rendered.
         ctx.outbox_changed();
+        carried += chunk.len() as u64;
+        ctx.metrics.broadcast_progress(&key, carried, total, None);
         // Progress of a large campaign, for ops watching the log.
         tracing::info!(
             queued = record.queued,
@@ -477,6 +482,8 @@ fn carry_out(
     txn.put_notice(&record);
     txn.commit()?;
     store.flush()?;
+    ctx.metrics
+        .broadcast_progress(&key, total, total, Some(ctx.clock.now()));
     tracing::info!(
         queued = record.queued,
         held = record.held,
@@ -730,6 +737,12 @@ roles = ["maintenance"]
         );
         assert_eq!(done[0].queued, 3);
         assert!(done[0].done.is_some());
+        // The metrics show the notice complete, the recipient queued before the crash included.
+        let progress = i.ctx().metrics.broadcasts(i.ctx().clock.now());
+        assert_eq!(progress.len(), 1, "{progress:?}");
+        assert_eq!(progress[0].0, record.key);
+        assert_eq!((progress[0].1.done, progress[0].1.total), (3, 3));
+        assert!(progress[0].1.finished.is_some());
     }
 
     #[test]

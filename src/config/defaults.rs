@@ -2,7 +2,7 @@
 //! values of whole sections, the embedded config and the shipped plans.
 
 use super::sections::{
-    BroadcastConfig, General, IngestConfig, LimitsConfig, OutboxConfig, StatusConfig,
+    BroadcastConfig, General, IngestConfig, LimitsConfig, MetricsConfig, OutboxConfig, StatusConfig,
 };
 use std::path::PathBuf;
 
@@ -117,6 +117,19 @@ impl Default for StatusConfig {
             horizon_days: default_status_horizon_days(),
         }
     }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: None,
+            ready_within_intervals: default_ready_within_intervals(),
+        }
+    }
+}
+
+pub(super) fn default_ready_within_intervals() -> u32 {
+    3
 }
 
 pub(super) fn default_status_horizon_days() -> u32 {

@@ -62,6 +62,9 @@ pub struct Config {
     /// The public status page; served only when `status.listen` is set.
     #[serde(default)]
     pub status: StatusConfig,
+    /// Prometheus metrics and health checks; served only when `metrics.listen` is set.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Where the file was read from (for messages); not a key.
     #[serde(skip)]
     pub source: PathBuf,
@@ -229,6 +232,20 @@ mod tests {
             c.staff_by_name("ALICE").map(|s| s.address.as_str()),
             Some("alice@provider.example")
         );
+        // The metrics endpoint is off as shipped; uncommenting its address gives a valid one.
+        assert_eq!(c.metrics.listen_addr(), Ok(None));
+        let on = text.replace(
+            "# listen = \"127.0.0.1:9464\"",
+            "listen = \"127.0.0.1:9464\"",
+        );
+        let mut c = Config::parse(&on, Path::new("deskgate.example.toml")).expect("parses");
+        c.source = PathBuf::from("deskgate.example.toml");
+        assert_eq!(c.validate(), Vec::<String>::new());
+        assert_eq!(
+            c.metrics.listen_addr(),
+            Ok(Some(([127, 0, 0, 1], 9464).into()))
+        );
+        assert_eq!(c.metrics.ready_within_intervals, 3);
     }
 
     #[test]

@@ -290,6 +290,34 @@ impl StatusConfig {
     }
 }
 
+/// The metrics and health endpoint (`/metrics`, `/healthz`, `/readyz`). Off unless `listen` is
+/// set.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address and port to serve plain HTTP on, such as "127.0.0.1:9464". Absent: no endpoint.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// `/readyz` fails for a desk without a successful fetch in this many of its intervals
+    /// (`poll_interval_secs`, or a second for a Maildir), and never sooner than 10 seconds.
+    #[serde(default = "default_ready_within_intervals")]
+    pub ready_within_intervals: u32,
+}
+
+impl MetricsConfig {
+    /// The address to serve metrics on; `None` when it is off.
+    pub fn listen_addr(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        self.listen
+            .as_deref()
+            .map(|a| {
+                a.trim().parse().map_err(|_| {
+                    format!("{a:?} is not an IP address and port, such as \"127.0.0.1:9464\"")
+                })
+            })
+            .transpose()
+    }
+}
+
 /// A staff member.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

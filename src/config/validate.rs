@@ -76,6 +76,27 @@ impl Config {
         for (key, problem) in self.status.problems() {
             bad(key, problem);
         }
+        if let Err(e) = self.metrics.listen_addr() {
+            bad("metrics.listen", e);
+        }
+        if !(1..=1000).contains(&self.metrics.ready_within_intervals) {
+            bad(
+                "metrics.ready_within_intervals",
+                format!(
+                    "{} is not between 1 and 1000",
+                    self.metrics.ready_within_intervals
+                ),
+            );
+        }
+        if let (Ok(Some(m)), Ok(Some(s))) = (self.metrics.listen_addr(), self.status.listen_addr())
+        {
+            if m == s {
+                bad(
+                    "metrics.listen",
+                    format!("{m} is status.listen too; give each its own port"),
+                );
+            }
+        }
         let mut team_names = std::collections::HashSet::new();
         for (i, t) in self.teams.iter().enumerate() {
             let key = |k: &str| format!("team[{i}] ({}).{k}", t.name);

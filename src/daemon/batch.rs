@@ -5,7 +5,9 @@
 
 use super::{DaemonError, OnceReport, Parts};
 use crate::config::Desk;
+use crate::core::mail::classify::MailKind;
 use crate::ingest::{Ingestor, Outcome, Prepared};
+use crate::metrics::Processed;
 use crate::source::{imap::ImapSource, maildir::MaildirSource, Origin, Position, RawMail, Source};
 use crate::store::Checkpoint;
 use crate::timings::Phase;
@@ -67,8 +69,12 @@ pub(super) async fn one_batch(
         let desk = desk.clone();
         tokio::task::spawn_blocking(move || apply_stream(&ingestor, &desk, prepared_rx))
     };
+    let desk_metrics = parts.ctx.metrics.desk(&desk.name);
     let fetched = source
         .fetch_each(position, parts.config().ingest.batch_size, &mut |mail| {
+            if let Some(m) = desk_metrics {
+                m.fetched_one();
+            }
             // The worker only stops taking mail after a store error, reported below.
             let _ = tx.send(mail);
         })
@@ -81,7 +87,15 @@ pub(super) async fn one_batch(
     // acknowledged on the next pass (`catch_up_acks`) once their checkpoint is durable.
     let (done, counts) = processed?;
     counts.add_to(report);
+    if let Some(m) = desk_metrics {
+        for (kind, outcome) in &counts.mails {
+            m.processed(*kind, *outcome);
+        }
+    }
     fetched?;
+    if let Some(m) = desk_metrics {
+        m.fetch_succeeded(parts.ctx.clock.now());
+    }
     if done.is_empty() {
         return Ok(0);
     }
@@ -108,17 +122,35 @@ struct Counts {
     duplicates: usize,
     aside: usize,
     quarantined: usize,
+    /// Each mail's kind (`None`: not classified) and what it became, for the metrics.
+    mails: Vec<(Option<MailKind>, Processed)>,
 }
 
 impl Counts {
-    fn count(&mut self, outcome: &Outcome) {
-        match outcome {
-            Outcome::Created { .. } => self.created += 1,
-            Outcome::Appended { .. } => self.appended += 1,
-            Outcome::Duplicate { .. } => self.duplicates += 1,
-            Outcome::Aside { .. } => self.aside += 1,
-            Outcome::Quarantined { .. } => self.quarantined += 1,
-        }
+    fn count(&mut self, kind: Option<MailKind>, outcome: &Outcome) {
+        let processed = match outcome {
+            Outcome::Created { .. } => {
+                self.created += 1;
+                Processed::Created
+            }
+            Outcome::Appended { .. } => {
+                self.appended += 1;
+                Processed::Appended
+            }
+            Outcome::Duplicate { .. } => {
+                self.duplicates += 1;
+                Processed::Duplicate
+            }
+            Outcome::Aside { .. } => {
+                self.aside += 1;
+                Processed::Aside
+            }
+            Outcome::Quarantined { .. } => {
+                self.quarantined += 1;
+                Processed::Quarantined
+            }
+        };
+        self.mails.push((kind, processed));
     }
 
     fn add_to(&self, report: &mut OnceReport) {
@@ -172,25 +204,26 @@ fn apply_stream(
     let mut done = Vec::new();
     let mut counts = Counts::default();
     for handed in prepared {
-        let (outcome, origin) = match handed {
+        let (kind, outcome, origin) = match handed {
             Ok(mail) => {
                 let origin = mail.origin().clone();
+                let kind = mail.kind();
                 let copy = mail.raw_mail().clone();
                 let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     ingestor.apply(desk, mail, None)
                 }));
                 match applied {
-                    Ok(outcome) => (outcome?, origin),
-                    Err(panic) => (unprocessable(ingestor, desk, &copy, &*panic)?, origin),
+                    Ok(outcome) => (kind, outcome?, origin),
+                    Err(panic) => (kind, unprocessable(ingestor, desk, &copy, &*panic)?, origin),
                 }
             }
             Err((mail, message)) => {
                 tracing::error!(desk = %desk.name, origin = %mail.origin, panic = %message, "preparing a mail panicked; it goes to quarantine");
                 let outcome = ingestor.quarantine_unprocessable(desk, &mail, &message)?;
-                (outcome, mail.origin)
+                (None, outcome, mail.origin)
             }
         };
-        counts.count(&outcome);
+        counts.count(kind, &outcome);
         done.push(origin);
     }
     Ok((done, counts))

@@ -1,6 +1,6 @@
 //! Wiring: opens the store, builds the context and the roles, and runs the workers — one per
-//! desk, the delivery, the timers and broadcasts, the accounts reload, the admin endpoint and
-//! the status page — until shutdown (or one pass of each with `--once`).
+//! desk, the delivery, the timers and broadcasts, the accounts reload, the admin endpoint, the
+//! metrics endpoint and the status page — until shutdown (or one pass of each with `--once`).
 //!
 //! `batch.rs` is one fetched batch of a desk, from the mailbox to the flush and the `\Seen`;
 //! `workers.rs` holds the long-running loops and their supervisor: a worker that panics is
@@ -50,6 +50,8 @@ pub enum DaemonError {
     Accounts(String),
     #[error("status page: {0}")]
     Status(String),
+    #[error("metrics: {0}")]
+    Metrics(String),
     #[error("the pass did not complete: {}", .0.join("; "))]
     Incomplete(Vec<String>),
     #[error("a worker thread failed: {0}")]
@@ -62,7 +64,10 @@ impl DaemonError {
     pub fn is_transient(&self) -> bool {
         match self {
             DaemonError::Source(e) => e.is_transient(),
-            DaemonError::Accounts(_) | DaemonError::Templates(_) | DaemonError::Status(_) => false,
+            DaemonError::Accounts(_)
+            | DaemonError::Templates(_)
+            | DaemonError::Status(_)
+            | DaemonError::Metrics(_) => false,
             _ => true,
         }
     }
@@ -289,6 +294,16 @@ pub async fn run(
         let stop = stop_rx.clone();
         tasks.spawn(async move { workers::reload(parts, stop, hup).await });
     }
+    if let Some(listener) = metrics_listener(parts.config()).await? {
+        let metrics = parts.ctx.metrics.clone();
+        let probes = metrics_probes(parts.clone());
+        let stop = stop_rx.clone();
+        tasks.spawn(async move {
+            if let Err(e) = crate::metrics::serve(listener, metrics, probes, stop).await {
+                tracing::error!(error = %e, "metrics endpoint failed");
+            }
+        });
+    }
     if let Some(listener) = status_listener(parts.config()).await? {
         let page = crate::status_page::StatusPage::from_config(parts.config())
             .map_err(DaemonError::Status)?;
@@ -334,6 +349,40 @@ async fn status_listener(config: &Config) -> Result<Option<tokio::net::TcpListen
         .await
         .map(Some)
         .map_err(|e| DaemonError::Status(format!("status.listen {addr}: {e}")))
+}
+
+/// The metrics endpoint's listener, bound before the tasks start (as the status page's).
+async fn metrics_listener(config: &Config) -> Result<Option<tokio::net::TcpListener>, DaemonError> {
+    let Some(addr) = config.metrics.listen_addr().map_err(DaemonError::Metrics)? else {
+        return Ok(None);
+    };
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|e| DaemonError::Metrics(format!("metrics.listen {addr}: {e}")))
+}
+
+/// What the metrics endpoint reads: the outbox queue and the store's size (each scrape, on a
+/// blocking thread), and a check of the SMTP server (when readiness has no recent word on it).
+fn metrics_probes(parts: Arc<Parts>) -> crate::metrics::Probes {
+    let store = parts.store().clone();
+    let clock = parts.ctx.clock.clone();
+    crate::metrics::Probes {
+        store: Arc::new(move || {
+            let (queued, oldest_queued) = store.outbox_queued().map_err(|e| e.to_string())?;
+            let size_bytes = store.size_on_disk().map_err(|e| e.to_string())?;
+            Ok(crate::metrics::StoreGauges {
+                queued,
+                oldest_queued,
+                size_bytes,
+            })
+        }),
+        smtp: Arc::new(move || {
+            let parts = parts.clone();
+            Box::pin(async move { parts.delivery.transport.test_connection().await })
+        }),
+        clock,
+    }
 }
 
 /// What the status page shows, read from the store at each request.

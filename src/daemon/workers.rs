@@ -8,6 +8,7 @@
 
 use super::{batch, load_accounts, OnceReport, Parts};
 use crate::config::Desk;
+use crate::metrics::Delivered;
 use crate::source::{sleep_or_shutdown, Woken};
 use crate::timers::TimerReport;
 use std::future::Future;
@@ -59,12 +60,17 @@ pub(super) async fn desk(
         Ok(s) => s,
         Err(e) => {
             tracing::error!(desk = %desk.name, error = %e, "desk cannot start");
+            if let Some(m) = parts.ctx.metrics.desk(&desk.name) {
+                m.fetch_failed(&format!("the desk cannot start: {e}"));
+            }
             return;
         }
     };
     tracing::info!(desk = %desk.name, source = %source.describe(), "desk started");
     let mut backoff = Duration::from_secs(1);
     let mut report = OnceReport::default();
+    let metrics = parts.ctx.metrics.clone();
+    let desk_metrics = metrics.desk(&desk.name);
     loop {
         if *stop.borrow() {
             break;
@@ -78,16 +84,29 @@ pub(super) async fn desk(
                 if n == parts.config().ingest.batch_size {
                     continue;
                 }
-                match source.wait(&mut stop).await {
+                if let Some(m) = desk_metrics {
+                    m.set_idle(source.would_idle());
+                }
+                let woken = source.wait(&mut stop).await;
+                if let Some(m) = desk_metrics {
+                    m.set_idle(false);
+                }
+                match woken {
                     Ok(Woken::Poll) => {}
                     Ok(Woken::Shutdown) => break,
                     Err(e) => {
                         tracing::warn!(desk = %desk.name, error = %e, "waiting for mail failed; reconnecting");
+                        if let Some(m) = desk_metrics {
+                            m.fetch_failed(&e.to_string());
+                        }
                         source.reset().await;
                     }
                 }
             }
             Err(e) => {
+                if let Some(m) = desk_metrics {
+                    m.fetch_failed(&e.to_string());
+                }
                 let retry_in = if e.is_transient() {
                     tracing::warn!(desk = %desk.name, error = %e, retry_in = ?backoff, "desk pass failed; retrying");
                     backoff
@@ -123,6 +142,11 @@ pub(super) async fn timers(
         match tokio::task::spawn_blocking(move || timers.run_due(now)).await {
             Ok(Ok(r)) if r != TimerReport::default() => {
                 tracing::info!(?r, "timers fired");
+                parts.ctx.metrics.timers_fired(
+                    r.sla_warnings as u64,
+                    r.sla_breaches as u64,
+                    r.handovers as u64,
+                );
                 wake_delivery.notify_one();
             }
             Ok(Ok(_)) => {}
@@ -190,8 +214,18 @@ pub(super) async fn delivery(
         if *stop.borrow() {
             break;
         }
-        if let Err(e) = parts.delivery.pass().await {
-            tracing::error!(error = %e, "delivery pass failed");
+        match parts.delivery.pass().await {
+            Ok(r) => {
+                let metrics = &parts.ctx.metrics;
+                metrics.delivered(Delivered::Sent, r.sent as u64);
+                metrics.delivered(Delivered::Retried, r.retrying as u64);
+                metrics.delivered(Delivered::Failed, r.failed as u64);
+                if r.sent > 0 {
+                    // The server took mail: as good as any check that it answers.
+                    metrics.smtp_checked(parts.delivery.clock.now(), Ok(()));
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "delivery pass failed"),
         }
         let now = parts.delivery.clock.now();
         let store = parts.store().clone();

@@ -36,6 +36,11 @@ impl Prepared {
         &self.mail.origin
     }
 
+    /// What kind of mail it is; `None` when it was too large or too broken to classify.
+    pub fn kind(&self) -> Option<MailKind> {
+        self.understood.as_ref().map(|u| u.class.kind)
+    }
+
     /// The mail as it was fetched.
     pub fn raw_mail(&self) -> &RawMail {
         &self.mail

@@ -153,6 +153,15 @@ impl Source {
         }
     }
 
+    /// Whether [`Source::wait`] would wait in IMAP IDLE now (the server then tells of new mail
+    /// as it comes); a Maildir never does.
+    pub fn would_idle(&self) -> bool {
+        match self {
+            Source::Imap(s) => s.would_idle(),
+            Source::Maildir(_) => false,
+        }
+    }
+
     /// Waits until new mail may be there: IDLE where offered, else a poll interval.
     pub async fn wait(
         &mut self,

@@ -271,6 +271,41 @@ fn only_queued_and_due_outbox_entries_are_due() {
 }
 
 #[test]
+fn every_queued_entry_is_counted_due_or_not_with_the_oldest_creation() {
+    let t0 = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("time");
+    for (name, store, _dir) in engines() {
+        assert_eq!(store.outbox_queued().expect("queued"), (0, None), "{name}");
+        let mut txn = store.txn();
+        // Created later but due first, created first but retried an hour later, and sent.
+        let mut retried = outbox_entry(1, t0);
+        retried.next_attempt_at = t0 + chrono::Duration::hours(1);
+        let soon = outbox_entry(2, t0 + chrono::Duration::minutes(5));
+        let mut sent = outbox_entry(3, t0 - chrono::Duration::days(1));
+        sent.state = OutboxState::Sent;
+        for e in [&retried, &soon, &sent] {
+            txn.put_outbox(e, Some(b"bytes"));
+        }
+        txn.commit().expect("commit");
+        assert_eq!(
+            store.outbox_queued().expect("queued"),
+            (2, Some(t0)),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn the_size_on_disk_is_that_of_the_files_and_zero_in_memory() {
+    for (name, store, dir) in engines() {
+        let size = store.size_on_disk().expect("size");
+        match dir {
+            Some(_) => assert!(size > 0, "{name}: {size}"),
+            None => assert_eq!(size, 0, "{name}"),
+        }
+    }
+}
+
+#[test]
 fn timers_come_due_in_time_order_and_once_deleted_are_gone() {
     for (name, store, _dir) in engines() {
         let t0 = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("time");

@@ -37,7 +37,7 @@ use blobs::{BlobLog, BlobRef};
 use engine::{Batch, Engine, MemoryEngine, SledEngine};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +64,8 @@ pub enum StoreError {
     Corrupt { key: String, message: String },
     #[error("raw-mail log {path}: {message}")]
     Blob { path: String, message: String },
+    #[error("cannot measure the store at {path}: {message}")]
+    Size { path: String, message: String },
 }
 
 impl StoreError {
@@ -98,6 +100,8 @@ pub struct Store {
     commits: Arc<Durability>,
     /// Where raw mail goes (sled stores); `None` keeps it inline in the engine.
     blobs: Option<Arc<BlobLog>>,
+    /// The store's directory (sled and the raw-mail log); `None` in memory.
+    dir: Option<Arc<PathBuf>>,
 }
 
 /// Commit and flush counters, so a reader can tell whether what it read is durable yet.
@@ -127,6 +131,7 @@ impl Store {
             writer: Arc::default(),
             commits: Arc::default(),
             blobs: Some(Arc::new(blobs)),
+            dir: Some(Arc::new(path.to_path_buf())),
         };
         store.check_schema(&path.display().to_string())?;
         store.recover_blobs()?;
@@ -140,6 +145,7 @@ impl Store {
             writer: Arc::default(),
             commits: Arc::default(),
             blobs: None,
+            dir: None,
         };
         // A new memory store cannot hold a wrong schema.
         let _ = store.check_schema("memory");
@@ -154,9 +160,34 @@ impl Store {
             writer: Arc::default(),
             commits: Arc::default(),
             blobs: None,
+            dir: None,
         };
         let _ = store.check_schema("test engine");
         store
+    }
+
+    /// The bytes the store takes on disk: every file under its directory (0 in memory).
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        fn walk(dir: &Path) -> std::io::Result<u64> {
+            let mut total = 0;
+            for entry in std::fs::read_dir(dir)? {
+                let entry = entry?;
+                let meta = entry.metadata()?;
+                total += if meta.is_dir() {
+                    walk(&entry.path())?
+                } else {
+                    meta.len()
+                };
+            }
+            Ok(total)
+        }
+        match &self.dir {
+            Some(dir) => walk(dir).map_err(|e| StoreError::Size {
+                path: dir.display().to_string(),
+                message: e.to_string(),
+            }),
+            None => Ok(0),
+        }
     }
 
     /// Takes the writer lock: hold it from the first read of a record to the commit of its new

@@ -130,6 +130,31 @@ impl Store {
         }
     }
 
+    /// How many entries wait to be sent (queued, due or not), and when the oldest of them was
+    /// created: the whole queue index, read in pages (it holds only queued entries).
+    pub fn outbox_queued(&self) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+        let mut start = keys::OUTBOX_QUEUE.to_vec();
+        let (mut count, mut oldest) = (0u64, None::<DateTime<Utc>>);
+        loop {
+            let page = self
+                .engine
+                .scan_range(&start, keys::OUTBOX_QUEUE_END, 1024)?;
+            for (k, _) in &page {
+                if let Some(e) = self.queued_at_marker(k)? {
+                    count += 1;
+                    oldest = Some(oldest.map_or(e.created_at, |o| o.min(e.created_at)));
+                }
+            }
+            match page.last() {
+                Some((last, _)) if page.len() == 1024 => {
+                    start = last.clone();
+                    start.push(0);
+                }
+                _ => return Ok((count, oldest)),
+            }
+        }
+    }
+
     /// The entry a queue marker points to, if it is still queued for that time. A marker left
     /// behind by two unlocked writers of one entry (the writer lock prevents it) is skipped
     /// rather than sending the entry early or twice.

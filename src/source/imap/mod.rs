@@ -69,6 +69,16 @@ impl ImapSource {
         }
     }
 
+    /// Whether [`ImapSource::wait`] would wait in IDLE now: IDLE is wanted, and the connection
+    /// is up and its server offers it (else the wait opens a connection or sleeps a poll).
+    pub fn would_idle(&self) -> bool {
+        self.cfg.idle
+            && self
+                .conn
+                .as_ref()
+                .is_some_and(|c| c.info.can_idle && !c.info.news)
+    }
+
     /// The server, user and mailbox, for start-up logs and `deskgate check`.
     pub fn describe(&self) -> String {
         let mut s = format!(
