@@ -89,6 +89,70 @@ pub struct OnceReport {
     pub phases: PhaseSecs,
 }
 
+impl OnceReport {
+    /// The pass in one line an operator reads, e.g. `3 mails: 1 new ticket, 1 reply, 1 kept
+    /// aside; 1 mail sent`. Counts that are zero are left out; `run --once --json` keeps the
+    /// whole report for machines.
+    pub fn summary(&self) -> String {
+        let mut line = match self.fetched {
+            0 => "no new mail".to_string(),
+            n => count(n, "mail", "mails"),
+        };
+        let mails = [
+            (self.created, "new ticket", "new tickets"),
+            (self.appended, "reply", "replies"),
+            (self.duplicates, "duplicate", "duplicates"),
+            (self.aside, "kept aside", "kept aside"),
+            (self.quarantined, "quarantined", "quarantined"),
+        ];
+        let mails = counts(&mails);
+        if !mails.is_empty() {
+            line.push_str(": ");
+            line.push_str(&mails);
+        }
+        let t = &self.timers;
+        let b = &self.broadcast;
+        let timers = counts(&[
+            (t.sla_warnings, "SLA warning", "SLA warnings"),
+            (t.sla_breaches, "SLA breach", "SLA breaches"),
+            (t.handovers, "handover", "handovers"),
+            (b.queued, "notice queued", "notices queued"),
+            (b.held, "notice held", "notices held"),
+        ]);
+        if !timers.is_empty() {
+            line.push_str("; ");
+            line.push_str(&timers);
+        }
+        let sent = match self.sent {
+            0 if self.failed + self.retrying == 0 => "nothing sent".to_string(),
+            n => format!("{} sent", count(n, "mail", "mails")),
+        };
+        line.push_str("; ");
+        line.push_str(&sent);
+        for (n, what) in [(self.failed, "failed"), (self.retrying, "to retry")] {
+            if n > 0 {
+                line.push_str(&format!(", {n} {what}"));
+            }
+        }
+        line
+    }
+}
+
+/// `1 mail`, `3 mails`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The non-zero counts, joined with commas.
+fn counts(items: &[(usize, &str, &str)]) -> String {
+    items
+        .iter()
+        .filter(|(n, _, _)| *n > 0)
+        .map(|(n, one, many)| count(*n, one, many))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The context and the roles, shared by both modes.
 struct Parts {
     ctx: Arc<Context>,
@@ -350,4 +414,52 @@ fn status_snapshots(parts: Arc<Parts>) -> crate::status_page::SnapshotSource {
             incidents,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_ends_with_one_line_an_operator_reads() {
+        let pass = |f: &dyn Fn(&mut OnceReport)| {
+            let mut r = OnceReport::default();
+            f(&mut r);
+            r.summary()
+        };
+        let cases: Vec<(String, &str)> = vec![
+            (pass(&|_| {}), "no new mail; nothing sent"),
+            (
+                pass(&|r| {
+                    (r.fetched, r.created, r.appended, r.aside, r.sent) = (3, 1, 1, 1, 1);
+                }),
+                "3 mails: 1 new ticket, 1 reply, 1 kept aside; 1 mail sent",
+            ),
+            (
+                pass(&|r| {
+                    (r.fetched, r.created, r.duplicates, r.quarantined) = (4, 2, 1, 1);
+                    (r.sent, r.failed, r.retrying) = (3, 1, 2);
+                }),
+                "4 mails: 2 new tickets, 1 duplicate, 1 quarantined; 3 mails sent, 1 failed, 2 to retry",
+            ),
+            (
+                pass(&|r| {
+                    r.timers.sla_warnings = 2;
+                    r.timers.sla_breaches = 1;
+                    r.broadcast.queued = 5;
+                    r.sent = 8;
+                }),
+                "no new mail; 2 SLA warnings, 1 SLA breach, 5 notices queued; 8 mails sent",
+            ),
+            (
+                pass(&|r| {
+                    (r.fetched, r.appended, r.retrying) = (1, 1, 1);
+                }),
+                "1 mail: 1 reply; 0 mails sent, 1 to retry",
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+    }
 }
