@@ -315,8 +315,14 @@ pub async fn serve(
     path: &Path,
     roles: Roles,
     wake: Arc<Notify>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    let listener = bind(path)?;
+    serve_on(listener, path, roles, wake, shutdown).await
+}
+
+/// Binds the admin socket at `path` (a stale one is replaced), readable by its owner only.
+pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
     #[cfg(unix)]
@@ -325,6 +331,18 @@ pub async fn serve(
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
     }
     tracing::info!(socket = %path.display(), "admin endpoint listening");
+    Ok(listener)
+}
+
+/// Answers on `listener` (bound at `path` by [`bind`]) until `shutdown`, then removes the
+/// socket file.
+pub async fn serve_on(
+    listener: UnixListener,
+    path: &Path,
+    roles: Roles,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,

@@ -10,7 +10,10 @@
 //! [`SHUTDOWN_DEADLINE`], then flushes the store once more and returns.
 
 mod batch;
+mod notify;
 mod workers;
+
+pub use notify::{Health, Notifier};
 
 use crate::broadcast::Broadcaster;
 use crate::clock::{Clock, ManualClock, SystemClock};
@@ -306,34 +309,51 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     // Installed first: a SIGHUP's default action is to end the process.
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    let notifier = Arc::new(Notifier::from_env());
+    let health = Arc::new(Health::default());
     let parts = Arc::new(assemble(config, Arc::new(SystemClock))?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let wake_delivery = Arc::new(Notify::new());
     parts.ctx.set_outbox_waker(wake_delivery.clone());
     let mut tasks = tokio::task::JoinSet::new();
 
+    // Bound before READY=1, so that the CLI reaches the daemon once systemd says it started.
     let socket = parts.config().admin_socket();
-    let admin_roles = parts.roles();
-    let admin_stop = stop_rx.clone();
-    let admin_wake = wake_delivery.clone();
-    tasks.spawn(async move {
-        if let Err(e) = crate::admin::serve(&socket, admin_roles, admin_wake, admin_stop).await {
-            tracing::error!(error = %e, socket = %socket.display(), "admin endpoint failed; the CLI cannot reach this daemon");
+    match crate::admin::bind(&socket) {
+        Ok(listener) => {
+            let admin_roles = parts.roles();
+            let admin_stop = stop_rx.clone();
+            let admin_wake = wake_delivery.clone();
+            tasks.spawn(async move {
+                if let Err(e) =
+                    crate::admin::serve_on(listener, &socket, admin_roles, admin_wake, admin_stop)
+                        .await
+                {
+                    tracing::error!(error = %e, socket = %socket.display(), "admin endpoint failed; the CLI cannot reach this daemon");
+                }
+            });
         }
-    });
+        Err(e) => {
+            tracing::error!(error = %e, socket = %socket.display(), "admin endpoint failed; the CLI cannot reach this daemon")
+        }
+    }
 
     for desk in parts.config().desks.clone() {
         let (parts, stop, wake) = (parts.clone(), stop_rx.clone(), wake_delivery.clone());
         let name = format!("desk {}", desk.name);
-        tasks.spawn(workers::supervise(name, stop_rx.clone(), move || {
-            workers::desk(parts.clone(), desk.clone(), stop.clone(), wake.clone())
-        }));
+        tasks.spawn(workers::supervise(
+            name,
+            stop_rx.clone(),
+            health.clone(),
+            move || workers::desk(parts.clone(), desk.clone(), stop.clone(), wake.clone()),
+        ));
     }
     {
         let (parts, stop, wake) = (parts.clone(), stop_rx.clone(), wake_delivery.clone());
         tasks.spawn(workers::supervise(
             "delivery".into(),
             stop_rx.clone(),
+            health.clone(),
             move || workers::delivery(parts.clone(), stop.clone(), wake.clone()),
         ));
     }
@@ -342,13 +362,15 @@ pub async fn run(
         tasks.spawn(workers::supervise(
             "timers".into(),
             stop_rx.clone(),
+            health.clone(),
             move || workers::timers(parts.clone(), stop.clone(), wake.clone()),
         ));
     }
     {
         let parts = parts.clone();
         let stop = stop_rx.clone();
-        tasks.spawn(async move { workers::reload(parts, stop, hup).await });
+        let notifier = notifier.clone();
+        tasks.spawn(async move { workers::reload(parts, stop, hup, notifier).await });
     }
     if let Some(listener) = status_listener(parts.config()).await? {
         let page = crate::status_page::StatusPage::from_config(parts.config())
@@ -362,7 +384,19 @@ pub async fn run(
         });
     }
 
+    if let Some(every) = notifier.watchdog_interval() {
+        let (notifier, health, stop) = (notifier.clone(), health.clone(), stop_rx.clone());
+        tasks.spawn(workers::watchdog(notifier, health, every, stop));
+    }
+    let desks = parts.config().desks.len();
+    tracing::info!(desks, "started");
+    notifier.ready(&format!(
+        "running: {desks} desk{}",
+        if desks == 1 { "" } else { "s" }
+    ));
+
     shutdown.await;
+    notifier.stopping();
     tracing::info!("shutting down: finishing the work in hand");
     let _ = stop_tx.send(true);
     let finished = tokio::time::timeout(SHUTDOWN_DEADLINE, async {

@@ -6,6 +6,7 @@
 //! blocking threads, never on the async workers that keep IMAP sessions, the admin socket and
 //! the status page answering.
 
+use super::notify::{Health, Notifier};
 use super::{batch, load_accounts, OnceReport, Parts};
 use crate::config::Desk;
 use crate::source::{sleep_or_shutdown, Woken};
@@ -22,17 +23,29 @@ const PERMANENT_ERROR_RETRY: Duration = Duration::from_secs(600);
 
 /// Runs the worker `start` makes until it returns. A worker that panics is logged and started
 /// again after a pause that doubles (1 s up to 5 min), unless the daemon is stopping: one bad
-/// moment must not leave a desk dead while the daemon looks alive.
-pub(super) async fn supervise<F, Fut>(name: String, mut stop: watch::Receiver<bool>, start: F)
-where
+/// moment must not leave a desk dead while the daemon looks alive. `health` knows the worker
+/// as down from its panic until it runs again, and for good when it ends before the daemon
+/// stops (a desk that cannot start): the systemd watchdog is fed only while no worker is down.
+pub(super) async fn supervise<F, Fut>(
+    name: String,
+    mut stop: watch::Receiver<bool>,
+    health: Arc<Health>,
+    start: F,
+) where
     F: Fn() -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let mut pause = Duration::from_secs(1);
     loop {
         match tokio::spawn(start()).await {
-            Ok(()) => return,
+            Ok(()) => {
+                if !*stop.borrow() {
+                    health.down(&name);
+                }
+                return;
+            }
             Err(e) if e.is_panic() => {
+                health.down(&name);
                 let what = batch::panic_message(&*e.into_panic());
                 tracing::error!(worker = %name, panic = %what, restart_in = ?pause, "worker panicked; starting it again");
             }
@@ -42,7 +55,37 @@ where
         if sleep_or_shutdown(pause, &mut stop).await == Woken::Shutdown {
             return;
         }
+        health.up(&name);
         pause = (pause * 2).min(Duration::from_secs(300));
+    }
+}
+
+/// Feeds systemd's watchdog every `every` (half its timeout) while no worker is down; logs
+/// once when it holds back, and once when it resumes.
+pub(super) async fn watchdog(
+    notifier: Arc<Notifier>,
+    health: Arc<Health>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    tracing::info!(every = ?every, "feeding the systemd watchdog");
+    let mut held_back = false;
+    loop {
+        let down = health.down_workers();
+        if down.is_empty() {
+            if held_back {
+                tracing::info!("every worker runs again: feeding the systemd watchdog");
+                held_back = false;
+            }
+            notifier.watchdog();
+        } else if !held_back {
+            tracing::warn!(workers = ?down, "workers are down: not feeding the systemd watchdog");
+            held_back = true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => break,
+        }
     }
 }
 
@@ -155,13 +198,13 @@ pub(super) async fn timers(
 }
 
 /// Reloads the accounts file on SIGHUP. A file that does not validate is refused with a log
-/// line naming every problem, and the accounts in force stay.
-/// Reloads the accounts file on SIGHUP (a file that does not validate is refused and the
-/// directory in force stays).
+/// line naming every problem, and the accounts in force stay. systemd is told RELOADING=1
+/// before and READY=1 after, either way.
 pub(super) async fn reload(
     parts: Arc<Parts>,
     mut stop: watch::Receiver<bool>,
     hup: std::io::Result<tokio::signal::unix::Signal>,
+    notifier: Arc<Notifier>,
 ) {
     let Ok(mut hup) = hup else {
         tracing::warn!("cannot listen for SIGHUP: accounts will not be reloaded");
@@ -171,9 +214,15 @@ pub(super) async fn reload(
         tokio::select! {
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading accounts");
-                if let Err(e) = load_accounts(&parts.ctx) {
-                    tracing::error!(error = %e, "accounts not reloaded; the previous ones stay in force");
-                }
+                notifier.reloading();
+                let status = match load_accounts(&parts.ctx) {
+                    Ok(()) => "running; accounts reloaded".to_string(),
+                    Err(e) => {
+                        tracing::error!(error = %e, "accounts not reloaded; the previous ones stay in force");
+                        format!("running; accounts NOT reloaded: {e}")
+                    }
+                };
+                notifier.ready(&status);
             }
             _ = stop.changed() => break,
         }
@@ -221,14 +270,19 @@ mod tests {
         let (_stop_tx, stop) = watch::channel(false);
         let runs = Arc::new(AtomicUsize::new(0));
         let counted = runs.clone();
-        supervise("test".into(), stop, move || {
-            let runs = counted.clone();
-            async move {
-                if runs.fetch_add(1, Ordering::SeqCst) < 2 {
-                    panic!("a bug in a worker");
+        supervise(
+            "test".into(),
+            stop,
+            Arc::new(Health::default()),
+            move || {
+                let runs = counted.clone();
+                async move {
+                    if runs.fetch_add(1, Ordering::SeqCst) < 2 {
+                        panic!("a bug in a worker");
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
         assert_eq!(
             runs.load(Ordering::SeqCst),
@@ -243,13 +297,18 @@ mod tests {
         let runs = Arc::new(AtomicUsize::new(0));
         let counted = runs.clone();
         let _ = stop_tx.send(true);
-        supervise("test".into(), stop, move || {
-            let runs = counted.clone();
-            async move {
-                runs.fetch_add(1, Ordering::SeqCst);
-                panic!("always");
-            }
-        })
+        supervise(
+            "test".into(),
+            stop,
+            Arc::new(Health::default()),
+            move || {
+                let runs = counted.clone();
+                async move {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    panic!("always");
+                }
+            },
+        )
         .await;
         assert_eq!(runs.load(Ordering::SeqCst), 1);
     }

@@ -679,6 +679,12 @@ impl Gate {
     /// Starts `deskgate <args>` (the daemon, or a pass to kill half-way) with its stderr appended
     /// to `daemon.log` after a line naming the run; does not wait for anything.
     pub fn spawn(&self, args: &[&str]) -> Daemon {
+        self.spawn_with_env(args, &[])
+    }
+
+    /// [`Gate::spawn`] with these environment variables set (`NOTIFY_SOCKET`, as systemd sets
+    /// it, or `DESKGATE_LOG_FORMAT`).
+    pub fn spawn_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let run = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
         let log_path = self.log_path();
         let mut log = fs::OpenOptions::new()
@@ -691,6 +697,7 @@ impl Gate {
         let child = self
             .cmd(args)
             .env("DESKGATE_LOG", DAEMON_LOG)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
