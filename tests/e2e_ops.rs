@@ -331,3 +331,30 @@ fn systemd_hears_ready_watchdog_reloading_and_stopping() {
     assert!(status.success(), "{status}");
     stopping.join().expect("STOPPING=1 heard");
 }
+
+/// The unit in `contrib/` says what the daemon does (and `systemd-analyze verify` accepts it;
+/// run by hand where systemd is installed, see README).
+#[test]
+fn the_systemd_unit_waits_for_readiness_is_hardened_and_reloads_with_sighup() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/deskgate.service"),
+    )
+    .expect("contrib/deskgate.service");
+    let keys: Vec<(&str, &str)> = unit
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .collect();
+    for (key, value) in [
+        ("Type", "notify"),
+        ("ExecReload", "/bin/kill -HUP $MAINPID"),
+        ("ProtectSystem", "strict"),
+        ("ReadWritePaths", "/var/lib/deskgate"),
+        ("NoNewPrivileges", "yes"),
+        ("PrivateTmp", "yes"),
+        ("KillSignal", "SIGTERM"),
+    ] {
+        assert!(keys.contains(&(key, value)), "{key}={value} in the unit");
+    }
+    assert!(keys.iter().any(|(k, _)| *k == "WatchdogSec"));
+}

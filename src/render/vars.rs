@@ -82,11 +82,7 @@ impl<'a> Walk<'a> {
     /// A helper's parameter (the helper's own name is not a variable).
     fn parameter(&mut self, p: &Parameter) {
         match p {
-            Parameter::Path(path) => {
-                if let handlebars::Path::Relative((_, raw)) = path {
-                    self.check(raw);
-                }
-            }
+            Parameter::Path(handlebars::Path::Relative((_, raw))) => self.check(raw),
             Parameter::Subexpression(sub) => self.element(sub.as_element()),
             _ => {}
         }
