@@ -209,8 +209,12 @@ fn open_context(config: Config, clock: Arc<dyn Clock>) -> Result<Context, Daemon
     let config = Arc::new(config);
     tracing::info!(path = %config.store.path.display(), "opening store");
     let store = Store::open(&config.store.path)?;
-    tracing::info!(dir = %config.general.templates.display(), "loading templates");
     let templates = Arc::new(Templates::load(&config.general.templates)?);
+    tracing::info!(
+        overrides = templates.overrides().count(),
+        dir = %config.general.templates.display(),
+        "templates loaded (built in, with the overrides found in dir)"
+    );
     Ok(Context::new(store, templates, config, clock))
 }
 

@@ -165,7 +165,12 @@ pub(super) async fn timers(
         let timers = parts.timers.clone();
         match tokio::task::spawn_blocking(move || timers.run_due(now)).await {
             Ok(Ok(r)) if r != TimerReport::default() => {
-                tracing::info!(?r, "timers fired");
+                tracing::info!(
+                    sla_warnings = r.sla_warnings,
+                    sla_breaches = r.sla_breaches,
+                    handovers = r.handovers,
+                    "timers fired"
+                );
                 wake_delivery.notify_one();
             }
             Ok(Ok(_)) => {}
@@ -175,7 +180,13 @@ pub(super) async fn timers(
         let broadcaster = parts.broadcaster.clone();
         match tokio::task::spawn_blocking(move || broadcaster.run_due(now)).await {
             Ok(Ok(r)) if r.queued + r.held > 0 => {
-                tracing::info!(?r, "notices queued");
+                tracing::info!(
+                    notices = r.notices,
+                    queued = r.queued,
+                    held = r.held,
+                    failed = r.failed,
+                    "notices queued"
+                );
                 wake_delivery.notify_one();
             }
             Ok(Ok(_)) => {}

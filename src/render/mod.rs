@@ -1,4 +1,6 @@
-//! Templates: handlebars in strict mode, loaded from `templates/<lang>/<name>.<part>.hbs`.
+//! Templates: handlebars in strict mode. The shipped `templates/<lang>/<name>.<part>.hbs` are
+//! compiled into the binary (by `build.rs`); files of the same key in the overrides folder
+//! (`[general] templates`) replace them one by one, so a deployment needs nothing on disk.
 //!
 //! A mail is three templates (`subject`, `txt`, `html`). The HTML part is escaped by handlebars;
 //! the subject and text parts are not (they are not HTML), and the subject is collapsed onto one
