@@ -27,7 +27,8 @@ pub(crate) fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
 )]
 pub struct Cli {
     /// Config file. Default config/deskgate.toml; when that file does not exist, the embedded
-    /// defaults (a local Maildir in, .eml files out) are used.
+    /// defaults (a local Maildir in, .eml files out) are used. Relative paths inside a config
+    /// file are relative to the file's folder.
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
