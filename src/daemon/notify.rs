@@ -60,6 +60,19 @@ impl Notifier {
         }
     }
 
+    /// A notifier sending to the socket at `path`, with no watchdog (tests of the daemon's
+    /// side of the protocol).
+    #[cfg(test)]
+    pub(super) fn to_path(path: &std::path::Path) -> Notifier {
+        Notifier {
+            target: Some((
+                UnixDatagram::unbound().expect("a datagram socket"),
+                SocketAddr::from_pathname(path).expect("a socket path"),
+            )),
+            watchdog: None,
+        }
+    }
+
     /// How often to send WATCHDOG=1: half the supervisor's timeout, as `sd_watchdog_enabled(3)`
     /// advises; `None` when no watchdog is set for this process.
     pub fn watchdog_interval(&self) -> Option<Duration> {

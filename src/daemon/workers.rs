@@ -281,24 +281,36 @@ mod tests {
         let (_stop_tx, stop) = watch::channel(false);
         let runs = Arc::new(AtomicUsize::new(0));
         let counted = runs.clone();
-        supervise(
-            "test".into(),
-            stop,
-            Arc::new(Health::default()),
-            move || {
-                let runs = counted.clone();
-                async move {
-                    if runs.fetch_add(1, Ordering::SeqCst) < 2 {
-                        panic!("a bug in a worker");
-                    }
+        let health = Arc::new(Health::default());
+        let seen_down = Arc::new(AtomicUsize::new(0));
+        let (h, down) = (health.clone(), seen_down.clone());
+        supervise("test".into(), stop, health.clone(), move || {
+            let runs = counted.clone();
+            // Restarted after a panic: it was down until now, and is up again.
+            if !h.down_workers().is_empty() {
+                down.fetch_add(1, Ordering::SeqCst);
+            }
+            async move {
+                if runs.fetch_add(1, Ordering::SeqCst) < 2 {
+                    panic!("a bug in a worker");
                 }
-            },
-        )
+            }
+        })
         .await;
         assert_eq!(
             runs.load(Ordering::SeqCst),
             3,
             "two panics, then a clean end"
+        );
+        assert_eq!(
+            seen_down.load(Ordering::SeqCst),
+            0,
+            "up again when restarted"
+        );
+        assert_eq!(
+            health.down_workers(),
+            ["test"],
+            "a worker that ends while the daemon runs is down"
         );
     }
 
@@ -322,6 +334,39 @@ mod tests {
         )
         .await;
         assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_is_fed_only_while_no_worker_is_down() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("notify");
+        let systemd = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
+        systemd.set_nonblocking(true).expect("nonblocking");
+        let heard = || {
+            let mut buf = [0u8; 64];
+            let mut n = 0;
+            while let Ok(len) = systemd.recv(&mut buf) {
+                assert_eq!(&buf[..len], b"WATCHDOG=1");
+                n += 1;
+            }
+            n
+        };
+        let health = Arc::new(Health::default());
+        health.down("desk nl");
+        let (stop_tx, stop) = watch::channel(false);
+        let task = tokio::spawn(watchdog(
+            Arc::new(Notifier::to_path(&path)),
+            health.clone(),
+            Duration::from_secs(1),
+            stop,
+        ));
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        assert_eq!(heard(), 0, "a worker is down: no ping");
+        health.up("desk nl");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(heard() >= 1, "every worker runs: pings again");
+        let _ = stop_tx.send(true);
+        task.await.expect("the watchdog task ends on stop");
     }
 
     #[test]
