@@ -309,18 +309,6 @@ fn monthly_report(
     ))
 }
 
-/// Serves queries until shutdown. The socket file is replaced if stale and removed at the end.
-/// `wake` is the delivery task's: an answer may have queued mail (a maintenance notice).
-pub async fn serve(
-    path: &Path,
-    roles: Roles,
-    wake: Arc<Notify>,
-    shutdown: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    let listener = bind(path)?;
-    serve_on(listener, path, roles, wake, shutdown).await
-}
-
 /// Binds the admin socket at `path` (a stale one is replaced), readable by its owner only.
 pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
     let _ = std::fs::remove_file(path);
@@ -334,9 +322,11 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Answers on `listener` (bound at `path` by [`bind`]) until `shutdown`, then removes the
-/// socket file.
-pub async fn serve_on(
+/// Serves queries on `listener` (bound at `path` by [`bind`]) until `shutdown`, then removes
+/// the socket file. `wake` is the delivery task's: an answer may have queued mail (a
+/// maintenance notice). The daemon binds first and serves after, so that the socket listens
+/// before it tells systemd it is ready.
+pub async fn serve(
     listener: UnixListener,
     path: &Path,
     roles: Roles,

@@ -330,7 +330,7 @@ pub async fn run(
             let admin_wake = wake_delivery.clone();
             tasks.spawn(async move {
                 if let Err(e) =
-                    crate::admin::serve_on(listener, &socket, admin_roles, admin_wake, admin_stop)
+                    crate::admin::serve(listener, &socket, admin_roles, admin_wake, admin_stop)
                         .await
                 {
                     tracing::error!(error = %e, socket = %socket.display(), "admin endpoint failed; the CLI cannot reach this daemon");
