@@ -309,14 +309,8 @@ fn monthly_report(
     ))
 }
 
-/// Serves queries until shutdown. The socket file is replaced if stale and removed at the end.
-/// `wake` is the delivery task's: an answer may have queued mail (a maintenance notice).
-pub async fn serve(
-    path: &Path,
-    roles: Roles,
-    wake: Arc<Notify>,
-    mut shutdown: watch::Receiver<bool>,
-) -> std::io::Result<()> {
+/// Binds the admin socket at `path` (a stale one is replaced), readable by its owner only.
+pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
     #[cfg(unix)]
@@ -325,6 +319,20 @@ pub async fn serve(
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
     }
     tracing::info!(socket = %path.display(), "admin endpoint listening");
+    Ok(listener)
+}
+
+/// Serves queries on `listener` (bound at `path` by [`bind`]) until `shutdown`, then removes
+/// the socket file. `wake` is the delivery task's: an answer may have queued mail (a
+/// maintenance notice). The daemon binds first and serves after, so that the socket listens
+/// before it tells systemd it is ready.
+pub async fn serve(
+    listener: UnixListener,
+    path: &Path,
+    roles: Roles,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,

@@ -5,11 +5,7 @@ use clap::Parser;
 
 fn main() {
     let cli = deskgate::cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(log_filter())
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logging();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -25,6 +21,34 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Logs go to stderr: lines for people by default, or with `DESKGATE_LOG_FORMAT=json` one JSON
+/// object per line (`timestamp`, `level`, `target`, `fields` with `message`, and the spans) for
+/// log shippers (journald, Vector, Fluent Bit, Loki's promtail).
+fn init_logging() {
+    let format = std::env::var("DESKGATE_LOG_FORMAT").unwrap_or_default();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(log_filter())
+        .with_writer(std::io::stderr);
+    match format.as_str() {
+        "json" => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+        other => {
+            builder
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .init();
+            if !matches!(other, "" | "text") {
+                tracing::warn!(
+                    value = other,
+                    "DESKGATE_LOG_FORMAT is neither \"json\" nor \"text\": logging text"
+                );
+            }
+        }
+    }
 }
 
 /// `DESKGATE_LOG` (default `info`), with async-imap's own logging always off: at trace level it

@@ -1,5 +1,5 @@
 //! Snapshot tests of the shipped templates: every template in every language it exists in,
-//! rendered through the public API (`Templates::load`, `Templates::render`) with the fixed sample
+//! rendered through the public API (`Templates::builtin`, `Templates::render`: what the binary ships) with the fixed sample
 //! context `deskgate check` uses (`known_templates()`), one snapshot per template and language in
 //! `tests/snapshots/snapshots_templates__<name>-<lang>.snap` holding the subject, the text part
 //! and the HTML part exactly as rendered. Nothing in a sample depends on the clock or the machine,
@@ -66,7 +66,7 @@ fn layout(r: &Rendered) -> String {
 /// Renders template `name` in each of its languages with its sample context and compares each
 /// with its snapshot.
 fn check(name: &str) {
-    let templates = Templates::load(&templates_dir()).expect("load templates");
+    let templates = Templates::builtin().expect("the built-in templates compile");
     let (_, audience, ctx) = known_templates()
         .into_iter()
         .find(|(n, _, _)| *n == name)

@@ -15,8 +15,8 @@ use std::path::Path;
 const LANGS: [&str; 7] = ["en", "fr", "pt", "es", "it", "nl", "de"];
 
 fn shipped() -> Templates {
-    Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"))
-        .expect("load templates")
+    // What ships: the templates compiled into the binary (from this repository's templates/).
+    Templates::builtin().expect("the built-in templates compile")
 }
 
 #[test]

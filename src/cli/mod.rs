@@ -9,6 +9,7 @@ mod broadcast;
 mod query;
 mod report;
 mod run;
+mod templates;
 
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
@@ -29,7 +30,8 @@ pub(crate) fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
 )]
 pub struct Cli {
     /// Config file. Default config/deskgate.toml; when that file does not exist, the embedded
-    /// defaults (a local Maildir in, .eml files out) are used.
+    /// defaults (a local Maildir in, .eml files out) are used. Relative paths inside a config
+    /// file are relative to the file's folder.
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
@@ -50,8 +52,14 @@ pub enum Command {
         #[arg(long, requires = "once")]
         json: bool,
     },
-    /// Validate the config and templates; exit non-zero naming every problem.
+    /// Validate the config and templates (the built-in set and the overrides on disk); exit
+    /// non-zero naming every problem.
     Check,
+    /// The mail templates: which are built in or overridden, and a preview with sample data.
+    Templates {
+        #[command(subcommand)]
+        command: templates::TemplatesCommand,
+    },
     /// Tickets.
     Tickets {
         #[command(subcommand)]
@@ -188,6 +196,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run { once, now, json } => run::run(cli.config.as_ref(), once, now, json).await,
         Command::Check => run::check(cli.config.as_ref()),
+        Command::Templates { command } => templates::templates(cli.config.as_ref(), command),
         Command::Tickets { command } => query::tickets(cli.config.as_ref(), command).await,
         Command::Outbox { command } => query::outbox(cli.config.as_ref(), command).await,
         Command::Quarantine { command } => {

@@ -1,7 +1,7 @@
 //! `deskgate run` and `deskgate check`.
 
 use crate::config::Config;
-use crate::render::Templates;
+use crate::render::{RenderError, Templates};
 use std::path::PathBuf;
 
 pub async fn run(
@@ -13,9 +13,24 @@ pub async fn run(
     let config = super::load_config(config)?;
     if once {
         let report = crate::daemon::run_once(config, now).await?;
-        tracing::info!(?report, "pass complete");
+        let summary = report.summary();
+        tracing::info!(
+            fetched = report.fetched,
+            created = report.created,
+            appended = report.appended,
+            aside = report.aside,
+            quarantined = report.quarantined,
+            sent = report.sent,
+            failed = report.failed,
+            retrying = report.retrying,
+            %summary,
+            "pass complete"
+        );
+        // The machine form is unchanged (tests and scripts parse it); people get one line.
         if json {
             println!("{}", serde_json::to_string(&report)?);
+        } else {
+            println!("{summary}");
         }
         return Ok(0);
     }
@@ -52,8 +67,22 @@ pub fn check(path: Option<&PathBuf>) -> anyhow::Result<i32> {
     };
     let problems = check_config(&config);
     if problems.is_empty() {
+        let overrides = Templates::load(&config.general.templates)
+            .map(|t| t.overrides().count())
+            .unwrap_or(0);
+        let templates = match overrides {
+            0 => format!(
+                "built-in templates (no overrides in {})",
+                config.general.templates.display()
+            ),
+            n => format!(
+                "built-in templates with {n} override{} from {}",
+                if n == 1 { "" } else { "s" },
+                config.general.templates.display()
+            ),
+        };
         println!(
-            "{}: config and templates are valid ({} desks)",
+            "{}: config and templates are valid ({} desks; {templates})",
             config.source.display(),
             config.desks.len()
         );
@@ -76,6 +105,7 @@ pub fn check_config(config: &Config) -> Vec<String> {
             langs.dedup();
             problems.extend(t.check(&langs));
         }
+        Err(RenderError::Compile { problems: p }) => problems.extend(p),
         Err(e) => problems.push(e.to_string()),
     }
     if let Some(path) = &config.general.accounts {

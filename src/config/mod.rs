@@ -86,7 +86,10 @@ pub enum ConfigError {
 
 impl Config {
     /// Reads and parses a config file (or the embedded defaults when `path` is None), then
-    /// validates it. Relative paths in the file are relative to the working directory.
+    /// validates it. Relative paths in a file are relative to the folder that holds the file
+    /// ([`Config::resolve_paths`]), so `deskgate --config /etc/deskgate/deskgate.toml` works
+    /// from any working directory; those of the embedded defaults are relative to the working
+    /// directory.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let (text, source) = match path {
             Some(p) => (
@@ -99,12 +102,47 @@ impl Config {
             None => (EMBEDDED.to_string(), PathBuf::from("<embedded defaults>")),
         };
         let mut config = Config::parse(&text, &source)?;
+        if let Some(p) = path {
+            config.resolve_paths(&config_folder(p));
+        }
         config.source = source;
         let problems = config.validate();
         if problems.is_empty() {
             Ok(config)
         } else {
             Err(ConfigError::Invalid { problems })
+        }
+    }
+
+    /// Makes every relative path of the file relative to `base` (the folder of the config
+    /// file): `store.path`, `store.admin_socket`, `smtp.ca_file`, a `file://` SMTP URL,
+    /// `general.templates`, `general.accounts`, and each desk's `imap.ca_file` and
+    /// `maildir.path`. Absolute paths stay as they are.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let at = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        at(&mut self.store.path);
+        self.store.admin_socket.iter_mut().for_each(at);
+        self.smtp.ca_file.iter_mut().for_each(at);
+        if let Some(rest) = self.smtp.url.strip_prefix("file://") {
+            let mut dir = PathBuf::from(rest);
+            if !rest.is_empty() {
+                at(&mut dir);
+                self.smtp.url = format!("file://{}", dir.display());
+            }
+        }
+        at(&mut self.general.templates);
+        self.general.accounts.iter_mut().for_each(at);
+        for desk in &mut self.desks {
+            if let Some(imap) = &mut desk.imap {
+                imap.ca_file.iter_mut().for_each(at);
+            }
+            if let Some(maildir) = &mut desk.maildir {
+                at(&mut maildir.path);
+            }
         }
     }
 
@@ -208,6 +246,16 @@ impl Config {
     }
 }
 
+/// The folder holding the config file at `path`, absolute when the working directory is known
+/// (so paths in messages and the admin socket's do not depend on where a command was run).
+fn config_folder(path: &Path) -> PathBuf {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::path::absolute(&folder).unwrap_or(folder)
+}
+
 /// The shape of `config/plans.default.toml`.
 #[derive(Deserialize)]
 struct PlansFile {
@@ -281,6 +329,34 @@ mod tests {
     fn embedded_defaults_are_valid() {
         let c = Config::load(None).expect("embedded config");
         assert_eq!(c.desks[0].ref_prefix(), "NL");
+    }
+
+    #[test]
+    fn relative_paths_are_relative_to_the_config_file_and_absolute_ones_stay() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let etc = dir.path().join("etc");
+        std::fs::create_dir_all(etc.join("accounts")).expect("mkdir");
+        std::fs::write(etc.join("accounts/a.toml"), "").expect("write");
+        std::fs::write(
+            etc.join("deskgate.toml"),
+            "[store]\npath = \"var/store\"\n[smtp]\nurl = \"file://out\"\n\
+             [general]\naccounts = \"accounts/a.toml\"\n\
+             [[desk]]\nname = \"nl\"\naddress = \"nl@example.net\"\nlanguage = \"en\"\n\
+             [desk.maildir]\npath = \"/srv/mail/nl\"\n",
+        )
+        .expect("write");
+        let c = Config::load(Some(&etc.join("deskgate.toml"))).expect("loads");
+        assert_eq!(c.store.path, etc.join("var/store"));
+        assert_eq!(c.smtp.url, format!("file://{}", etc.join("out").display()));
+        assert_eq!(c.general.templates, etc.join("templates"));
+        assert_eq!(c.general.accounts, Some(etc.join("accounts/a.toml")));
+        assert_eq!(c.admin_socket(), etc.join("var/store.sock"));
+        assert_eq!(
+            c.desks[0].maildir.as_ref().map(|m| m.path.clone()),
+            Some(PathBuf::from("/srv/mail/nl"))
+        );
+        let embedded = Config::load(None).expect("embedded");
+        assert_eq!(embedded.store.path, PathBuf::from("var/store"));
     }
 
     #[test]

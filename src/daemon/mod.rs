@@ -13,7 +13,10 @@
 //! wiring); must not be imported by them: only `cli` and `admin` reach it.
 
 mod batch;
+mod notify;
 mod workers;
+
+pub use notify::{Health, Notifier};
 
 use crate::broadcast::Broadcaster;
 use crate::clock::{Clock, ManualClock, SystemClock};
@@ -97,6 +100,70 @@ pub struct OnceReport {
     pub phases: PhaseSecs,
 }
 
+impl OnceReport {
+    /// The pass in one line an operator reads, e.g. `3 mails: 1 new ticket, 1 reply, 1 kept
+    /// aside; 1 mail sent`. Counts that are zero are left out; `run --once --json` keeps the
+    /// whole report for machines.
+    pub fn summary(&self) -> String {
+        let mut line = match self.fetched {
+            0 => "no new mail".to_string(),
+            n => count(n, "mail", "mails"),
+        };
+        let mails = [
+            (self.created, "new ticket", "new tickets"),
+            (self.appended, "reply", "replies"),
+            (self.duplicates, "duplicate", "duplicates"),
+            (self.aside, "kept aside", "kept aside"),
+            (self.quarantined, "quarantined", "quarantined"),
+        ];
+        let mails = counts(&mails);
+        if !mails.is_empty() {
+            line.push_str(": ");
+            line.push_str(&mails);
+        }
+        let t = &self.timers;
+        let b = &self.broadcast;
+        let timers = counts(&[
+            (t.sla_warnings, "SLA warning", "SLA warnings"),
+            (t.sla_breaches, "SLA breach", "SLA breaches"),
+            (t.handovers, "handover", "handovers"),
+            (b.queued, "notice queued", "notices queued"),
+            (b.held, "notice held", "notices held"),
+        ]);
+        if !timers.is_empty() {
+            line.push_str("; ");
+            line.push_str(&timers);
+        }
+        let sent = match self.sent {
+            0 if self.failed + self.retrying == 0 => "nothing sent".to_string(),
+            n => format!("{} sent", count(n, "mail", "mails")),
+        };
+        line.push_str("; ");
+        line.push_str(&sent);
+        for (n, what) in [(self.failed, "failed"), (self.retrying, "to retry")] {
+            if n > 0 {
+                line.push_str(&format!(", {n} {what}"));
+            }
+        }
+        line
+    }
+}
+
+/// `1 mail`, `3 mails`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The non-zero counts, joined with commas.
+fn counts(items: &[(usize, &str, &str)]) -> String {
+    items
+        .iter()
+        .filter(|(n, _, _)| *n > 0)
+        .map(|(n, one, many)| count(*n, one, many))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The context and the roles, shared by both modes.
 struct Parts {
     ctx: Arc<Context>,
@@ -150,8 +217,12 @@ fn open_context(config: Config, clock: Arc<dyn Clock>) -> Result<Context, Daemon
     let config = Arc::new(config);
     tracing::info!(path = %config.store.path.display(), "opening store");
     let store = Store::open(&config.store.path)?;
-    tracing::info!(dir = %config.general.templates.display(), "loading templates");
     let templates = Arc::new(Templates::load(&config.general.templates)?);
+    tracing::info!(
+        overrides = templates.overrides().count(),
+        dir = %config.general.templates.display(),
+        "templates loaded (built in, with the overrides found in dir)"
+    );
     Ok(Context::new(store, templates, config, clock))
 }
 
@@ -250,34 +321,51 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     // Installed first: a SIGHUP's default action is to end the process.
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    let notifier = Arc::new(Notifier::from_env());
+    let health = Arc::new(Health::default());
     let parts = Arc::new(assemble(config, Arc::new(SystemClock))?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let wake_delivery = Arc::new(Notify::new());
     parts.ctx.set_outbox_waker(wake_delivery.clone());
     let mut tasks = tokio::task::JoinSet::new();
 
+    // Bound before READY=1, so that the CLI reaches the daemon once systemd says it started.
     let socket = parts.config().admin_socket();
-    let admin_roles = parts.roles();
-    let admin_stop = stop_rx.clone();
-    let admin_wake = wake_delivery.clone();
-    tasks.spawn(async move {
-        if let Err(e) = crate::admin::serve(&socket, admin_roles, admin_wake, admin_stop).await {
-            tracing::error!(error = %e, socket = %socket.display(), "admin endpoint failed; the CLI cannot reach this daemon");
+    match crate::admin::bind(&socket) {
+        Ok(listener) => {
+            let admin_roles = parts.roles();
+            let admin_stop = stop_rx.clone();
+            let admin_wake = wake_delivery.clone();
+            tasks.spawn(async move {
+                if let Err(e) =
+                    crate::admin::serve(listener, &socket, admin_roles, admin_wake, admin_stop)
+                        .await
+                {
+                    tracing::error!(error = %e, socket = %socket.display(), "admin endpoint failed; the CLI cannot reach this daemon");
+                }
+            });
         }
-    });
+        Err(e) => {
+            tracing::error!(error = %e, socket = %socket.display(), "admin endpoint failed; the CLI cannot reach this daemon")
+        }
+    }
 
     for desk in parts.config().desks.clone() {
         let (parts, stop, wake) = (parts.clone(), stop_rx.clone(), wake_delivery.clone());
         let name = format!("desk {}", desk.name);
-        tasks.spawn(workers::supervise(name, stop_rx.clone(), move || {
-            workers::desk(parts.clone(), desk.clone(), stop.clone(), wake.clone())
-        }));
+        tasks.spawn(workers::supervise(
+            name,
+            stop_rx.clone(),
+            health.clone(),
+            move || workers::desk(parts.clone(), desk.clone(), stop.clone(), wake.clone()),
+        ));
     }
     {
         let (parts, stop, wake) = (parts.clone(), stop_rx.clone(), wake_delivery.clone());
         tasks.spawn(workers::supervise(
             "delivery".into(),
             stop_rx.clone(),
+            health.clone(),
             move || workers::delivery(parts.clone(), stop.clone(), wake.clone()),
         ));
     }
@@ -286,13 +374,15 @@ pub async fn run(
         tasks.spawn(workers::supervise(
             "timers".into(),
             stop_rx.clone(),
+            health.clone(),
             move || workers::timers(parts.clone(), stop.clone(), wake.clone()),
         ));
     }
     {
         let parts = parts.clone();
         let stop = stop_rx.clone();
-        tasks.spawn(async move { workers::reload(parts, stop, hup).await });
+        let notifier = notifier.clone();
+        tasks.spawn(async move { workers::reload(parts, stop, hup, notifier).await });
     }
     if let Some(listener) = metrics_listener(parts.config()).await? {
         let metrics = parts.ctx.metrics.clone();
@@ -316,7 +406,19 @@ pub async fn run(
         });
     }
 
+    if let Some(every) = notifier.watchdog_interval() {
+        let (notifier, health, stop) = (notifier.clone(), health.clone(), stop_rx.clone());
+        tasks.spawn(workers::watchdog(notifier, health, every, stop));
+    }
+    let desks = parts.config().desks.len();
+    tracing::info!(desks, "started");
+    notifier.ready(&format!(
+        "running: {desks} desk{}",
+        if desks == 1 { "" } else { "s" }
+    ));
+
     shutdown.await;
+    notifier.stopping();
     tracing::info!("shutting down: finishing the work in hand");
     let _ = stop_tx.send(true);
     let finished = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
@@ -402,4 +504,52 @@ fn status_snapshots(parts: Arc<Parts>) -> crate::status_page::SnapshotSource {
             incidents,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_ends_with_one_line_an_operator_reads() {
+        let pass = |f: &dyn Fn(&mut OnceReport)| {
+            let mut r = OnceReport::default();
+            f(&mut r);
+            r.summary()
+        };
+        let cases: Vec<(String, &str)> = vec![
+            (pass(&|_| {}), "no new mail; nothing sent"),
+            (
+                pass(&|r| {
+                    (r.fetched, r.created, r.appended, r.aside, r.sent) = (3, 1, 1, 1, 1);
+                }),
+                "3 mails: 1 new ticket, 1 reply, 1 kept aside; 1 mail sent",
+            ),
+            (
+                pass(&|r| {
+                    (r.fetched, r.created, r.duplicates, r.quarantined) = (4, 2, 1, 1);
+                    (r.sent, r.failed, r.retrying) = (3, 1, 2);
+                }),
+                "4 mails: 2 new tickets, 1 duplicate, 1 quarantined; 3 mails sent, 1 failed, 2 to retry",
+            ),
+            (
+                pass(&|r| {
+                    r.timers.sla_warnings = 2;
+                    r.timers.sla_breaches = 1;
+                    r.broadcast.queued = 5;
+                    r.sent = 8;
+                }),
+                "no new mail; 2 SLA warnings, 1 SLA breach, 5 notices queued; 8 mails sent",
+            ),
+            (
+                pass(&|r| {
+                    (r.fetched, r.appended, r.retrying) = (1, 1, 1);
+                }),
+                "1 mail: 1 reply; 0 mails sent, 1 to retry",
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+    }
 }

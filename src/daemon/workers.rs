@@ -6,6 +6,7 @@
 //! blocking threads, never on the async workers that keep IMAP sessions, the admin socket and
 //! the status page answering.
 
+use super::notify::{Health, Notifier};
 use super::{batch, load_accounts, OnceReport, Parts};
 use crate::config::Desk;
 use crate::metrics::Delivered;
@@ -23,17 +24,29 @@ const PERMANENT_ERROR_RETRY: Duration = Duration::from_secs(600);
 
 /// Runs the worker `start` makes until it returns. A worker that panics is logged and started
 /// again after a pause that doubles (1 s up to 5 min), unless the daemon is stopping: one bad
-/// moment must not leave a desk dead while the daemon looks alive.
-pub(super) async fn supervise<F, Fut>(name: String, mut stop: watch::Receiver<bool>, start: F)
-where
+/// moment must not leave a desk dead while the daemon looks alive. `health` knows the worker
+/// as down from its panic until it runs again, and for good when it ends before the daemon
+/// stops (a desk that cannot start): the systemd watchdog is fed only while no worker is down.
+pub(super) async fn supervise<F, Fut>(
+    name: String,
+    mut stop: watch::Receiver<bool>,
+    health: Arc<Health>,
+    start: F,
+) where
     F: Fn() -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let mut pause = Duration::from_secs(1);
     loop {
         match tokio::spawn(start()).await {
-            Ok(()) => return,
+            Ok(()) => {
+                if !*stop.borrow() {
+                    health.down(&name);
+                }
+                return;
+            }
             Err(e) if e.is_panic() => {
+                health.down(&name);
                 let what = batch::panic_message(&*e.into_panic());
                 tracing::error!(worker = %name, panic = %what, restart_in = ?pause, "worker panicked; starting it again");
             }
@@ -43,7 +56,37 @@ where
         if sleep_or_shutdown(pause, &mut stop).await == Woken::Shutdown {
             return;
         }
+        health.up(&name);
         pause = (pause * 2).min(Duration::from_secs(300));
+    }
+}
+
+/// Feeds systemd's watchdog every `every` (half its timeout) while no worker is down; logs
+/// once when it holds back, and once when it resumes.
+pub(super) async fn watchdog(
+    notifier: Arc<Notifier>,
+    health: Arc<Health>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    tracing::info!(every = ?every, "feeding the systemd watchdog");
+    let mut held_back = false;
+    loop {
+        let down = health.down_workers();
+        if down.is_empty() {
+            if held_back {
+                tracing::info!("every worker runs again: feeding the systemd watchdog");
+                held_back = false;
+            }
+            notifier.watchdog();
+        } else if !held_back {
+            tracing::warn!(workers = ?down, "workers are down: not feeding the systemd watchdog");
+            held_back = true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => break,
+        }
     }
 }
 
@@ -141,7 +184,12 @@ pub(super) async fn timers(
         let timers = parts.timers.clone();
         match tokio::task::spawn_blocking(move || timers.run_due(now)).await {
             Ok(Ok(r)) if r != TimerReport::default() => {
-                tracing::info!(?r, "timers fired");
+                tracing::info!(
+                    sla_warnings = r.sla_warnings,
+                    sla_breaches = r.sla_breaches,
+                    handovers = r.handovers,
+                    "timers fired"
+                );
                 parts.ctx.metrics.timers_fired(
                     r.sla_warnings as u64,
                     r.sla_breaches as u64,
@@ -156,7 +204,13 @@ pub(super) async fn timers(
         let broadcaster = parts.broadcaster.clone();
         match tokio::task::spawn_blocking(move || broadcaster.run_due(now)).await {
             Ok(Ok(r)) if r.queued + r.held > 0 => {
-                tracing::info!(?r, "notices queued");
+                tracing::info!(
+                    notices = r.notices,
+                    queued = r.queued,
+                    held = r.held,
+                    failed = r.failed,
+                    "notices queued"
+                );
                 wake_delivery.notify_one();
             }
             Ok(Ok(_)) => {}
@@ -179,13 +233,13 @@ pub(super) async fn timers(
 }
 
 /// Reloads the accounts file on SIGHUP. A file that does not validate is refused with a log
-/// line naming every problem, and the accounts in force stay.
-/// Reloads the accounts file on SIGHUP (a file that does not validate is refused and the
-/// directory in force stays).
+/// line naming every problem, and the accounts in force stay. systemd is told RELOADING=1
+/// before and READY=1 after, either way.
 pub(super) async fn reload(
     parts: Arc<Parts>,
     mut stop: watch::Receiver<bool>,
     hup: std::io::Result<tokio::signal::unix::Signal>,
+    notifier: Arc<Notifier>,
 ) {
     let Ok(mut hup) = hup else {
         tracing::warn!("cannot listen for SIGHUP: accounts will not be reloaded");
@@ -195,9 +249,15 @@ pub(super) async fn reload(
         tokio::select! {
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading accounts");
-                if let Err(e) = load_accounts(&parts.ctx) {
-                    tracing::error!(error = %e, "accounts not reloaded; the previous ones stay in force");
-                }
+                notifier.reloading();
+                let status = match load_accounts(&parts.ctx) {
+                    Ok(()) => "running; accounts reloaded".to_string(),
+                    Err(e) => {
+                        tracing::error!(error = %e, "accounts not reloaded; the previous ones stay in force");
+                        format!("running; accounts NOT reloaded: {e}")
+                    }
+                };
+                notifier.ready(&status);
             }
             _ = stop.changed() => break,
         }
@@ -255,8 +315,15 @@ mod tests {
         let (_stop_tx, stop) = watch::channel(false);
         let runs = Arc::new(AtomicUsize::new(0));
         let counted = runs.clone();
-        supervise("test".into(), stop, move || {
+        let health = Arc::new(Health::default());
+        let seen_down = Arc::new(AtomicUsize::new(0));
+        let (h, down) = (health.clone(), seen_down.clone());
+        supervise("test".into(), stop, health.clone(), move || {
             let runs = counted.clone();
+            // Restarted after a panic: it was down until now, and is up again.
+            if !h.down_workers().is_empty() {
+                down.fetch_add(1, Ordering::SeqCst);
+            }
             async move {
                 if runs.fetch_add(1, Ordering::SeqCst) < 2 {
                     panic!("a bug in a worker");
@@ -269,6 +336,16 @@ mod tests {
             3,
             "two panics, then a clean end"
         );
+        assert_eq!(
+            seen_down.load(Ordering::SeqCst),
+            0,
+            "up again when restarted"
+        );
+        assert_eq!(
+            health.down_workers(),
+            ["test"],
+            "a worker that ends while the daemon runs is down"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -277,15 +354,53 @@ mod tests {
         let runs = Arc::new(AtomicUsize::new(0));
         let counted = runs.clone();
         let _ = stop_tx.send(true);
-        supervise("test".into(), stop, move || {
-            let runs = counted.clone();
-            async move {
-                runs.fetch_add(1, Ordering::SeqCst);
-                panic!("always");
-            }
-        })
+        supervise(
+            "test".into(),
+            stop,
+            Arc::new(Health::default()),
+            move || {
+                let runs = counted.clone();
+                async move {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    panic!("always");
+                }
+            },
+        )
         .await;
         assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_is_fed_only_while_no_worker_is_down() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("notify");
+        let systemd = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
+        systemd.set_nonblocking(true).expect("nonblocking");
+        let heard = || {
+            let mut buf = [0u8; 64];
+            let mut n = 0;
+            while let Ok(len) = systemd.recv(&mut buf) {
+                assert_eq!(&buf[..len], b"WATCHDOG=1");
+                n += 1;
+            }
+            n
+        };
+        let health = Arc::new(Health::default());
+        health.down("desk nl");
+        let (stop_tx, stop) = watch::channel(false);
+        let task = tokio::spawn(watchdog(
+            Arc::new(Notifier::to_path(&path)),
+            health.clone(),
+            Duration::from_secs(1),
+            stop,
+        ));
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        assert_eq!(heard(), 0, "a worker is down: no ping");
+        health.up("desk nl");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(heard() >= 1, "every worker runs: pings again");
+        let _ = stop_tx.send(true);
+        task.await.expect("the watchdog task ends on stop");
     }
 
     #[test]

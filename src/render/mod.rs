@@ -1,4 +1,6 @@
-//! Templates: handlebars in strict mode, loaded from `templates/<lang>/<name>.<part>.hbs`.
+//! Templates: handlebars in strict mode. The shipped `templates/<lang>/<name>.<part>.hbs` are
+//! compiled into the binary (by `build.rs`); files of the same key in the overrides folder
+//! (`[general] templates`) replace them one by one, so a deployment needs nothing on disk.
 //!
 //! A mail is three templates (`subject`, `txt`, `html`). The HTML part is escaped by handlebars;
 //! the subject and text parts are not (they are not HTML), and the subject is collapsed onto one
@@ -9,11 +11,17 @@
 //! the store, the other adapters or the pipeline.
 
 pub mod context;
+mod vars;
+
+/// The templates compiled in from `templates/` by `build.rs`.
+mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/builtin_templates.rs"));
+}
 
 use context::{samples, value};
 use handlebars::Handlebars;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The parts of a templated mail.
@@ -124,7 +132,9 @@ fn sample_incident_notice() -> Value {
 pub enum RenderError {
     #[error("template directory {path}: {message}")]
     Load { path: String, message: String },
-    #[error("no template {name} in {tried:?} (looked in {dir})")]
+    #[error("templates do not compile: {}", .problems.join("; "))]
+    Compile { problems: Vec<String> },
+    #[error("no template {name} in {tried:?} (built in, overrides in {dir})")]
     Missing {
         name: String,
         tried: Vec<String>,
@@ -145,85 +155,125 @@ pub struct Rendered {
     pub warnings: Vec<String>,
 }
 
-/// The loaded templates.
+/// Where one template file (`lang/name.part`) in force comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Compiled into the binary from the repository's `templates/`.
+    BuiltIn,
+    /// A file in the overrides folder (`[general] templates`), which wins over the built-in one.
+    Override(PathBuf),
+}
+
+/// The templates in force: the built-in set, with the files of the overrides folder in place of
+/// the built-in ones they name (and any they add).
 pub struct Templates {
     html: Handlebars<'static>,
     plain: Handlebars<'static>,
-    dir: PathBuf,
-    /// `lang/name.part` keys present.
-    present: BTreeSet<String>,
+    /// The overrides folder, when one was named (it need not exist).
+    dir: Option<PathBuf>,
+    /// `lang/name.part` → where the template in force comes from.
+    present: BTreeMap<String, Origin>,
 }
 
 impl Templates {
-    /// Loads every `*.hbs` under `dir`. Compile errors are reported with the file name.
+    /// The built-in templates only.
+    pub fn builtin() -> Result<Templates, RenderError> {
+        Templates::build(None, Vec::new())
+    }
+
+    /// The built-in templates, with every `<lang>/<name>.<part>.hbs` under `dir` in place of
+    /// the built-in one of the same key. A `dir` that does not exist holds no overrides (the
+    /// built-in set is complete); one that cannot be read is an error. Compile errors are
+    /// reported together, each with its file.
     pub fn load(dir: &Path) -> Result<Templates, RenderError> {
+        let overrides = override_files(dir)?;
+        Templates::build(Some(dir.to_path_buf()), overrides)
+    }
+
+    fn build(
+        dir: Option<PathBuf>,
+        overrides: Vec<(String, PathBuf)>,
+    ) -> Result<Templates, RenderError> {
         let mut html = Handlebars::new();
         html.set_strict_mode(true);
         let mut plain = Handlebars::new();
         plain.set_strict_mode(true);
         plain.register_escape_fn(handlebars::no_escape);
-        let mut present = BTreeSet::new();
-        let mut errors = Vec::new();
-        let entries = std::fs::read_dir(dir).map_err(|e| RenderError::Load {
-            path: dir.display().to_string(),
-            message: e.to_string(),
-        })?;
-        let mut files = Vec::new();
-        for lang_dir in entries.flatten() {
-            let lang = lang_dir.file_name().to_string_lossy().into_owned();
-            if !lang_dir.path().is_dir() {
-                continue;
-            }
-            for f in std::fs::read_dir(lang_dir.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let file = f.file_name().to_string_lossy().into_owned();
-                if let Some(stem) = file.strip_suffix(".hbs") {
-                    files.push((format!("{lang}/{stem}"), f.path()));
-                }
-            }
-        }
-        files.sort();
-        for (key, path) in files {
-            let source = match std::fs::read_to_string(&path) {
-                Ok(s) => s,
-                Err(e) => {
-                    errors.push(format!("{}: {e}", path.display()));
-                    continue;
-                }
-            };
+        let mut present = BTreeMap::new();
+        let mut problems = Vec::new();
+        let mut register = |key: &str, source: &str, origin: Origin, problems: &mut Vec<String>| {
             let registry = if key.ends_with(".html") {
                 &mut html
             } else {
                 &mut plain
             };
-            match registry.register_template_string(&key, source) {
+            match registry.register_template_string(key, source) {
                 Ok(()) => {
-                    present.insert(key);
+                    present.insert(key.to_string(), origin);
                 }
-                Err(e) => errors.push(format!("{}: {e}", path.display())),
+                Err(e) => problems.push(format!("{}: {e}", origin_name(key, &origin))),
+            }
+        };
+        for (key, source) in builtin::BUILTIN {
+            register(key, source, Origin::BuiltIn, &mut problems);
+        }
+        for (key, path) in overrides {
+            match std::fs::read_to_string(&path) {
+                Ok(source) => register(&key, &source, Origin::Override(path), &mut problems),
+                Err(e) => problems.push(format!("{}: {e}", path.display())),
             }
         }
-        if !errors.is_empty() {
-            return Err(RenderError::Load {
-                path: dir.display().to_string(),
-                message: errors.join("; "),
-            });
+        if !problems.is_empty() {
+            return Err(RenderError::Compile { problems });
         }
         Ok(Templates {
             html,
             plain,
-            dir: dir.to_path_buf(),
+            dir,
             present,
         })
+    }
+
+    /// The overrides folder named in the config, if any.
+    pub fn overrides_dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Every template file in force, `lang/name.part`, with where it comes from.
+    pub fn files(&self) -> impl Iterator<Item = (&str, &Origin)> {
+        self.present.iter().map(|(k, o)| (k.as_str(), o))
+    }
+
+    /// The override files in force, `lang/name.part` with their paths.
+    pub fn overrides(&self) -> impl Iterator<Item = (&str, &Path)> {
+        self.present.iter().filter_map(|(k, o)| match o {
+            Origin::Override(p) => Some((k.as_str(), p.as_path())),
+            Origin::BuiltIn => None,
+        })
+    }
+
+    /// The languages in which template `name` is complete (subject and text; HTML is optional).
+    pub fn languages_of(&self, name: &str) -> BTreeSet<String> {
+        self.languages()
+            .into_iter()
+            .filter(|lang| {
+                ["subject", "txt"]
+                    .iter()
+                    .all(|part| self.present.contains_key(&format!("{lang}/{name}.{part}")))
+            })
+            .collect()
+    }
+
+    fn describe_dir(&self) -> String {
+        self.dir
+            .as_ref()
+            .map_or_else(|| "(none)".to_string(), |d| d.display().to_string())
     }
 
     /// Languages that have at least one template.
     pub fn languages(&self) -> BTreeSet<String> {
         self.present
-            .iter()
+            .keys()
             .filter_map(|k| k.split_once('/').map(|(l, _)| l.to_string()))
             .collect()
     }
@@ -244,15 +294,15 @@ impl Templates {
                 continue;
             }
             tried.push(lang.to_string());
-            if !self.present.contains(&format!("{lang}/{name}.subject"))
-                || !self.present.contains(&format!("{lang}/{name}.txt"))
+            if !self.present.contains_key(&format!("{lang}/{name}.subject"))
+                || !self.present.contains_key(&format!("{lang}/{name}.txt"))
             {
                 warnings.push(format!("no {name} template in {lang:?}"));
                 continue;
             }
             let subject = self.part(&self.plain, lang, name, "subject", ctx)?;
             let text = self.part(&self.plain, lang, name, "txt", ctx)?;
-            let html = if self.present.contains(&format!("{lang}/{name}.html")) {
+            let html = if self.present.contains_key(&format!("{lang}/{name}.html")) {
                 Some(self.part(&self.html, lang, name, "html", ctx)?)
             } else {
                 None
@@ -278,7 +328,7 @@ impl Templates {
         Err(RenderError::Missing {
             name: name.to_string(),
             tried,
-            dir: self.dir.display().to_string(),
+            dir: self.describe_dir(),
         })
     }
 
@@ -297,48 +347,136 @@ impl Templates {
         })
     }
 
-    /// Every problem with the templates for `languages`: missing parts, and renders of each
-    /// template with its sample context failing in strict mode (unknown variables). Staff
-    /// templates are checked in English only.
+    /// Every problem with the templates in force for desks speaking `languages`:
+    /// - an override that names no template deskgate sends, or no part of one (it would never
+    ///   be used: a misspelt file name);
+    /// - a template missing in a desk's language (its readers get another language);
+    /// - a template that fails to render its sample context in strict mode, or that names a
+    ///   variable its context does not provide in a branch the sample does not take
+    ///   ([`vars::unknown_paths`]).
+    ///
+    /// Every override is checked, in whatever language; built-in templates in the desks'
+    /// languages (staff templates in English only).
     pub fn check(&self, languages: &[String]) -> Vec<String> {
         let mut problems = Vec::new();
+        let known = known_templates();
+        let names: Vec<&str> = known.iter().map(|(n, _, _)| *n).collect();
+        let mut to_check: BTreeSet<String> = BTreeSet::new();
+        for (key, path) in self.overrides() {
+            let (name, part) = split_key(key);
+            if !PARTS.contains(&part) {
+                problems.push(format!(
+                    "{}: {part:?} is not a template part (subject, txt, html); the file is never used",
+                    path.display()
+                ));
+            } else if !names.contains(&name) {
+                problems.push(format!(
+                    "{}: no template is called {name:?} (known: {}); the file is never used",
+                    path.display(),
+                    names.join(", ")
+                ));
+            } else {
+                to_check.insert(key.to_string());
+            }
+        }
         let english = vec!["en".to_string()];
-        for (name, audience, sample) in known_templates() {
+        for (name, audience, _) in &known {
             let languages = match audience {
                 Audience::Customer => languages,
                 Audience::Staff => &english,
             };
-            for part in PARTS {
-                if !self.present.contains(&format!("en/{name}.{part}")) {
-                    problems.push(format!(
-                        "{}: en/{name}.{part}.hbs is missing (English is the last fallback)",
-                        self.dir.display()
-                    ));
-                }
-            }
-            for lang in languages {
+            for lang in languages.iter().chain(&english) {
                 for part in PARTS {
                     let key = format!("{lang}/{name}.{part}");
-                    if !self.present.contains(&key) {
+                    if self.present.contains_key(&key) {
+                        to_check.insert(key);
+                    } else if lang == "en" {
                         problems.push(format!(
-                            "{}: {key}.hbs is missing; {lang} readers will get another language",
-                            self.dir.display()
+                            "{key}.hbs is missing (English is the last fallback)"
                         ));
-                        continue;
-                    }
-                    let reg = if part == "html" {
-                        &self.html
                     } else {
-                        &self.plain
-                    };
-                    if let Err(e) = reg.render(&key, &sample) {
-                        problems.push(format!("{}: {key}.hbs: {e}", self.dir.display()));
+                        problems.push(format!(
+                            "{key}.hbs is missing; {lang} readers will get another language"
+                        ));
                     }
+                }
+            }
+        }
+        for key in &to_check {
+            let (name, part) = split_key(key);
+            let Some((_, _, sample)) = known.iter().find(|(n, _, _)| *n == name) else {
+                continue;
+            };
+            let Some(origin) = self.present.get(key) else {
+                continue;
+            };
+            let reg = if part == "html" {
+                &self.html
+            } else {
+                &self.plain
+            };
+            if let Err(e) = reg.render(key, sample) {
+                problems.push(format!("{}: {e}", origin_name(key, origin)));
+            }
+            if let Some(template) = reg.get_template(key) {
+                for path in vars::unknown_paths(template, sample) {
+                    problems.push(format!(
+                        "{}: {{{{{path}}}}} is not a variable of {name} (see templates/README.md)",
+                        origin_name(key, origin)
+                    ));
                 }
             }
         }
         problems
     }
+}
+
+/// `lang/name.part` → (name, part).
+fn split_key(key: &str) -> (&str, &str) {
+    let stem = key.split_once('/').map_or(key, |(_, s)| s);
+    stem.rsplit_once('.').unwrap_or((stem, ""))
+}
+
+/// How a problem names a template: its file for an override, `built-in …` otherwise.
+fn origin_name(key: &str, origin: &Origin) -> String {
+    match origin {
+        Origin::BuiltIn => format!("built-in {key}.hbs"),
+        Origin::Override(p) => p.display().to_string(),
+    }
+}
+
+/// The `<lang>/<name>.<part>.hbs` files under `dir`, sorted, as (key, path); none when `dir`
+/// does not exist.
+fn override_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, RenderError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(RenderError::Load {
+                path: dir.display().to_string(),
+                message: e.to_string(),
+            })
+        }
+    };
+    let mut files = Vec::new();
+    for lang_dir in entries.flatten() {
+        let lang = lang_dir.file_name().to_string_lossy().into_owned();
+        if !lang_dir.path().is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(lang_dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let file = f.file_name().to_string_lossy().into_owned();
+            if let Some(stem) = file.strip_suffix(".hbs") {
+                files.push((format!("{lang}/{stem}"), f.path()));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 #[cfg(test)]
@@ -351,25 +489,105 @@ mod tests {
         std::fs::write(p, body).expect("write");
     }
 
+    fn ack_sample() -> Value {
+        value(&samples::ack())
+    }
+
     #[test]
-    fn falls_back_to_the_desk_language_then_english() {
+    fn an_override_on_disk_wins_and_the_other_templates_stay_built_in() {
         let dir = tempfile::tempdir().expect("tempdir");
-        write(dir.path(), "en/ack.subject", "[{{ref}}] Received");
-        write(dir.path(), "en/ack.txt", "Hello");
-        write(dir.path(), "fr/ack.subject", "[{{ref}}] Reçu");
-        write(dir.path(), "fr/ack.txt", "Bonjour");
+        write(dir.path(), "fr/ack.subject", "[{{ref}}] Reçu, merci");
         let t = Templates::load(dir.path()).expect("load");
-        let ctx = serde_json::json!({"ref": "NL-0001"});
-        let r = t.render("ack", "de", "fr", &ctx).expect("render");
-        assert_eq!(
-            (r.subject.as_str(), r.language.as_str()),
-            ("[NL-0001] Reçu", "fr")
+        let r = t.render("ack", "fr", "en", &ack_sample()).expect("render");
+        assert_eq!(r.subject, "[NL-000001] Reçu, merci");
+        assert!(
+            r.text.contains("NL-000001"),
+            "the built-in text: {}",
+            r.text
         );
+        let builtin = Templates::builtin().expect("built in");
+        let b = builtin
+            .render("ack", "fr", "en", &ack_sample())
+            .expect("render");
+        assert_eq!((&r.text, &r.html), (&b.text, &b.html));
+        assert_ne!(r.subject, b.subject);
+        let overrides: Vec<(&str, &Path)> = t.overrides().collect();
+        assert_eq!(overrides.len(), 1);
+        assert_eq!(overrides[0].0, "fr/ack.subject");
+    }
+
+    #[test]
+    fn a_missing_overrides_folder_means_the_built_in_set() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = Templates::load(&dir.path().join("nowhere")).expect("load");
+        assert_eq!(t.overrides().count(), 0);
+        assert!(t.languages().contains("fr"));
+        let r = t.render("ack", "nl", "en", &ack_sample()).expect("render");
+        assert_eq!(r.language, "nl");
+    }
+
+    #[test]
+    fn a_language_without_templates_falls_back_to_the_desk_language_then_english() {
+        let t = Templates::builtin().expect("built in");
+        let r = t.render("ack", "sv", "fr", &ack_sample()).expect("render");
+        assert_eq!(r.language, "fr");
         assert_eq!(r.warnings.len(), 1);
-        let r = t.render("ack", "de", "it", &ctx).expect("render");
+        let r = t.render("ack", "sv", "fi", &ack_sample()).expect("render");
         assert_eq!(r.language, "en");
-        let r = t.render("ack", "fr", "en", &ctx).expect("render");
+        let r = t.render("ack", "fr", "en", &ack_sample()).expect("render");
         assert!(r.warnings.is_empty());
+    }
+
+    #[test]
+    fn check_names_each_broken_override_by_its_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "fr/akc.subject", "x");
+        write(dir.path(), "fr/ack.text", "x");
+        write(
+            dir.path(),
+            "nl/ack.subject",
+            "[{{ref}}] {{#if requester.nmae}}x{{/if}}",
+        );
+        write(dir.path(), "en/reply.txt", "{{staff.name}} {{texte}}");
+        let t = Templates::load(dir.path()).expect("load");
+        let problems = t.check(&["en".to_string(), "nl".to_string()]);
+        let path = |key: &str| dir.path().join(format!("{key}.hbs")).display().to_string();
+        let expect = [
+            (path("fr/akc.subject"), "no template is called \"akc\""),
+            (path("fr/ack.text"), "\"text\" is not a template part"),
+            (
+                path("nl/ack.subject"),
+                "{{requester.nmae}} is not a variable of ack",
+            ),
+            (path("en/reply.txt"), "strict mode"),
+            (path("en/reply.txt"), "{{texte}} is not a variable of reply"),
+        ];
+        for (file, what) in &expect {
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.starts_with(file.as_str()) && p.contains(what)),
+                "{file}: {what} in {problems:#?}"
+            );
+        }
+        assert_eq!(problems.len(), expect.len(), "{problems:#?}");
+        assert_eq!(
+            Templates::builtin()
+                .expect("built in")
+                .check(&["fr".into()]),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn an_override_that_does_not_compile_is_refused_with_its_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "de/ack.txt", "{{#if ref}}unclosed");
+        let Err(RenderError::Compile { problems }) = Templates::load(dir.path()) else {
+            panic!("an unclosed block must not load");
+        };
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].starts_with(&dir.path().join("de/ack.txt.hbs").display().to_string()));
     }
 
     #[test]

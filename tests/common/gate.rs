@@ -49,7 +49,8 @@ pub const DKIM_OK: &str = "Authentication-Results: mx.provider.example; dkim=pas
 
 /// A deskgate configuration, written by [`GateConfig::write_to`] (or started as a [`Gate`]).
 ///
-/// Defaults: the store in `store/` of the gate's dir, the shipped templates, Message-IDs at
+/// Defaults: the store in `store/` of the gate's dir, the built-in templates (`templates`, a
+/// folder of overrides that the gate's dir does not have), Message-IDs at
 /// `desk.example.net`, and mail "sent" into files (`file://…/outbox`) until [`smtp_port`] or
 /// [`smtp_url`] says otherwise. Paths given relative are inside the gate's dir.
 ///
@@ -80,7 +81,9 @@ impl GateConfig {
     pub fn new() -> GateConfig {
         GateConfig {
             store: PathBuf::from("store"),
-            templates: Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"),
+            // Relative and absent from the gate's dir: no overrides, the templates built into
+            // the binary, as a deployment that changes no wording runs.
+            templates: PathBuf::from("templates"),
             sections: Vec::new(),
             teams: String::new(),
             plans: String::new(),
@@ -134,7 +137,8 @@ impl GateConfig {
         self
     }
 
-    /// Another templates folder than the shipped one.
+    /// A folder of template overrides (relative: resolved by deskgate against the config's
+    /// folder, the gate's dir).
     pub fn templates(mut self, path: impl Into<PathBuf>) -> GateConfig {
         self.templates = path.into();
         self
@@ -684,6 +688,12 @@ impl Gate {
     /// Starts `deskgate <args>` (the daemon, or a pass to kill half-way) with its stderr appended
     /// to `daemon.log` after a line naming the run; does not wait for anything.
     pub fn spawn(&self, args: &[&str]) -> Daemon {
+        self.spawn_with_env(args, &[])
+    }
+
+    /// [`Gate::spawn`] with these environment variables set (`NOTIFY_SOCKET`, as systemd sets
+    /// it, or `DESKGATE_LOG_FORMAT`).
+    pub fn spawn_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let run = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
         let log_path = self.log_path();
         let mut log = fs::OpenOptions::new()
@@ -696,6 +706,7 @@ impl Gate {
         let child = self
             .cmd(args)
             .env("DESKGATE_LOG", DAEMON_LOG)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
