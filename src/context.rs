@@ -5,8 +5,9 @@
 //! ([`crate::ingest::Ingestor`]), the timers ([`crate::timers::Timers`]), the broadcasts
 //! ([`crate::broadcast::Broadcaster`]), the delivery, the admin endpoint. It holds the store,
 //! the config, the templates, the clock, the support model built from the config once, and the
-//! accounts directory (swapped as a whole on reload). Each role keeps its own state; the
-//! context keeps none of theirs.
+//! accounts directory (swapped as a whole on reload), and the DKIM checker with its resolver and
+//! key cache (started on the first staff claim that needs it). Each role keeps its own state;
+//! the context keeps none of theirs.
 //!
 //! Must not import a role (ingest, timers, broadcast, delivery, admin, daemon, cli): they
 //! import it.
@@ -18,6 +19,7 @@ use crate::core::mail::own::Stamp;
 use crate::core::service::accounts::Directory;
 use crate::core::service::shifts;
 use crate::core::service::ticket::{Priority, Ticket};
+use crate::dkim;
 use crate::metrics::Metrics;
 use crate::render::Templates;
 use crate::store::Store;
@@ -40,6 +42,9 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// What this installation writes into its mail, to know it when it comes back.
     pub stamp: Stamp,
+    /// deskgate's own DKIM and ARC check of staff mail (`[auth] dkim`): one resolver and one
+    /// key cache for every desk.
+    pub signatures: dkim::Verifier,
     /// The accounts directory; replaced as a whole when the accounts file is reloaded.
     accounts: RwLock<Arc<Directory>>,
     /// Woken when durable outbox entries are waiting (the delivery task's).
@@ -72,6 +77,7 @@ impl Context {
             timings: Timings::default(),
             metrics: Arc::new(Metrics::from_config(&config, clock.now())),
             stamp: Stamp::new(&secret, &config.message_id_domain()),
+            signatures: dkim::Verifier::new(dkim::Settings::from_config(&config.auth)),
             store,
             templates,
             config,

@@ -1,11 +1,12 @@
 //! deskgate: an email-driven ticket gateway for service desks.
 //!
 //! Modules in reading order: the pure [`core`] first; then the adapters around it (the store,
-//! where mail comes from, where it goes, the templates, the metrics endpoint); then the pipeline that joins them —
-//! the shared [`context`] and [`support`] model, the one path into the outbox ([`outgoing`]),
-//! and the roles that each own their work: [`ingest`], [`timers`], [`broadcast`],
-//! [`delivery`], wired by the [`daemon`]; last the interfaces: the accounts file, the JSON
-//! views, the admin endpoint, the status page and the command line ([`cli`]).
+//! where mail comes from, where it goes, the templates, the metrics endpoint, our own DKIM
+//! check); then the pipeline that joins them — the shared [`context`] and [`support`] model,
+//! the one path into the outbox ([`outgoing`]), and the roles that each own their work:
+//! [`ingest`], [`timers`], [`broadcast`], [`delivery`], wired by the [`daemon`]; last the
+//! interfaces: the accounts file, the JSON views, the admin endpoint, the status page and the
+//! command line ([`cli`]).
 
 pub mod core;
 
@@ -16,6 +17,7 @@ pub mod source;
 pub mod outbound;
 pub mod render;
 pub mod metrics;
+pub mod dkim;
 
 pub mod timings;
 pub mod support;

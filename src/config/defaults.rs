@@ -2,7 +2,8 @@
 //! values of whole sections, the embedded config and the shipped plans.
 
 use super::sections::{
-    BroadcastConfig, General, IngestConfig, LimitsConfig, MetricsConfig, OutboxConfig, StatusConfig,
+    AuthConfig, BroadcastConfig, General, IngestConfig, LimitsConfig, MetricsConfig, OutboxConfig,
+    StatusConfig,
 };
 use std::path::PathBuf;
 
@@ -85,6 +86,31 @@ pub(super) fn default_reminder_before() -> String {
 }
 pub(super) fn default_completion_grace() -> String {
     "6h".into()
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            trusted_authserv_ids: Vec::new(),
+            trusted_relays: Vec::new(),
+            dkim: false,
+            trusted_arc_sealers: Vec::new(),
+            dns_server: None,
+            dns_timeout_secs: default_dns_timeout(),
+            key_cache_entries: default_key_cache_entries(),
+            key_cache_max_secs: default_key_cache_max(),
+        }
+    }
+}
+
+pub(super) fn default_dns_timeout() -> u64 {
+    5
+}
+pub(super) fn default_key_cache_entries() -> usize {
+    1024
+}
+pub(super) fn default_key_cache_max() -> u64 {
+    3600
 }
 
 impl Default for LimitsConfig {

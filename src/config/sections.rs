@@ -176,10 +176,15 @@ pub struct Desk {
     pub imap: Option<ImapConfig>,
     #[serde(default)]
     pub maildir: Option<MaildirConfig>,
+    /// This desk's own accepted proofs of staff identity, over `[auth]`'s.
+    #[serde(default)]
+    pub auth: Option<DeskAuth>,
 }
 
-/// Which mail authentication results are believed.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+/// Which proofs that a staff mail is really theirs are believed, and how deskgate checks DKIM
+/// itself. The four proof keys are the default of every desk; a `[desk.auth]` table replaces
+/// any of them for its desk. The DNS keys are global (one resolver, one key cache).
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// authserv-ids of our own mail servers, whose Authentication-Results headers are believed
@@ -191,6 +196,102 @@ pub struct AuthConfig {
     /// authenticate their own users.
     #[serde(default)]
     pub trusted_relays: Vec<String>,
+    /// Verify the DKIM signatures (and ARC chains) of staff mail in-process, with DNS lookups
+    /// of the keys, when no trusted header or relay vouches for it.
+    #[serde(default)]
+    pub dkim: bool,
+    /// Domains (`d=` of the `ARC-Seal`) of forwarders whose ARC results are believed when they
+    /// sealed the mail last (needs `dkim = true`).
+    #[serde(default)]
+    pub trusted_arc_sealers: Vec<String>,
+    /// The nameserver for DKIM key lookups, "address:port" (or an address, port 53); default
+    /// the system's (/etc/resolv.conf).
+    #[serde(default)]
+    pub dns_server: Option<String>,
+    /// Seconds one mail's whole DKIM/ARC check may take before it counts as not authenticated.
+    #[serde(default = "default_dns_timeout")]
+    pub dns_timeout_secs: u64,
+    /// Keys (and key errors) kept in memory, each for its DNS TTL but at most
+    /// `key_cache_max_secs`.
+    #[serde(default = "default_key_cache_entries")]
+    pub key_cache_entries: usize,
+    #[serde(default = "default_key_cache_max")]
+    pub key_cache_max_secs: u64,
+}
+
+/// A desk's own `[desk.auth]`: each key given replaces the `[auth]` one for this desk.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeskAuth {
+    #[serde(default)]
+    pub trusted_authserv_ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub trusted_relays: Option<Vec<String>>,
+    #[serde(default)]
+    pub dkim: Option<bool>,
+    #[serde(default)]
+    pub trusted_arc_sealers: Option<Vec<String>>,
+}
+
+/// The proofs of staff identity one desk accepts, its `[desk.auth]` over `[auth]`.
+#[derive(Debug, Clone, Copy)]
+pub struct StaffProofs<'a> {
+    pub trusted_authserv_ids: &'a [String],
+    pub trusted_relays: &'a [String],
+    pub dkim: bool,
+    pub trusted_arc_sealers: &'a [String],
+}
+
+impl AuthConfig {
+    /// The nameserver for key lookups; `None` means the system's.
+    pub fn dns_server_addr(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        let Some(text) = self.dns_server.as_deref().map(str::trim) else {
+            return Ok(None);
+        };
+        if let Ok(addr) = text.parse::<std::net::SocketAddr>() {
+            return Ok(Some(addr));
+        }
+        text.trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .map(|ip| Some(std::net::SocketAddr::new(ip, 53)))
+            .map_err(|_| {
+                format!(
+                    "{text:?} is not an IP address with an optional port, such as \"127.0.0.1:53\""
+                )
+            })
+    }
+
+    /// The proofs `desk` accepts.
+    pub fn proofs<'a>(&'a self, desk: &'a Desk) -> StaffProofs<'a> {
+        let own = desk.auth.as_ref();
+        StaffProofs {
+            trusted_authserv_ids: own
+                .and_then(|a| a.trusted_authserv_ids.as_deref())
+                .unwrap_or(&self.trusted_authserv_ids),
+            trusted_relays: own
+                .and_then(|a| a.trusted_relays.as_deref())
+                .unwrap_or(&self.trusted_relays),
+            dkim: own.and_then(|a| a.dkim).unwrap_or(self.dkim),
+            trusted_arc_sealers: own
+                .and_then(|a| a.trusted_arc_sealers.as_deref())
+                .unwrap_or(&self.trusted_arc_sealers),
+        }
+    }
+
+    /// The proofs `[auth]` alone gives (a mail not read for any one desk).
+    pub fn global_proofs(&self) -> StaffProofs<'_> {
+        StaffProofs {
+            trusted_authserv_ids: &self.trusted_authserv_ids,
+            trusted_relays: &self.trusted_relays,
+            dkim: self.dkim,
+            trusted_arc_sealers: &self.trusted_arc_sealers,
+        }
+    }
+
+    /// Whether any desk checks DKIM itself.
+    pub fn any_dkim(&self, desks: &[Desk]) -> bool {
+        self.dkim || desks.iter().any(|d| self.proofs(d).dkim)
+    }
 }
 
 /// A support team.

@@ -97,6 +97,9 @@ impl Config {
                 );
             }
         }
+        for (key, problem) in self.auth_problems() {
+            bad(&key, problem);
+        }
         let mut team_names = std::collections::HashSet::new();
         for (i, t) in self.teams.iter().enumerate() {
             let key = |k: &str| format!("team[{i}] ({}).{k}", t.name);
@@ -297,6 +300,59 @@ impl Config {
     }
 }
 
+/// The longest a staff mail's DKIM check may hold up its desk.
+const MAX_DNS_TIMEOUT_SECS: u64 = 60;
+
+impl Config {
+    /// Every problem of `[auth]` and the desks' `[desk.auth]`, as (key, problem).
+    fn auth_problems(&self) -> Vec<(String, String)> {
+        let auth = &self.auth;
+        let mut p = Vec::new();
+        if let Err(e) = auth.dns_server_addr() {
+            p.push(("auth.dns_server".to_string(), e));
+        }
+        if !(1..=MAX_DNS_TIMEOUT_SECS).contains(&auth.dns_timeout_secs) {
+            p.push((
+                "auth.dns_timeout_secs".to_string(),
+                format!(
+                    "{} is not between 1 and {MAX_DNS_TIMEOUT_SECS}",
+                    auth.dns_timeout_secs
+                ),
+            ));
+        }
+        let sealers = |key: String, list: &[String], dkim: bool, p: &mut Vec<(String, String)>| {
+            for s in list {
+                if s.trim().is_empty() || s.contains(['@', ' ']) || !s.contains('.') {
+                    p.push((key.clone(), format!("{s:?} is not a domain")));
+                }
+            }
+            if !list.is_empty() && !dkim {
+                p.push((
+                    key,
+                    "ARC is checked by deskgate's own DKIM check: set dkim = true".into(),
+                ));
+            }
+        };
+        sealers(
+            "auth.trusted_arc_sealers".into(),
+            &auth.trusted_arc_sealers,
+            auth.any_dkim(&self.desks),
+            &mut p,
+        );
+        for (i, d) in self.desks.iter().enumerate() {
+            if let Some(own) = d.auth.as_ref().and_then(|a| a.trusted_arc_sealers.as_ref()) {
+                sealers(
+                    format!("desk[{i}] ({}).auth.trusted_arc_sealers", d.name),
+                    own,
+                    auth.proofs(d).dkim,
+                    &mut p,
+                );
+            }
+        }
+        p
+    }
+}
+
 impl StatusConfig {
     /// Every problem of the section, as (key, problem).
     fn problems(&self) -> Vec<(&'static str, String)> {
@@ -379,5 +435,109 @@ language = "xx"
         assert!(all.contains("cfg.toml: desk[0] (nl).address"), "{all}");
         assert!(all.contains("desk[0] (nl).language"), "{all}");
         assert!(all.contains("desk[0] (nl).imap: a desk needs"), "{all}");
+    }
+
+    #[test]
+    fn auth_keys_are_checked_globally_and_per_desk() {
+        let text = r#"
+[store]
+path = "x"
+[smtp]
+url = "file:///tmp/x"
+[auth]
+dns_server = "resolver.example"
+dns_timeout_secs = 0
+trusted_arc_sealers = ["lists.example"]
+[[desk]]
+name = "nl"
+address = "nl@example.net"
+language = "en"
+[desk.maildir]
+path = "nl"
+[desk.auth]
+trusted_arc_sealers = ["bad sealer"]
+[[desk]]
+name = "fr"
+address = "fr@example.net"
+language = "en"
+[desk.maildir]
+path = "fr"
+"#;
+        let mut c = Config::parse(text, Path::new("cfg.toml")).expect("parses");
+        c.source = PathBuf::from("cfg.toml");
+        let all = c.validate().join("\n");
+        assert!(
+            all.contains("cfg.toml: auth.dns_server: \"resolver.example\" is not an IP address"),
+            "{all}"
+        );
+        assert!(
+            all.contains("auth.dns_timeout_secs: 0 is not between 1 and 60"),
+            "{all}"
+        );
+        assert!(
+            all.contains("auth.trusted_arc_sealers: ARC is checked by deskgate's own DKIM check"),
+            "{all}"
+        );
+        assert!(
+            all.contains("desk[0] (nl).auth.trusted_arc_sealers: \"bad sealer\" is not a domain"),
+            "{all}"
+        );
+        assert!(
+            all.contains("desk[0] (nl).auth.trusted_arc_sealers: ARC is checked"),
+            "{all}"
+        );
+        assert!(
+            !all.contains("desk[1]"),
+            "the fr desk inherits [auth] and is named once: {all}"
+        );
+    }
+
+    #[test]
+    fn a_desk_auth_key_replaces_the_global_one_and_only_that() {
+        let text = r#"
+[store]
+path = "x"
+[smtp]
+url = "file:///tmp/x"
+[auth]
+trusted_authserv_ids = ["mx.provider.example"]
+trusted_relays = ["10.0.0.5"]
+dns_server = "127.0.0.1:5353"
+[[desk]]
+name = "nl"
+address = "nl@example.net"
+language = "en"
+[desk.maildir]
+path = "nl"
+[desk.auth]
+dkim = true
+trusted_relays = []
+[[desk]]
+name = "fr"
+address = "fr@example.net"
+language = "en"
+[desk.maildir]
+path = "fr"
+"#;
+        let mut c = Config::parse(text, Path::new("cfg.toml")).expect("parses");
+        c.source = PathBuf::from("cfg.toml");
+        assert_eq!(c.validate(), Vec::<String>::new());
+        let nl = c.auth.proofs(&c.desks[0]);
+        assert!(nl.dkim);
+        assert!(nl.trusted_relays.is_empty());
+        assert_eq!(nl.trusted_authserv_ids, ["mx.provider.example"]);
+        let fr = c.auth.proofs(&c.desks[1]);
+        assert!(!fr.dkim);
+        assert_eq!(fr.trusted_relays, ["10.0.0.5"]);
+        assert!(c.auth.any_dkim(&c.desks));
+        assert_eq!(
+            c.auth.dns_server_addr(),
+            Ok(Some("127.0.0.1:5353".parse().expect("addr")))
+        );
+        c.auth.dns_server = Some("::1".into());
+        assert_eq!(
+            c.auth.dns_server_addr(),
+            Ok(Some("[::1]:53".parse().expect("addr")))
+        );
     }
 }

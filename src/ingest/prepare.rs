@@ -7,7 +7,7 @@
 
 use super::{parse, Ingestor};
 use crate::config::{Desk, Staff};
-use crate::core::mail::auth::{self, AuthPolicy};
+use crate::core::mail::auth::{self, AuthPolicy, AuthVerdict, SignaturePolicy};
 use crate::core::mail::classify::{classify, Classification, ClassifyContext, MailKind};
 use crate::core::mail::subject;
 use crate::core::mail::text::extract_new_text;
@@ -89,9 +89,9 @@ impl Ingestor {
             parse::parse(input, parse::ParseLimits::default())
         });
         let understood = (!oversized && parsed.parse_failed.is_none()).then(|| {
-            self.ctx
-                .timings
-                .time(Phase::Classify, || self.understand(&parsed))
+            self.ctx.timings.time(Phase::Classify, || {
+                self.understand_signed(&parsed, Some((desk, &mail.raw)))
+            })
         });
         Prepared {
             desk: desk.name.clone(),
@@ -104,6 +104,11 @@ impl Ingestor {
 
     /// Classifies the mail, checks a staff sender's proof, and extracts what staff are shown.
     pub(super) fn understand(&self, parsed: &InboundMail) -> Understood {
+        self.understand_signed(parsed, None)
+    }
+
+    /// [`Ingestor::understand`], with the desk and the raw bytes for the desk's own DKIM check.
+    fn understand_signed(&self, parsed: &InboundMail, raw: Option<(&Desk, &[u8])>) -> Understood {
         let ctx = ClassifyContext {
             stamp: &self.ctx.stamp,
             desk_addresses: self.ctx.desk_addresses(),
@@ -117,11 +122,7 @@ impl Ingestor {
         let sender = match staff {
             None => Sender::Customer,
             Some(member) => {
-                let policy = AuthPolicy {
-                    trusted_authserv_ids: &self.ctx.config.auth.trusted_authserv_ids,
-                    trusted_relays: &self.ctx.config.auth.trusted_relays,
-                };
-                let verdict = auth::verify(parsed, &policy);
+                let verdict = self.staff_proof(parsed, raw);
                 if verdict.authenticated {
                     Sender::Staff {
                         member: member.clone(),
@@ -152,6 +153,35 @@ impl Ingestor {
             sender,
             notice_text,
             proposed,
+        }
+    }
+}
+
+impl Ingestor {
+    /// Whether a mail from a staff address proves its sender, by the proofs its desk accepts:
+    /// trusted headers or relay (pure, instant), then deskgate's own DKIM/ARC check when the
+    /// desk asks for it — DNS, so only here, for a mail that claims a staff address.
+    fn staff_proof(&self, parsed: &InboundMail, raw: Option<(&Desk, &[u8])>) -> AuthVerdict {
+        let auth = &self.ctx.config.auth;
+        let proofs = raw.map_or_else(|| auth.global_proofs(), |(desk, _)| auth.proofs(desk));
+        let policy = AuthPolicy {
+            trusted_authserv_ids: proofs.trusted_authserv_ids,
+            trusted_relays: proofs.trusted_relays,
+        };
+        let headers = auth::verify(parsed, &policy);
+        let Some((_, raw)) = raw.filter(|_| proofs.dkim && !headers.authenticated) else {
+            return headers;
+        };
+        let check = self.ctx.signatures.check(raw);
+        let signatures = SignaturePolicy {
+            trusted_arc_sealers: proofs.trusted_arc_sealers,
+        };
+        let own = auth::verify_signatures(parsed, &check, &signatures, self.ctx.clock.now());
+        tracing::info!(from = %parsed.from.email, authenticated = own.authenticated, reason = %own.reason, "own DKIM check of a staff claim");
+        if policy.trusted_authserv_ids.is_empty() && policy.trusted_relays.is_empty() {
+            own
+        } else {
+            auth::either(headers, own)
         }
     }
 }

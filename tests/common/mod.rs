@@ -22,10 +22,12 @@
 //! - `mail`: the customer mails tests put into a mailbox;
 //! - `gate`: the config builder and the `deskgate` binary run on it, `daemon`: `deskgate run`
 //!   with its log, and `rig`: the usual end-to-end setup (desk, Dovecot, smtp-sink);
+//! - `dns`: a real DNS server (dnsmasq) serving the TXT records a test gives it, such as
+//!   DKIM keys;
 //! - `corpus`: where the shared corpus of real-world mail is, for the tests that read it.
 //!
 //! Requirements (see `.ci/run`): Linux, `dovecot` 2.3.x (`dovecot-imapd`), Postfix's
-//! `smtp-sink`, and the `openssl` CLI. Running as root works.
+//! `smtp-sink`, the `openssl` CLI, and `dnsmasq` for the DKIM tests. Running as root works.
 //!
 //! Not part of the harness, though they live beside it: `smtp_tls_server.rs` (a TLS SMTP server
 //! on tokio), and `decoded.rs` and `notice.rs`, which read captured mail with deskgate's own
@@ -55,9 +57,11 @@ mod mail;
 mod gate;
 mod daemon;
 mod rig;
+mod dns;
 pub mod corpus;
 
 pub use daemon::Daemon;
+pub use dns::Dns;
 pub use dovecot::{dovecot_version, Dovecot};
 pub use gate::{DeskConfig, Gate, GateConfig, Pass, DKIM_OK};
 pub use imap_client::ImapClient;

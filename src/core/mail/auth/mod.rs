@@ -17,18 +17,31 @@
 //! gave in HELO is ignored, since the sender chooses it freely. Only the topmost `Received` header
 //! is read, so the relay must hand mail straight to the MX that delivers to the desk's mailbox.
 //!
-//! Everything here is pure: headers in, verdict out, no DNS and no clock.
+//! Where no mail server of ours stands in front of the mailbox (or it writes no authserv-id, as
+//! Microsoft 365 does), deskgate checks DKIM signatures and ARC chains itself: the `dkim` adapter
+//! does the DNS lookups and the cryptography and hands the facts in as a [`SignatureCheck`];
+//! [`verify_signatures`] (in `signed.rs`) decides what they prove, and [`either`] combines the two
+//! verdicts.
 //!
-//! This file holds the verdict policy ([`verify`]); `authres.rs` reads `Authentication-Results`
-//! values and `received.rs` reads `Received` values, and neither knows what is trusted.
+//! Everything here is pure: headers and facts in, verdict out, no DNS and no clock (`now` comes
+//! in as an argument).
+//!
+//! This file holds the verdict policy on headers ([`verify`]); `signed.rs` the one on our own
+//! check; `authres.rs` reads `Authentication-Results` values and `received.rs` reads `Received`
+//! values, and neither knows what is trusted.
 //!
 //! Owns: whether a staff sender proved who they are. Builds on `mail::inbound` and `mail::pattern`;
 //! must not import the rest of `mail`, nor `service` or `broadcasts`. Inside the folder, only this
-//! file reads the two parsers.
+//! file and `signed.rs` read the parsers.
 
 mod authres;
 pub use authres::{parse_authentication_results, AuthResults, MethodResult};
 mod received;
+mod signed;
+pub use signed::{
+    either, verify_signatures, ArcChain, BodyCoverage, Checked, DkimSignature, SignatureCheck,
+    SignaturePolicy,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +67,8 @@ str_enum! {
         Spf => "spf",
         Dmarc => "dmarc",
         TrustedRelay => "trusted-relay",
+        /// A trusted forwarder's ARC results, checked by deskgate itself.
+        Arc => "arc",
     }
 }
 
@@ -231,7 +246,8 @@ fn rank(m: AuthMethod) -> u8 {
         AuthMethod::Dkim => 0,
         AuthMethod::Dmarc => 1,
         AuthMethod::Spf => 2,
-        AuthMethod::TrustedRelay => 3,
+        AuthMethod::Arc => 3,
+        AuthMethod::TrustedRelay => 4,
     }
 }
 
