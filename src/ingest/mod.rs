@@ -16,6 +16,7 @@
 
 mod customer;
 mod flowed;
+mod html;
 pub mod parse;
 mod prepare;
 mod staff;

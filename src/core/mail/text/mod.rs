@@ -42,6 +42,10 @@
 //! the whole text instead. For the same reason, answers an engineer types *inside* Outlook's
 //! unquoted history are lost with it: in text they cannot be told from the history.
 //!
+//! [`new_text_of`] reads a whole mail: for an HTML-only mail it prefers the text the parser
+//! rendered from the HTML's structure ([`InboundMail::html_text`]), in which the quote containers
+//! of the clients are already `>`-quoted and Outlook's history is cut off.
+//!
 //! A mail that is only history (or only a signature) has no new text: the result is empty and
 //! the flags say what was removed; a caller that must show something shows the whole mail. The
 //! function only removes whole lines, except that a line holding the writer's text and then an
@@ -77,15 +81,44 @@ pub struct Extracted {
 
 /// Extracts what the writer wrote in this mail. See the module documentation for what is removed.
 pub fn extract_new_text(text: &str) -> Extracted {
-    extract(text)
+    extract(text).extracted
 }
 
-/// The new text of a whole mail.
+/// The new text of a whole mail: [`new_text_from`] its text and, for an HTML-only mail, the
+/// text the parser rendered from the HTML's structure.
 pub fn new_text_of(mail: &InboundMail) -> Extracted {
-    extract_new_text(&mail.text)
+    new_text_from(&mail.text, mail.html_text.as_deref(), mail.html_history_cut)
 }
 
-fn extract(text: &str) -> Extracted {
+/// The new text of a mail given its text and, for an HTML-only mail, its text rendered from the
+/// HTML's structure (`structured`, with `history_cut` when the structure's history was cut off
+/// there). The structured text wins, since the structure says for certain where the history
+/// is, unless the mail's text shows a forward (kept whole) or nothing is left of the structured
+/// text (the history stood at the top, or the structure was misread).
+pub fn new_text_from(text: &str, structured: Option<&str>, history_cut: bool) -> Extracted {
+    let plain = extract(text);
+    let Some(structured) = structured else {
+        return plain.extracted;
+    };
+    if plain.forward {
+        return plain.extracted;
+    }
+    let mut from_structure = extract_new_text(structured);
+    if from_structure.new_text.is_empty() {
+        return plain.extracted;
+    }
+    from_structure.quote_removed |= history_cut;
+    from_structure
+}
+
+/// What one extraction found.
+struct Outcome {
+    extracted: Extracted,
+    /// True when a forwarded message was found (and kept) before any history.
+    forward: bool,
+}
+
+fn extract(text: &str) -> Outcome {
     let lines: Vec<&str> = text.split('\n').map(|l| l.trim_end_matches('\r')).collect();
     let lines = attribution::split_shared_lines(lines);
     let quoted = quotes::mark(&lines);
@@ -109,7 +142,7 @@ fn extract(text: &str) -> Extracted {
         keep[forward..].iter_mut().for_each(|k| *k = true);
     }
 
-    if !quote_removed && !signature_removed {
+    let extracted = if !quote_removed && !signature_removed {
         // Nothing was removed: the mail as written.
         Extracted {
             new_text: lines.join("\n").trim().to_string(),
@@ -131,6 +164,10 @@ fn extract(text: &str) -> Extracted {
             quote_removed,
             signature_removed,
         }
+    };
+    Outcome {
+        extracted,
+        forward: scan.forward.is_some(),
     }
 }
 
@@ -279,6 +316,28 @@ mod tests {
         let e = extract_new_text(text);
         assert_eq!(e.new_text, "nil && 2.0\n\nIt should be:\n\n    2.0 && 2.0");
         assert!(e.quote_removed);
+    }
+
+    /// What `ingest/html.rs` renders wins over the converted text, except for a forward and
+    /// when nothing of it is left.
+    #[test]
+    fn the_structured_html_text_wins_unless_it_has_nothing_or_the_mail_is_a_forward() {
+        // The converted text of an Outlook reply in a language whose labels are unknown.
+        let text = "Done.\nFrå: NOC\nOld text";
+        let e = new_text_from(text, Some("Done."), true);
+        assert_eq!(e.new_text, "Done.");
+        assert!(e.quote_removed);
+        assert_eq!(new_text_from(text, None, false).new_text, text);
+        let forward = "FYI\n\n---------- Forwarded message ---------\nFrom: NOC\n\nalert";
+        assert_eq!(
+            new_text_from(forward, Some("FYI\n> alert"), false).new_text,
+            forward
+        );
+        let history_on_top = "> On Mon, 6 May 2024 at 10:00, NOC <noc@example.net> wrote:\n>> old";
+        assert_eq!(
+            new_text_from("Answer", Some(history_on_top), false).new_text,
+            "Answer"
+        );
     }
 
     #[test]
