@@ -12,7 +12,8 @@
 //!
 //! Run: `cargo bench --bench reply_text` (`DESKGATE_REPLIES=DIR` for another copy of the
 //! corpus; `DESKGATE_REPLIES_SHOW=1` prints every miss with what was expected and produced).
-//! Prints one table per set and per language, and a `DESKGATE-BENCH` summary line.
+//! Prints one table per set, per kind, per language and per set and language, and a
+//! `DESKGATE-BENCH` summary line.
 
 use deskgate::core::mail::text::{extract_new_text, new_text_of};
 use deskgate::ingest::parse::{parse, ParseLimits};
@@ -84,6 +85,7 @@ fn main() {
     let mut by_set: BTreeMap<String, Tally> = BTreeMap::new();
     let mut by_language: BTreeMap<String, Tally> = BTreeMap::new();
     let mut by_kind: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut by_set_language: BTreeMap<String, Tally> = BTreeMap::new();
     let mut misses = Vec::new();
     for case in &manifest {
         let s = |k: &str| case[k].as_str().unwrap_or_default().to_string();
@@ -97,6 +99,7 @@ fn main() {
             (&mut by_set, set.clone()),
             (&mut by_language, s("language")),
             (&mut by_kind, kind.clone()),
+            (&mut by_set_language, format!("{set} / {}", s("language"))),
         ] {
             let t = map.entry(key).or_default();
             t.cases += 1;
@@ -128,6 +131,7 @@ fn main() {
     println!("{}", table("set", &by_set));
     println!("{}", table("kind", &by_kind));
     println!("{}", table("language", &by_language));
+    println!("{}", table("set / language", &by_set_language));
     println!(
         "all: {}/{} exact ({:.1} %); misses: {}",
         total.exact,

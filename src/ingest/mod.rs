@@ -20,6 +20,7 @@
 
 mod customer;
 mod flowed;
+mod html;
 pub mod parse;
 mod prepare;
 mod staff;

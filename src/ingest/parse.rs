@@ -1,5 +1,10 @@
 //! Raw bytes → [`InboundMail`]: the only place that looks at MIME.
 //!
+//! For an HTML-only mail it also renders the HTML by its structure ([`super::html`]): the quote
+//! containers that clients write become `>`-quoted lines and Outlook's history is cut off, so
+//! that new-text extraction can drop the history by structure instead of guessing it from the
+//! text.
+//!
 //! Parsing never fails: a mail that mail-parser cannot make sense of still yields an
 //! `InboundMail` (with what could be read and a warning), because broken mail must reach a
 //! ticket or the quarantine, never stop the mailbox. Limits on MIME depth and part count keep a
@@ -244,6 +249,12 @@ pub fn parse(raw: &[u8], limits: ParseLimits) -> InboundMail {
         })
         .map(|t| truncate(&t, limits.max_text_bytes))
         .unwrap_or_default();
+    if let Some(PartType::Html(html)) = msg.text_part(0).map(|p| &p.body) {
+        // An HTML-only mail: its structure says where the history is, better than its text.
+        let structured = super::html::structure_text(html);
+        mail.html_text = Some(truncate(&structured.text, limits.max_text_bytes));
+        mail.html_history_cut = structured.history_cut;
+    }
 
     for att in msg.attachments().take(limits.max_parts) {
         let content_type = att

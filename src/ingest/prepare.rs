@@ -10,7 +10,7 @@ use crate::config::{Desk, Staff};
 use crate::core::mail::auth::{self, AuthPolicy, AuthVerdict, SignaturePolicy};
 use crate::core::mail::classify::{classify, Classification, ClassifyContext, MailKind};
 use crate::core::mail::subject;
-use crate::core::mail::text::extract_new_text;
+use crate::core::mail::text::new_text_of;
 use crate::core::mail::InboundMail;
 use crate::core::service::priority;
 use crate::core::service::ticket::Priority;
@@ -143,7 +143,7 @@ impl Ingestor {
         let (notice_text, proposed) = match sender {
             Sender::Staff { .. } => (String::new(), None),
             _ => (
-                notice_text(&parsed.subject, &parsed.text),
+                notice_text(parsed),
                 priority::propose(&parsed.subject, &parsed.text),
             ),
         };
@@ -187,11 +187,17 @@ impl Ingestor {
 }
 
 /// What staff are shown of a customer's mail: the new text, except for a forward, whose point
-/// is the forwarded content (and Outlook forwards look like replies to the extractor).
-pub(super) fn notice_text(subject_line: &str, text: &str) -> String {
-    if subject::is_forward(subject_line) {
-        text.trim().to_string()
+/// is the forwarded content (and Outlook forwards look like replies to the extractor), and for
+/// a mail with no new text (only history, only a signature), which is shown whole.
+pub(super) fn notice_text(parsed: &InboundMail) -> String {
+    let whole = || parsed.text.trim().to_string();
+    if subject::is_forward(&parsed.subject) {
+        return whole();
+    }
+    let new_text = new_text_of(parsed).new_text;
+    if new_text.is_empty() {
+        whole()
     } else {
-        extract_new_text(text).new_text
+        new_text
     }
 }

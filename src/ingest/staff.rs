@@ -10,7 +10,7 @@ use super::{Incoming, Ingestor, Outcome};
 use crate::config::Staff;
 use crate::core::address::Address;
 use crate::core::mail::commands::{self, CommandError};
-use crate::core::mail::text::extract_new_text;
+use crate::core::mail::text::new_text_from;
 use crate::core::mail::threading::Decision;
 use crate::core::service::message::MessageKind;
 use crate::core::service::ticket::Ticket;
@@ -115,7 +115,17 @@ impl Ingestor {
         if applied.priority_changed {
             self.ctx.support.retarget_sla(&mut ticket);
         }
-        let new_text = extract_new_text(&parsed_commands.body).new_text;
+        // An HTML-only mail's text rendered by its structure starts with the same command lines.
+        let structured = parsed
+            .html_text
+            .as_deref()
+            .map(|html| commands::parse_commands(html).body);
+        let new_text = new_text_from(
+            &parsed_commands.body,
+            structured.as_deref(),
+            parsed.html_history_cut,
+        )
+        .new_text;
         let answer = staff::answer(&mut ticket, &applied, &new_text, me, now);
         match answer {
             Answer::Note { tell } => {

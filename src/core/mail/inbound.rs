@@ -27,6 +27,16 @@ pub struct InboundMail {
     pub date: Option<DateTime<Utc>>,
     /// The readable text: text/plain, else HTML converted to text.
     pub text: String,
+    /// For a mail whose only readable body is HTML: its text rendered from the HTML's structure,
+    /// for new-text extraction (`text::new_text_of`). Block elements stand on lines of their own,
+    /// the clients' quote containers (Gmail's `gmail_quote`, Apple's and Thunderbird's
+    /// `<blockquote type="cite">`, Yahoo's `yahoo_quoted` …) are `>`-quoted lines, and Outlook's
+    /// history (from `divRplyFwdMsg`, `OLK_SRC_BODY_SECTION`) is cut off. `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html_text: Option<String>,
+    /// True when `html_text` was cut before history that the HTML's structure marked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub html_history_cut: bool,
     /// Every header as (lower-case name, unfolded value), in order. Used by classification.
     pub headers: Vec<(String, String)>,
     /// Top-level MIME type, lower-case, e.g. `multipart/report`.
