@@ -11,6 +11,7 @@ pub mod core;
 
 pub mod clock;
 pub mod config;
+pub mod oauth;
 pub mod store;
 pub mod source;
 pub mod outbound;

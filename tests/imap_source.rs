@@ -29,10 +29,13 @@ fn config(url: String) -> ImapConfig {
         user: USER.into(),
         password: Some(PASS.into()),
         password_command: None,
+        auth: Default::default(),
+        oauth2: None,
         mailbox: "INBOX".into(),
         move_to: None,
         poll_interval_secs: 60,
         idle: true,
+        idle_renew_secs: 25 * 60,
         ca_file: None,
     }
 }

@@ -121,7 +121,7 @@ fn assemble(config: Config, clock: Arc<dyn Clock>) -> Result<Parts, DaemonError>
     let ctx = Arc::new(open_context(config, clock)?);
     load_accounts(&ctx)?;
     tracing::info!(url = %ctx.config.smtp.url, "preparing outbound transport");
-    let transport = Transport::from_config(&ctx.config.smtp)?;
+    let transport = Transport::from_config(&ctx.config.smtp, ctx.clock.clone())?;
     let delivery = Arc::new(Delivery::new(
         ctx.store.clone(),
         transport,
@@ -187,7 +187,7 @@ pub async fn run_once(
     report.timers = parts.timers.run_due(now)?;
     let started = std::time::Instant::now();
     for desk in parts.config().desks.clone() {
-        let mut source = match batch::source_for(&desk) {
+        let mut source = match batch::source_for(&desk, parts.ctx.clock.clone()) {
             Ok(s) => s,
             Err(e) => {
                 problems.push(e.to_string());

@@ -55,7 +55,7 @@ pub(super) async fn desk(
     mut stop: watch::Receiver<bool>,
     wake: Arc<Notify>,
 ) {
-    let mut source = match batch::source_for(&desk) {
+    let mut source = match batch::source_for(&desk, parts.ctx.clock.clone()) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(desk = %desk.name, error = %e, "desk cannot start");

@@ -7,7 +7,7 @@
 //! pass for success here.
 
 use super::wire::{quote, uid_set};
-use super::{bounded, Names, Session, GOODBYE_TIMEOUT, IDLE_CYCLE, LOGIN_TIMEOUT};
+use super::{bounded, Names, Session, GOODBYE_TIMEOUT, LOGIN_TIMEOUT};
 use crate::source::in_order::InUidOrder;
 use crate::source::{Origin, Position, RawMail, SourceError, Woken};
 use async_imap::extensions::idle::IdleResponse;
@@ -344,11 +344,13 @@ impl Conn {
         Ok(())
     }
 
-    /// One IDLE: until the server reports new mail, the cycle ends, or shutdown is asked for.
-    /// The connection comes back unless it failed (or could not end the IDLE on shutdown).
+    /// One IDLE: until the server reports new mail, `renew` has passed (the caller then issues
+    /// a new one), or shutdown is asked for. The connection comes back unless it failed (or
+    /// could not end the IDLE on shutdown).
     pub(super) async fn idle(
         self,
         shutdown: &mut watch::Receiver<bool>,
+        renew: std::time::Duration,
     ) -> Result<(Option<Conn>, Woken), SourceError> {
         let Conn {
             session,
@@ -362,7 +364,7 @@ impl Conn {
         .await?;
         tracing::debug!("idling");
 
-        let deadline = Instant::now() + IDLE_CYCLE;
+        let deadline = Instant::now() + renew;
         let woken = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
