@@ -233,6 +233,52 @@ async fn move_to_moves_done_mail_into_a_folder_it_creates() {
 }
 
 #[tokio::test]
+async fn move_to_a_non_ascii_folder_uses_its_modified_utf7_name() {
+    let server = Dovecot::start(&[(USER, PASS)]);
+    for n in 1..=3 {
+        server.append(USER, PASS, "INBOX", &mail(n));
+    }
+    let mut cfg = plain(&server);
+    cfg.move_to = Some("Traité".into());
+    let mut source = ImapSource::new("nl", cfg.clone());
+    let batch = source.fetch(None, 10).await.expect("fetch");
+    source
+        .ack(&origins(&batch[..2]))
+        .await
+        .expect("ack into Traité (creates the folder)");
+    // A new connection finds the folder it created (listed in modified UTF-7) and moves into
+    // it rather than trying to create it again.
+    let mut again = ImapSource::new("nl", cfg);
+    let rest = again
+        .fetch(Some(after(&batch[..2])), 10)
+        .await
+        .expect("fetch");
+    again
+        .ack(&origins(&rest))
+        .await
+        .expect("ack into the existing Traité");
+
+    assert_eq!(server.count(USER, PASS, "INBOX"), 0);
+    assert_eq!(server.count(USER, PASS, "Trait&AOk-"), 3);
+    let mut imap = server.imap(USER, PASS);
+    let (listed, _) = imap.command("LIST \"\" \"*\"").expect("LIST");
+    let folders: Vec<&String> = listed.iter().filter(|l| l.contains("Trait")).collect();
+    assert_eq!(
+        folders.len(),
+        1,
+        "one folder, in modified UTF-7: {listed:?}"
+    );
+    assert!(
+        folders[0]
+            .trim_end()
+            .trim_end_matches('"')
+            .ends_with(" Trait&AOk-")
+            || folders[0].trim_end().ends_with("\"Trait&AOk-\""),
+        "{folders:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_changed_uidvalidity_fetches_the_mailbox_from_scratch() {
     let server = Dovecot::start(&[(USER, PASS)]);
     for n in 1..=2 {

@@ -6,7 +6,7 @@
 //! connection for an empty answer, so a refused `UID STORE` or a server that went away would
 //! pass for success here.
 
-use super::wire::{quote, uid_set};
+use super::wire::{mailbox_utf7, quote, uid_set};
 use super::{bounded, Names, Session, GOODBYE_TIMEOUT, LOGIN_TIMEOUT};
 use crate::source::in_order::InUidOrder;
 use crate::source::{Origin, Position, RawMail, SourceError, Woken};
@@ -140,7 +140,7 @@ impl Conn {
     }
 
     pub(super) async fn select(&mut self, mailbox: &str) -> Result<(), SourceError> {
-        let quoted = quote(mailbox).ok_or_else(|| {
+        let quoted = quote(&mailbox_utf7(mailbox)).ok_or_else(|| {
             self.names
                 .protocol("the mailbox name contains a line break")
         })?;
@@ -294,10 +294,12 @@ impl Conn {
         .await?;
 
         if let Some(target) = move_to {
-            let quoted = quote(target)
-                .ok_or_else(|| self.names.protocol("move_to contains a line break"))?;
+            // Non-ASCII folder names (`Traité`) go in modified UTF-7, as the server lists them.
+            let wire = mailbox_utf7(target);
+            let quoted =
+                quote(&wire).ok_or_else(|| self.names.protocol("move_to contains a line break"))?;
             if !self.info.target_ready {
-                self.ensure_mailbox(target, &quoted).await?;
+                self.ensure_mailbox(target, &wire, &quoted).await?;
             }
             if self.info.can_move {
                 self.command(&format!("UID MOVE {set} {quoted}"), |_| false)
@@ -325,12 +327,17 @@ impl Conn {
         Ok(())
     }
 
-    /// Creates the `move_to` folder unless it exists.
-    async fn ensure_mailbox(&mut self, name: &str, quoted: &str) -> Result<(), SourceError> {
+    /// Creates the `move_to` folder unless it exists; `wire` is its name in modified UTF-7.
+    async fn ensure_mailbox(
+        &mut self,
+        name: &str,
+        wire: &str,
+        quoted: &str,
+    ) -> Result<(), SourceError> {
         let mut exists = false;
         self.command(&format!("LIST \"\" {quoted}"), |r| match r {
             Response::MailboxData(MailboxDatum::List(l)) => {
-                exists |= l.name == name;
+                exists |= l.name == wire;
                 true
             }
             _ => false,

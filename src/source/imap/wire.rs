@@ -111,6 +111,51 @@ pub(super) fn quote(s: &str) -> Option<String> {
     ))
 }
 
+/// A mailbox name as IMAP carries it: modified UTF-7 (RFC 3501 §5.1.3). Printable ASCII
+/// stands for itself except `&`, which becomes `&-`; every other run of characters is UTF-16,
+/// base64 with `,` for `/` and no padding, between `&` and `-`: `Traité` → `Trait&AOk-`.
+pub(super) fn mailbox_utf7(name: &str) -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+    let mut out = String::with_capacity(name.len());
+    let mut run: Vec<u16> = Vec::new();
+    let flush = |run: &mut Vec<u16>, out: &mut String| {
+        if run.is_empty() {
+            return;
+        }
+        out.push('&');
+        let bytes: Vec<u8> = run.iter().flat_map(|u| u.to_be_bytes()).collect();
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                chunk.get(1).copied().unwrap_or(0),
+                chunk.get(2).copied().unwrap_or(0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            // 1, 2 or 3 bytes give 2, 3 or 4 characters; no `=` padding.
+            for i in 0..=chunk.len() {
+                out.push(char::from(B64[((n >> (18 - 6 * i)) & 63) as usize]));
+            }
+        }
+        out.push('-');
+        run.clear();
+    };
+    for c in name.chars() {
+        if (' '..='~').contains(&c) {
+            flush(&mut run, &mut out);
+            if c == '&' {
+                out.push_str("&-");
+            } else {
+                out.push(c);
+            }
+        } else {
+            let mut units = [0u16; 2];
+            run.extend_from_slice(c.encode_utf16(&mut units));
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 /// The server's own words from an async-imap NO/BAD error, which reads
 /// `code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")`.
 pub(super) fn server_text(message: &str) -> String {
@@ -191,6 +236,24 @@ mod tests {
             server_text("code: None, info: None"),
             "code: None, info: None"
         );
+    }
+
+    #[test]
+    fn mailbox_names_are_written_in_modified_utf7() {
+        for (name, wire) in [
+            ("INBOX", "INBOX"),
+            ("Traité", "Trait&AOk-"),
+            ("Tom & Jerry", "Tom &- Jerry"),
+            // RFC 3501 §5.1.3's example.
+            ("~peter/mail/台北/日本語", "~peter/mail/&U,BTFw-/&ZeVnLIqe-"),
+            ("Entwürfe/Größe", "Entw&APw-rfe/Gr&APYA3w-e"),
+            ("[Gmail]/Tous les messages", "[Gmail]/Tous les messages"),
+            ("Ärger", "&AMQ-rger"),
+            // Outside the BMP: a surrogate pair.
+            ("Done 🎫", "Done &2Dzfqw-"),
+        ] {
+            assert_eq!(mailbox_utf7(name), wire, "{name}");
+        }
     }
 
     #[test]
