@@ -65,6 +65,16 @@ impl DaemonError {
     }
 }
 
+impl DaemonError {
+    /// When a mail server is throttling the desk: `Some` with the wait it asked for, if any.
+    pub fn throttled(&self) -> Option<Option<std::time::Duration>> {
+        match self {
+            DaemonError::Source(e) => e.throttled(),
+            _ => None,
+        }
+    }
+}
+
 /// What one `run --once` pass did (printed by `run --once --json`).
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
 pub struct OnceReport {

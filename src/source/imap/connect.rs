@@ -5,7 +5,7 @@
 //! Everything here happens once per connection, within the caller's login time limit.
 
 use super::session::{Conn, Info};
-use super::wire::{server_text, Endpoint, Security};
+use super::wire::{self, server_text, Endpoint, Security};
 use super::{Names, CONNECT_TIMEOUT};
 use crate::config::{ImapConfig, SaslMechanism};
 use crate::oauth::{sasl, OAuthError, Tokens};
@@ -123,7 +123,9 @@ async fn login(
             Err(match e {
                 E::No(m) => {
                     let text = server_text(&m);
-                    if text.starts_with("[UNAVAILABLE]") {
+                    if wire::throttling(&text).is_some() {
+                        names.refused(&text, || names.auth(text.clone()))
+                    } else if text.starts_with("[UNAVAILABLE]") {
                         // RFC 5530: the server's password check is down, not the password wrong.
                         names.connect(format!("login as {} not possible now: {text}", cfg.user))
                     } else {
@@ -167,6 +169,9 @@ async fn authenticate(
                     E::Bad(m) => server_text(&m),
                     other => return Err(names.imap("AUTHENTICATE", other)),
                 };
+                if wire::throttling(&text).is_some() {
+                    return Err(names.refused(&text, || names.auth(text.clone())));
+                }
                 if text.starts_with("[UNAVAILABLE]") {
                     return Err(
                         names.connect(format!("login as {} not possible now: {text}", cfg.user))

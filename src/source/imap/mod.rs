@@ -285,6 +285,20 @@ impl Names {
         }
     }
 
+    /// The server refused or hung up with words that say it is throttling us
+    /// ([`wire::throttling`]); otherwise `otherwise`.
+    fn refused(&self, text: &str, otherwise: impl FnOnce() -> SourceError) -> SourceError {
+        match wire::throttling(text) {
+            Some(wait) => SourceError::Throttled {
+                desk: self.desk.clone(),
+                url: self.url.clone(),
+                message: text.to_string(),
+                wait,
+            },
+            None => otherwise(),
+        }
+    }
+
     fn auth(&self, message: impl Into<String>) -> SourceError {
         SourceError::Auth {
             desk: self.desk.clone(),

@@ -69,22 +69,24 @@ impl Conn {
                     status,
                     outcome,
                 } if *t == tag => {
+                    let text = response_text(outcome);
                     return match status {
                         Status::Ok => Ok(()),
-                        _ => Err(self.names.protocol(format!(
-                            "{cmd}: the server answered {status:?} {}",
-                            outcome.information.as_deref().unwrap_or("")
-                        ))),
+                        _ => Err(self.names.refused(&text, || {
+                            self.names
+                                .protocol(format!("{cmd}: the server answered {status:?} {text}"))
+                        })),
                     };
                 }
                 Response::Data {
                     status: Status::Bye,
                     outcome,
                 } => {
-                    return Err(self.names.connect(format!(
-                        "{cmd}: the server closed the connection: {}",
-                        outcome.information.as_deref().unwrap_or("BYE")
-                    )));
+                    let text = response_text(outcome);
+                    return Err(self.names.refused(&text, || {
+                        self.names
+                            .connect(format!("{cmd}: the server closed the connection: {text}"))
+                    }));
                 }
                 _ => {
                     if !each(parsed) {
@@ -393,10 +395,12 @@ impl Conn {
                         status: Status::Bye,
                         outcome,
                     } => {
-                        return Err(names.connect(format!(
-                            "the server closed the connection during IDLE: {}",
-                            outcome.information.as_deref().unwrap_or("BYE")
-                        )));
+                        let text = response_text(outcome);
+                        return Err(names.refused(&text, || {
+                            names.connect(format!(
+                                "the server closed the connection during IDLE: {text}"
+                            ))
+                        }));
                     }
                     // Flag changes and expunges by other clients bring nothing to fetch.
                     _ => continue,
@@ -429,4 +433,24 @@ impl Conn {
             ))),
         }
     }
+}
+
+/// A status response's words with its response code, as the server wrote them
+/// (`[LIMIT] Too many commands`).
+fn response_text(outcome: &async_imap::imap_proto::Outcome<'_>) -> String {
+    let info = outcome.information.as_deref().unwrap_or("");
+    match &outcome.code {
+        Some(code) => format!("[{}] {info}", code_name(code)),
+        None => info.to_string(),
+    }
+}
+
+/// The name of a response code imap-proto knows (`ALERT`, `UIDVALIDITY`); codes it does not
+/// know, such as `[LIMIT]`, stay at the start of the information.
+fn code_name(code: &ResponseCode<'_>) -> String {
+    format!("{code:?}")
+        .split(['(', ' '])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase()
 }

@@ -5,6 +5,7 @@
 //! (`connect.rs`) use them, never the other way round.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 /// How the connection is secured, from the URL scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +157,40 @@ pub(super) fn mailbox_utf7(name: &str) -> String {
     out
 }
 
+/// Whether the server's words (a NO, BAD or BYE text) say it is throttling this client: `Some`
+/// with the wait it suggests, if it names one. Recognised: RFC 5530's `[LIMIT]`, `[THROTTLED]`
+/// and Exchange Online's "Request is throttled. Suggested Backoff Time: N milliseconds",
+/// Gmail's "Account exceeded command or bandwidth limits" and "Too many simultaneous
+/// connections", and Dovecot's "Maximum number of connections … exceeded".
+pub(super) fn throttling(text: &str) -> Option<Option<Duration>> {
+    let lower = text.to_ascii_lowercase();
+    let signs = [
+        "[limit]",
+        "[throttled]",
+        "throttl",
+        "bandwidth limit",
+        "too many simultaneous connections",
+        "maximum number of connections",
+    ];
+    if !signs.iter().any(|s| lower.contains(s)) {
+        return None;
+    }
+    let wait = lower
+        .split_once("suggested backoff time:")
+        .and_then(|(_, rest)| {
+            let rest = rest.trim_start();
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let n: u64 = digits.parse().ok()?;
+            let unit = rest[digits.len()..].trim_start();
+            Some(if unit.starts_with("ms") || unit.starts_with("milli") {
+                Duration::from_millis(n)
+            } else {
+                Duration::from_secs(n)
+            })
+        });
+    Some(wait)
+}
+
 /// The server's own words from an async-imap NO/BAD error, which reads
 /// `code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")`.
 pub(super) fn server_text(message: &str) -> String {
@@ -253,6 +288,35 @@ mod tests {
             ("Done 🎫", "Done &2Dzfqw-"),
         ] {
             assert_eq!(mailbox_utf7(name), wire, "{name}");
+        }
+    }
+
+    #[test]
+    fn throttling_is_recognised_with_the_wait_the_server_suggests() {
+        let cases = [
+            ("[LIMIT] Too many commands", Some(None)),
+            ("[THROTTLED] slow down", Some(None)),
+            (
+                "Request is throttled. Suggested Backoff Time: 2000 milliseconds",
+                Some(Some(Duration::from_secs(2))),
+            ),
+            (
+                "Account exceeded command or bandwidth limits. (Failure)",
+                Some(None),
+            ),
+            (
+                "[ALERT] Too many simultaneous connections. (Failure)",
+                Some(None),
+            ),
+            (
+                "[UNAVAILABLE] Maximum number of connections from user+IP exceeded",
+                Some(None),
+            ),
+            ("[AUTHENTICATIONFAILED] Authentication failed.", None),
+            ("Logged out", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(throttling(text), expected, "{text}");
         }
     }
 
