@@ -205,6 +205,26 @@ async fn a_revoked_grant_is_a_refused_login_that_names_the_token_endpoint() {
 }
 
 #[tokio::test]
+async fn an_unreachable_token_endpoint_is_passing_trouble_retried_soon() {
+    let (tokens, dovecot) = servers();
+    let closed = common::free_port();
+    let oauth2 = refresh_grant(&tokens, "mail").replace(
+        &tokens.token_url(),
+        &format!("http://127.0.0.1:{closed}/token"),
+    );
+    let mut source = ImapSource::new("nl", imap_config(&dovecot, &oauth2));
+    let e = fetch_fresh(&mut source)
+        .await
+        .expect_err("no token endpoint, no login");
+    let text = e.to_string();
+    assert!(e.is_transient(), "{text}");
+    assert!(
+        text.contains("no access token: token endpoint") && text.contains(&closed.to_string()),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn a_token_without_the_mail_scope_is_refused_with_the_reason() {
     let (tokens, dovecot) = servers();
     let mut source = ImapSource::new(
