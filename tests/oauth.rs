@@ -267,25 +267,39 @@ fn smtp_config(server: &CapturingSmtpServer, oauth2: &str) -> SmtpConfig {
 }
 
 fn send(config: &SmtpConfig) -> Attempt {
+    send_each(config, 1, |_| {}).remove(0)
+}
+
+/// Sends `n` mails over one transport (one token cache), calling `between(i)` before mail `i`.
+fn send_each(config: &SmtpConfig, n: usize, between: impl Fn(usize)) -> Vec<Attempt> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
     runtime.block_on(async {
         let transport = Transport::from_config(config, Arc::new(clock())).expect("transport");
-        let bytes = b"From: servicedesk.nl@example.net\r\nTo: jane@acme.example\r\n\
-                      Subject: hello\r\nMessage-ID: <m1@example.net>\r\n\r\nhello\r\n";
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            transport.send(
-                "servicedesk.nl@example.net",
-                &["jane@acme.example".to_string()],
-                "m1@example.net",
-                bytes,
-            ),
-        )
-        .await
-        .expect("the send finishes")
+        let mut attempts = Vec::new();
+        for i in 0..n {
+            between(i);
+            let id = format!("m{i}@example.net");
+            let bytes = format!(
+                "From: servicedesk.nl@example.net\r\nTo: jane@acme.example\r\n\
+                 Subject: hello\r\nMessage-ID: <{id}>\r\n\r\nhello\r\n"
+            );
+            let attempt = tokio::time::timeout(
+                Duration::from_secs(60),
+                transport.send(
+                    "servicedesk.nl@example.net",
+                    &["jane@acme.example".to_string()],
+                    &id,
+                    bytes.as_bytes(),
+                ),
+            )
+            .await
+            .expect("the send finishes");
+            attempts.push(attempt);
+        }
+        attempts
     })
 }
 
@@ -302,6 +316,33 @@ fn smtp_sends_with_an_xoauth2_token() {
     assert_eq!(logins[0].user, "nl");
     assert_eq!(logins[0].mechanism, "XOAUTH2");
     assert_eq!(server.transactions().len(), 1);
+}
+
+#[test]
+fn smtp_replaces_a_kept_token_the_server_refuses() {
+    let tokens = token_server();
+    let mut options = Options::new(TlsMode::Implicit, "unused", "unused")
+        .bearer(BearerCheck(tokens.checker("mail")));
+    // Every mail on a session of its own, so the second one logs in again.
+    options.one_mail_per_session = true;
+    let server = CapturingSmtpServer::start(options);
+    let config = smtp_config(&server, &refresh_grant(&tokens, "mail"));
+    let attempts = send_each(&config, 2, |i| {
+        if i == 1 {
+            // The first token dies early; the transport still keeps it.
+            tokens.expire_all();
+        }
+    });
+    if attempts != [Attempt::Sent, Attempt::Sent] {
+        server.fail(format!("expected two Sent, got {attempts:?}"));
+    }
+    assert_eq!(tokens.issued(), 2, "{:?}", tokens.log());
+    assert_eq!(
+        server.auth_failures(),
+        vec!["nl"],
+        "the kept token was refused once"
+    );
+    assert_eq!(server.logins().len(), 2);
 }
 
 #[test]

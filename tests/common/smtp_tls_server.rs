@@ -62,6 +62,8 @@ pub struct Options {
     pub mechanisms: Vec<String>,
     /// Whether a bearer token is good for a user (XOAUTH2, OAUTHBEARER).
     pub bearer: Option<BearerCheck>,
+    /// Hang up after each accepted mail, as a relay limiting mails per session does.
+    pub one_mail_per_session: bool,
 }
 
 /// `(token, user) → accepted`, such as [`super::OAuthServer::checker`].
@@ -83,6 +85,7 @@ impl Options {
             password: password.to_string(),
             mechanisms: vec!["PLAIN".to_string(), "LOGIN".to_string()],
             bearer: None,
+            one_mail_per_session: false,
         }
     }
 
@@ -812,7 +815,12 @@ impl Session {
             shared.transactions.len()
         };
         self.reply(&format!("250 2.0.0 Ok: queued as {queued}"))
-            .await
+            .await?;
+        if self.server.options.one_mail_per_session {
+            self.note("= hanging up after one mail".to_string());
+            return Err(Closed);
+        }
+        Ok(())
     }
 }
 
