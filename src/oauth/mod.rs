@@ -140,7 +140,6 @@ impl Tokens {
             }
         }
         state.cached = None;
-        tracing::info!("the server refused the access token; fetching a new one");
         self.fetch(&mut state).await
     }
 
