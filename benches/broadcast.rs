@@ -298,7 +298,11 @@ fn probe_flush(dir: &Path) -> f64 {
 
 /// Mails per second through deskgate's SMTP transport alone (no store), `concurrency` at once.
 fn probe_transport(rt: &tokio::runtime::Runtime, port: u16, n: usize, concurrency: usize) -> f64 {
-    let transport = Transport::from_config(&smtp_config(port)).expect("transport");
+    let transport = Transport::from_config(
+        &smtp_config(port),
+        std::sync::Arc::new(deskgate::clock::SystemClock),
+    )
+    .expect("transport");
     transport.keep_sessions(concurrency);
     let bytes = notice_bytes(0);
     let to = vec![TO.to_string()];
@@ -369,7 +373,11 @@ fn deliver_all(
     let broadcaster = Arc::new(bench_broadcaster(&store, port, n));
     let waker = Arc::new(tokio::sync::Notify::new());
     broadcaster.ctx().set_outbox_waker(waker.clone());
-    let transport = Transport::from_config(&smtp_config(port)).expect("transport");
+    let transport = Transport::from_config(
+        &smtp_config(port),
+        std::sync::Arc::new(deskgate::clock::SystemClock),
+    )
+    .expect("transport");
     let config = OutboxConfig {
         max_in_flight,
         ..OutboxConfig::default()

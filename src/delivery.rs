@@ -537,7 +537,7 @@ mod tests {
             "url = \"smtp://127.0.0.1:{port}\"\ntimeout_secs = 10"
         ))
         .expect("smtp config");
-        Transport::from_config(&c).expect("transport")
+        Transport::from_config(&c, Arc::new(ManualClock::new(t0()))).expect("transport")
     }
 
     /// What the test SMTP server saw.

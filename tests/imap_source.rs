@@ -29,10 +29,13 @@ fn config(url: String) -> ImapConfig {
         user: USER.into(),
         password: Some(PASS.into()),
         password_command: None,
+        auth: Default::default(),
+        oauth2: None,
         mailbox: "INBOX".into(),
         move_to: None,
         poll_interval_secs: 60,
         idle: true,
+        idle_renew_secs: 25 * 60,
         ca_file: None,
     }
 }
@@ -230,6 +233,52 @@ async fn move_to_moves_done_mail_into_a_folder_it_creates() {
 }
 
 #[tokio::test]
+async fn move_to_a_non_ascii_folder_uses_its_modified_utf7_name() {
+    let server = Dovecot::start(&[(USER, PASS)]);
+    for n in 1..=3 {
+        server.append(USER, PASS, "INBOX", &mail(n));
+    }
+    let mut cfg = plain(&server);
+    cfg.move_to = Some("Traité".into());
+    let mut source = ImapSource::new("nl", cfg.clone());
+    let batch = source.fetch(None, 10).await.expect("fetch");
+    source
+        .ack(&origins(&batch[..2]))
+        .await
+        .expect("ack into Traité (creates the folder)");
+    // A new connection finds the folder it created (listed in modified UTF-7) and moves into
+    // it rather than trying to create it again.
+    let mut again = ImapSource::new("nl", cfg);
+    let rest = again
+        .fetch(Some(after(&batch[..2])), 10)
+        .await
+        .expect("fetch");
+    again
+        .ack(&origins(&rest))
+        .await
+        .expect("ack into the existing Traité");
+
+    assert_eq!(server.count(USER, PASS, "INBOX"), 0);
+    assert_eq!(server.count(USER, PASS, "Trait&AOk-"), 3);
+    let mut imap = server.imap(USER, PASS);
+    let (listed, _) = imap.command("LIST \"\" \"*\"").expect("LIST");
+    let folders: Vec<&String> = listed.iter().filter(|l| l.contains("Trait")).collect();
+    assert_eq!(
+        folders.len(),
+        1,
+        "one folder, in modified UTF-7: {listed:?}"
+    );
+    assert!(
+        folders[0]
+            .trim_end()
+            .trim_end_matches('"')
+            .ends_with(" Trait&AOk-")
+            || folders[0].trim_end().ends_with("\"Trait&AOk-\""),
+        "{folders:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_changed_uidvalidity_fetches_the_mailbox_from_scratch() {
     let server = Dovecot::start(&[(USER, PASS)]);
     for n in 1..=2 {
@@ -414,6 +463,29 @@ async fn a_wait_on_a_new_connection_polls_at_once() {
 }
 
 #[tokio::test]
+async fn an_idle_ends_when_idle_renew_secs_have_passed_so_it_can_be_issued_again() {
+    let (logged, _guard) = Logged::catch();
+    let server = Dovecot::start(&[(USER, PASS)]);
+    // One second instead of the default 25 minutes (the config allows 60 at least; the struct
+    // is built here without validation to keep the test short).
+    let mut cfg = plain(&server);
+    cfg.idle_renew_secs = 1;
+    let mut source = ImapSource::new("nl", cfg);
+    assert!(source.fetch(None, 10).await.expect("fetch").is_empty());
+    let (_stop, mut shutdown) = watch::channel(false);
+    for round in 1..=2 {
+        // No mail comes and the poll interval is 60 s: only the renewal ends the IDLE.
+        let woken = tokio::time::timeout(TIMEOUT, source.wait(&mut shutdown))
+            .await
+            .expect("the IDLE is ended for renewal")
+            .expect("wait");
+        assert_eq!(woken, Woken::Poll);
+        assert_eq!(logged.count("idling"), round, "a new IDLE each round");
+    }
+    assert_eq!(logged.count("connected"), 1, "on the same connection");
+}
+
+#[tokio::test]
 async fn idle_wakes_up_when_mail_arrives() {
     let (logged, _guard) = Logged::catch();
     let server = Dovecot::start(&[(USER, PASS)]);
@@ -546,4 +618,63 @@ fn the_source_futures_can_be_spawned() {
     send(&source.ack(&[]));
     send(&source.wait(&mut rx));
     send(&source.reset());
+}
+
+/// A scripted IMAP server on 127.0.0.1 for what Dovecot will not say: it greets, then answers
+/// each command line with what `answer` returns for it (`{tag}` stands for the command's tag),
+/// and hangs up after an answer holding `* BYE`. Returns the URL; the thread ends with the
+/// connection.
+fn scripted_server(answer: fn(&str) -> String) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(TIMEOUT));
+        let mut out = stream.try_clone().expect("clone");
+        let _ = out.write_all(b"* OK scripted server ready\r\n");
+        let mut lines = BufReader::new(stream);
+        let mut line = String::new();
+        while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let tag = line.split(' ').next().unwrap_or("*").to_string();
+            let reply = answer(line.trim_end()).replace("{tag}", &tag);
+            let _ = out.write_all(reply.as_bytes());
+            if reply.contains("* BYE") {
+                return;
+            }
+            line.clear();
+        }
+    });
+    format!("imap://127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn a_login_refused_for_throttling_is_a_throttled_error_with_the_suggested_wait() {
+    let url = scripted_server(|_| {
+        "{tag} NO [THROTTLED] Request is throttled. Suggested Backoff Time: 2000 milliseconds\r\n"
+            .into()
+    });
+    let mut source = ImapSource::new("nl", config(url));
+    let e = source.fetch(None, 10).await.expect_err("throttled");
+    assert!(matches!(e, SourceError::Throttled { .. }), "{e:?}");
+    assert_eq!(e.throttled(), Some(Some(Duration::from_secs(2))));
+    assert!(e.is_transient(), "not a refused login: {e}");
+    assert!(e.to_string().contains("is throttling this desk"), "{e}");
+}
+
+#[tokio::test]
+async fn a_bye_over_bandwidth_limits_is_a_throttled_error() {
+    let url = scripted_server(|line| {
+        if line.contains("LOGIN") {
+            "{tag} OK logged in\r\n".into()
+        } else {
+            "* BYE Account exceeded command or bandwidth limits. (Failure)\r\n".into()
+        }
+    });
+    let mut source = ImapSource::new("nl", config(url));
+    let e = source.fetch(None, 10).await.expect_err("throttled");
+    assert_eq!(e.throttled(), Some(None), "{e:?}");
+    assert!(e.to_string().contains("bandwidth limits"), "{e}");
 }

@@ -54,7 +54,8 @@ impl Client {
             .expect("a tokio runtime");
         let transport = {
             let _context = runtime.enter();
-            Transport::from_config(config).expect("transport")
+            Transport::from_config(config, std::sync::Arc::new(deskgate::clock::SystemClock))
+                .expect("transport")
         };
         Client {
             transport: Some(transport),

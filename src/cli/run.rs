@@ -95,6 +95,16 @@ pub fn check(path: Option<&PathBuf>) -> anyhow::Result<i32> {
     }
 }
 
+/// The client secret and refresh token commands of an oauth2 table that fail (each message
+/// starts with the key). The token endpoint itself is not asked: `check` stays offline.
+fn oauth2_secret_problems(o: &crate::config::OAuth2Config) -> Vec<String> {
+    [o.client_secret(), o.refresh_token()]
+        .into_iter()
+        .filter(|s| s.command.is_some())
+        .filter_map(|s| s.resolve().err())
+        .collect()
+}
+
 /// Problems beyond the config's own validation: templates, and secrets that cannot be resolved.
 pub fn check_config(config: &Config) -> Vec<String> {
     let mut problems = Vec::new();
@@ -135,6 +145,20 @@ pub fn check_config(config: &Config) -> Vec<String> {
                     d.name
                 ));
             }
+            if let Some(o) = &imap.oauth2 {
+                for e in oauth2_secret_problems(o) {
+                    problems.push(format!(
+                        "{}: desk {} imap.oauth2.{e}",
+                        config.source.display(),
+                        d.name
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(o) = &config.smtp.oauth2 {
+        for e in oauth2_secret_problems(o) {
+            problems.push(format!("{}: smtp.oauth2.{e}", config.source.display()));
         }
     }
     if config.smtp.password_command.is_some() {

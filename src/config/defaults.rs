@@ -208,6 +208,10 @@ pub(super) fn default_mailbox() -> String {
 pub(super) fn default_poll() -> u64 {
     60
 }
+/// 25 minutes: under RFC 2177's 29, with room for a slow network.
+pub(super) fn default_idle_renew() -> u64 {
+    25 * 60
+}
 pub(super) fn default_true() -> bool {
     true
 }

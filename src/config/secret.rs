@@ -4,7 +4,7 @@
 //! Resolving runs `sh -c`, so it happens only when a connection needs the password (or
 //! `deskgate check` asks), never while the config is read.
 
-use super::sections::{ImapConfig, SmtpConfig};
+use super::sections::{ImapConfig, OAuth2Config, SmtpConfig};
 use serde::{Deserialize, Serialize};
 
 /// A password. `Debug` prints `<redacted>`, and there is no `Display`, so a config or an error
@@ -48,9 +48,16 @@ impl From<&str> for Secret {
 pub struct SecretSource<'a> {
     pub inline: Option<&'a Secret>,
     pub command: Option<&'a str>,
+    /// The command's key, for messages (`password_command`, `refresh_token_command`).
+    pub key: &'static str,
 }
 
 impl SecretSource<'_> {
+    /// Whether the secret is given at all (inline or by a command).
+    pub fn is_given(&self) -> bool {
+        self.inline.is_some() || self.command.is_some()
+    }
+
     /// The password: inline, or the trimmed stdout of `sh -c command`.
     pub fn resolve(&self) -> Result<Secret, String> {
         if let Some(p) = self.inline {
@@ -64,9 +71,9 @@ impl SecretSource<'_> {
             .arg(cmd)
             .stdin(std::process::Stdio::null())
             .output()
-            .map_err(|e| format!("password_command could not be started: {e}"))?;
+            .map_err(|e| format!("{} could not be started: {e}", self.key))?;
         if !out.status.success() {
-            return Err(format!("password_command exited with {}", out.status));
+            return Err(format!("{} exited with {}", self.key, out.status));
         }
         Ok(Secret(
             String::from_utf8_lossy(&out.stdout)
@@ -81,6 +88,7 @@ impl ImapConfig {
         SecretSource {
             inline: self.password.as_ref(),
             command: self.password_command.as_deref(),
+            key: "password_command",
         }
     }
 }
@@ -90,7 +98,37 @@ impl SmtpConfig {
         SecretSource {
             inline: self.password.as_ref(),
             command: self.password_command.as_deref(),
+            key: "password_command",
         }
+    }
+}
+
+impl OAuth2Config {
+    /// The client secret (absent for a public client).
+    pub fn client_secret(&self) -> SecretSource<'_> {
+        SecretSource {
+            inline: self.client_secret.as_ref(),
+            command: self.client_secret_command.as_deref(),
+            key: "client_secret_command",
+        }
+    }
+
+    /// The refresh token (absent for the client-credentials grant).
+    pub fn refresh_token(&self) -> SecretSource<'_> {
+        SecretSource {
+            inline: self.refresh_token.as_ref(),
+            command: self.refresh_token_command.as_deref(),
+            key: "refresh_token_command",
+        }
+    }
+
+    /// The access token printed by `token_command` (trimmed), or `None` when there is none.
+    pub fn token_command_source(&self) -> Option<SecretSource<'_>> {
+        self.token_command.as_deref().map(|command| SecretSource {
+            inline: None,
+            command: Some(command),
+            key: "token_command",
+        })
     }
 }
 
@@ -105,6 +143,7 @@ mod tests {
         let s = SecretSource {
             inline: None,
             command: Some("printf 's3cret\\n'"),
+            key: "password_command",
         };
         assert_eq!(s.resolve().as_ref().map(Secret::expose), Ok("s3cret"));
     }
@@ -115,6 +154,7 @@ mod tests {
         let s = SecretSource {
             inline: Some(&inline),
             command: Some("exit 1"),
+            key: "password_command",
         };
         assert_eq!(s.resolve().as_ref().map(Secret::expose), Ok("hunter2"));
     }

@@ -29,6 +29,13 @@ pub struct SmtpConfig {
     pub password: Option<Secret>,
     #[serde(default)]
     pub password_command: Option<String>,
+    /// `password` (AUTH with `username` and the password, the default) or `oauth2` (SASL
+    /// XOAUTH2 or OAUTHBEARER with an access token for `username`, see [`OAuth2Config`]).
+    #[serde(default)]
+    pub auth: AuthMethod,
+    /// Where access tokens come from when `auth = "oauth2"`.
+    #[serde(default)]
+    pub oauth2: Option<OAuth2Config>,
     /// Trust this PEM CA file in addition to the system roots (self-signed relays).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
@@ -456,6 +463,13 @@ pub struct ImapConfig {
     pub password: Option<Secret>,
     #[serde(default)]
     pub password_command: Option<String>,
+    /// `password` (LOGIN, the default) or `oauth2` (SASL XOAUTH2 or OAUTHBEARER with an access
+    /// token for `user`, see [`OAuth2Config`]).
+    #[serde(default)]
+    pub auth: AuthMethod,
+    /// Where access tokens come from when `auth = "oauth2"`.
+    #[serde(default)]
+    pub oauth2: Option<OAuth2Config>,
     #[serde(default = "default_mailbox")]
     pub mailbox: String,
     /// After processing, move the mail to this folder (MOVE, or COPY + delete + EXPUNGE).
@@ -467,9 +481,81 @@ pub struct ImapConfig {
     /// Use IDLE when the server offers it.
     #[serde(default = "default_true")]
     pub idle: bool,
+    /// Seconds after which an IDLE is ended and issued again: RFC 2177 asks for less than 29
+    /// minutes, and Exchange Online and Gmail drop an IDLE left alone for about 30.
+    #[serde(default = "default_idle_renew")]
+    pub idle_renew_secs: u64,
     /// Trust this PEM CA file in addition to the system roots.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+}
+
+/// How a login to IMAP or SMTP proves who it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    /// A password (IMAP LOGIN, SMTP AUTH PLAIN/LOGIN).
+    #[default]
+    Password,
+    /// An OAuth2 access token over SASL XOAUTH2 or OAUTHBEARER (Microsoft 365, Google).
+    Oauth2,
+}
+
+/// The SASL mechanism that carries an OAuth2 access token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SaslMechanism {
+    /// Google's and Microsoft's `XOAUTH2`, which both providers accept for IMAP and SMTP.
+    #[default]
+    Xoauth2,
+    /// RFC 7628 `OAUTHBEARER`, the standard one (Google, Dovecot, Stalwart; not Microsoft).
+    Oauthbearer,
+}
+
+impl SaslMechanism {
+    /// The mechanism's name as it goes on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            SaslMechanism::Xoauth2 => "XOAUTH2",
+            SaslMechanism::Oauthbearer => "OAUTHBEARER",
+        }
+    }
+}
+
+/// Where the access tokens of an `auth = "oauth2"` login come from: a `token_command` that
+/// prints one (like mbsync's PassCmd; the command caches and refreshes), or deskgate's own
+/// client for the provider's token endpoint (`token_url`), with the refresh-token grant when a
+/// refresh token is given and the client-credentials grant otherwise.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Config {
+    /// `xoauth2` (default) or `oauthbearer`.
+    #[serde(default)]
+    pub mechanism: SaslMechanism,
+    /// `sh -c` command whose standard output is a fresh access token; run for each login.
+    #[serde(default)]
+    pub token_command: Option<String>,
+    /// The token endpoint (`https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`,
+    /// `https://oauth2.googleapis.com/token`).
+    #[serde(default)]
+    pub token_url: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Kept as a [`Secret`]; absent for a public client.
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    #[serde(default)]
+    pub client_secret_command: Option<String>,
+    /// With a refresh token the refresh-token grant is used (Google's installed apps, delegated
+    /// Microsoft access); without one the client-credentials grant (Microsoft's app-only access).
+    #[serde(default)]
+    pub refresh_token: Option<Secret>,
+    #[serde(default)]
+    pub refresh_token_command: Option<String>,
+    /// Scopes asked for, separated by spaces (`https://outlook.office365.com/.default`,
+    /// `https://mail.google.com/`).
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -4,7 +4,7 @@
 //! Validation reads values only; it never connects anywhere or runs a `password_command`
 //! (`deskgate check` does that).
 
-use super::sections::{parse_hours, StatusConfig};
+use super::sections::{parse_hours, AuthMethod, OAuth2Config, StatusConfig};
 use super::Config;
 
 /// More sessions at once than this helps no relay and looks like an attack to most.
@@ -28,7 +28,17 @@ impl Config {
                 ),
             );
         }
-        if self.smtp.username.is_some()
+        for (key, problem) in oauth_problems("smtp", self.smtp.auth, self.smtp.oauth2.as_ref()) {
+            bad(&key, problem);
+        }
+        if self.smtp.auth == AuthMethod::Oauth2 && self.smtp.username.is_none() {
+            bad(
+                "smtp.username",
+                "auth = \"oauth2\" needs the mailbox the token is for".into(),
+            );
+        }
+        if self.smtp.auth == AuthMethod::Password
+            && self.smtp.username.is_some()
             && self.smtp.password.is_none()
             && self.smtp.password_command.is_none()
         {
@@ -275,10 +285,36 @@ impl Config {
                             "give password or password_command, not both".into(),
                         );
                     }
-                    if imap.password.is_none() && imap.password_command.is_none() {
+                    match imap.auth {
+                        AuthMethod::Password => {
+                            if imap.password.is_none() && imap.password_command.is_none() {
+                                bad(
+                                    &key("imap.password"),
+                                    "password or password_command is needed".into(),
+                                );
+                            }
+                        }
+                        AuthMethod::Oauth2 => {
+                            if imap.password.is_some() || imap.password_command.is_some() {
+                                bad(
+                                    &key("imap.password"),
+                                    "not used with auth = \"oauth2\"; leave it out".into(),
+                                );
+                            }
+                        }
+                    }
+                    for (k, problem) in
+                        oauth_problems(&key("imap"), imap.auth, imap.oauth2.as_ref())
+                    {
+                        bad(&k, problem);
+                    }
+                    if !(60..=29 * 60).contains(&imap.idle_renew_secs) {
                         bad(
-                            &key("imap.password"),
-                            "password or password_command is needed".into(),
+                            &key("imap.idle_renew_secs"),
+                            format!(
+                                "{} is not between 60 and 1740 (RFC 2177: under 29 minutes)",
+                                imap.idle_renew_secs
+                            ),
                         );
                     }
                     if imap.poll_interval_secs == 0 {
@@ -395,6 +431,91 @@ impl StatusConfig {
         }
         p
     }
+}
+
+/// The problems of an `auth` key and its `oauth2` table, as (key, problem); `at` is the key of
+/// the section (`smtp`, `desk[0] (nl).imap`).
+fn oauth_problems(
+    at: &str,
+    auth: AuthMethod,
+    oauth2: Option<&OAuth2Config>,
+) -> Vec<(String, String)> {
+    let mut p = Vec::new();
+    let key = |k: &str| format!("{at}.{k}");
+    let o = match (auth, oauth2) {
+        (AuthMethod::Password, None) => return p,
+        (AuthMethod::Password, Some(_)) => {
+            p.push((
+                key("auth"),
+                "an oauth2 table is given: set auth = \"oauth2\" to use it, or remove it".into(),
+            ));
+            return p;
+        }
+        (AuthMethod::Oauth2, None) => {
+            p.push((
+                key("oauth2"),
+                "auth = \"oauth2\" needs an oauth2 table with token_command or token_url".into(),
+            ));
+            return p;
+        }
+        (AuthMethod::Oauth2, Some(o)) => o,
+    };
+    let client_keys = o.client_id.is_some()
+        || o.client_secret().is_given()
+        || o.refresh_token().is_given()
+        || o.scope.is_some();
+    match (&o.token_command, &o.token_url) {
+        (Some(_), Some(_)) => p.push((
+            key("oauth2.token_command"),
+            "give token_command or token_url, not both".into(),
+        )),
+        (None, None) => p.push((
+            key("oauth2"),
+            "needs token_command (a command printing an access token) or token_url".into(),
+        )),
+        (Some(_), None) => {
+            if client_keys {
+                p.push((
+                    key("oauth2.token_command"),
+                    "the command gets the token itself: client_id, client_secret, refresh_token \
+                     and scope go with token_url only"
+                        .into(),
+                ));
+            }
+        }
+        (None, Some(url)) => {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                p.push((
+                    key("oauth2.token_url"),
+                    format!("{url:?} is not an https:// URL"),
+                ));
+            }
+            if o.client_id.as_deref().is_none_or(|c| c.trim().is_empty()) {
+                p.push((key("oauth2.client_id"), "is needed with token_url".into()));
+            }
+            if !o.refresh_token().is_given() && !o.client_secret().is_given() {
+                p.push((
+                    key("oauth2.client_secret"),
+                    "without a refresh_token the client-credentials grant is used, and it needs \
+                     client_secret or client_secret_command"
+                        .into(),
+                ));
+            }
+        }
+    }
+    if o.client_secret.is_some() && o.client_secret_command.is_some() {
+        p.push((
+            key("oauth2.client_secret"),
+            "give client_secret or client_secret_command, not both".into(),
+        ));
+    }
+    if o.refresh_token.is_some() && o.refresh_token_command.is_some() {
+        p.push((
+            key("oauth2.refresh_token"),
+            "give refresh_token or refresh_token_command, not both".into(),
+        ));
+    }
+    p
 }
 
 fn is_address(a: &str) -> bool {
@@ -538,6 +659,84 @@ path = "fr"
         assert_eq!(
             c.auth.dns_server_addr(),
             Ok(Some("[::1]:53".parse().expect("addr")))
+        );
+    }
+
+    #[test]
+    fn oauth2_logins_are_checked_for_a_token_source_and_a_usable_grant() {
+        let text = r#"
+[store]
+path = "x"
+[smtp]
+url = "smtps://smtp.office365.com"
+auth = "oauth2"
+[[desk]]
+name = "nl"
+address = "servicedesk.nl@example.net"
+language = "en"
+[desk.imap]
+url = "imaps://outlook.office365.com"
+user = "nl@example.net"
+auth = "oauth2"
+password = "left over"
+idle_renew_secs = 3600
+[desk.imap.oauth2]
+token_url = "ftp://login.example"
+token_command = "oama access nl@example.net"
+client_secret = "a"
+client_secret_command = "b"
+[[desk]]
+name = "de"
+address = "servicedesk.de@example.net"
+language = "en"
+[desk.imap]
+url = "imaps://imap.gmail.com"
+user = "de@example.net"
+[desk.imap.oauth2]
+token_command = "x"
+"#;
+        let mut c = Config::parse(text, Path::new("cfg.toml")).expect("parses");
+        c.source = PathBuf::from("cfg.toml");
+        let all = c.validate().join("\n");
+        for expected in [
+            "smtp.oauth2: auth = \"oauth2\" needs an oauth2 table",
+            "smtp.username: auth = \"oauth2\" needs the mailbox",
+            "desk[0] (nl).imap.password: not used with auth = \"oauth2\"",
+            "desk[0] (nl).imap.oauth2.token_command: give token_command or token_url, not both",
+            "desk[0] (nl).imap.oauth2.client_secret: give client_secret or client_secret_command",
+            "desk[0] (nl).imap.idle_renew_secs: 3600 is not between 60 and 1740",
+            "desk[1] (de).imap.auth: an oauth2 table is given",
+        ] {
+            assert!(all.contains(expected), "{expected:?} not in\n{all}");
+        }
+    }
+
+    #[test]
+    fn the_client_credentials_grant_needs_a_client_id_and_secret() {
+        let text = r#"
+[store]
+path = "x"
+[smtp]
+url = "file:///tmp/out"
+[[desk]]
+name = "nl"
+address = "servicedesk.nl@example.net"
+language = "en"
+[desk.imap]
+url = "imaps://outlook.office365.com"
+user = "nl@example.net"
+auth = "oauth2"
+[desk.imap.oauth2]
+token_url = "https://login.microsoftonline.com/t/oauth2/v2.0/token"
+"#;
+        let c = Config::parse(text, Path::new("cfg.toml")).expect("parses");
+        let all = c.validate().join("\n");
+        assert!(all.contains("imap.oauth2.client_id: is needed"), "{all}");
+        assert!(
+            all.contains(
+                "imap.oauth2.client_secret: without a refresh_token the client-credentials grant"
+            ),
+            "{all}"
         );
     }
 }

@@ -4,6 +4,7 @@
 //! acknowledged at the next pass).
 
 use super::{DaemonError, OnceReport, Parts};
+use crate::clock::Clock;
 use crate::config::Desk;
 use crate::core::mail::classify::MailKind;
 use crate::ingest::{Ingestor, Outcome, Prepared};
@@ -11,13 +12,15 @@ use crate::metrics::Processed;
 use crate::source::{imap::ImapSource, maildir::MaildirSource, Origin, Position, RawMail, Source};
 use crate::store::Checkpoint;
 use crate::timings::Phase;
+use std::sync::Arc;
 use std::time::Duration;
 
-pub(super) fn source_for(desk: &Desk) -> Result<Source, DaemonError> {
+pub(super) fn source_for(desk: &Desk, clock: Arc<dyn Clock>) -> Result<Source, DaemonError> {
     if let Some(imap) = &desk.imap {
-        return Ok(Source::Imap(Box::new(ImapSource::new(
+        return Ok(Source::Imap(Box::new(ImapSource::with_clock(
             &desk.name,
             imap.clone(),
+            clock,
         ))));
     }
     let path = desk

@@ -76,6 +76,16 @@ impl DaemonError {
     }
 }
 
+impl DaemonError {
+    /// When a mail server is throttling the desk: `Some` with the wait it asked for, if any.
+    pub fn throttled(&self) -> Option<Option<std::time::Duration>> {
+        match self {
+            DaemonError::Source(e) => e.throttled(),
+            _ => None,
+        }
+    }
+}
+
 /// What one `run --once` pass did (printed by `run --once --json`).
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
 pub struct OnceReport {
@@ -196,7 +206,7 @@ fn assemble(config: Config, clock: Arc<dyn Clock>) -> Result<Parts, DaemonError>
     let ctx = Arc::new(open_context(config, clock)?);
     load_accounts(&ctx)?;
     tracing::info!(url = %ctx.config.smtp.url, "preparing outbound transport");
-    let transport = Transport::from_config(&ctx.config.smtp)?;
+    let transport = Transport::from_config(&ctx.config.smtp, ctx.clock.clone())?;
     let delivery = Arc::new(Delivery::new(
         ctx.store.clone(),
         transport,
@@ -266,7 +276,7 @@ pub async fn run_once(
     report.timers = parts.timers.run_due(now)?;
     let started = std::time::Instant::now();
     for desk in parts.config().desks.clone() {
-        let mut source = match batch::source_for(&desk) {
+        let mut source = match batch::source_for(&desk, parts.ctx.clock.clone()) {
             Ok(s) => s,
             Err(e) => {
                 problems.push(e.to_string());

@@ -22,6 +22,27 @@ use tokio::sync::{watch, Notify};
 /// without a restart once the password is fixed.
 const PERMANENT_ERROR_RETRY: Duration = Duration::from_secs(600);
 
+/// The shortest and longest wait after a server said it is throttling a desk: its limits
+/// (Exchange Online's per-minute budgets, Gmail's bandwidth per day) do not recover in
+/// seconds, and every try while throttled counts against them.
+const THROTTLED_MIN: Duration = Duration::from_secs(60);
+const THROTTLED_MAX: Duration = Duration::from_secs(30 * 60);
+
+/// How long a desk waits after a failed pass, given the current backoff for connection
+/// trouble: the server's suggestion (at least [`THROTTLED_MIN`]) or the backoff, whichever is
+/// longer, when throttled; the backoff for other passing trouble;
+/// [`PERMANENT_ERROR_RETRY`] for what only an operator can fix.
+fn retry_after(e: &super::DaemonError, backoff: Duration) -> Duration {
+    match e.throttled() {
+        Some(suggested) => suggested
+            .unwrap_or(Duration::ZERO)
+            .max(backoff)
+            .clamp(THROTTLED_MIN, THROTTLED_MAX),
+        None if e.is_transient() => backoff,
+        None => PERMANENT_ERROR_RETRY,
+    }
+}
+
 /// Runs the worker `start` makes until it returns. A worker that panics is logged and started
 /// again after a pause that doubles (1 s up to 5 min), unless the daemon is stopping: one bad
 /// moment must not leave a desk dead while the daemon looks alive. `health` knows the worker
@@ -99,7 +120,7 @@ pub(super) async fn desk(
     mut stop: watch::Receiver<bool>,
     wake: Arc<Notify>,
 ) {
-    let mut source = match batch::source_for(&desk) {
+    let mut source = match batch::source_for(&desk, parts.ctx.clock.clone()) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(desk = %desk.name, error = %e, "desk cannot start");
@@ -138,11 +159,22 @@ pub(super) async fn desk(
                     Ok(Woken::Poll) => {}
                     Ok(Woken::Shutdown) => break,
                     Err(e) => {
-                        tracing::warn!(desk = %desk.name, error = %e, "waiting for mail failed; reconnecting");
                         if let Some(m) = desk_metrics {
                             m.fetch_failed(&e.to_string());
                         }
                         source.reset().await;
+                        if let Some(suggested) = e.throttled() {
+                            // A BYE during IDLE that says the server is holding us back.
+                            let wait = suggested
+                                .unwrap_or(THROTTLED_MIN)
+                                .clamp(THROTTLED_MIN, THROTTLED_MAX);
+                            tracing::warn!(desk = %desk.name, error = %e, retry_in = ?wait, "the mail server is throttling this desk; waiting before the next try");
+                            if sleep_or_shutdown(wait, &mut stop).await == Woken::Shutdown {
+                                break;
+                            }
+                        } else {
+                            tracing::warn!(desk = %desk.name, error = %e, "waiting for mail failed; reconnecting");
+                        }
                     }
                 }
             }
@@ -150,18 +182,24 @@ pub(super) async fn desk(
                 if let Some(m) = desk_metrics {
                     m.fetch_failed(&e.to_string());
                 }
-                let retry_in = if e.is_transient() {
-                    tracing::warn!(desk = %desk.name, error = %e, retry_in = ?backoff, "desk pass failed; retrying");
-                    backoff
+                let retry_in = retry_after(&e, backoff);
+                if e.throttled().is_some() {
+                    tracing::warn!(desk = %desk.name, error = %e, retry_in = ?retry_in, "the mail server is throttling this desk; waiting before the next try");
+                } else if e.is_transient() {
+                    tracing::warn!(desk = %desk.name, error = %e, retry_in = ?retry_in, "desk pass failed; retrying");
                 } else {
-                    tracing::error!(desk = %desk.name, error = %e, retry_in = ?PERMANENT_ERROR_RETRY, "desk pass failed and will until its configuration is fixed");
-                    PERMANENT_ERROR_RETRY
-                };
+                    tracing::error!(desk = %desk.name, error = %e, retry_in = ?retry_in, "desk pass failed and will until its configuration is fixed");
+                }
                 source.reset().await;
                 if sleep_or_shutdown(retry_in, &mut stop).await == Woken::Shutdown {
                     break;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(60));
+                backoff = if e.throttled().is_some() {
+                    // The next throttled wait doubles from this one.
+                    (retry_in * 2).min(THROTTLED_MAX)
+                } else {
+                    (backoff * 2).min(Duration::from_secs(60))
+                };
             }
         }
     }
@@ -418,5 +456,33 @@ mod tests {
         });
         assert!(!refused.is_transient());
         assert!(lost.is_transient());
+        assert_eq!(
+            retry_after(&refused, Duration::from_secs(4)),
+            PERMANENT_ERROR_RETRY
+        );
+        assert_eq!(
+            retry_after(&lost, Duration::from_secs(4)),
+            Duration::from_secs(4)
+        );
+    }
+
+    #[test]
+    fn a_throttled_desk_waits_what_the_server_asks_at_least_a_minute_at_most_half_an_hour() {
+        use crate::source::SourceError;
+        let throttled = |wait: Option<Duration>| {
+            super::super::DaemonError::Source(SourceError::Throttled {
+                desk: "nl".into(),
+                url: "imaps://outlook.office365.com".into(),
+                message: "Request is throttled.".into(),
+                wait,
+            })
+        };
+        let s = Duration::from_secs;
+        assert!(throttled(None).is_transient());
+        assert_eq!(retry_after(&throttled(None), s(1)), THROTTLED_MIN);
+        assert_eq!(retry_after(&throttled(Some(s(2))), s(1)), THROTTLED_MIN);
+        assert_eq!(retry_after(&throttled(Some(s(300))), s(1)), s(300));
+        assert_eq!(retry_after(&throttled(None), s(240)), s(240));
+        assert_eq!(retry_after(&throttled(Some(s(7200))), s(1)), THROTTLED_MAX);
     }
 }

@@ -13,14 +13,17 @@
 pub mod compose;
 pub mod smtp;
 
-use crate::config::SmtpConfig;
+use crate::clock::Clock;
+use crate::config::{AuthMethod, SmtpConfig};
 use crate::core::service::outbox::Attempt;
+use crate::oauth::Tokens;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
-use smtp::{Security, Server, SessionError, Sessions};
+use smtp::{Login, Security, Server, SessionError, Sessions};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Idle SMTP sessions kept open unless the delivery worker asks for more
@@ -47,8 +50,9 @@ pub enum Transport {
 }
 
 impl Transport {
-    /// Builds the transport from the `[smtp]` config (resolving its password).
-    pub fn from_config(c: &SmtpConfig) -> Result<Transport, TransportError> {
+    /// Builds the transport from the `[smtp]` config (resolving its password; an OAuth2 token
+    /// is fetched at the first login, its expiry judged by `clock`).
+    pub fn from_config(c: &SmtpConfig, clock: Arc<dyn Clock>) -> Result<Transport, TransportError> {
         let err = |message: String| TransportError::Config {
             url: c.url.clone(),
             message,
@@ -106,15 +110,19 @@ impl Transport {
             "smtps" => (implicit_tls()?, 465),
             other => return Err(err(format!("unknown scheme {other:?}"))),
         };
-        let credentials = match &c.username {
-            Some(user) => {
+        let login = match (&c.username, c.auth, &c.oauth2) {
+            (Some(user), AuthMethod::Oauth2, Some(o)) => Some(Login::OAuth2 {
+                user: user.clone(),
+                tokens: Box::new(Tokens::new(o.clone(), clock)),
+            }),
+            (Some(user), _, _) => {
                 let password = c.secret().resolve().map_err(err)?;
-                Some(Credentials::new(
+                Some(Login::Password(Credentials::new(
                     user.clone(),
                     password.expose().to_string(),
-                ))
+                )))
             }
-            None => None,
+            (None, _, _) => None,
         };
         let server = Server {
             host,
@@ -124,7 +132,7 @@ impl Transport {
                 .hello_name
                 .as_ref()
                 .map_or_else(ClientId::default, |name| ClientId::Domain(name.clone())),
-            credentials,
+            login,
             timeout: Duration::from_secs(c.timeout_secs),
         };
         Ok(Transport::Smtp(Sessions::new(server, DEFAULT_SESSIONS)))

@@ -18,6 +18,7 @@
 //! STARTTLS lettre encrypts above that handle, so there the whole transaction waits and is sent
 //! in one go by [`Open::finish`].
 
+use crate::oauth::{sasl, Tokens};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
@@ -54,9 +55,17 @@ pub struct Server {
     pub port: u16,
     pub security: Security,
     pub hello: ClientId,
-    pub credentials: Option<Credentials>,
+    pub login: Option<Login>,
     /// Limit for connecting (TCP, TLS, EHLO, AUTH) and for each transaction.
     pub timeout: Duration,
+}
+
+/// How a session logs in.
+pub enum Login {
+    /// AUTH PLAIN or LOGIN with a user name and password (lettre's).
+    Password(Credentials),
+    /// AUTH XOAUTH2 or OAUTHBEARER with an access token for `user`.
+    OAuth2 { user: String, tokens: Box<Tokens> },
 }
 
 /// Why a session or a transaction failed.
@@ -69,6 +78,8 @@ pub enum SessionError {
     Connect(String),
     /// The connection failed while this module wrote on it.
     Lost(String),
+    /// The server refused a new access token (with its reason), or none could be had.
+    Auth(String),
 }
 
 impl SessionError {
@@ -78,7 +89,7 @@ impl SessionError {
         match self {
             SessionError::Smtp(e) => e.status().is_none(),
             SessionError::Lost(_) => true,
-            SessionError::Connect(_) => false,
+            SessionError::Connect(_) | SessionError::Auth(_) => false,
         }
     }
 }
@@ -87,7 +98,9 @@ impl std::fmt::Display for SessionError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SessionError::Smtp(e) => write!(f, "{e}"),
-            SessionError::Connect(e) | SessionError::Lost(e) => f.write_str(e),
+            SessionError::Connect(e) | SessionError::Lost(e) | SessionError::Auth(e) => {
+                f.write_str(e)
+            }
         }
     }
 }
@@ -400,11 +413,20 @@ impl Sessions {
                     .map_err(SessionError::Smtp)?;
                 body = None;
             }
-            if let Some(credentials) = &s.credentials {
-                if let Err(e) = conn.auth(DEFAULT_MECHANISMS, credentials).await {
-                    conn.abort().await;
-                    return Err(SessionError::Smtp(e));
+            match &s.login {
+                Some(Login::Password(credentials)) => {
+                    if let Err(e) = conn.auth(DEFAULT_MECHANISMS, credentials).await {
+                        conn.abort().await;
+                        return Err(SessionError::Smtp(e));
+                    }
                 }
+                Some(Login::OAuth2 { user, tokens }) => {
+                    if let Err(e) = oauth_login(&mut conn, user, tokens).await {
+                        conn.abort().await;
+                        return Err(e);
+                    }
+                }
+                None => {}
             }
             Ok(Conn { smtp: conn, body })
         };
@@ -446,6 +468,75 @@ impl Open<'_> {
             }
             Rest::Whole { envelope, bytes } => sessions.whole(session, &envelope, &bytes).await,
         }
+    }
+}
+
+/// AUTH XOAUTH2 or OAUTHBEARER with the initial response on the command line (RFC 4954). A
+/// kept token the server refuses is replaced once, on the same session; a new one refused is
+/// the answer, with the reason from the server's error challenge (such as the scope it wants).
+async fn oauth_login(
+    conn: &mut AsyncSmtpConnection,
+    user: &str,
+    tokens: &Tokens,
+) -> Result<(), SessionError> {
+    let mechanism = tokens.mechanism();
+    let no_token = |e: crate::oauth::OAuthError| {
+        if e.is_transient() {
+            SessionError::Connect(format!("no access token: {e}"))
+        } else {
+            SessionError::Auth(format!("no access token: {e}"))
+        }
+    };
+    let mut token = tokens.token().await.map_err(no_token)?;
+    loop {
+        let first = Line(format!(
+            "AUTH {} {}",
+            mechanism.name(),
+            sasl::initial_response_base64(mechanism, user, token.secret.expose())
+        ));
+        let (reason, refusal) = match conn.command(first).await {
+            Ok(r) if r.has_code(334) => {
+                let reason = sasl::describe_challenge(r.message().next().unwrap_or(""));
+                let end = Line(sasl::error_acknowledgement(mechanism).to_string());
+                match conn.command(end).await {
+                    Ok(_) => {
+                        return Err(SessionError::Auth(format!(
+                            "AUTH {}: the server went on after its error challenge ({reason})",
+                            mechanism.name()
+                        )))
+                    }
+                    Err(e) => (Some(reason), e),
+                }
+            }
+            Ok(_) => return Ok(()),
+            Err(e) => (None, e),
+        };
+        if refusal.status().is_none() {
+            return Err(SessionError::Smtp(refusal));
+        }
+        if !token.fresh {
+            tracing::info!(
+                mechanism = mechanism.name(),
+                "the SMTP server refused the kept access token; fetching a new one"
+            );
+            token = tokens.renew(&token.secret).await.map_err(no_token)?;
+            continue;
+        }
+        tokens.forget(&token.secret).await;
+        let reason = reason.map(|r| format!("{r}; ")).unwrap_or_default();
+        return Err(SessionError::Auth(format!(
+            "AUTH {} as {user} with a new access token refused: {reason}{refusal}",
+            mechanism.name()
+        )));
+    }
+}
+
+/// One command line as written, with its CRLF.
+struct Line(String);
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\r\n", self.0)
     }
 }
 

@@ -68,6 +68,16 @@ pub enum SourceError {
         user: String,
         message: String,
     },
+    /// The server is holding this client back (RFC 5530 `[LIMIT]`, Exchange's `[THROTTLED]`
+    /// and "Suggested Backoff Time", Gmail's bandwidth and connection limits).
+    #[error("{desk}: {url} is throttling this desk: {message}")]
+    Throttled {
+        desk: String,
+        url: String,
+        message: String,
+        /// How long the server asked us to wait, when it said.
+        wait: Option<Duration>,
+    },
     #[error("{desk}: {message}")]
     Protocol { desk: String, message: String },
     #[error("{desk}: {path}: {message}")]
@@ -82,6 +92,14 @@ impl SourceError {
     /// Worth retrying after a pause (connection trouble) rather than a configuration mistake.
     pub fn is_transient(&self) -> bool {
         !matches!(self, SourceError::Auth { .. })
+    }
+
+    /// When the server is throttling: `Some` with the wait it asked for, if any.
+    pub fn throttled(&self) -> Option<Option<Duration>> {
+        match self {
+            SourceError::Throttled { wait, .. } => Some(*wait),
+            _ => None,
+        }
     }
 }
 

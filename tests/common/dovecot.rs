@@ -36,6 +36,8 @@ pub struct Dovecot {
     home: PathBuf,
     tls: Tls,
     users: Vec<(String, String)>,
+    /// The introspection URL of the `oauth2` passdb, when XOAUTH2 and OAUTHBEARER are on.
+    oauth2: Option<String>,
     process: Option<ServerProcess>,
     // Dropped last: the directory must outlive the server.
     dir: TempDir,
@@ -45,6 +47,18 @@ impl Dovecot {
     /// Start a fresh Dovecot with the given `(user, password)` accounts and
     /// wait until its IMAP port greets. Panics (with the log) on failure.
     pub fn start(users: &[(&str, &str)]) -> Dovecot {
+        Dovecot::start_with(users, None)
+    }
+
+    /// [`Dovecot::start`] with SASL XOAUTH2 and OAUTHBEARER as well, checked by Dovecot's
+    /// `oauth2` passdb against the token-introspection endpoint `introspection_url` (RFC 7662,
+    /// `introspection_mode = post`): the token must be active, its `username` the login's user,
+    /// and its `scope` must include `mail`. PLAIN and LOGIN keep working with the passwords.
+    pub fn start_oauth2(users: &[(&str, &str)], introspection_url: &str) -> Dovecot {
+        Dovecot::start_with(users, Some(introspection_url.to_string()))
+    }
+
+    fn start_with(users: &[(&str, &str)], oauth2: Option<String>) -> Dovecot {
         let dir = make_tempdir("deskgate-dovecot-");
         let root = dir.path().to_path_buf();
         let root_str = root.to_str().expect("temp dir path is UTF-8");
@@ -97,6 +111,7 @@ impl Dovecot {
                 .iter()
                 .map(|(u, p)| (u.to_string(), p.to_string()))
                 .collect(),
+            oauth2,
             process: None,
             dir,
         };
@@ -445,6 +460,36 @@ impl Dovecot {
         // The settings that differ between the 2.3 and 2.4 config syntax.
         // (Only the 2.3 variant is exercised on Debian bookworm; the 2.4 one
         // follows the upstream 2.3 -> 2.4 upgrade guide.)
+        let password_mechanisms = if self.oauth2.is_some() {
+            "  mechanisms = plain login\n"
+        } else {
+            ""
+        };
+        let (mechanisms, oauth2_passdb) = match &self.oauth2 {
+            None => ("plain login", String::new()),
+            Some(url) => {
+                if dovecot_version() >= (2, 4) {
+                    self.fail("the oauth2 passdb is written for Dovecot 2.3 only");
+                }
+                let ext = self.dir.path().join("dovecot-oauth2.conf.ext");
+                write_file(
+                    &ext,
+                    format!(
+                        "introspection_mode = post\nintrospection_url = {url}\n\
+                         force_introspection = yes\nusername_attribute = username\n\
+                         active_attribute = active\nactive_value = true\nscope = mail\n"
+                    ),
+                );
+                (
+                    "plain login xoauth2 oauthbearer",
+                    format!(
+                        "passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  \
+                         args = {}\n}}\n",
+                        ext.display()
+                    ),
+                )
+            }
+        };
         let (head, version_specific) = if dovecot_version() >= (2, 4) {
             (
                 "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n",
@@ -478,9 +523,9 @@ mail_location = maildir:~/Maildir
 mail_home = {root}/home/%u
 ssl_cert = <{cert}
 ssl_key = <{key}
-passdb {{
+{oauth2_passdb}passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/users
+{password_mechanisms}  args = scheme=PLAIN username_format=%u {root}/users
 }}
 userdb {{
   driver = passwd-file
@@ -498,7 +543,7 @@ base_dir = {root}/run
 state_dir = {root}/state
 instance_name = deskgate-test-{imap}
 log_path = {root}/dovecot.log
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 mail_uid = {mail_uid}
 mail_gid = {mail_gid}
 first_valid_uid = {mail_uid}

@@ -355,6 +355,21 @@ impl DeskConfig {
         self
     }
 
+    /// Reads the mailbox of `user` at `url`, logging in with OAuth2 (`auth = "oauth2"`) and the
+    /// `[desk.imap.oauth2]` keys of `oauth2` (TOML, one key a line).
+    pub fn imap_oauth2(mut self, url: &str, user: &str, oauth2: &str) -> DeskConfig {
+        let table: toml::Table = oauth2
+            .parse()
+            .unwrap_or_else(|e| panic!("desk {}: oauth2 keys {oauth2:?}: {e}", self.name));
+        self.source = DeskSource::Imap(vec![
+            ("url".into(), url.into()),
+            ("user".into(), user.into()),
+            ("auth".into(), "oauth2".into()),
+            ("oauth2".into(), toml::Value::Table(table)),
+        ]);
+        self
+    }
+
     /// Reads the mailbox of `user` on `dovecot`'s plaintext port.
     pub fn imap_on(self, dovecot: &Dovecot, user: &str, password: &str) -> DeskConfig {
         let url = format!("imap://127.0.0.1:{}", dovecot.imap_port());

@@ -18,6 +18,7 @@
 //! - `process`: ports, processes, files and the bounded waits everything else uses;
 //! - `tls`: a throw-away CA and server certificate;
 //! - `dovecot` and `imap_client`: the IMAP server and the client that feeds and inspects it;
+//! - `oauth_server`: an OAuth2 token and introspection endpoint, for Dovecot's `oauth2` passdb;
 //! - `smtp_sink` and `smtp_client`: the capturing SMTP server and a client to send to it;
 //! - `mail`: the customer mails tests put into a mailbox;
 //! - `gate`: the config builder and the `deskgate` binary run on it, `daemon`: `deskgate run`
@@ -50,6 +51,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 mod process;
 mod tls;
 mod dovecot;
+mod oauth_server;
 mod imap_client;
 mod smtp_sink;
 mod smtp_client;
@@ -66,6 +68,7 @@ pub use dovecot::{dovecot_version, Dovecot};
 pub use gate::{DeskConfig, Gate, GateConfig, Pass, DKIM_OK};
 pub use imap_client::ImapClient;
 pub use mail::TextMail;
+pub use oauth_server::{OAuthClient, OAuthServer};
 pub use process::{
     free_port, poll_until, port_open, run_with_timeout, tail, wait_port, wait_port_closed,
     wait_until,

@@ -5,7 +5,8 @@
 //! (`smtp+starttls`), with a certificate signed by a throw-away CA from the harness's
 //! `make_tls` (the same one Dovecot gets). It speaks greeting,
 //! EHLO/HELO, STARTTLS, AUTH PLAIN and AUTH LOGIN (checked against one user; a wrong password
-//! gets 535), MAIL FROM, RCPT TO, DATA (dot-unstuffed), RSET, NOOP and QUIT. Like a real
+//! gets 535), AUTH XOAUTH2 and OAUTHBEARER when given a bearer-token check (a refused token gets
+//! the RFC 7628 error challenge, then 535), MAIL FROM, RCPT TO, DATA (dot-unstuffed), RSET, NOOP and QUIT. Like a real
 //! submission server it takes mail only over TLS from an authenticated client. Every accepted
 //! transaction is captured with its envelope, its exact data, the authenticated user and whether
 //! it went over TLS; failed logins and failed TLS handshakes are recorded too, and a transcript
@@ -59,6 +60,21 @@ pub struct Options {
     pub password: String,
     /// The SASL mechanisms advertised after TLS, in order (default PLAIN and LOGIN).
     pub mechanisms: Vec<String>,
+    /// Whether a bearer token is good for a user (XOAUTH2, OAUTHBEARER).
+    pub bearer: Option<BearerCheck>,
+    /// Hang up after each accepted mail, as a relay limiting mails per session does.
+    pub one_mail_per_session: bool,
+}
+
+/// `(token, user) → accepted`, such as [`super::OAuthServer::checker`].
+#[derive(Clone)]
+#[allow(clippy::type_complexity)] // The type is spelled out once here, for its Debug.
+pub struct BearerCheck(pub Arc<dyn Fn(&str, &str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for BearerCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerCheck")
+    }
 }
 
 impl Options {
@@ -68,7 +84,21 @@ impl Options {
             user: user.to_string(),
             password: password.to_string(),
             mechanisms: vec!["PLAIN".to_string(), "LOGIN".to_string()],
+            bearer: None,
+            one_mail_per_session: false,
         }
+    }
+
+    /// Accepts bearer tokens that `check` approves, over XOAUTH2 and OAUTHBEARER (advertised
+    /// with PLAIN and LOGIN).
+    #[allow(dead_code)] // Used by tests/oauth.rs, not by tests/smtp_tls.rs.
+    pub fn bearer(mut self, check: BearerCheck) -> Options {
+        self.bearer = Some(check);
+        self.mechanisms = ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"]
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
+        self
     }
 
     /// Advertises (and accepts) only these mechanisms, e.g. `["LOGIN"]` to make a client that
@@ -623,13 +653,60 @@ impl Session {
                     _ => return self.reply("501 5.5.2 Cannot decode response").await,
                 }
             }
+            "XOAUTH2" | "OAUTHBEARER" => {
+                let response = match initial {
+                    Some(r) => r,
+                    None => self.challenge("334 ").await?,
+                };
+                let decoded = base64_decode(&response).unwrap_or_default();
+                let text = String::from_utf8_lossy(&decoded).into_owned();
+                let user = if mechanism == "XOAUTH2" {
+                    text.split('\x01')
+                        .find_map(|f| f.strip_prefix("user="))
+                        .unwrap_or("")
+                        .to_string()
+                } else {
+                    text.split(',')
+                        .find_map(|f| f.strip_prefix("a="))
+                        .unwrap_or("")
+                        .replace("=2C", ",")
+                        .replace("=3D", "=")
+                };
+                let token = text
+                    .split('\x01')
+                    .find_map(|f| f.strip_prefix("auth=Bearer "))
+                    .unwrap_or("")
+                    .to_string();
+                let good = self
+                    .server
+                    .options
+                    .bearer
+                    .as_ref()
+                    .is_some_and(|check| (check.0)(&token, &user));
+                if !good {
+                    self.note(format!("= bearer token refused for {user:?}"));
+                    lock(&self.server.shared).auth_failures.push(user);
+                    // RFC 7628 3.2.2: the error as a challenge, the client's %x01 (or an empty
+                    // line for XOAUTH2), then the final refusal.
+                    let error = base64_encode(
+                        br#"{"status":"invalid_token","schemes":"bearer","scope":"mail"}"#,
+                    );
+                    self.challenge(&format!("334 {error}")).await?;
+                    return self
+                        .reply("535 5.7.8 Username and Password not accepted")
+                        .await;
+                }
+                (user, String::new())
+            }
             _ => {
                 return self
                     .reply("504 5.5.4 Mechanism advertised but not implemented")
                     .await
             }
         };
-        if user == self.server.options.user && password == self.server.options.password {
+        let bearer = matches!(mechanism.as_str(), "XOAUTH2" | "OAUTHBEARER");
+        if bearer || (user == self.server.options.user && password == self.server.options.password)
+        {
             self.note(format!("= logged in as {user:?} with {mechanism}"));
             lock(&self.server.shared).logins.push(Login {
                 user: user.clone(),
@@ -738,7 +815,12 @@ impl Session {
             shared.transactions.len()
         };
         self.reply(&format!("250 2.0.0 Ok: queued as {queued}"))
-            .await
+            .await?;
+        if self.server.options.one_mail_per_session {
+            self.note("= hanging up after one mail".to_string());
+            return Err(Closed);
+        }
+        Ok(())
     }
 }
 
@@ -756,6 +838,27 @@ fn angle_path(s: &str) -> Option<String> {
 }
 
 /// Standard base64 (RFC 4648, padding optional); None on any other character.
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = Vec::with_capacity(s.len() * 3 / 4);

@@ -1,12 +1,14 @@
-//! Getting a session: TCP, TLS (implicit or STARTTLS), the greeting, LOGIN, then the
-//! capabilities and the SELECT, and the one stream type the session runs over.
+//! Getting a session: TCP, TLS (implicit or STARTTLS), the greeting, LOGIN or AUTHENTICATE
+//! with an OAuth2 token (XOAUTH2, OAUTHBEARER), then the capabilities and the SELECT, and the
+//! one stream type the session runs over.
 //!
 //! Everything here happens once per connection, within the caller's login time limit.
 
 use super::session::{Conn, Info};
-use super::wire::{server_text, Endpoint, Security};
+use super::wire::{self, server_text, Endpoint, Security};
 use super::{Names, CONNECT_TIMEOUT};
-use crate::config::ImapConfig;
+use crate::config::{ImapConfig, SaslMechanism};
+use crate::oauth::{sasl, OAuthError, Tokens};
 use crate::source::SourceError;
 use async_imap::imap_proto::{Response, Status};
 use std::io;
@@ -17,16 +19,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-/// Connects, logs in, selects the mailbox and reads the capabilities.
-pub(super) async fn open(names: Names, cfg: &ImapConfig) -> Result<Conn, SourceError> {
+/// Connects, logs in (with the password, or with a token from `tokens`), selects the mailbox
+/// and reads the capabilities.
+pub(super) async fn open(
+    names: Names,
+    cfg: &ImapConfig,
+    tokens: Option<&Tokens>,
+) -> Result<Conn, SourceError> {
     let endpoint = Endpoint::parse(&cfg.url).map_err(|m| names.connect(m))?;
-    // A password_command may take a while, so it runs off the async threads. Its failure is
-    // transient: nothing reached the server, and a secret store may just be unavailable.
-    let secret_cfg = cfg.clone();
-    let password = tokio::task::spawn_blocking(move || secret_cfg.secret().resolve())
-        .await
-        .map_err(|e| names.connect(format!("password_command did not finish: {e}")))?
-        .map_err(|m| names.connect(format!("no password: {m}")))?;
 
     let tcp = match timeout(
         CONNECT_TIMEOUT,
@@ -68,26 +68,9 @@ pub(super) async fn open(names: Names, cfg: &ImapConfig) -> Result<Conn, SourceE
         }
     };
 
-    let session = match client.login(&cfg.user, password.expose()).await {
-        Ok(session) => session,
-        Err((e, _)) => {
-            use async_imap::error::Error as E;
-            return Err(match e {
-                E::No(m) => {
-                    let text = server_text(&m);
-                    if text.starts_with("[UNAVAILABLE]") {
-                        // RFC 5530: the server's password check is down, not the password wrong.
-                        names.connect(format!("login as {} not possible now: {text}", cfg.user))
-                    } else {
-                        names.auth(text)
-                    }
-                }
-                E::Validate(v) => names.auth(format!(
-                    "the user name or password cannot be sent in LOGIN: {v}"
-                )),
-                other => names.imap("LOGIN", other),
-            });
-        }
+    let session = match tokens {
+        Some(tokens) => authenticate(&names, cfg, tokens, client).await?,
+        None => login(&names, cfg, client).await?,
     };
 
     let mut conn = Conn {
@@ -116,6 +99,146 @@ pub(super) async fn open(names: Names, cfg: &ImapConfig) -> Result<Conn, SourceE
         "connected"
     );
     Ok(conn)
+}
+
+type Client = async_imap::Client<ImapStream>;
+
+/// LOGIN with the password.
+async fn login(
+    names: &Names,
+    cfg: &ImapConfig,
+    client: Client,
+) -> Result<super::Session, SourceError> {
+    // A password_command may take a while, so it runs off the async threads. Its failure is
+    // transient: nothing reached the server, and a secret store may just be unavailable.
+    let secret_cfg = cfg.clone();
+    let password = tokio::task::spawn_blocking(move || secret_cfg.secret().resolve())
+        .await
+        .map_err(|e| names.connect(format!("password_command did not finish: {e}")))?
+        .map_err(|m| names.connect(format!("no password: {m}")))?;
+    match client.login(&cfg.user, password.expose()).await {
+        Ok(session) => Ok(session),
+        Err((e, _)) => {
+            use async_imap::error::Error as E;
+            Err(match e {
+                E::No(m) => {
+                    let text = server_text(&m);
+                    if wire::throttling(&text).is_some() {
+                        names.refused(&text, || names.auth(text.clone()))
+                    } else if text.starts_with("[UNAVAILABLE]") {
+                        // RFC 5530: the server's password check is down, not the password wrong.
+                        names.connect(format!("login as {} not possible now: {text}", cfg.user))
+                    } else {
+                        names.auth(text)
+                    }
+                }
+                E::Validate(v) => names.auth(format!(
+                    "the user name or password cannot be sent in LOGIN: {v}"
+                )),
+                other => names.imap("LOGIN", other),
+            })
+        }
+    }
+}
+
+/// AUTHENTICATE with an OAuth2 access token. A kept token the server refuses (expired early,
+/// revoked) is replaced by a new one and tried once more on the same connection; a refusal of a
+/// token fetched for this login is the final answer, with the server's reason (its SASL error
+/// challenge names the scope it wants).
+async fn authenticate(
+    names: &Names,
+    cfg: &ImapConfig,
+    tokens: &Tokens,
+    mut client: Client,
+) -> Result<super::Session, SourceError> {
+    let mechanism = tokens.mechanism();
+    let mut token = tokens.token().await.map_err(|e| no_token(names, e))?;
+    loop {
+        let mut sasl = TokenLogin {
+            mechanism,
+            initial: sasl::initial_response(mechanism, &cfg.user, token.secret.expose()),
+            sent: false,
+            refusal: None,
+        };
+        match client.authenticate(mechanism.name(), &mut sasl).await {
+            Ok(session) => return Ok(session),
+            Err((e, back)) => {
+                use async_imap::error::Error as E;
+                let text = match e {
+                    E::No(m) => server_text(&m),
+                    E::Bad(m) => server_text(&m),
+                    other => return Err(names.imap("AUTHENTICATE", other)),
+                };
+                if wire::throttling(&text).is_some() {
+                    return Err(names.refused(&text, || names.auth(text.clone())));
+                }
+                if text.starts_with("[UNAVAILABLE]") {
+                    return Err(
+                        names.connect(format!("login as {} not possible now: {text}", cfg.user))
+                    );
+                }
+                if !token.fresh {
+                    tracing::info!(
+                        mechanism = mechanism.name(),
+                        "the server refused the kept access token; fetching a new one"
+                    );
+                    token = tokens
+                        .renew(&token.secret)
+                        .await
+                        .map_err(|e| no_token(names, e))?;
+                    client = back;
+                    continue;
+                }
+                tokens.forget(&token.secret).await;
+                let reason = match sasl.refusal {
+                    Some(r) => format!("{r}; "),
+                    None => String::new(),
+                };
+                return Err(names.auth(format!(
+                    "{} with a new access token: {reason}{text}",
+                    mechanism.name()
+                )));
+            }
+        }
+    }
+}
+
+/// A token that could not be had: a refusal by the token endpoint is a login refused (fixed
+/// only by a new grant), anything else a passing connection problem.
+fn no_token(names: &Names, e: OAuthError) -> SourceError {
+    if e.is_transient() {
+        names.connect(format!("no access token: {e}"))
+    } else {
+        names.auth(format!("no access token: {e}"))
+    }
+}
+
+/// The client's side of AUTHENTICATE XOAUTH2/OAUTHBEARER: the token first, then, after an error
+/// challenge, the acknowledgement that lets the server send its final NO.
+struct TokenLogin {
+    mechanism: SaslMechanism,
+    initial: Vec<u8>,
+    sent: bool,
+    /// The server's error challenge, read.
+    refusal: Option<String>,
+}
+
+impl async_imap::Authenticator for &mut TokenLogin {
+    type Response = Vec<u8>;
+
+    fn process(&mut self, challenge: &[u8]) -> Vec<u8> {
+        if !self.sent {
+            self.sent = true;
+            return std::mem::take(&mut self.initial);
+        }
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(challenge);
+        self.refusal = Some(sasl::describe_challenge(&encoded));
+        match self.mechanism {
+            SaslMechanism::Xoauth2 => Vec::new(),
+            SaslMechanism::Oauthbearer => vec![0x01],
+        }
+    }
 }
 
 /// Reads the server's greeting, which must be `* OK`.

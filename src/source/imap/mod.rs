@@ -23,11 +23,14 @@ mod session;
 mod wire;
 
 use super::{sleep_or_shutdown, Origin, Position, RawMail, SourceError, Woken};
-use crate::config::ImapConfig;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{AuthMethod, ImapConfig};
+use crate::oauth::Tokens;
 use connect::ImapStream;
 use session::Conn;
 use std::fmt::Write as _;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::timeout;
@@ -39,9 +42,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one fetch or ack may take; generous, since a batch may hold mails of 25 MB.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
-/// How long one IDLE lasts before it is renewed: RFC 2177 asks for less than 29 minutes, and
-/// servers log idle clients out after 30.
-const IDLE_CYCLE: Duration = Duration::from_secs(25 * 60);
+/// How long a session may stay silent before servers log it out (RFC 3501 §5.4: at least 30
+/// minutes); a poll interval as long as this is slept without a connection.
+const AUTOLOGOUT: Duration = Duration::from_secs(25 * 60);
 /// How long LOGOUT or the DONE that ends an IDLE may take before the connection is just dropped.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -51,20 +54,32 @@ type Session = async_imap::Session<ImapStream>;
 pub struct ImapSource {
     names: Names,
     cfg: ImapConfig,
+    /// The access tokens, with `auth = "oauth2"`; kept across connections.
+    tokens: Option<Tokens>,
     conn: Option<Conn>,
 }
 
 impl ImapSource {
-    /// A source for `cfg`; it connects on first use.
+    /// A source for `cfg`; it connects on first use. Token expiry is judged by the wall clock.
     pub fn new(desk: &str, cfg: ImapConfig) -> ImapSource {
+        ImapSource::with_clock(desk, cfg, Arc::new(SystemClock))
+    }
+
+    /// A source whose OAuth2 token expiry is judged by `clock`.
+    pub fn with_clock(desk: &str, cfg: ImapConfig, clock: Arc<dyn Clock>) -> ImapSource {
         let names = Names {
             desk: desk.to_string(),
             url: cfg.url.clone(),
             user: cfg.user.clone(),
         };
+        let tokens = match (cfg.auth, &cfg.oauth2) {
+            (AuthMethod::Oauth2, Some(o)) => Some(Tokens::new(o.clone(), clock)),
+            _ => None,
+        };
         ImapSource {
             names,
             cfg,
+            tokens,
             conn: None,
         }
     }
@@ -215,13 +230,16 @@ impl ImapSource {
         }
         if !conn.info.can_idle {
             self.conn = Some(conn);
-            if poll >= IDLE_CYCLE {
+            if poll >= AUTOLOGOUT {
                 // The server would log the session out during so long a pause anyway.
                 self.reset().await;
             }
             return Ok(sleep_or_shutdown(poll, shutdown).await);
         }
-        let (conn, woken) = conn.idle(shutdown).await?;
+        // RFC 2177: an IDLE is ended and issued again before 29 minutes; Exchange Online and
+        // Gmail drop one left alone for about 30 (`idle_renew_secs`, default 25 minutes).
+        let renew = Duration::from_secs(self.cfg.idle_renew_secs.max(1));
+        let (conn, woken) = conn.idle(shutdown, renew).await?;
         self.conn = conn;
         Ok(woken)
     }
@@ -238,7 +256,7 @@ impl ImapSource {
             &self.names,
             "login",
             LOGIN_TIMEOUT,
-            connect::open(self.names.clone(), &self.cfg),
+            connect::open(self.names.clone(), &self.cfg, self.tokens.as_ref()),
         )
         .await
     }
@@ -274,6 +292,20 @@ impl Names {
         SourceError::Protocol {
             desk: self.desk.clone(),
             message: format!("{}: {message}", self.url),
+        }
+    }
+
+    /// The server refused or hung up with words that say it is throttling us
+    /// ([`wire::throttling`]); otherwise `otherwise`.
+    fn refused(&self, text: &str, otherwise: impl FnOnce() -> SourceError) -> SourceError {
+        match wire::throttling(text) {
+            Some(wait) => SourceError::Throttled {
+                desk: self.desk.clone(),
+                url: self.url.clone(),
+                message: text.to_string(),
+                wait,
+            },
+            None => otherwise(),
         }
     }
 

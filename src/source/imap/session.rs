@@ -6,8 +6,8 @@
 //! connection for an empty answer, so a refused `UID STORE` or a server that went away would
 //! pass for success here.
 
-use super::wire::{quote, uid_set};
-use super::{bounded, Names, Session, GOODBYE_TIMEOUT, IDLE_CYCLE, LOGIN_TIMEOUT};
+use super::wire::{mailbox_utf7, quote, uid_set};
+use super::{bounded, Names, Session, GOODBYE_TIMEOUT, LOGIN_TIMEOUT};
 use crate::source::in_order::InUidOrder;
 use crate::source::{Origin, Position, RawMail, SourceError, Woken};
 use async_imap::extensions::idle::IdleResponse;
@@ -69,22 +69,24 @@ impl Conn {
                     status,
                     outcome,
                 } if *t == tag => {
+                    let text = response_text(outcome);
                     return match status {
                         Status::Ok => Ok(()),
-                        _ => Err(self.names.protocol(format!(
-                            "{cmd}: the server answered {status:?} {}",
-                            outcome.information.as_deref().unwrap_or("")
-                        ))),
+                        _ => Err(self.names.refused(&text, || {
+                            self.names
+                                .protocol(format!("{cmd}: the server answered {status:?} {text}"))
+                        })),
                     };
                 }
                 Response::Data {
                     status: Status::Bye,
                     outcome,
                 } => {
-                    return Err(self.names.connect(format!(
-                        "{cmd}: the server closed the connection: {}",
-                        outcome.information.as_deref().unwrap_or("BYE")
-                    )));
+                    let text = response_text(outcome);
+                    return Err(self.names.refused(&text, || {
+                        self.names
+                            .connect(format!("{cmd}: the server closed the connection: {text}"))
+                    }));
                 }
                 _ => {
                     if !each(parsed) {
@@ -140,7 +142,7 @@ impl Conn {
     }
 
     pub(super) async fn select(&mut self, mailbox: &str) -> Result<(), SourceError> {
-        let quoted = quote(mailbox).ok_or_else(|| {
+        let quoted = quote(&mailbox_utf7(mailbox)).ok_or_else(|| {
             self.names
                 .protocol("the mailbox name contains a line break")
         })?;
@@ -294,10 +296,12 @@ impl Conn {
         .await?;
 
         if let Some(target) = move_to {
-            let quoted = quote(target)
-                .ok_or_else(|| self.names.protocol("move_to contains a line break"))?;
+            // Non-ASCII folder names (`Traité`) go in modified UTF-7, as the server lists them.
+            let wire = mailbox_utf7(target);
+            let quoted =
+                quote(&wire).ok_or_else(|| self.names.protocol("move_to contains a line break"))?;
             if !self.info.target_ready {
-                self.ensure_mailbox(target, &quoted).await?;
+                self.ensure_mailbox(target, &wire, &quoted).await?;
             }
             if self.info.can_move {
                 self.command(&format!("UID MOVE {set} {quoted}"), |_| false)
@@ -325,12 +329,17 @@ impl Conn {
         Ok(())
     }
 
-    /// Creates the `move_to` folder unless it exists.
-    async fn ensure_mailbox(&mut self, name: &str, quoted: &str) -> Result<(), SourceError> {
+    /// Creates the `move_to` folder unless it exists; `wire` is its name in modified UTF-7.
+    async fn ensure_mailbox(
+        &mut self,
+        name: &str,
+        wire: &str,
+        quoted: &str,
+    ) -> Result<(), SourceError> {
         let mut exists = false;
         self.command(&format!("LIST \"\" {quoted}"), |r| match r {
             Response::MailboxData(MailboxDatum::List(l)) => {
-                exists |= l.name == name;
+                exists |= l.name == wire;
                 true
             }
             _ => false,
@@ -344,11 +353,13 @@ impl Conn {
         Ok(())
     }
 
-    /// One IDLE: until the server reports new mail, the cycle ends, or shutdown is asked for.
-    /// The connection comes back unless it failed (or could not end the IDLE on shutdown).
+    /// One IDLE: until the server reports new mail, `renew` has passed (the caller then issues
+    /// a new one), or shutdown is asked for. The connection comes back unless it failed (or
+    /// could not end the IDLE on shutdown).
     pub(super) async fn idle(
         self,
         shutdown: &mut watch::Receiver<bool>,
+        renew: std::time::Duration,
     ) -> Result<(Option<Conn>, Woken), SourceError> {
         let Conn {
             session,
@@ -362,7 +373,7 @@ impl Conn {
         .await?;
         tracing::debug!("idling");
 
-        let deadline = Instant::now() + IDLE_CYCLE;
+        let deadline = Instant::now() + renew;
         let woken = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -384,10 +395,12 @@ impl Conn {
                         status: Status::Bye,
                         outcome,
                     } => {
-                        return Err(names.connect(format!(
-                            "the server closed the connection during IDLE: {}",
-                            outcome.information.as_deref().unwrap_or("BYE")
-                        )));
+                        let text = response_text(outcome);
+                        return Err(names.refused(&text, || {
+                            names.connect(format!(
+                                "the server closed the connection during IDLE: {text}"
+                            ))
+                        }));
                     }
                     // Flag changes and expunges by other clients bring nothing to fetch.
                     _ => continue,
@@ -420,4 +433,24 @@ impl Conn {
             ))),
         }
     }
+}
+
+/// A status response's words with its response code, as the server wrote them
+/// (`[LIMIT] Too many commands`).
+fn response_text(outcome: &async_imap::imap_proto::Outcome<'_>) -> String {
+    let info = outcome.information.as_deref().unwrap_or("");
+    match &outcome.code {
+        Some(code) => format!("[{}] {info}", code_name(code)),
+        None => info.to_string(),
+    }
+}
+
+/// The name of a response code imap-proto knows (`ALERT`, `UIDVALIDITY`); codes it does not
+/// know, such as `[LIMIT]`, stay at the start of the information.
+fn code_name(code: &ResponseCode<'_>) -> String {
+    format!("{code:?}")
+        .split(['(', ' '])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase()
 }

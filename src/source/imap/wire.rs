@@ -5,6 +5,7 @@
 //! (`connect.rs`) use them, never the other way round.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 /// How the connection is secured, from the URL scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +112,85 @@ pub(super) fn quote(s: &str) -> Option<String> {
     ))
 }
 
+/// A mailbox name as IMAP carries it: modified UTF-7 (RFC 3501 §5.1.3). Printable ASCII
+/// stands for itself except `&`, which becomes `&-`; every other run of characters is UTF-16,
+/// base64 with `,` for `/` and no padding, between `&` and `-`: `Traité` → `Trait&AOk-`.
+pub(super) fn mailbox_utf7(name: &str) -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+    let mut out = String::with_capacity(name.len());
+    let mut run: Vec<u16> = Vec::new();
+    let flush = |run: &mut Vec<u16>, out: &mut String| {
+        if run.is_empty() {
+            return;
+        }
+        out.push('&');
+        let bytes: Vec<u8> = run.iter().flat_map(|u| u.to_be_bytes()).collect();
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                chunk.get(1).copied().unwrap_or(0),
+                chunk.get(2).copied().unwrap_or(0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            // 1, 2 or 3 bytes give 2, 3 or 4 characters; no `=` padding.
+            for i in 0..=chunk.len() {
+                out.push(char::from(B64[((n >> (18 - 6 * i)) & 63) as usize]));
+            }
+        }
+        out.push('-');
+        run.clear();
+    };
+    for c in name.chars() {
+        if (' '..='~').contains(&c) {
+            flush(&mut run, &mut out);
+            if c == '&' {
+                out.push_str("&-");
+            } else {
+                out.push(c);
+            }
+        } else {
+            let mut units = [0u16; 2];
+            run.extend_from_slice(c.encode_utf16(&mut units));
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+/// Whether the server's words (a NO, BAD or BYE text) say it is throttling this client: `Some`
+/// with the wait it suggests, if it names one. Recognised: RFC 5530's `[LIMIT]`, `[THROTTLED]`
+/// and Exchange Online's "Request is throttled. Suggested Backoff Time: N milliseconds",
+/// Gmail's "Account exceeded command or bandwidth limits" and "Too many simultaneous
+/// connections", and Dovecot's "Maximum number of connections … exceeded".
+pub(super) fn throttling(text: &str) -> Option<Option<Duration>> {
+    let lower = text.to_ascii_lowercase();
+    let signs = [
+        "[limit]",
+        "[throttled]",
+        "throttl",
+        "bandwidth limit",
+        "too many simultaneous connections",
+        "maximum number of connections",
+    ];
+    if !signs.iter().any(|s| lower.contains(s)) {
+        return None;
+    }
+    let wait = lower
+        .split_once("suggested backoff time:")
+        .and_then(|(_, rest)| {
+            let rest = rest.trim_start();
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let n: u64 = digits.parse().ok()?;
+            let unit = rest[digits.len()..].trim_start();
+            Some(if unit.starts_with("ms") || unit.starts_with("milli") {
+                Duration::from_millis(n)
+            } else {
+                Duration::from_secs(n)
+            })
+        });
+    Some(wait)
+}
+
 /// The server's own words from an async-imap NO/BAD error, which reads
 /// `code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")`.
 pub(super) fn server_text(message: &str) -> String {
@@ -191,6 +271,53 @@ mod tests {
             server_text("code: None, info: None"),
             "code: None, info: None"
         );
+    }
+
+    #[test]
+    fn mailbox_names_are_written_in_modified_utf7() {
+        for (name, wire) in [
+            ("INBOX", "INBOX"),
+            ("Traité", "Trait&AOk-"),
+            ("Tom & Jerry", "Tom &- Jerry"),
+            // RFC 3501 §5.1.3's example.
+            ("~peter/mail/台北/日本語", "~peter/mail/&U,BTFw-/&ZeVnLIqe-"),
+            ("Entwürfe/Größe", "Entw&APw-rfe/Gr&APYA3w-e"),
+            ("[Gmail]/Tous les messages", "[Gmail]/Tous les messages"),
+            ("Ärger", "&AMQ-rger"),
+            // Outside the BMP: a surrogate pair.
+            ("Done 🎫", "Done &2Dzfqw-"),
+        ] {
+            assert_eq!(mailbox_utf7(name), wire, "{name}");
+        }
+    }
+
+    #[test]
+    fn throttling_is_recognised_with_the_wait_the_server_suggests() {
+        let cases = [
+            ("[LIMIT] Too many commands", Some(None)),
+            ("[THROTTLED] slow down", Some(None)),
+            (
+                "Request is throttled. Suggested Backoff Time: 2000 milliseconds",
+                Some(Some(Duration::from_secs(2))),
+            ),
+            (
+                "Account exceeded command or bandwidth limits. (Failure)",
+                Some(None),
+            ),
+            (
+                "[ALERT] Too many simultaneous connections. (Failure)",
+                Some(None),
+            ),
+            (
+                "[UNAVAILABLE] Maximum number of connections from user+IP exceeded",
+                Some(None),
+            ),
+            ("[AUTHENTICATIONFAILED] Authentication failed.", None),
+            ("Logged out", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(throttling(text), expected, "{text}");
+        }
     }
 
     #[test]
