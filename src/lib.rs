@@ -4,7 +4,7 @@
 //! where mail comes from, where it goes, the templates); then the pipeline that joins them —
 //! the shared [`context`] and [`support`] model, the one path into the outbox ([`outgoing`]),
 //! and the roles that each own their work: [`ingest`], [`timers`], [`broadcast`],
-//! [`delivery`], wired by the [`daemon`]; last the interfaces: the accounts file, the JSON
+//! [`delivery`], wired by the [`daemon`], and the [`import`] of a desk's history; last the interfaces: the accounts file, the JSON
 //! views, the admin endpoint, the status page and the command line ([`cli`]).
 
 pub mod core;
@@ -25,6 +25,7 @@ pub mod timers;
 pub mod broadcast;
 pub mod delivery;
 pub mod daemon;
+pub mod import;
 
 pub mod accounts_file;
 pub mod view;

@@ -47,6 +47,7 @@ const PIPELINE: &[&str] = &[
     "broadcast",
     "delivery",
     "daemon",
+    "import",
     "admin",
     "cli",
 ];

@@ -3,6 +3,7 @@
 //! Each command group has its own file; this one holds the clap definitions and dispatch.
 
 mod broadcast;
+mod import;
 mod query;
 mod report;
 mod run;
@@ -49,6 +50,19 @@ pub enum Command {
     },
     /// Validate the config and templates; exit non-zero naming every problem.
     Check,
+    /// Import a desk's history (an mbox file, a Maildir, or a folder of .eml files) into
+    /// tickets, sending nothing; running it again changes nothing. Stop the daemon first.
+    Import {
+        /// The desk whose mail it is.
+        #[arg(long)]
+        desk: String,
+        /// An mbox file (mboxrd or mboxo; Thunderbird's folders; Apple Mail's Name.mbox
+        /// folder), a Maildir (cur/ and new/), a folder of .eml files, or one .eml file.
+        path: PathBuf,
+        /// Print the summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Tickets.
     Tickets {
         #[command(subcommand)]
@@ -185,6 +199,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run { once, now, json } => run::run(cli.config.as_ref(), once, now, json).await,
         Command::Check => run::check(cli.config.as_ref()),
+        Command::Import { desk, path, json } => {
+            import::import(cli.config.as_ref(), &desk, &path, json).await
+        }
         Command::Tickets { command } => query::tickets(cli.config.as_ref(), command).await,
         Command::Outbox { command } => query::outbox(cli.config.as_ref(), command).await,
         Command::Quarantine { command } => {

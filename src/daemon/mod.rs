@@ -12,6 +12,8 @@
 mod batch;
 mod workers;
 
+pub(crate) use batch::panic_message;
+
 use crate::broadcast::Broadcaster;
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::config::Config;
@@ -157,6 +159,14 @@ fn load_accounts(ctx: &Context) -> Result<(), DaemonError> {
         ctx.set_directory(directory);
     }
     Ok(())
+}
+
+/// The context for `deskgate import`: the store (which must not be in use by a daemon) and the
+/// accounts, which must load (imported tickets are tied to their accounts).
+pub fn import_context(config: Config) -> Result<Arc<Context>, DaemonError> {
+    let ctx = Arc::new(open_context(config, Arc::new(SystemClock))?);
+    load_accounts(&ctx)?;
+    Ok(ctx)
 }
 
 /// The roles over the store named in `config`, for CLI commands run without a daemon.
