@@ -278,6 +278,11 @@ impl Ingestor {
             // An import is run again over the same files: its unreadable mails are indexed by
             // their digest, so the second run knows them (a mailbox never hands one out twice).
             let indexed = (self.mode == Mode::History).then_some(&parsed);
+            if indexed.is_some() && self.ctx.store.message_index(&parsed.message_id)?.is_some() {
+                return Ok(Outcome::Duplicate {
+                    ticket: String::new(),
+                });
+            }
             return self.shelve(txn, Shelf::Quarantine, desk, mail, indexed, error, now);
         }
         span.record("message_id", parsed.message_id.as_str());
