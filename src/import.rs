@@ -101,7 +101,7 @@ pub enum ImportError {
 /// A mail on its way from the reading thread: prepared (or its preparation panicked, with the
 /// panic's message), or a file that could not be read; and how far the reading got.
 enum Read {
-    Prepared(Prepared),
+    Prepared(Box<Prepared>),
     Panicked(RawMail, String),
     Unreadable(HistoryError),
 }
@@ -122,10 +122,7 @@ pub fn import(
     let (reader, history) = (&ingestor, &mut history);
     std::thread::scope(|scope| -> Result<(), ImportError> {
         let reading = scope.spawn(move || {
-            loop {
-                let Some(next) = history.next() else {
-                    break;
-                };
+            while let Some((next, position)) = history.next_with_progress() {
                 let read = match next {
                     Ok(mail) => {
                         // A copy survives a panic: the mail then goes to quarantine.
@@ -135,12 +132,12 @@ pub fn import(
                         }))
                         .map_or_else(
                             |panic| Read::Panicked(copy, crate::daemon::panic_message(&*panic)),
-                            Read::Prepared,
+                            |p| Read::Prepared(Box::new(p)),
                         )
                     }
                     Err(e) => Read::Unreadable(e),
                 };
-                if tx.send((read, history.progress())).is_err() {
+                if tx.send((read, position)).is_err() {
                     // The applying side stopped on a store error, which it reports.
                     break;
                 }
@@ -152,7 +149,7 @@ pub fn import(
                 Read::Prepared(prepared) => {
                     let copy = prepared.raw_mail().clone();
                     let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        ingestor.apply(desk, prepared, None)
+                        ingestor.apply(desk, *prepared, None)
                     }));
                     let outcome = match applied {
                         Ok(outcome) => outcome?,

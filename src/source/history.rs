@@ -152,17 +152,22 @@ impl History {
     pub fn progress(&self) -> (u64, u64) {
         (self.read_bytes.min(self.total_bytes), self.total_bytes)
     }
+
+    /// The next mail (or why it could not be read), with [`History::progress`] after it.
+    pub fn next_with_progress(&mut self) -> Option<(Result<RawMail, HistoryError>, (u64, u64))> {
+        let next = self.mails.next()?;
+        if let Ok(mail) = &next {
+            self.read_bytes += mail.raw.len() as u64;
+        }
+        Some((next, self.progress()))
+    }
 }
 
 impl Iterator for History {
     type Item = Result<RawMail, HistoryError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let next = self.mails.next()?;
-        if let Ok(mail) = &next {
-            self.read_bytes += mail.raw.len() as u64;
-        }
-        Some(next)
+        self.next_with_progress().map(|(mail, _)| mail)
     }
 }
 
