@@ -266,3 +266,28 @@ fn an_unknown_desk_or_path_is_refused_with_its_name() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_ticket_opened_minutes_ago_keeps_its_sla_notices_to_come() {
+    let gate = gate();
+    // Dated by the clock the binary reads too (faketime included).
+    let date = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc2822();
+    let mail = TextMail::new(
+        "Jane <jane@acme.example>",
+        "Fresh outage",
+        "fresh@acme.example",
+    )
+    .date(&date);
+    let path = gate.path("fresh.eml");
+    std::fs::write(&path, mail.bytes()).expect("write");
+    let summary = import(&gate, &path);
+    assert_eq!(counts(&summary), [1, 1, 0, 0, 0], "{summary}");
+    let reference = reference_of(&gate, "Fresh outage");
+    let ticket = gate.ticket(&reference);
+    assert_eq!(
+        ticket["sla"]["first_response"]["state"], "running",
+        "{ticket}"
+    );
+    assert!(!ticket.to_string().contains("imported history"), "{ticket}");
+    assert!(gate.outbox().is_empty());
+}

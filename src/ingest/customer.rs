@@ -253,9 +253,14 @@ impl Ingestor {
         ticket: Option<&mut Ticket>,
         incoming: &Incoming<'_>,
     ) -> Result<(), StoreError> {
+        // A bounce from history says nothing of today's mail: no outbox entry is failed and
+        // no address flagged by it.
         let Some(info) = incoming.class.bounce.as_ref() else {
             return Ok(());
         };
+        if self.mode == super::Mode::History {
+            return Ok(());
+        }
         let now = incoming.now;
         let by_verp = [
             "to",
