@@ -11,9 +11,16 @@ use common::{DeskConfig, Gate, GateConfig, TextMail};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// Desk `nl` (reading its own `inbox/` Maildir, empty here), mail "sent" into files.
+/// Desk `nl` (reading its own `inbox/` Maildir, empty here) with a tier-1 team that live mail
+/// would notify, mail "sent" into files.
+fn config() -> GateConfig {
+    GateConfig::new()
+        .desk(DeskConfig::nl())
+        .team("Tier 1", 1, "tier1@provider.example", None)
+}
+
 fn gate() -> Gate {
-    GateConfig::new().desk(DeskConfig::nl()).start()
+    config().start()
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -290,4 +297,28 @@ fn a_ticket_opened_minutes_ago_keeps_its_sla_notices_to_come() {
     );
     assert!(!ticket.to_string().contains("imported history"), "{ticket}");
     assert!(gate.outbox().is_empty());
+}
+
+#[test]
+fn a_quarantined_mail_of_the_history_retried_is_still_not_answered() {
+    let gate = config()
+        .set("ingest", "max_message_bytes", 2_000i64)
+        .start();
+    let big = TextMail::new("Jane <jane@acme.example>", "Big logs", "big@acme.example")
+        .date("Mon, 16 Nov 2026 09:00:00 +0100")
+        .body(&"log line\n".repeat(400));
+    let path = gate.path("big.eml");
+    std::fs::write(&path, big.bytes()).expect("write");
+    import(&gate, &path);
+    assert!(gate.outbox().is_empty(), "{:?}", gate.outbox());
+    let quarantine = gate.list(&["quarantine", "list", "--json"]);
+    let id = quarantine
+        .first()
+        .and_then(|q| q["id"].as_u64())
+        .unwrap_or_else(|| gate.fail("nothing in quarantine"));
+    gate.reconfigure(|c| c.set("ingest", "max_message_bytes", 1_000_000i64));
+    gate.ok(&["quarantine", "retry", &id.to_string()]);
+    assert!(gate.outbox().is_empty(), "{:?}", gate.outbox());
+    let ticket = gate.ticket(&reference_of(&gate, "Big logs"));
+    assert_eq!(ticket["created_at"], "2026-11-16T08:00:00Z", "{ticket}");
 }

@@ -250,8 +250,16 @@ impl Ingestor {
             },
             raw,
         };
-        let prepared = self.prepare(&desk, mail);
-        let outcome = self.apply(&desk, prepared, known.as_deref())?;
+        // A mail kept by an import is history whoever retries it: it must not be answered now.
+        let history;
+        let ingestor = if Origin::is_history(&entry.origin) {
+            history = Ingestor::history(self.ctx.clone());
+            &history
+        } else {
+            self
+        };
+        let prepared = ingestor.prepare(&desk, mail);
+        let outcome = ingestor.apply(&desk, prepared, known.as_deref())?;
         self.ctx.store.flush()?;
         tracing::info!(id, ?outcome, "shelved mail retried");
         Ok(outcome)

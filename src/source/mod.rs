@@ -53,6 +53,14 @@ impl std::fmt::Display for Origin {
     }
 }
 
+impl Origin {
+    /// Whether an origin as written (`to_string`, kept with shelved mail) is a mail of a
+    /// desk's history.
+    pub fn is_history(shown: &str) -> bool {
+        shown.starts_with("file ") || shown.starts_with("mbox ")
+    }
+}
+
 /// One fetched mail.
 #[derive(Debug, Clone)]
 pub struct RawMail {
