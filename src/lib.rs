@@ -5,9 +5,9 @@
 //! where mail comes from, where it goes, the templates, the metrics endpoint, our own DKIM
 //! check); then the pipeline that joins them — the shared [`context`] and [`support`] model,
 //! the one path into the outbox ([`outgoing`]), and the roles that each own their work:
-//! [`ingest`], [`timers`], [`broadcast`], [`delivery`], wired by the [`daemon`]; last the
-//! interfaces: the accounts file, the JSON views, the admin endpoint, the status page and the
-//! command line ([`cli`]).
+//! [`ingest`], [`timers`], [`broadcast`], [`delivery`], wired by the [`daemon`], and the
+//! [`import`] of a desk's history; last the interfaces: the accounts file, the JSON views, the
+//! admin endpoint, the status page and the command line ([`cli`]).
 
 pub mod core;
 
@@ -30,6 +30,7 @@ pub mod timers;
 pub mod broadcast;
 pub mod delivery;
 pub mod daemon;
+pub mod import;
 
 pub mod accounts_file;
 pub mod view;

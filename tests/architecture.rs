@@ -51,6 +51,7 @@ const PIPELINE: &[&str] = &[
     "broadcast",
     "delivery",
     "daemon",
+    "import",
     "admin",
     "cli",
 ];

@@ -6,6 +6,7 @@
 //! (the roles, `daemon::standalone`, `admin` for a running daemon); nothing imports it.
 
 mod broadcast;
+mod import;
 mod query;
 mod report;
 mod run;
@@ -59,6 +60,19 @@ pub enum Command {
     Templates {
         #[command(subcommand)]
         command: templates::TemplatesCommand,
+    },
+    /// Import a desk's history (an mbox file, a Maildir, or a folder of .eml files) into
+    /// tickets, sending nothing; running it again changes nothing. Stop the daemon first.
+    Import {
+        /// The desk whose mail it is.
+        #[arg(long)]
+        desk: String,
+        /// An mbox file (mboxrd or mboxo; Thunderbird's folders; Apple Mail's Name.mbox
+        /// folder), a Maildir (cur/ and new/), a folder of .eml files, or one .eml file.
+        path: PathBuf,
+        /// Print the summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Tickets.
     Tickets {
@@ -197,6 +211,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Run { once, now, json } => run::run(cli.config.as_ref(), once, now, json).await,
         Command::Check => run::check(cli.config.as_ref()),
         Command::Templates { command } => templates::templates(cli.config.as_ref(), command),
+        Command::Import { desk, path, json } => {
+            import::import(cli.config.as_ref(), &desk, &path, json).await
+        }
         Command::Tickets { command } => query::tickets(cli.config.as_ref(), command).await,
         Command::Outbox { command } => query::outbox(cli.config.as_ref(), command).await,
         Command::Quarantine { command } => {

@@ -244,7 +244,7 @@ fn unprocessable(
 }
 
 /// What a panic said.
-pub(super) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -298,7 +298,7 @@ fn record_acked(parts: &Parts, desk: &Desk, done: &[Origin]) -> Result<(), Daemo
             uid_validity: *uid_validity,
             last_uid: *uid,
         }),
-        Origin::Maildir { .. } => None,
+        Origin::Maildir { .. } | Origin::History { .. } => None,
     });
     if let Some(cp) = last {
         let mut txn = parts.store().txn();

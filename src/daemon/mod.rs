@@ -16,6 +16,7 @@ mod batch;
 mod notify;
 mod workers;
 
+pub(crate) use batch::panic_message;
 pub use notify::{Health, Notifier};
 
 use crate::broadcast::Broadcaster;
@@ -246,6 +247,14 @@ fn load_accounts(ctx: &Context) -> Result<(), DaemonError> {
         ctx.set_directory(directory);
     }
     Ok(())
+}
+
+/// The context for `deskgate import`: the store (which must not be in use by a daemon) and the
+/// accounts, which must load (imported tickets are tied to their accounts).
+pub fn import_context(config: Config) -> Result<Arc<Context>, DaemonError> {
+    let ctx = Arc::new(open_context(config, Arc::new(SystemClock))?);
+    load_accounts(&ctx)?;
+    Ok(ctx)
 }
 
 /// The roles over the store named in `config`, for CLI commands run without a daemon.

@@ -35,6 +35,7 @@ use crate::core::mail::threading::{self, Candidates, Decision, TicketFacts};
 use crate::core::mail::InboundMail;
 use crate::core::service::message::{Direction, MessageKind, MessageRecord};
 use crate::core::service::ticket::Ticket;
+use crate::outgoing::{self, Draft, StaffNotice};
 use crate::source::{Origin, RawMail};
 use crate::store::{Checkpoint, QuarantineEntry, Shelf, StoreError, Txn};
 use crate::timings::Phase;
@@ -71,6 +72,22 @@ impl Outcome {
 /// The ingest role: turns fetched mail into ticket changes. Shared by every desk's task.
 pub struct Ingestor {
     pub ctx: Arc<Context>,
+    mode: Mode,
+}
+
+/// What the ingest does besides the ticket change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Mail arriving now: acknowledged, told to staff, relayed, counted against the sender's
+    /// flood limit; it happens at the clock's time.
+    Live,
+    /// A desk's history (`deskgate import`): every mail is threaded into tickets exactly as
+    /// live, but happens at its own `Date:` (never later than the clock), and nothing enters
+    /// the outbox: no acknowledgement, notice, relay or "too large" reply, and no flood
+    /// breaker. SLA clocks start at the opening mail's date; the notices that fell due before
+    /// the clock's now are marked as given without being sent (a breach in the past is
+    /// history, still reported as missed), and the ones still ahead fire as usual.
+    History,
 }
 
 /// One mail being processed: where it came from, what it says, what kind it is.
@@ -103,7 +120,22 @@ impl Incoming<'_> {
 
 impl Ingestor {
     pub fn new(ctx: Arc<Context>) -> Ingestor {
-        Ingestor { ctx }
+        Ingestor {
+            ctx,
+            mode: Mode::Live,
+        }
+    }
+
+    /// An ingest for a desk's history (see [`Mode::History`]).
+    pub fn history(ctx: Arc<Context>) -> Ingestor {
+        Ingestor {
+            ctx,
+            mode: Mode::History,
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
     }
 
     /// Processes one mail from `desk` and commits its effects (durable after the next flush).
@@ -127,6 +159,11 @@ impl Ingestor {
         debug_assert_eq!(prepared.desk, desk.name);
         let _writer = self.ctx.store.write_lock();
         let now = self.ctx.clock.now();
+        // History happens when it was written (a Date in the future is the sender's clock).
+        let now = match self.mode {
+            Mode::Live => now,
+            Mode::History => prepared.parsed.date.filter(|d| *d <= now).unwrap_or(now),
+        };
         let mut txn = self.ctx.store.txn();
         if let Origin::Imap { uid_validity, uid } = prepared.mail.origin {
             txn.put_checkpoint(
@@ -218,8 +255,16 @@ impl Ingestor {
             },
             raw,
         };
-        let prepared = self.prepare(&desk, mail);
-        let outcome = self.apply(&desk, prepared, known.as_deref())?;
+        // A mail kept by an import is history whoever retries it: it must not be answered now.
+        let history;
+        let ingestor = if Origin::is_history(&entry.origin) {
+            history = Ingestor::history(self.ctx.clone());
+            &history
+        } else {
+            self
+        };
+        let prepared = ingestor.prepare(&desk, mail);
+        let outcome = ingestor.apply(&desk, prepared, known.as_deref())?;
         self.ctx.store.flush()?;
         tracing::info!(id, ?outcome, "shelved mail retried");
         Ok(outcome)
@@ -243,7 +288,15 @@ impl Ingestor {
         } = prepared;
         let mail = &mail;
         if let Some(error) = parsed.parse_failed.take() {
-            return self.shelve(txn, Shelf::Quarantine, desk, mail, None, error, now);
+            // An import is run again over the same files: its unreadable mails are indexed by
+            // their digest, so the second run knows them (a mailbox never hands one out twice).
+            let indexed = (self.mode == Mode::History).then_some(&parsed);
+            if indexed.is_some() && self.ctx.store.message_index(&parsed.message_id)?.is_some() {
+                return Ok(Outcome::Duplicate {
+                    ticket: String::new(),
+                });
+            }
+            return self.shelve(txn, Shelf::Quarantine, desk, mail, indexed, error, now);
         }
         span.record("message_id", parsed.message_id.as_str());
         for w in &parsed.warnings {
@@ -485,7 +538,11 @@ impl Ingestor {
             subject: parsed.map(|p| p.subject.clone()).unwrap_or_default(),
             origin: mail.origin.to_string(),
             error: reason.to_string(),
-            at: now,
+            // Shelved now, even when the mail is history.
+            at: match self.mode {
+                Mode::Live => now,
+                Mode::History => self.ctx.clock.now(),
+            },
             size: mail.raw.len(),
         };
         txn.put_shelved(&entry, &mail.raw);
@@ -498,6 +555,75 @@ impl Ingestor {
             Shelf::Aside => tracing::info!(id, reason = %reason, "mail kept aside"),
         }
         Ok(id)
+    }
+}
+
+/// The mails a change causes, and the ticket's save: where live and history part.
+impl Ingestor {
+    /// Renders and queues `draft` (see [`outgoing::queue`]); in history, nothing is made.
+    fn queue(
+        &self,
+        txn: &mut Txn<'_>,
+        ticket: Option<&mut Ticket>,
+        desk: &Desk,
+        draft: Draft,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(u64, String)>, StoreError> {
+        match self.mode {
+            Mode::Live => outgoing::queue(&self.ctx, txn, ticket, desk, draft, now),
+            Mode::History => Ok(None),
+        }
+    }
+
+    /// Tells staff of a ticket event (see [`outgoing::notify`]); in history, nobody.
+    fn notify(
+        &self,
+        txn: &mut Txn<'_>,
+        ticket: &mut Ticket,
+        desk: &Desk,
+        notice: StaffNotice<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match self.mode {
+            Mode::Live => outgoing::notify(&self.ctx, txn, ticket, desk, notice, now),
+            Mode::History => Ok(()),
+        }
+    }
+
+    /// Stores the ticket with its timer entry. In history, the SLA notices that fell due
+    /// before the clock's now are marked as given first, with a note saying so: they would
+    /// tell staff today of deadlines missed long ago. `now` is the mail's time.
+    fn save_ticket(&self, txn: &mut Txn<'_>, ticket: &mut Ticket, now: DateTime<Utc>) {
+        if self.mode == Mode::History {
+            let cal = self.ctx.support.calendar_of(ticket);
+            let wall = self.ctx.clock.now();
+            let past = match ticket.sla.as_mut() {
+                Some(sla) => sla.take_due_notices(wall, &cal),
+                None => Vec::new(),
+            };
+            if !past.is_empty() {
+                let what: Vec<String> = past
+                    .iter()
+                    .map(|(target, level, at)| {
+                        format!(
+                            "{} {} due {}",
+                            outgoing::target_label(*target),
+                            level.as_str(),
+                            at.format("%Y-%m-%d %H:%M UTC")
+                        )
+                    })
+                    .collect();
+                ticket.note(
+                    format!(
+                        "imported history: SLA notices due before the import were not sent ({})",
+                        what.join("; ")
+                    ),
+                    "deskgate",
+                    now,
+                );
+            }
+        }
+        self.ctx.support.save_ticket(txn, ticket);
     }
 }
 

@@ -94,7 +94,7 @@ impl Ingestor {
                 None,
             );
             self.command_error(txn, incoming, Some(&mut ticket), &author, &errors)?;
-            self.ctx.support.save_ticket(txn, &mut ticket);
+            self.save_ticket(txn, &mut ticket, now);
             return Ok(Outcome::Appended {
                 ticket: reference,
                 reopened: false,
@@ -145,8 +145,7 @@ impl Ingestor {
                         }
                     }
                     let label = format!("Internal note by {}", member.name);
-                    outgoing::notify(
-                        &self.ctx,
+                    self.notify(
                         txn,
                         &mut ticket,
                         desk,
@@ -182,8 +181,7 @@ impl Ingestor {
         if let Some(tier) = applied.escalated_to {
             let to = self.ctx.on_shift_team(tier, desk, now);
             let label = format!("Escalated to tier {tier}");
-            outgoing::notify(
-                &self.ctx,
+            self.notify(
                 txn,
                 &mut ticket,
                 desk,
@@ -201,8 +199,7 @@ impl Ingestor {
         if let Some(login) = applied.assigned_to.filter(|l| l != &member.login) {
             if let Some(s) = self.ctx.config.staff_by_name(&login) {
                 let to = vec![Address::new(Some(&s.name), &s.address)];
-                outgoing::notify(
-                    &self.ctx,
+                self.notify(
                     txn,
                     &mut ticket,
                     desk,
@@ -218,7 +215,7 @@ impl Ingestor {
                 )?;
             }
         }
-        self.ctx.support.save_ticket(txn, &mut ticket);
+        self.save_ticket(txn, &mut ticket, now);
         tracing::info!(ticket = %reference, staff = %member.login, internal, "staff mail applied");
         Ok(Outcome::Appended {
             ticket: reference,
@@ -262,8 +259,7 @@ impl Ingestor {
         );
         let to = self.ctx.owner_or_team(&ticket, desk);
         let text = format!("{note}.\n\n{}", parsed.text.trim_end());
-        outgoing::notify(
-            &self.ctx,
+        self.notify(
             txn,
             &mut ticket,
             desk,
@@ -277,7 +273,7 @@ impl Ingestor {
             },
             now,
         )?;
-        self.ctx.support.save_ticket(txn, &mut ticket);
+        self.save_ticket(txn, &mut ticket, now);
         Ok(Outcome::Appended {
             ticket: reference,
             reopened: false,
@@ -335,7 +331,7 @@ impl Ingestor {
             limited: false,
             record_as: None,
         };
-        outgoing::queue(&self.ctx, txn, Some(ticket), desk, draft, incoming.now)
+        self.queue(txn, Some(ticket), desk, draft, incoming.now)
     }
 
     /// Tells the engineer alone why nothing was applied.
@@ -388,7 +384,7 @@ impl Ingestor {
         };
         match ticket {
             Some(t) => {
-                outgoing::queue(&self.ctx, txn, Some(t), desk, draft, incoming.now)?;
+                self.queue(txn, Some(t), desk, draft, incoming.now)?;
             }
             None => {
                 // No ticket to hang the error on: a scratch ticket value carries the reference-less
@@ -405,14 +401,7 @@ impl Ingestor {
                     },
                     incoming.now,
                 );
-                outgoing::queue(
-                    &self.ctx,
-                    txn,
-                    Some(&mut scratch),
-                    desk,
-                    draft,
-                    incoming.now,
-                )?;
+                self.queue(txn, Some(&mut scratch), desk, draft, incoming.now)?;
             }
         }
         Ok(())

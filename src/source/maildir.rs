@@ -47,14 +47,7 @@ impl MaildirSource {
             path: path.display().to_string(),
             message: e.to_string(),
         };
-        let mut names: Vec<String> = std::fs::read_dir(&new)
-            .map_err(|e| io(&new, e))?
-            .flatten()
-            .filter(|e| e.path().is_file())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.starts_with('.'))
-            .collect();
-        names.sort();
+        let mut names = mail_names(&new).map_err(|e| io(&new, e))?;
         names.truncate(limit);
         let mut out = Vec::with_capacity(names.len());
         for name in names {
@@ -92,6 +85,19 @@ impl MaildirSource {
         }
         Ok(())
     }
+}
+
+/// The mail files of one Maildir folder (`new/` or `cur/`), in file-name order: Maildir names
+/// start with the delivery time. Hidden files are not mail.
+pub fn mail_names(dir: &std::path::Path) -> std::io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 #[cfg(test)]

@@ -5,13 +5,17 @@
 //! only after its effects are flushed to the store, so a crash re-fetches rather than loses.
 //!
 //! The folder owns getting raw mail and acknowledging it: [`imap`] (a folder of its own),
-//! [`maildir`], and the UID ordering of a fetch (`in_order.rs`). It may import [`crate::config`]
+//! [`maildir`], and the UID ordering of a fetch (`in_order.rs`); and reading a desk's history
+//! for an import ([`history`]: an mbox file, read by [`mbox`], a Maildir or a folder of `.eml`
+//! files), which is only read, never changed. It may import [`crate::config`]
 //! (a desk's `[desk.imap]` or `[desk.maildir]`) and [`crate::core`]; never another adapter
 //! (`store`, `outbound`, `render`) or the pipeline, which decides when a mail is done.
 
+pub mod history;
 pub mod imap;
 mod in_order;
 pub mod maildir;
+pub mod mbox;
 
 use std::time::Duration;
 use tokio::sync::watch;
@@ -19,8 +23,18 @@ use tokio::sync::watch;
 /// Where a raw mail came from, so it can be acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
-    Imap { uid_validity: u32, uid: u32 },
-    Maildir { file: String },
+    Imap {
+        uid_validity: u32,
+        uid: u32,
+    },
+    Maildir {
+        file: String,
+    },
+    /// A mail of a desk's history being imported: its file, and its place in an mbox.
+    History {
+        path: String,
+        number: Option<usize>,
+    },
 }
 
 impl std::fmt::Display for Origin {
@@ -30,7 +44,20 @@ impl std::fmt::Display for Origin {
                 write!(f, "imap uid {uid} (uidvalidity {uid_validity})")
             }
             Origin::Maildir { file } => write!(f, "maildir {file}"),
+            Origin::History { path, number: None } => write!(f, "file {path}"),
+            Origin::History {
+                path,
+                number: Some(n),
+            } => write!(f, "mbox {path}, mail {n}"),
         }
+    }
+}
+
+impl Origin {
+    /// Whether an origin as written (`to_string`, kept with shelved mail) is a mail of a
+    /// desk's history.
+    pub fn is_history(shown: &str) -> bool {
+        shown.starts_with("file ") || shown.starts_with("mbox ")
     }
 }
 
