@@ -11,6 +11,8 @@
 //!    `src/core/`.
 //! 3. The adapters (`store`, `source`, `outbound`, `render`) do not import each other, nor the
 //!    pipeline that combines them.
+//! 4. A storage engine's crate (sled, tokio-postgres) is named only in its own engine file, so
+//!    no engine type leaks into the store's interface.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -391,6 +393,36 @@ fn adapters_do_not_import_each_other_or_the_pipeline() {
     assert!(
         problems.is_empty(),
         "adapters stand apart:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// Each storage crate and the one file allowed to name it.
+const ENGINE_CRATES: &[(&str, &str)] = &[
+    ("sled::", "src/store/engine/sled.rs"),
+    ("tokio_postgres::", "src/store/engine/postgres.rs"),
+    ("postgres_types::", "src/store/engine/postgres.rs"),
+];
+
+#[test]
+fn each_storage_crate_is_named_only_in_its_engine_file() {
+    let mut problems = Vec::new();
+    for src in sources() {
+        for (n, line) in src.lines.iter().enumerate() {
+            for (krate, home) in ENGINE_CRATES {
+                if line.contains(krate) && src.file != Path::new(home) {
+                    problems.push(format!(
+                        "{}:{}: names {krate} (only {home} may)",
+                        src.file.display(),
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "engine types stay in their engine file:\n{}",
         problems.join("\n")
     );
 }

@@ -141,11 +141,17 @@ impl Config {
     }
 
     pub fn admin_socket(&self) -> PathBuf {
-        self.store.admin_socket.clone().unwrap_or_else(|| {
-            let mut s = self.store.path.clone().into_os_string();
-            s.push(".sock");
-            PathBuf::from(s)
-        })
+        self.store
+            .admin_socket
+            .clone()
+            .unwrap_or_else(|| match &self.store.path {
+                Some(path) => {
+                    let mut s = path.clone().into_os_string();
+                    s.push(".sock");
+                    PathBuf::from(s)
+                }
+                None => PathBuf::from("var/deskgate.sock"),
+            })
     }
 
     /// Every plan: the shipped defaults, replaced or extended by the config's [[plan]] tables.

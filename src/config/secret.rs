@@ -4,7 +4,7 @@
 //! Resolving runs `sh -c`, so it happens only when a connection needs the password (or
 //! `deskgate check` asks), never while the config is read.
 
-use super::sections::{ImapConfig, SmtpConfig};
+use super::sections::{ImapConfig, SmtpConfig, StoreConfig};
 use serde::{Deserialize, Serialize};
 
 /// A password. `Debug` prints `<redacted>`, and there is no `Display`, so a config or an error
@@ -77,6 +77,15 @@ impl SecretSource<'_> {
 }
 
 impl ImapConfig {
+    pub fn secret(&self) -> SecretSource<'_> {
+        SecretSource {
+            inline: self.password.as_ref(),
+            command: self.password_command.as_deref(),
+        }
+    }
+}
+
+impl StoreConfig {
     pub fn secret(&self) -> SecretSource<'_> {
         SecretSource {
             inline: self.password.as_ref(),

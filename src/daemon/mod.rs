@@ -48,6 +48,8 @@ pub enum DaemonError {
     Source(#[from] crate::source::SourceError),
     #[error("accounts: {0}")]
     Accounts(String),
+    #[error("store.password_command: {0}")]
+    StorePassword(String),
     #[error("status page: {0}")]
     Status(String),
     #[error("the pass did not complete: {}", .0.join("; "))]
@@ -62,7 +64,10 @@ impl DaemonError {
     pub fn is_transient(&self) -> bool {
         match self {
             DaemonError::Source(e) => e.is_transient(),
-            DaemonError::Accounts(_) | DaemonError::Templates(_) | DaemonError::Status(_) => false,
+            DaemonError::Accounts(_)
+            | DaemonError::Templates(_)
+            | DaemonError::Status(_)
+            | DaemonError::StorePassword(_) => false,
             _ => true,
         }
     }
@@ -143,11 +148,44 @@ fn assemble(config: Config, clock: Arc<dyn Clock>) -> Result<Parts, DaemonError>
 /// Opens the store and loads the templates named in `config`.
 fn open_context(config: Config, clock: Arc<dyn Clock>) -> Result<Context, DaemonError> {
     let config = Arc::new(config);
-    tracing::info!(path = %config.store.path.display(), "opening store");
-    let store = Store::open(&config.store.path)?;
+    let store = open_store(&config)?;
     tracing::info!(dir = %config.general.templates.display(), "loading templates");
     let templates = Arc::new(Templates::load(&config.general.templates)?);
     Ok(Context::new(store, templates, config, clock))
+}
+
+/// The store named in `config`: PostgreSQL when it gives a URL, sled otherwise.
+fn open_store(config: &Config) -> Result<Store, DaemonError> {
+    match (&config.store.url, &config.store.path) {
+        (Some(url), _) => {
+            let password = match (&config.store.password, &config.store.password_command) {
+                (None, None) => None,
+                _ => Some(
+                    config
+                        .store
+                        .secret()
+                        .resolve()
+                        .map_err(DaemonError::StorePassword)?
+                        .expose()
+                        .to_string(),
+                ),
+            };
+            let target = crate::store::PostgresTarget {
+                url: url.clone(),
+                password,
+            };
+            tracing::info!(database = %target.describe(), "opening store on PostgreSQL");
+            Ok(Store::open_postgres(target)?)
+        }
+        (None, Some(path)) => {
+            tracing::info!(path = %path.display(), "opening store");
+            Ok(Store::open(path)?)
+        }
+        (None, None) => Err(DaemonError::Store(crate::store::StoreError::Open {
+            path: "store".into(),
+            message: "the config names no store.path nor store.url".into(),
+        })),
+    }
 }
 
 /// Loads the accounts file named in the config (if any) into the context.

@@ -19,13 +19,14 @@
 //! - `tls`: a throw-away CA and server certificate;
 //! - `dovecot` and `imap_client`: the IMAP server and the client that feeds and inspects it;
 //! - `smtp_sink` and `smtp_client`: the capturing SMTP server and a client to send to it;
+//! - `postgres`: a PostgreSQL server of its own, for the store on PostgreSQL;
 //! - `mail`: the customer mails tests put into a mailbox;
 //! - `gate`: the config builder and the `deskgate` binary run on it, `daemon`: `deskgate run`
 //!   with its log, and `rig`: the usual end-to-end setup (desk, Dovecot, smtp-sink);
 //! - `corpus`: where the shared corpus of real-world mail is, for the tests that read it.
 //!
 //! Requirements (see `.ci/run`): Linux, `dovecot` 2.3.x (`dovecot-imapd`), Postfix's
-//! `smtp-sink`, and the `openssl` CLI. Running as root works.
+//! `smtp-sink`, the `openssl` CLI and Debian's `postgresql`. Running as root works.
 //!
 //! Not part of the harness, though they live beside it: `smtp_tls_server.rs` (a TLS SMTP server
 //! on tokio), and `decoded.rs` and `notice.rs`, which read captured mail with deskgate's own
@@ -51,6 +52,7 @@ mod dovecot;
 mod imap_client;
 mod smtp_sink;
 mod smtp_client;
+mod postgres;
 mod mail;
 mod gate;
 mod daemon;
@@ -62,6 +64,7 @@ pub use dovecot::{dovecot_version, Dovecot};
 pub use gate::{DeskConfig, Gate, GateConfig, Pass, DKIM_OK};
 pub use imap_client::ImapClient;
 pub use mail::TextMail;
+pub use postgres::{Postgres, PG_USER};
 pub use process::{
     free_port, poll_until, port_open, run_with_timeout, tail, wait_port, wait_port_closed,
     wait_until,
