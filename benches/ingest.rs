@@ -371,7 +371,10 @@ fn idle_latency(dovecot: &Dovecot, work: &Path, bin: &str) -> (f64, f64) {
             let v = rt
                 .block_on(deskgate::admin::ask(
                     &socket,
-                    &deskgate::admin::Query::TicketsList { now: None },
+                    &deskgate::admin::Query::TicketsList {
+                        now: None,
+                        filter: Default::default(),
+                    },
                 ))
                 .ok()
                 .flatten();
