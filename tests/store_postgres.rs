@@ -229,4 +229,32 @@ fn a_mail_becomes_a_ticket_and_its_acknowledgement_is_sent_on_postgresql() {
     let again = gate.pass(&sink);
     assert!(again.mails.is_empty(), "a duplicate sends nothing");
     assert_eq!(gate.tickets().len(), 1);
+
+    // A second customer: the listing comes in pages, and filtered.
+    gate.deliver(
+        "3.vpn",
+        "From: Joe <joe@globex.example>\r\nTo: servicedesk.nl@example.net\r\n\
+         Subject: VPN flapping\r\nMessage-ID: <vpn@globex.example>\r\n\r\nsince noon\r\n",
+    );
+    assert_eq!(gate.pass(&sink).mails.len(), 1);
+    let refs = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["tickets", "list", "--json"];
+        all.extend_from_slice(args);
+        gate.list(&all)
+            .iter()
+            .map(|t| t["ref"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let first = refs(&["--limit", "1"]);
+    assert_eq!(first, [reference.to_string()]);
+    let second = refs(&["--limit", "1", "--after", reference]);
+    assert_eq!(second.len(), 1);
+    assert_ne!(second[0], reference);
+    assert!(
+        refs(&["--after", &second[0]]).is_empty(),
+        "nothing after the last"
+    );
+    assert_eq!(refs(&["--desk", "nl", "--status", "new"]).len(), 2);
+    assert!(refs(&["--status", "resolved"]).is_empty());
+    assert!(refs(&["--desk", "fr"]).is_empty());
 }
