@@ -46,6 +46,12 @@ pub const MIGRATIONS: &[&str] = &[
 /// migrating the same database together.
 const MIGRATION_LOCK: i64 = 0x6465_736b_6761_7465; // "deskgate"
 
+/// Another arbitrary constant: the session lock of the process that uses the database.
+const OWNER_LOCK: i64 = 0x6465_736b_6f77_6e72; // "deskownr"
+
+/// How long to wait for the database's previous user to let go.
+const HOLD_WAIT: Duration = Duration::from_secs(5);
+
 /// How long to wait for a connection (TCP and authentication).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -142,6 +148,10 @@ impl PostgresEngine {
             message,
         })?;
         migrate(&client, &engine.target.describe())?;
+        hold(&client).map_err(|message| StoreError::Open {
+            path: engine.target.describe(),
+            message,
+        })?;
         let conn = prepare(client).map_err(|e| StoreError::Open {
             path: engine.target.describe(),
             message: error_text(&e),
@@ -166,6 +176,11 @@ impl PostgresEngine {
             let client = connect(&config).map_err(|message| StoreError::Engine {
                 message: format!("PostgreSQL {}: {message}", self.target.describe()),
                 transient: true,
+            })?;
+            // Another process took the database while we were away: stop, never share it.
+            hold(&client).map_err(|message| StoreError::Engine {
+                message: format!("PostgreSQL {}: {message}", self.target.describe()),
+                transient: false,
             })?;
             *guard = Some(prepare(client).map_err(|e| engine_error(&e))?);
         }
@@ -219,6 +234,38 @@ fn connect(config: &tokio_postgres::Config) -> Result<Client, String> {
         .map_err(|e| format!("cannot start the connection's thread: {e}"))?;
     rx.recv()
         .map_err(|_| "the connection's thread ended without an answer".to_string())?
+}
+
+/// The session lock that makes one process the database's only user, as sled's file lock does
+/// for a directory: the store's read-modify-write safety is an in-process lock, so a second
+/// daemon on the same database would thread, number and send everything twice. Held by the
+/// connection (released when it closes, so a crashed daemon releases it at once). Waits a few
+/// seconds, since a process that just closed its store may still be letting go.
+///
+/// Several daemons on one database (issue 12 §2) replace this with per-desk leases and outbox
+/// claims in the database.
+fn hold(client: &Client) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + HOLD_WAIT;
+    loop {
+        let held: bool = futures::executor::block_on(async {
+            client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&OWNER_LOCK])
+                .await?
+                .try_get(0)
+        })
+        .map_err(|e| error_text(&e))?;
+        if held {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(
+                "another deskgate is using this database (one process per store; \
+                        several daemons on one database are not supported yet)"
+                    .into(),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn prepare(client: Client) -> Result<Conn, tokio_postgres::Error> {
