@@ -10,6 +10,9 @@
 //! 4. Measures IDLE latency: a running daemon, 100 mails appended one by one, time from APPEND
 //!    to the ticket being visible through the admin socket.
 //!
+//! With `DESKGATE_BENCH_POSTGRES=1` the first build also runs on a PostgreSQL store (a private
+//! server the harness starts, `[store] url`), taking turns with the sled runs.
+//!
 //! Each timing is the median of 3 runs (`DESKGATE_BENCH_RUNS`). Peak memory is the child's VmHWM.
 //! Run: `cargo bench --bench ingest` (needs dovecot-imapd and isync; `.ci/run` installs them).
 //! Results go to stdout and `target/bench-ingest.md`; BENCHMARKS.md records them.
@@ -21,7 +24,7 @@ mod mailbox;
 #[path = "support/measure.rs"]
 mod measure;
 
-use common::Dovecot;
+use common::{Dovecot, Postgres};
 use mailbox::{generate, words, Rng};
 use measure::{measure, median};
 use std::path::{Path, PathBuf};
@@ -60,13 +63,20 @@ fn mbsync_once(dovecot: &Dovecot, user: &str, dir: &Path) -> (f64, u64) {
     (secs, peak)
 }
 
-fn deskgate_config(dir: &Path, imap_port: u16, user: &str, templates: &Path) -> PathBuf {
+/// `store` is the `[store]` table's body: `path = …` or `url = …`.
+fn deskgate_config(
+    dir: &Path,
+    imap_port: u16,
+    user: &str,
+    templates: &Path,
+    store: &str,
+) -> PathBuf {
     let cfg = dir.join("deskgate.toml");
     std::fs::write(
         &cfg,
         format!(
-            "[store]\npath = {:?}\n[smtp]\nurl = \"file://{}\"\n[general]\ntemplates = {:?}\n[ingest]\nbatch_size = 500\n[[desk]]\nname = \"nl\"\naddress = \"servicedesk.nl@example.net\"\nlanguage = \"en\"\n[desk.imap]\nurl = \"imap://127.0.0.1:{imap_port}\"\nuser = \"{user}\"\npassword = \"{PW}\"\npoll_interval_secs = 1\n",
-            dir.join("store").display().to_string(),
+            "[store]\n{store}\nadmin_socket = {:?}\n[smtp]\nurl = \"file://{}\"\n[general]\ntemplates = {:?}\n[ingest]\nbatch_size = 500\n[[desk]]\nname = \"nl\"\naddress = \"servicedesk.nl@example.net\"\nlanguage = \"en\"\n[desk.imap]\nurl = \"imap://127.0.0.1:{imap_port}\"\nuser = \"{user}\"\npassword = \"{PW}\"\npoll_interval_secs = 1\n",
+            dir.join("store.sock").display().to_string(),
             dir.join("outbox").display(),
             templates.display().to_string()
         ),
@@ -77,11 +87,10 @@ fn deskgate_config(dir: &Path, imap_port: u16, user: &str, templates: &Path) -> 
 
 /// Fills a store with `n` tickets (each with its first message and index entry), as a desk
 /// that has been running for years would have.
-fn prefill(store_path: &Path, n: usize) {
+fn prefill(store: deskgate::store::Store, n: usize) {
     use deskgate::core::address::Address;
     use deskgate::core::service::message::{Direction, MessageKind, MessageRecord};
     use deskgate::core::service::ticket::{Opening, Ticket};
-    let store = deskgate::store::Store::open(store_path).expect("open store");
     let now = chrono::Utc::now();
     for chunk in 0..n.div_ceil(1000) {
         let mut txn = store.txn();
@@ -130,6 +139,21 @@ fn prefill(store_path: &Path, n: usize) {
     store.flush().expect("flush");
 }
 
+/// The bytes of the files under `dir` (0 when it does not exist).
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     let status = Command::new("cp")
         .arg("-a")
@@ -146,7 +170,8 @@ fn idle_latency(dovecot: &Dovecot, work: &Path, bin: &str) -> (f64, f64) {
     let idle_dir = work.join("idle");
     std::fs::create_dir_all(&idle_dir).expect("mkdir");
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-    let cfg = deskgate_config(&idle_dir, dovecot.imap_port(), "idle", &templates);
+    let store = format!("path = {:?}", idle_dir.join("store").display().to_string());
+    let cfg = deskgate_config(&idle_dir, dovecot.imap_port(), "idle", &templates, &store);
     let mut daemon = Command::new(bin)
         .arg("--config")
         .arg(&cfg)
@@ -173,7 +198,10 @@ fn idle_latency(dovecot: &Dovecot, work: &Path, bin: &str) -> (f64, f64) {
             let v = rt
                 .block_on(deskgate::admin::ask(
                     &socket,
-                    &deskgate::admin::Query::TicketsList { now: None },
+                    &deskgate::admin::Query::TicketsList {
+                        now: None,
+                        filter: Default::default(),
+                    },
                 ))
                 .ok()
                 .flatten();
@@ -199,10 +227,13 @@ fn idle_latency(dovecot: &Dovecot, work: &Path, bin: &str) -> (f64, f64) {
 }
 
 /// A build of deskgate to time, with the templates it was written for.
+#[derive(Clone)]
 struct Build {
     label: String,
     bin: String,
     templates: PathBuf,
+    /// Runs on a PostgreSQL store instead of sled.
+    postgres: bool,
 }
 
 /// This build, or those named by `DESKGATE_BENCH_BIN="label=PATH,label=PATH"`: other builds of
@@ -216,6 +247,7 @@ fn builds() -> Vec<Build> {
             label: "this build".into(),
             bin: env!("CARGO_BIN_EXE_deskgate").into(),
             templates: ours,
+            postgres: false,
         }];
     };
     list.split(',')
@@ -230,6 +262,7 @@ fn builds() -> Vec<Build> {
                 } else {
                     ours.clone()
                 },
+                postgres: false,
             }
         })
         .collect()
@@ -249,6 +282,8 @@ struct Run {
     delivery: f64,
     phases: Vec<f64>,
     peak_kib: u64,
+    /// The store's size after the run (sled's directory, or the PostgreSQL database).
+    store_bytes: u64,
 }
 
 /// The medians of a build's runs (peak memory: the highest).
@@ -258,6 +293,7 @@ struct Medians {
     delivery: f64,
     phases: Vec<f64>,
     peak_kib: u64,
+    store_bytes: u64,
 }
 
 impl Medians {
@@ -271,6 +307,7 @@ impl Medians {
             delivery: median(runs.iter().map(|r| r.delivery).collect()),
             phases,
             peak_kib: runs.iter().map(|r| r.peak_kib).max().unwrap_or(0),
+            store_bytes: runs.iter().map(|r| r.store_bytes).max().unwrap_or(0),
         }
     }
 }
@@ -285,7 +322,15 @@ fn main() {
     let prefilled = env_usize("DESKGATE_BENCH_TICKETS", 100_000);
     let runs = env_usize("DESKGATE_BENCH_RUNS", 3);
     let work = tempfile::tempdir().expect("tempdir");
-    let builds = builds();
+    let mut builds = builds();
+    let pg = (env_usize("DESKGATE_BENCH_POSTGRES", 0) != 0).then(|| {
+        builds.push(Build {
+            label: "postgres".into(),
+            postgres: true,
+            ..builds[0].clone()
+        });
+        Postgres::start()
+    });
     let bin = builds[0].bin.as_str();
 
     eprintln!("generating {n} mails");
@@ -313,10 +358,25 @@ fn main() {
     let run_deskgate = |build: &Build, label: &str, r: usize, base: Option<&Path>| -> Run {
         let dir = work.path().join(format!("{label}{r}"));
         std::fs::create_dir_all(&dir).expect("mkdir");
-        let cfg = deskgate_config(&dir, dovecot.imap_port(), "bench", &build.templates);
-        if let Some(base) = base {
-            copy_dir(base, &dir.join("store"));
-        }
+        let db = format!("{label}{r}").replace('-', "_");
+        let store = match &pg {
+            Some(pg) if build.postgres => {
+                let template = if base.is_some() {
+                    " TEMPLATE prefilled"
+                } else {
+                    ""
+                };
+                pg.sql("postgres", &format!("CREATE DATABASE {db}{template}"));
+                format!("url = {:?}", pg.url(&db))
+            }
+            _ => {
+                if let Some(base) = base {
+                    copy_dir(base, &dir.join("store"));
+                }
+                format!("path = {:?}", dir.join("store").display().to_string())
+            }
+        };
+        let cfg = deskgate_config(&dir, dovecot.imap_port(), "bench", &build.templates, &store);
         // DESKGATE_BENCH_PERF=FILE records a profile of the first build's first run on the
         // empty store with `perf record -g`.
         let mut cmd = match std::env::var("DESKGATE_BENCH_PERF") {
@@ -343,7 +403,16 @@ fn main() {
         } else {
             Vec::new()
         };
+        let store_bytes = match &pg {
+            Some(pg) if build.postgres => {
+                let size = pg.sql("postgres", &format!("SELECT pg_database_size('{db}')"));
+                pg.sql("postgres", &format!("DROP DATABASE {db}"));
+                size.parse().unwrap_or(0)
+            }
+            _ => dir_bytes(&dir.join("store")),
+        };
         let run = Run {
+            store_bytes,
             total: s,
             ingest: report["ingest_secs"].as_f64().unwrap_or(s),
             delivery: report["delivery_secs"].as_f64().unwrap_or(0.0),
@@ -375,7 +444,21 @@ fn main() {
     let full = (prefilled > 0).then(|| {
         let base = work.path().join("prefilled-store");
         eprintln!("prefilling a store with {prefilled} tickets");
-        prefill(&base, prefilled);
+        prefill(
+            deskgate::store::Store::open(&base).expect("open store"),
+            prefilled,
+        );
+        if let Some(pg) = &pg {
+            eprintln!("prefilling a PostgreSQL database with {prefilled} tickets");
+            let target = deskgate::store::PostgresTarget {
+                url: pg.create_db("prefilled"),
+                password: None,
+            };
+            prefill(
+                deskgate::store::Store::open_postgres(target).expect("open store"),
+                prefilled,
+            );
+        }
         interleaved("full", Some(&base))
     });
 
@@ -402,12 +485,13 @@ fn main() {
     for (b, build) in builds.iter().enumerate() {
         let e = &empty[b];
         rows += &format!(
-            "| deskgate ingest, empty store{} | {:.2} s | {:.0} | {:.2} | {} MB |\n",
+            "| deskgate ingest, empty store{} | {:.2} s | {:.0} | {:.2} | {} MB | {:.0} MB |\n",
             name(build),
             e.ingest,
             rate(e.ingest),
             ratio(e.ingest),
-            e.peak_kib / 1024
+            e.peak_kib / 1024,
+            e.store_bytes as f64 / 1e6
         );
         whole += &format!(
             "{}: {:.2} s in all ({:.2} s delivering) on the empty store",
@@ -416,12 +500,13 @@ fn main() {
         if let Some(full) = &full {
             let f = &full[b];
             rows += &format!(
-                "| deskgate ingest, {prefilled} tickets stored{} | {:.2} s | {:.0} | {:.2} | {} MB |\n",
+                "| deskgate ingest, {prefilled} tickets stored{} | {:.2} s | {:.0} | {:.2} | {} MB | {:.0} MB |\n",
                 name(build),
                 f.ingest,
                 rate(f.ingest),
                 ratio(f.ingest),
-                f.peak_kib / 1024
+                f.peak_kib / 1024,
+                f.store_bytes as f64 / 1e6
             );
             whole += &format!(
                 ", {:.2} s ({:.2} s delivering) on the full one",
@@ -431,8 +516,8 @@ fn main() {
         whole += ".\n";
     }
     let report = format!(
-        "| what | median of {runs} | mails/s | rate ÷ mbsync rate | peak RSS |\n|---|---|---|---|---|\n\
-| mbsync (raw limit: download to a Maildir) | {mb_s:.2} s | {:.0} | 1.00 | {} MB |\n\
+        "| what | median of {runs} | mails/s | rate ÷ mbsync rate | peak RSS | store after |\n|---|---|---|---|---|---|\n\
+| mbsync (raw limit: download to a Maildir) | {mb_s:.2} s | {:.0} | 1.00 | {} MB | {:.0} MB raw |\n\
 {rows}\n\
 Ingest = fetch, parse, classify, thread, render and queue the acknowledgement, durable commit,\n\
 `\\Seen` on the server. The whole `run --once` also delivered the acknowledgements to `file://`:\n\
@@ -440,6 +525,7 @@ Ingest = fetch, parse, classify, thread, render and queue the acknowledgement, d
 {idle}{n} mails, {:.1} MB in all; machine: {} cores.\n",
         rate(mb_s),
         mb_mem / 1024,
+        total_bytes as f64 / 1e6,
         total_bytes as f64 / 1e6,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
     );

@@ -23,10 +23,14 @@ use tokio::sync::{watch, Notify};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "query", rename_all = "snake_case")]
 pub enum Query {
-    /// Every ticket, its SLA state judged at `now` (the clock when absent).
+    /// Tickets in reference order, their SLA state judged at `now` (the clock when absent):
+    /// every one, or a page of at most `limit` after the reference `after`, of one status,
+    /// desk or account.
     TicketsList {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         now: Option<DateTime<Utc>>,
+        #[serde(default, skip_serializing_if = "TicketFilter::is_empty")]
+        filter: TicketFilter,
     },
     /// One ticket with its messages and history, its SLA state judged at `now`.
     TicketShow {
@@ -139,6 +143,38 @@ impl Roles {
     }
 }
 
+/// Which tickets a listing shows, and how many.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketFilter {
+    /// At most this many (all when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Only references after this one (the last of the previous page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<crate::core::service::ticket::Status>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+}
+
+impl TicketFilter {
+    pub fn is_empty(&self) -> bool {
+        *self == TicketFilter::default()
+    }
+
+    fn admits(&self, t: &crate::core::service::ticket::Ticket) -> bool {
+        self.status.is_none_or(|s| t.status == s)
+            && self.desk.as_ref().is_none_or(|d| &t.desk == d)
+            && self
+                .account
+                .as_ref()
+                .is_none_or(|a| t.account.as_ref() == Some(a))
+    }
+}
+
 /// Answers a query: the same code whether the daemon or the CLI holds the store.
 pub fn answer(roles: &Roles, q: &Query) -> Result<Value, String> {
     let ctx = &roles.ctx;
@@ -148,9 +184,15 @@ pub fn answer(roles: &Roles, q: &Query) -> Result<Value, String> {
     let err = |e: StoreError| e.to_string();
     let json = |v: serde_json::Result<Value>| v.map_err(|e| e.to_string());
     match q {
-        Query::TicketsList { now } => {
+        Query::TicketsList { now, filter } => {
             let now = at(now);
-            let tickets = store.tickets().map_err(err)?;
+            let tickets = store
+                .tickets_page(
+                    filter.after.as_deref(),
+                    filter.limit.unwrap_or(usize::MAX),
+                    |t| filter.admits(t),
+                )
+                .map_err(err)?;
             json(serde_json::to_value(
                 tickets
                     .iter()

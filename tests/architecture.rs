@@ -12,6 +12,8 @@
 //! 3. The adapters (`store`, `source`, `outbound`, `render`, `metrics`, `dkim`) do not import
 //!    each other, nor the
 //!    pipeline that combines them.
+//! 4. A storage engine's crate (sled, tokio-postgres) is named only in its own engine file, so
+//!    no engine type leaks into the store's interface.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -400,8 +402,56 @@ fn adapters_do_not_import_each_other_or_the_pipeline() {
     );
 }
 
+/// Each storage crate and the one file allowed to name it.
+const ENGINE_CRATES: &[(&str, &str)] = &[
+    ("sled::", "src/store/engine/sled.rs"),
+    ("tokio_postgres::", "src/store/engine/postgres.rs"),
+    ("postgres_types::", "src/store/engine/postgres.rs"),
+];
+
+/// Whether `line` names the crate `krate` (`"sled::"`): as a path of its own (`sled::Db`,
+/// `::sled::Db`), not as a module of ours (`self::sled::SledEngine`, `engine::sled::…`).
+fn names_crate(line: &str, krate: &str) -> bool {
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    line.match_indices(krate).any(|(i, _)| {
+        let before = &line[..i];
+        match before.strip_suffix("::") {
+            Some(path) => !path.ends_with(ident),
+            None => !before.ends_with(ident),
+        }
+    })
+}
+
+#[test]
+fn each_storage_crate_is_named_only_in_its_engine_file() {
+    let mut problems = Vec::new();
+    for src in sources() {
+        for (n, line) in src.lines.iter().enumerate() {
+            for (krate, home) in ENGINE_CRATES {
+                if names_crate(line, krate) && src.file != Path::new(home) {
+                    problems.push(format!(
+                        "{}:{}: names {krate} (only {home} may)",
+                        src.file.display(),
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "engine types stay in their engine file:\n{}",
+        problems.join("\n")
+    );
+}
+
 #[test]
 fn the_checks_see_what_they_check() {
+    // A storage crate's own paths are seen; our modules of the same name are not.
+    assert!(names_crate("let db: sled::Db;", "sled::"));
+    assert!(names_crate("let db = ::sled::Config::new();", "sled::"));
+    assert!(!names_crate("pub use self::sled::SledEngine;", "sled::"));
+    assert!(!names_crate("use crate::store::engine::sled::X;", "sled::"));
     // Grouped, inline and relative paths are all seen.
     let module = vec!["core".to_string(), "mail".to_string(), "text".to_string()];
     let found = paths_in(

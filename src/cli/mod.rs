@@ -133,13 +133,28 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum TicketsCommand {
-    /// Every ticket.
+    /// Every ticket, or a page of them (`--limit`, then `--after` the last reference shown).
     List {
         #[arg(long)]
         json: bool,
         /// Judge SLA states as of this instant (RFC 3339) instead of the clock.
         #[arg(long, value_parser = parse_now)]
         now: Option<DateTime<Utc>>,
+        /// At most this many tickets, in reference order.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Only tickets after this reference (the last one of the previous page).
+        #[arg(long)]
+        after: Option<String>,
+        /// Only tickets of this status (new, open, pending, resolved, closed).
+        #[arg(long)]
+        status: Option<crate::core::service::ticket::Status>,
+        /// Only tickets of this desk.
+        #[arg(long)]
+        desk: Option<String>,
+        /// Only tickets of this account (its id).
+        #[arg(long)]
+        account: Option<String>,
     },
     /// One ticket with its messages and history.
     Show {

@@ -46,8 +46,23 @@ pub(super) fn s<'a>(v: &'a Value, k: &str) -> &'a str {
 
 pub async fn tickets(config: Option<&PathBuf>, cmd: TicketsCommand) -> anyhow::Result<i32> {
     match cmd {
-        TicketsCommand::List { json, now } => {
-            let v = ask(config, Query::TicketsList { now }).await?;
+        TicketsCommand::List {
+            json,
+            now,
+            limit,
+            after,
+            status,
+            desk,
+            account,
+        } => {
+            let filter = crate::admin::TicketFilter {
+                limit,
+                after,
+                status,
+                desk,
+                account,
+            };
+            let v = ask(config, Query::TicketsList { now, filter }).await?;
             if json {
                 return print_json(&v);
             }

@@ -169,5 +169,13 @@ pub fn check_config(config: &Config) -> Vec<String> {
             ));
         }
     }
+    if config.store.password_command.is_some() {
+        if let Err(e) = config.store.secret().resolve() {
+            problems.push(format!(
+                "{}: store.password_command: {e}",
+                config.source.display()
+            ));
+        }
+    }
     problems
 }

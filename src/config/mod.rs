@@ -124,8 +124,12 @@ impl Config {
                 *p = base.join(&*p);
             }
         };
-        at(&mut self.store.path);
+        self.store.path.iter_mut().for_each(at);
         self.store.admin_socket.iter_mut().for_each(at);
+        if self.store.admin_socket.is_none() && self.store.path.is_none() {
+            // A store on PostgreSQL has no directory to put the socket beside.
+            self.store.admin_socket = Some(base.join("var/deskgate.sock"));
+        }
         self.smtp.ca_file.iter_mut().for_each(at);
         if let Some(rest) = self.smtp.url.strip_prefix("file://") {
             let mut dir = PathBuf::from(rest);
@@ -182,11 +186,17 @@ impl Config {
     }
 
     pub fn admin_socket(&self) -> PathBuf {
-        self.store.admin_socket.clone().unwrap_or_else(|| {
-            let mut s = self.store.path.clone().into_os_string();
-            s.push(".sock");
-            PathBuf::from(s)
-        })
+        self.store
+            .admin_socket
+            .clone()
+            .unwrap_or_else(|| match &self.store.path {
+                Some(path) => {
+                    let mut s = path.clone().into_os_string();
+                    s.push(".sock");
+                    PathBuf::from(s)
+                }
+                None => PathBuf::from("var/deskgate.sock"),
+            })
     }
 
     /// Every plan: the shipped defaults, replaced or extended by the config's [[plan]] tables.
@@ -346,7 +356,7 @@ mod tests {
         )
         .expect("write");
         let c = Config::load(Some(&etc.join("deskgate.toml"))).expect("loads");
-        assert_eq!(c.store.path, etc.join("var/store"));
+        assert_eq!(c.store.path, Some(etc.join("var/store")));
         assert_eq!(c.smtp.url, format!("file://{}", etc.join("out").display()));
         assert_eq!(c.general.templates, etc.join("templates"));
         assert_eq!(c.general.accounts, Some(etc.join("accounts/a.toml")));
@@ -356,7 +366,7 @@ mod tests {
             Some(PathBuf::from("/srv/mail/nl"))
         );
         let embedded = Config::load(None).expect("embedded");
-        assert_eq!(embedded.store.path, PathBuf::from("var/store"));
+        assert_eq!(embedded.store.path, Some(PathBuf::from("var/store")));
     }
 
     #[test]

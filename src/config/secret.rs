@@ -4,7 +4,7 @@
 //! Resolving runs `sh -c`, so it happens only when a connection needs the password (or
 //! `deskgate check` asks), never while the config is read.
 
-use super::sections::{ImapConfig, OAuth2Config, SmtpConfig};
+use super::sections::{ImapConfig, OAuth2Config, SmtpConfig, StoreConfig};
 use serde::{Deserialize, Serialize};
 
 /// A password. `Debug` prints `<redacted>`, and there is no `Display`, so a config or an error
@@ -84,6 +84,16 @@ impl SecretSource<'_> {
 }
 
 impl ImapConfig {
+    pub fn secret(&self) -> SecretSource<'_> {
+        SecretSource {
+            inline: self.password.as_ref(),
+            command: self.password_command.as_deref(),
+            key: "password_command",
+        }
+    }
+}
+
+impl StoreConfig {
     pub fn secret(&self) -> SecretSource<'_> {
         SecretSource {
             inline: self.password.as_ref(),

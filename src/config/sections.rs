@@ -12,8 +12,21 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    pub path: PathBuf,
-    /// Unix socket of the admin endpoint; default `<store.path>.sock`.
+    /// The sled store's directory: the embedded engine, one process per store. Give this or
+    /// `url`, not both.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// A PostgreSQL database instead: `postgres://user@host:port/dbname` (a `host` of the form
+    /// `%2Frun%2Fpostgresql` is a Unix socket directory). Raw mail is kept in the database too.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The database password, when the URL carries none; or `password_command`.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    #[serde(default)]
+    pub password_command: Option<String>,
+    /// Unix socket of the admin endpoint; default `<store.path>.sock`, or `var/deskgate.sock`
+    /// with a PostgreSQL store.
     #[serde(default)]
     pub admin_socket: Option<PathBuf>,
 }

@@ -53,6 +53,35 @@ impl Config {
                 "give password or password_command, not both".into(),
             );
         }
+        match (&self.store.path, &self.store.url) {
+            (None, None) => bad(
+                "store",
+                "give store.path (sled, one process) or store.url (PostgreSQL)".into(),
+            ),
+            (Some(_), Some(_)) => bad(
+                "store.url",
+                "give store.path (sled) or store.url (PostgreSQL), not both".into(),
+            ),
+            (None, Some(url)) if !valid_store_url(url) => bad(
+                "store.url",
+                "is not postgres://user@host:port/dbname (or postgresql://)".into(),
+            ),
+            _ => {}
+        }
+        if self.store.url.is_none()
+            && (self.store.password.is_some() || self.store.password_command.is_some())
+        {
+            bad(
+                "store.password",
+                "a password is only for a PostgreSQL store (store.url)".into(),
+            );
+        }
+        if self.store.password.is_some() && self.store.password_command.is_some() {
+            bad(
+                "store.password",
+                "give password or password_command, not both".into(),
+            );
+        }
         if self.ingest.batch_size == 0 {
             bad("ingest.batch_size", "must be at least 1".into());
         }
@@ -525,6 +554,14 @@ fn is_address(a: &str) -> bool {
             .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
 }
 
+/// The URL itself is parsed when the store opens (the config knows no database crate); its
+/// value is never printed here, since it may carry a password.
+fn valid_store_url(url: &str) -> bool {
+    ["postgres://", "postgresql://"]
+        .iter()
+        .any(|s| url.starts_with(s) && url.len() > s.len())
+}
+
 fn valid_smtp_url(url: &str) -> bool {
     ["smtp://", "smtp+starttls://", "smtps://", "file://"]
         .iter()
@@ -556,6 +593,48 @@ language = "xx"
         assert!(all.contains("cfg.toml: desk[0] (nl).address"), "{all}");
         assert!(all.contains("desk[0] (nl).language"), "{all}");
         assert!(all.contains("desk[0] (nl).imap: a desk needs"), "{all}");
+        assert!(!all.contains("store"), "{all}");
+    }
+
+    fn store_problems(store: &str) -> Vec<String> {
+        let text = format!(
+            "[store]\n{store}\n[smtp]\nurl = \"file:///tmp/x\"\n[[desk]]\nname = \"nl\"\n\
+             address = \"d@example.net\"\nlanguage = \"en\"\n[desk.maildir]\npath = \"m\"\n"
+        );
+        let c = Config::parse(&text, Path::new("cfg.toml")).expect("parses");
+        c.validate()
+            .into_iter()
+            .filter(|p| p.contains("store"))
+            .collect()
+    }
+
+    #[test]
+    fn a_store_is_sled_or_postgresql_never_both_nor_neither() {
+        assert_eq!(store_problems("path = \"var/store\""), Vec::<String>::new());
+        assert_eq!(
+            store_problems(
+                "url = \"postgres://desk@127.0.0.1:5432/deskgate\"\npassword_command = \"cat pw\""
+            ),
+            Vec::<String>::new()
+        );
+        let neither = store_problems("");
+        assert!(neither[0].contains("store: give store.path"), "{neither:?}");
+        let both = store_problems("path = \"s\"\nurl = \"postgres://h/db\"");
+        assert!(both[0].contains("store.url: give"), "{both:?}");
+        let mysql = store_problems("url = \"mysql://u:hunter2@h/db\"");
+        assert!(
+            mysql[0].contains("store.url: is not postgres://"),
+            "{mysql:?}"
+        );
+        assert!(
+            !mysql[0].contains("hunter2"),
+            "the URL may carry a password"
+        );
+        let stray = store_problems("path = \"s\"\npassword = \"x\"");
+        assert!(
+            stray[0].contains("only for a PostgreSQL store"),
+            "{stray:?}"
+        );
     }
 
     #[test]

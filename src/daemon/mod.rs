@@ -52,6 +52,8 @@ pub enum DaemonError {
     Source(#[from] crate::source::SourceError),
     #[error("accounts: {0}")]
     Accounts(String),
+    #[error("store.password_command: {0}")]
+    StorePassword(String),
     #[error("status page: {0}")]
     Status(String),
     #[error("metrics: {0}")]
@@ -71,7 +73,8 @@ impl DaemonError {
             DaemonError::Accounts(_)
             | DaemonError::Templates(_)
             | DaemonError::Status(_)
-            | DaemonError::Metrics(_) => false,
+            | DaemonError::Metrics(_)
+            | DaemonError::StorePassword(_) => false,
             _ => true,
         }
     }
@@ -226,8 +229,7 @@ fn assemble(config: Config, clock: Arc<dyn Clock>) -> Result<Parts, DaemonError>
 /// Opens the store and loads the templates named in `config`.
 fn open_context(config: Config, clock: Arc<dyn Clock>) -> Result<Context, DaemonError> {
     let config = Arc::new(config);
-    tracing::info!(path = %config.store.path.display(), "opening store");
-    let store = Store::open(&config.store.path)?;
+    let store = open_store(&config)?;
     let templates = Arc::new(Templates::load(&config.general.templates)?);
     tracing::info!(
         overrides = templates.overrides().count(),
@@ -235,6 +237,40 @@ fn open_context(config: Config, clock: Arc<dyn Clock>) -> Result<Context, Daemon
         "templates loaded (built in, with the overrides found in dir)"
     );
     Ok(Context::new(store, templates, config, clock))
+}
+
+/// The store named in `config`: PostgreSQL when it gives a URL, sled otherwise.
+fn open_store(config: &Config) -> Result<Store, DaemonError> {
+    match (&config.store.url, &config.store.path) {
+        (Some(url), _) => {
+            let password = match (&config.store.password, &config.store.password_command) {
+                (None, None) => None,
+                _ => Some(
+                    config
+                        .store
+                        .secret()
+                        .resolve()
+                        .map_err(DaemonError::StorePassword)?
+                        .expose()
+                        .to_string(),
+                ),
+            };
+            let target = crate::store::PostgresTarget {
+                url: url.clone(),
+                password,
+            };
+            tracing::info!(database = %target.describe(), "opening store on PostgreSQL");
+            Ok(Store::open_postgres(target)?)
+        }
+        (None, Some(path)) => {
+            tracing::info!(path = %path.display(), "opening store");
+            Ok(Store::open(path)?)
+        }
+        (None, None) => Err(DaemonError::Store(crate::store::StoreError::Open {
+            path: "store".into(),
+            message: "the config names no store.path nor store.url".into(),
+        })),
+    }
 }
 
 /// Loads the accounts file named in the config (if any) into the context.

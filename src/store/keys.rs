@@ -50,6 +50,27 @@ pub(super) fn meta(name: &str) -> String {
 /// Every ticket.
 pub(super) const TICKETS: &str = "t/";
 
+/// The first key above every key that starts with `prefix` (an ASCII prefix ending below 0x7f,
+/// as every prefix of this file does).
+pub(super) fn after_prefix(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    end
+}
+
+/// The first key after `key` in byte order.
+pub(super) fn just_after(key: &str) -> Vec<u8> {
+    just_after_bytes(key.as_bytes())
+}
+
+pub(super) fn just_after_bytes(key: &[u8]) -> Vec<u8> {
+    let mut next = key.to_vec();
+    next.push(0);
+    next
+}
+
 pub(super) fn ticket(reference: &str) -> String {
     format!("{TICKETS}{reference}")
 }

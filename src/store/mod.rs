@@ -1,7 +1,7 @@
 //! The store: tickets, messages, raw mail, checkpoints, outbox and shelves, in domain terms.
 //!
-//! Everything persistent goes through [`Store`]; below it an [`engine::Engine`] (sled, or memory
-//! for tests) only sees byte keys, laid out in one place (`keys.rs`). Writes are grouped in a
+//! Everything persistent goes through [`Store`]; below it an [`engine::Engine`] (sled, PostgreSQL,
+//! or memory for tests) only sees byte keys, laid out in one place (`keys.rs`). Writes are grouped in a
 //! [`Txn`] and committed atomically; a commit is durable only after [`Store::flush`], which the
 //! pipeline calls once per fetched batch before telling the mailbox that the batch is done
 //! (group commit).
@@ -16,7 +16,7 @@
 //! The store is an adapter: it may import [`crate::core`] (the records it keeps) and nothing
 //! else of the crate: no other adapter (`source`, `outbound`, `render`), nor the pipeline that
 //! combines them (`ingest`, `delivery`, `broadcast`, `daemon`, `admin`, `cli`). No engine type
-//! (sled's) leaves `engine/`.
+//! (sled's, tokio-postgres's) leaves `engine/`.
 
 pub mod blobs;
 pub mod broadcasts;
@@ -34,7 +34,9 @@ pub use shelves::{QuarantineEntry, Shelf};
 pub use tickets::MessageIndex;
 
 use blobs::{BlobLog, BlobRef};
-use engine::{Batch, Engine, MemoryEngine, SledEngine};
+use engine::{Batch, Engine, MemoryEngine, PostgresEngine, SledEngine};
+
+pub use engine::PostgresTarget;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -98,7 +100,8 @@ pub struct Store {
     writer: Arc<std::sync::Mutex<()>>,
     /// How many commits were applied, and how many of them the last flush made durable.
     commits: Arc<Durability>,
-    /// Where raw mail goes (sled stores); `None` keeps it inline in the engine.
+    /// Where raw mail goes (sled stores); `None` keeps it inline in the engine (memory,
+    /// PostgreSQL).
     blobs: Option<Arc<BlobLog>>,
     /// The store's directory (sled and the raw-mail log); `None` in memory.
     dir: Option<Arc<PathBuf>>,
@@ -135,6 +138,22 @@ impl Store {
         };
         store.check_schema(&path.display().to_string())?;
         store.recover_blobs()?;
+        Ok(store)
+    }
+
+    /// Opens (or creates) a store in a PostgreSQL database and checks its schema version. Raw
+    /// mail lives in the database too (there is no log beside it), so every machine that reaches
+    /// the database sees the whole store.
+    pub fn open_postgres(target: PostgresTarget) -> Result<Store, StoreError> {
+        let name = target.describe();
+        let store = Store {
+            engine: Arc::new(PostgresEngine::open(target)?),
+            writer: Arc::default(),
+            commits: Arc::default(),
+            blobs: None,
+            dir: None,
+        };
+        store.check_schema(&name)?;
         Ok(store)
     }
 
@@ -465,8 +484,8 @@ impl Txn<'_> {
     }
 }
 
-#[cfg(test)]
-mod contract;
+#[doc(hidden)]
+pub mod contract;
 
 fn from_hex(s: &str) -> Option<Vec<u8>> {
     (s.len() % 2 == 0 && !s.is_empty())

@@ -25,6 +25,49 @@ impl Store {
         self.scan_json(keys::TICKETS)
     }
 
+    /// A page of tickets in reference order: those after `after` (from the first when `None`)
+    /// that `keep` admits, at most `limit`. The store is read in chunks, so a page holds no more
+    /// than one chunk besides what it returns, however many tickets there are; a filter that
+    /// admits few tickets reads further, never all at once.
+    pub fn tickets_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        keep: impl Fn(&Ticket) -> bool,
+    ) -> Result<Vec<Ticket>, StoreError> {
+        const CHUNK: usize = 256;
+        let end = keys::after_prefix(keys::TICKETS);
+        let mut start = match after {
+            Some(r) => keys::just_after(&keys::ticket(r)),
+            None => keys::TICKETS.as_bytes().to_vec(),
+        };
+        let mut page = Vec::new();
+        while page.len() < limit {
+            let chunk = self.engine.scan_range(&start, &end, CHUNK)?;
+            let Some((last, _)) = chunk.last() else {
+                break;
+            };
+            start = keys::just_after_bytes(last);
+            let full = chunk.len() == CHUNK;
+            for (k, v) in chunk {
+                let t: Ticket = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&k).into_owned(),
+                    message: e.to_string(),
+                })?;
+                if keep(&t) {
+                    page.push(t);
+                    if page.len() == limit {
+                        break;
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(page)
+    }
+
     pub fn messages(&self, reference: &str) -> Result<Vec<MessageRecord>, StoreError> {
         self.scan_json(&keys::messages(reference))
     }

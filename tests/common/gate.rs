@@ -59,6 +59,9 @@ pub const DKIM_OK: &str = "Authentication-Results: mx.provider.example; dkim=pas
 #[derive(Debug, Clone)]
 pub struct GateConfig {
     store: PathBuf,
+    /// `[store] url`: a PostgreSQL database instead of the sled store at `store` (whose path
+    /// then only names the admin socket, `<store>.sock`).
+    store_url: Option<String>,
     templates: PathBuf,
     /// `[smtp]`, `[general]` and every other plain section, in the order first set.
     sections: Vec<(String, Vec<(String, toml::Value)>)>,
@@ -84,6 +87,7 @@ impl GateConfig {
             // Relative and absent from the gate's dir: no overrides, the templates built into
             // the binary, as a deployment that changes no wording runs.
             templates: PathBuf::from("templates"),
+            store_url: None,
             sections: Vec::new(),
             teams: String::new(),
             plans: String::new(),
@@ -134,6 +138,14 @@ impl GateConfig {
     /// The store's path (relative: inside the gate's dir).
     pub fn store(mut self, path: impl Into<PathBuf>) -> GateConfig {
         self.store = path.into();
+        self
+    }
+
+    /// The store in a PostgreSQL database (`postgres://…`, e.g. [`Postgres::create_db`]).
+    ///
+    /// [`Postgres::create_db`]: super::Postgres::create_db
+    pub fn store_url(mut self, url: &str) -> GateConfig {
+        self.store_url = Some(url.to_string());
         self
     }
 
@@ -238,10 +250,22 @@ impl GateConfig {
             None => sections.push(("general".into(), general)),
         }
 
-        let mut out = format!(
-            "# Written by tests/common/gate.rs.\n[store]\npath = {}\n",
-            quoted(&path_text(&dir.join(&self.store)))
-        );
+        let store = dir.join(&self.store);
+        let mut out = match &self.store_url {
+            None => format!(
+                "# Written by tests/common/gate.rs.\n[store]\npath = {}\n",
+                quoted(&path_text(&store))
+            ),
+            Some(url) => {
+                let mut socket = store.into_os_string();
+                socket.push(".sock");
+                format!(
+                    "# Written by tests/common/gate.rs.\n[store]\nurl = {}\nadmin_socket = {}\n",
+                    quoted(url),
+                    quoted(&path_text(Path::new(&socket)))
+                )
+            }
+        };
         for (name, keys) in &sections {
             out.push_str(&format!("[{name}]\n"));
             for (key, value) in keys {

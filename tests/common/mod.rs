@@ -20,6 +20,7 @@
 //! - `dovecot` and `imap_client`: the IMAP server and the client that feeds and inspects it;
 //! - `oauth_server`: an OAuth2 token and introspection endpoint, for Dovecot's `oauth2` passdb;
 //! - `smtp_sink` and `smtp_client`: the capturing SMTP server and a client to send to it;
+//! - `postgres`: a PostgreSQL server of its own, for the store on PostgreSQL;
 //! - `mail`: the customer mails tests put into a mailbox;
 //! - `gate`: the config builder and the `deskgate` binary run on it, `daemon`: `deskgate run`
 //!   with its log, and `rig`: the usual end-to-end setup (desk, Dovecot, smtp-sink);
@@ -28,7 +29,8 @@
 //! - `corpus`: where the shared corpus of real-world mail is, for the tests that read it.
 //!
 //! Requirements (see `.ci/run`): Linux, `dovecot` 2.3.x (`dovecot-imapd`), Postfix's
-//! `smtp-sink`, the `openssl` CLI, and `dnsmasq` for the DKIM tests. Running as root works.
+//! `smtp-sink`, the `openssl` CLI, `dnsmasq` for the DKIM tests and Debian's `postgresql`.
+//! Running as root works.
 //!
 //! Not part of the harness, though they live beside it: `smtp_tls_server.rs` (a TLS SMTP server
 //! on tokio), and `decoded.rs` and `notice.rs`, which read captured mail with deskgate's own
@@ -55,6 +57,7 @@ mod oauth_server;
 mod imap_client;
 mod smtp_sink;
 mod smtp_client;
+mod postgres;
 mod mail;
 mod gate;
 mod daemon;
@@ -69,6 +72,7 @@ pub use gate::{DeskConfig, Gate, GateConfig, Pass, DKIM_OK};
 pub use imap_client::ImapClient;
 pub use mail::TextMail;
 pub use oauth_server::{OAuthClient, OAuthServer};
+pub use postgres::{Postgres, PG_USER};
 pub use process::{
     free_port, poll_until, port_open, run_with_timeout, tail, wait_port, wait_port_closed,
     wait_until,

@@ -23,6 +23,7 @@ str_enum! {
         Resolved => "resolved",
         Closed => "closed",
     }
+    from_str: "status";
 }
 
 /// P1 (outage) to P4 (question).

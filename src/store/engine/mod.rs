@@ -5,16 +5,19 @@
 //! entry in the contract suite (`store/contract.rs`), and its errors mapped to
 //! [`StoreError::Engine`] (saying whether a retry may help). That covers one process on one
 //! engine: the interface is synchronous, and the store's read-modify-write safety is an
-//! in-process lock, so a networked engine shared by several daemons needs more than a file here.
+//! in-process lock, so several daemons sharing the PostgreSQL engine need more than a file here
+//! (leases and claims in the database; see ARCHITECTURE.md).
 //!
-//! This folder owns the engines and their crates (sled). It may import only the store's
+//! This folder owns the engines and their crates (sled, tokio-postgres). It may import only the store's
 //! [`StoreError`]: no domain type, no key layout (that is `store/keys.rs`), nothing outside
 //! `store`.
 
 mod memory;
+mod postgres;
 mod sled;
 
 pub use self::memory::MemoryEngine;
+pub use self::postgres::{PostgresEngine, PostgresTarget};
 pub use self::sled::SledEngine;
 
 use super::StoreError;

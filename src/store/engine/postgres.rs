@@ -1,0 +1,529 @@
+//! The PostgreSQL engine: the same ordered byte keys in one table, each batch one SQL statement
+//! (so one transaction), durable after `flush`.
+//!
+//! Layout: `deskgate_kv (key bytea primary key, value bytea not null)`; PostgreSQL orders
+//! `bytea` byte by byte, as sled does, so prefix and range scans are index range scans. Raw mail
+//! is kept inline under its `raw/` key (there is no raw-mail log beside a database shared by
+//! several machines); PostgreSQL compresses large values and stores them out of line (TOAST), so
+//! they do not weigh on the index. The engine's own tables are versioned in
+//! `deskgate_schema` and created by [`MIGRATIONS`]; the store's key layout keeps its own version
+//! under its schema key, as on sled.
+//!
+//! Durability is a group commit, as on sled: the session runs with `synchronous_commit = off`, so
+//! a batch's commit does not wait for the WAL to reach the disk (a crash of the server loses at
+//! most its last few hundred milliseconds of commits, always a prefix of them), and `flush`
+//! commits a one-row update with `synchronous_commit = on`, which waits until the WAL up to that
+//! commit (so every earlier commit, of any session) is on disk.
+//!
+//! Why tokio-postgres on a thread of its own, and not the sync `postgres` crate: the engine
+//! interface is synchronous and is called from blocking threads *and*, for short reads, from
+//! async code (the admin socket, the status page, start-up). The sync crate runs each call with
+//! its own runtime's `block_on`, which panics inside a tokio runtime. Here the connection is
+//! driven by a current-thread runtime on a dedicated thread, and each call waits for its answer
+//! with `futures::executor::block_on` on the client's channel, which needs no runtime: a call
+//! blocks its thread exactly as a sled call does, wherever it is made.
+//!
+//! No tokio-postgres type leaves this file: errors become [`StoreError`], and the connection
+//! target is given as a URL and an optional password.
+
+use super::{Batch, Engine, Entries};
+use crate::store::StoreError;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio_postgres::{Client, NoTls, Statement};
+
+/// The engine's own tables, one step per version: `MIGRATIONS[n]` takes a database from version
+/// `n` to `n + 1`. Append only; never edit a step that has shipped.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the key-value table, and the row a flush updates to wait for the WAL.
+    "CREATE TABLE deskgate_kv (key bytea PRIMARY KEY, value bytea NOT NULL);
+     CREATE TABLE deskgate_flush (id integer PRIMARY KEY, n bigint NOT NULL);
+     INSERT INTO deskgate_flush VALUES (1, 0);",
+];
+
+/// An arbitrary constant: the advisory lock that keeps two daemons starting at once from
+/// migrating the same database together.
+const MIGRATION_LOCK: i64 = 0x6465_736b_6761_7465; // "deskgate"
+
+/// Another arbitrary constant: the session lock of the process that uses the database.
+const OWNER_LOCK: i64 = 0x6465_736b_6f77_6e72; // "deskownr"
+
+/// How long to wait for the database's previous user to let go.
+const HOLD_WAIT: Duration = Duration::from_secs(5);
+
+/// How long to wait for a connection (TCP and authentication).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where to connect: a `postgres://` URL (or key=value string) and the password, if it is not in
+/// the URL.
+#[derive(Clone)]
+pub struct PostgresTarget {
+    pub url: String,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for PostgresTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl PostgresTarget {
+    fn config(&self) -> Result<tokio_postgres::Config, StoreError> {
+        let mut config: tokio_postgres::Config =
+            self.url
+                .parse()
+                .map_err(|e: tokio_postgres::Error| StoreError::Open {
+                    path: self.describe(),
+                    message: format!("store.url is not a PostgreSQL connection URL: {e}"),
+                })?;
+        if let Some(p) = &self.password {
+            config.password(p.as_bytes());
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.application_name("deskgate");
+        // A server that vanishes without closing the connection (a machine that died) is noticed
+        // within about a minute instead of the kernel's two hours.
+        config.keepalives_idle(Duration::from_secs(30));
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(StoreError::Open {
+                path: self.describe(),
+                message: "sslmode=require: this deskgate speaks to PostgreSQL over plain TCP or \
+                          a Unix socket only; use a Unix socket, a TLS tunnel, or sslmode=prefer"
+                    .into(),
+            });
+        }
+        Ok(config)
+    }
+
+    /// The target without its password: `postgres://user@host:port/db`, for logs and errors.
+    pub fn describe(&self) -> String {
+        let Ok(config) = self.url.parse::<tokio_postgres::Config>() else {
+            return "postgres://<unparsable url>".into();
+        };
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        format!(
+            "postgres://{}@{host}:{port}/{}",
+            config.get_user().unwrap_or(""),
+            config.get_dbname().unwrap_or("")
+        )
+    }
+}
+
+/// PostgreSQL: one table of ordered byte keys, one statement per batch, durable after `flush`.
+pub struct PostgresEngine {
+    target: PostgresTarget,
+    /// The connection, made again on the next call after it was lost (a server restart).
+    /// One connection, used by one call at a time, as sled's batches are applied one at a time.
+    conn: Mutex<Option<Conn>>,
+}
+
+/// One connection and the statements prepared on it.
+struct Conn {
+    client: Client,
+    get: Statement,
+    scan_from: Statement,
+    scan_range: Statement,
+    apply: Statement,
+}
+
+impl PostgresEngine {
+    /// Connects, and creates or migrates the engine's tables.
+    pub fn open(target: PostgresTarget) -> Result<PostgresEngine, StoreError> {
+        let config = target.config()?;
+        let engine = PostgresEngine {
+            target,
+            conn: Mutex::new(None),
+        };
+        let client = connect(&config).map_err(|message| StoreError::Open {
+            path: engine.target.describe(),
+            message,
+        })?;
+        migrate(&client, &engine.target.describe())?;
+        hold(&client).map_err(|message| StoreError::Open {
+            path: engine.target.describe(),
+            message,
+        })?;
+        let conn = prepare(client).map_err(|e| StoreError::Open {
+            path: engine.target.describe(),
+            message: error_text(&e),
+        })?;
+        *engine.lock() = Some(conn);
+        Ok(engine)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Conn>> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the connection, connecting first if there is none. A connection that failed
+    /// is dropped, so the next call connects again.
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&Conn) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self.lock();
+        if guard.is_none() {
+            let config = self.target.config()?;
+            let client = connect(&config).map_err(|message| StoreError::Engine {
+                message: format!("PostgreSQL {}: {message}", self.target.describe()),
+                transient: true,
+            })?;
+            // Another process took the database while we were away: stop, never share it.
+            hold(&client).map_err(|message| StoreError::Engine {
+                message: format!("PostgreSQL {}: {message}", self.target.describe()),
+                transient: false,
+            })?;
+            *guard = Some(prepare(client).map_err(|e| engine_error(&e))?);
+        }
+        let Some(conn) = guard.as_ref() else {
+            unreachable!("connected just above")
+        };
+        match f(conn) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                if e.is_closed() || conn.client.is_closed() || lost_connection(&e) {
+                    *guard = None;
+                }
+                Err(engine_error(&e))
+            }
+        }
+    }
+}
+
+/// Connects on a thread of its own, which then drives the connection until it closes. The
+/// connect timeout bounds the wait.
+fn connect(config: &tokio_postgres::Config) -> Result<Client, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let config = config.clone();
+    std::thread::Builder::new()
+        .name("deskgate-postgres".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.send(Err(format!("cannot start the connection's runtime: {e}")));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match config.connect(NoTls).await {
+                    Ok((client, connection)) => {
+                        let _ = tx.send(Ok(client));
+                        if let Err(e) = connection.await {
+                            tracing::warn!(error = %error_text(&e), "PostgreSQL connection lost");
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(error_text(&e)));
+                    }
+                }
+            });
+        })
+        .map_err(|e| format!("cannot start the connection's thread: {e}"))?;
+    rx.recv()
+        .map_err(|_| "the connection's thread ended without an answer".to_string())?
+}
+
+/// The session lock that makes one process the database's only user, as sled's file lock does
+/// for a directory: the store's read-modify-write safety is an in-process lock, so a second
+/// daemon on the same database would thread, number and send everything twice. Held by the
+/// connection (released when it closes, so a crashed daemon releases it at once). Waits a few
+/// seconds, since a process that just closed its store may still be letting go.
+///
+/// Several daemons on one database (issue 12 §2) replace this with per-desk leases and outbox
+/// claims in the database.
+fn hold(client: &Client) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + HOLD_WAIT;
+    loop {
+        let held: bool = futures::executor::block_on(async {
+            client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&OWNER_LOCK])
+                .await?
+                .try_get(0)
+        })
+        .map_err(|e| error_text(&e))?;
+        if held {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(
+                "another deskgate is using this database (one process per store; \
+                        several daemons on one database are not supported yet)"
+                    .into(),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn prepare(client: Client) -> Result<Conn, tokio_postgres::Error> {
+    let (get, scan_from, scan_range, apply) = futures::executor::block_on(async {
+        client.batch_execute("SET synchronous_commit = off").await?;
+        let get = client
+            .prepare("SELECT value FROM deskgate_kv WHERE key = $1")
+            .await?;
+        let scan_from = client
+            .prepare(
+                "SELECT key, value FROM deskgate_kv WHERE key >= $1 ORDER BY key LIMIT $2::bigint",
+            )
+            .await?;
+        let scan_range = client
+            .prepare(
+                "SELECT key, value FROM deskgate_kv WHERE key >= $1 AND key < $2 \
+                 ORDER BY key LIMIT $3::bigint",
+            )
+            .await?;
+        // Deletes and upserts of disjoint keys (the batch is collapsed to its last write per
+        // key first): one statement, so one transaction and one round trip.
+        let apply = client
+            .prepare(
+                "WITH deleted AS (DELETE FROM deskgate_kv WHERE key = ANY($1::bytea[])) \
+                 INSERT INTO deskgate_kv (key, value) \
+                 SELECT * FROM unnest($2::bytea[], $3::bytea[]) \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            )
+            .await?;
+        Ok::<_, tokio_postgres::Error>((get, scan_from, scan_range, apply))
+    })?;
+    Ok(Conn {
+        client,
+        get,
+        scan_from,
+        scan_range,
+        apply,
+    })
+}
+
+/// Brings the engine's tables to the newest version, under an advisory lock, in one transaction.
+fn migrate(client: &Client, target: &str) -> Result<(), StoreError> {
+    let open_error = |e: tokio_postgres::Error| StoreError::Open {
+        path: target.to_string(),
+        message: error_text(&e),
+    };
+    futures::executor::block_on(async {
+        client.batch_execute("BEGIN").await?;
+        client
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        client
+            .batch_execute("CREATE TABLE IF NOT EXISTS deskgate_schema (version integer NOT NULL)")
+            .await?;
+        let found: Option<i32> = match client
+            .query_opt("SELECT max(version) FROM deskgate_schema", &[])
+            .await?
+        {
+            Some(row) => row.try_get(0)?,
+            None => None,
+        };
+        Ok::<_, tokio_postgres::Error>(found.unwrap_or(0))
+    })
+    .map_err(open_error)
+    .and_then(|found| {
+        let known = MIGRATIONS.len();
+        let found = usize::try_from(found).unwrap_or(usize::MAX);
+        if found > known {
+            let _ = futures::executor::block_on(client.batch_execute("ROLLBACK"));
+            return Err(StoreError::Schema {
+                path: target.to_string(),
+                found: format!("{found} (PostgreSQL tables)"),
+                expected: u32::try_from(known).unwrap_or(u32::MAX),
+            });
+        }
+        futures::executor::block_on(async {
+            for (step, sql) in MIGRATIONS.iter().enumerate().skip(found) {
+                client.batch_execute(sql).await?;
+                let version = i32::try_from(step + 1).unwrap_or(i32::MAX);
+                client.execute("DELETE FROM deskgate_schema", &[]).await?;
+                client
+                    .execute("INSERT INTO deskgate_schema VALUES ($1)", &[&version])
+                    .await?;
+                tracing::info!(version, "PostgreSQL tables migrated");
+            }
+            client.batch_execute("COMMIT").await
+        })
+        .map_err(open_error)
+    })
+}
+
+/// The connection itself failed (as opposed to one statement): connect again next time.
+fn lost_connection(e: &tokio_postgres::Error) -> bool {
+    match e.code() {
+        // Class 08: connection exception; 57P01..57P03: the server shuts down or restarts.
+        Some(code) => code.code().starts_with("08") || code.code().starts_with("57P"),
+        // No SQL state: an I/O error, a timeout or a closed connection.
+        None => true,
+    }
+}
+
+/// A PostgreSQL failure as the store reports it: a lost connection, a server going down, a
+/// serialization failure or a deadlock may pass; a wrong query or a full disk needs a person.
+fn engine_error(e: &tokio_postgres::Error) -> StoreError {
+    let transient = match e.code() {
+        Some(code) => {
+            let c = code.code();
+            c.starts_with("08") || c.starts_with("57P") || c == "40001" || c == "40P01"
+        }
+        None => true,
+    };
+    StoreError::Engine {
+        message: format!("PostgreSQL: {}", error_text(e)),
+        transient,
+    }
+}
+
+/// The error with its causes (tokio-postgres puts the server's message in the source).
+fn error_text(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
+fn as_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// The smallest key above every key that starts with `prefix`; `None` when there is none (an
+/// empty prefix, or one of only 0xff bytes).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+fn entries(rows: Vec<tokio_postgres::Row>) -> Result<Entries, tokio_postgres::Error> {
+    rows.into_iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
+impl Engine for PostgresEngine {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_conn(|c| {
+            let row = futures::executor::block_on(c.client.query_opt(&c.get, &[&key]))?;
+            row.map(|r| r.try_get(0)).transpose()
+        })
+    }
+
+    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Entries, StoreError> {
+        match prefix_end(prefix) {
+            Some(end) => self.scan_range(prefix, &end, limit),
+            None => self.with_conn(|c| {
+                entries(futures::executor::block_on(
+                    c.client.query(&c.scan_from, &[&prefix, &as_limit(limit)]),
+                )?)
+            }),
+        }
+    }
+
+    fn scan_range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StoreError> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        self.with_conn(|c| {
+            entries(futures::executor::block_on(
+                c.client
+                    .query(&c.scan_range, &[&start, &end, &as_limit(limit)]),
+            )?)
+        })
+    }
+
+    fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        // The last write of each key wins, as when a batch's writes are applied in order.
+        let mut last: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        for (k, v) in batch.ops {
+            last.insert(k, v);
+        }
+        if last.is_empty() {
+            return Ok(());
+        }
+        let mut deleted = Vec::new();
+        let (mut keys, mut values) = (Vec::new(), Vec::new());
+        for (k, v) in last {
+            match v {
+                Some(v) => {
+                    keys.push(k);
+                    values.push(v);
+                }
+                None => deleted.push(k),
+            }
+        }
+        self.with_conn(|c| {
+            futures::executor::block_on(c.client.execute(&c.apply, &[&deleted, &keys, &values]))
+                .map(drop)
+        })
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.with_conn(|c| {
+            futures::executor::block_on(c.client.batch_execute(
+                "BEGIN; SET LOCAL synchronous_commit = on; \
+                 UPDATE deskgate_flush SET n = n + 1 WHERE id = 1; COMMIT;",
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_ends_at_its_successor() {
+        assert_eq!(prefix_end(b"t/"), Some(b"t0".to_vec()));
+        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff\xff"), None);
+        assert_eq!(prefix_end(b""), None);
+    }
+
+    #[test]
+    fn a_target_describes_itself_without_its_password() {
+        let target = PostgresTarget {
+            url: "postgres://desk:s3cret@db.example:6543/deskgate".into(),
+            password: Some("other".into()),
+        };
+        assert_eq!(
+            target.describe(),
+            "postgres://desk@db.example:6543/deskgate"
+        );
+        assert!(!format!("{target:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn sslmode_require_is_refused_with_what_to_do() {
+        let target = PostgresTarget {
+            url: "postgres://desk@db.example/deskgate?sslmode=require".into(),
+            password: None,
+        };
+        match target.config() {
+            Err(StoreError::Open { message, .. }) => assert!(message.contains("sslmode")),
+            other => panic!("unexpected {:?}", other.map(|_| ())),
+        }
+    }
+}

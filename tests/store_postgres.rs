@@ -1,0 +1,280 @@
+//! The store on PostgreSQL, against a real server started by the harness (`common::Postgres`):
+//! the store's contract suite (the same one memory and sled pass), what only a server can do
+//! (restart, crash, a newer schema, two daemons opening a fresh database at once, being called
+//! inside an async runtime), and the whole path through the `deskgate` binary: a mail in from a
+//! Maildir, its ticket listed, its acknowledgement sent to smtp-sink.
+
+mod common;
+
+use common::{DeskConfig, GateConfig, Postgres, SmtpSink};
+use deskgate::store::contract::{self, Subject};
+use deskgate::store::{Checkpoint, PostgresTarget, Store, StoreError};
+
+fn target(url: &str) -> PostgresTarget {
+    PostgresTarget {
+        url: url.to_string(),
+        password: None,
+    }
+}
+
+fn open(url: &str) -> Store {
+    Store::open_postgres(target(url)).unwrap_or_else(|e| panic!("open {url}: {e}"))
+}
+
+/// PostgreSQL as the contract sees it: a fresh database per check.
+struct OnPostgres<'a>(&'a Postgres);
+
+impl OnPostgres<'_> {
+    fn db(label: &str) -> &str {
+        // Identifiers are at most 63 bytes; the checks' names differ well before 48.
+        &label[..label.len().min(48)]
+    }
+}
+
+impl Subject for OnPostgres<'_> {
+    fn name(&self) -> &str {
+        "postgresql"
+    }
+    fn open(&self, label: &str) -> Store {
+        open(&self.0.create_db(Self::db(label)))
+    }
+    fn reopen(&self, label: &str) -> Option<Store> {
+        Some(open(&self.0.url(Self::db(label))))
+    }
+}
+
+#[test]
+fn the_store_contract_holds_on_postgresql() {
+    let pg = Postgres::start();
+    contract::run(&OnPostgres(&pg));
+}
+
+fn cp(last_uid: u32) -> Checkpoint {
+    Checkpoint {
+        uid_validity: 1,
+        last_uid,
+    }
+}
+
+fn commit_checkpoint(store: &Store, last_uid: u32) -> Result<(), StoreError> {
+    let mut txn = store.txn();
+    txn.put_checkpoint("nl", cp(last_uid));
+    txn.commit()
+}
+
+#[test]
+fn a_restarted_server_costs_one_transient_error_then_the_store_reconnects() {
+    let mut pg = Postgres::start();
+    let store = open(&pg.create_db("restart"));
+    commit_checkpoint(&store, 5).expect("commit");
+    store.flush().expect("flush");
+    pg.restart();
+    // The first call finds the connection gone: an error the desk retries, never a panic.
+    let first = store.checkpoint("nl");
+    if let Err(e) = &first {
+        assert!(e.is_transient(), "a lost connection is transient: {e}");
+    }
+    assert_eq!(store.checkpoint("nl").expect("reconnected"), Some(cp(5)));
+    commit_checkpoint(&store, 6).expect("commit after the restart");
+    store.flush().expect("flush");
+    drop(store);
+    assert_eq!(
+        open(&pg.url("restart")).checkpoint("nl").expect("cp"),
+        Some(cp(6))
+    );
+}
+
+#[test]
+fn a_killed_server_keeps_every_flushed_commit() {
+    let mut pg = Postgres::start();
+    let url = pg.create_db("crash");
+    let store = open(&url);
+    for uid in 1..=50 {
+        commit_checkpoint(&store, uid).expect("commit");
+    }
+    store.flush().expect("flush");
+    pg.kill();
+    // While the server is down a call fails, transiently, and does not hang.
+    match store.checkpoint("nl") {
+        Err(e) => assert!(e.is_transient(), "{e}"),
+        Ok(cp) => panic!("read {cp:?} from a killed server"),
+    }
+    pg.start_again();
+    drop(store);
+    assert_eq!(open(&url).checkpoint("nl").expect("cp"), Some(cp(50)));
+}
+
+#[test]
+fn a_database_of_a_newer_deskgate_is_refused() {
+    let pg = Postgres::start();
+    let url = pg.create_db("newer");
+    drop(open(&url));
+    pg.sql("newer", "UPDATE deskgate_schema SET version = 99");
+    match Store::open_postgres(target(&url)) {
+        Err(StoreError::Schema { found, .. }) => assert!(found.starts_with("99"), "{found}"),
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("a database of engine schema 99 was opened"),
+    }
+}
+
+/// Until several daemons share a database (issue 12 §2), one process uses it, as with sled:
+/// daemons started together on a fresh database migrate it once, one of them gets it, the
+/// others are told why they cannot, and the next one gets it once the first has let go.
+#[test]
+fn daemons_starting_together_migrate_once_and_one_of_them_gets_the_database() {
+    let pg = Postgres::start();
+    let url = pg.create_db("race");
+    let opened: Vec<Result<Store, StoreError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| Store::open_postgres(target(&url))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("open"))
+            .collect()
+    });
+    assert_eq!(pg.sql("race", "SELECT count(*) FROM deskgate_schema"), "1");
+    let mut stores = Vec::new();
+    let mut refused = Vec::new();
+    for o in opened {
+        match o {
+            Ok(store) => stores.push(store),
+            Err(e) => refused.push(e.to_string()),
+        }
+    }
+    assert_eq!(stores.len(), 1, "{refused:?}");
+    for e in &refused {
+        assert!(e.contains("another deskgate is using this database"), "{e}");
+    }
+    let store = stores.pop().expect("the one");
+    commit_checkpoint(&store, 9).expect("commit");
+    store.flush().expect("flush");
+    drop(store);
+    assert_eq!(open(&url).checkpoint("nl").expect("cp"), Some(cp(9)));
+}
+
+/// The engine interface is synchronous and parts of deskgate call it from async code: a call
+/// made on a tokio worker must block like a sled call, not panic as a nested runtime would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_answers_inside_an_async_runtime() {
+    let pg = Postgres::start();
+    let store = open(&pg.create_db("in_async"));
+    commit_checkpoint(&store, 3).expect("commit");
+    store.flush().expect("flush");
+    assert_eq!(store.checkpoint("nl").expect("cp"), Some(cp(3)));
+    let again = store.clone();
+    let cp_in_blocking = tokio::task::spawn_blocking(move || again.checkpoint("nl"))
+        .await
+        .expect("join");
+    assert_eq!(cp_in_blocking.expect("cp"), Some(cp(3)));
+}
+
+#[test]
+fn a_password_given_beside_the_url_is_used() {
+    let pg = Postgres::start();
+    let url = pg.create_db("password");
+    pg.sql("postgres", "CREATE ROLE desk LOGIN PASSWORD 'hunter2'");
+    pg.sql("password", "GRANT ALL ON SCHEMA public TO desk");
+    let url = url.replace(common::PG_USER, "desk");
+    let store = Store::open_postgres(PostgresTarget {
+        url: url.clone(),
+        password: Some("hunter2".into()),
+    })
+    .expect("open with the password");
+    commit_checkpoint(&store, 1).expect("commit");
+    // Trust authentication lets anyone in, so the password is not proven by logging in; that
+    // it reaches the server is (password authentication is what a real deployment sets up).
+    let err = Store::open_postgres(target("postgres://desk@127.0.0.1:1/password"))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+/// The whole path on PostgreSQL through the binary: a customer's mail from the Maildir opens a
+/// ticket that `tickets list --json` shows, with its acknowledgement sent to smtp-sink and the
+/// outbox entry marked sent; a second pass over the same mail changes nothing.
+#[test]
+fn a_mail_becomes_a_ticket_and_its_acknowledgement_is_sent_on_postgresql() {
+    let pg = Postgres::start();
+    let sink = SmtpSink::start();
+    let gate = GateConfig::new()
+        .store_url(&pg.create_db("e2e"))
+        .smtp_port(sink.port())
+        .desk(DeskConfig::nl())
+        .start();
+    gate.ok(&["check"]);
+    gate.deliver(
+        "1.link",
+        "From: Jane Doe <jane@acme.example>\r\nTo: servicedesk.nl@example.net\r\n\
+         Subject: Link down in AMS-3\r\nMessage-ID: <link@acme.example>\r\n\
+         Date: Sun, 6 Dec 2026 01:00:00 +0000\r\n\r\nOur uplink is down since 01:00.\r\n",
+    );
+    let pass = gate.pass(&sink);
+    let tickets = gate.tickets();
+    assert_eq!(tickets.len(), 1, "{tickets:?}");
+    assert_eq!(tickets[0]["subject"], "Link down in AMS-3", "{tickets:?}");
+    let reference = tickets[0]["ref"].as_str().expect("a reference");
+    assert_eq!(pass.mails.len(), 1, "the acknowledgement");
+    assert!(
+        pass.mails[0]
+            .rcpt_to
+            .iter()
+            .any(|r| r == "jane@acme.example"),
+        "{:?}",
+        pass.mails[0].rcpt_to
+    );
+    assert!(
+        pass.mails[0].text().contains(reference),
+        "the ack names the ticket"
+    );
+    let outbox = gate.outbox();
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    assert_eq!(outbox[0]["state"], "sent", "{outbox:?}");
+    // Raw mail is in the database, not in a file beside it.
+    assert_eq!(
+        pg.sql(
+            "e2e",
+            "SELECT count(*) FROM deskgate_kv WHERE key >= 'raw/' AND key < 'raw0'"
+        ),
+        "1"
+    );
+    assert!(!gate.dir().join("store").exists(), "no sled store was made");
+    // The same mail again (a crash before the Maildir was told): nothing new.
+    gate.deliver(
+        "2.again",
+        "From: Jane Doe <jane@acme.example>\r\nTo: servicedesk.nl@example.net\r\n\
+         Subject: Link down in AMS-3\r\nMessage-ID: <link@acme.example>\r\n\r\nagain\r\n",
+    );
+    let again = gate.pass(&sink);
+    assert!(again.mails.is_empty(), "a duplicate sends nothing");
+    assert_eq!(gate.tickets().len(), 1);
+
+    // A second customer: the listing comes in pages, and filtered.
+    gate.deliver(
+        "3.vpn",
+        "From: Joe <joe@globex.example>\r\nTo: servicedesk.nl@example.net\r\n\
+         Subject: VPN flapping\r\nMessage-ID: <vpn@globex.example>\r\n\r\nsince noon\r\n",
+    );
+    assert_eq!(gate.pass(&sink).mails.len(), 1);
+    let refs = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["tickets", "list", "--json"];
+        all.extend_from_slice(args);
+        gate.list(&all)
+            .iter()
+            .map(|t| t["ref"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let first = refs(&["--limit", "1"]);
+    assert_eq!(first, [reference.to_string()]);
+    let second = refs(&["--limit", "1", "--after", reference]);
+    assert_eq!(second.len(), 1);
+    assert_ne!(second[0], reference);
+    assert!(
+        refs(&["--after", &second[0]]).is_empty(),
+        "nothing after the last"
+    );
+    assert_eq!(refs(&["--desk", "nl", "--status", "new"]).len(), 2);
+    assert!(refs(&["--status", "resolved"]).is_empty());
+    assert!(refs(&["--desk", "fr"]).is_empty());
+}
