@@ -148,11 +148,7 @@ impl Desk {
     /// as it arrives from an MTA.
     fn deliver(&self, name: &str, raw: &str) {
         let crlf = raw.replace("\r\n", "\n").replace('\n', "\r\n");
-        self.deliver_bytes(name, crlf.as_bytes());
-    }
-
-    fn deliver_bytes(&self, name: &str, raw: &[u8]) {
-        self.gate.deliver(name, raw);
+        self.gate.deliver(name, crlf.as_bytes());
     }
 
     fn sent_files(&self) -> Vec<PathBuf> {

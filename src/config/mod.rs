@@ -125,11 +125,11 @@ impl Config {
             }
         };
         self.store.path.iter_mut().for_each(at);
-        self.store.admin_socket.iter_mut().for_each(at);
-        if self.store.admin_socket.is_none() && self.store.path.is_none() {
-            // A store on PostgreSQL has no directory to put the socket beside.
-            self.store.admin_socket = Some(base.join("var/deskgate.sock"));
-        }
+        // The socket's default follows the store ([`Config::admin_socket`]); anchored here like
+        // a path written out, so that a PostgreSQL store's `var/deskgate.sock` is beside the file.
+        let mut socket = self.admin_socket();
+        at(&mut socket);
+        self.store.admin_socket = Some(socket);
         self.smtp.ca_file.iter_mut().for_each(at);
         if let Some(rest) = self.smtp.url.strip_prefix("file://") {
             let mut dir = PathBuf::from(rest);

@@ -127,6 +127,24 @@ impl Ingestor {
         )
         .new_text;
         let answer = staff::answer(&mut ticket, &applied, &new_text, me, now);
+        // Every notice this mail causes carries its new text and answers it.
+        let notify_staff =
+            |txn: &mut Txn<'_>, ticket: &mut Ticket, label: &str, to: Vec<Address>| {
+                self.notify(
+                    txn,
+                    ticket,
+                    desk,
+                    StaffNotice {
+                        label,
+                        to,
+                        author: &author,
+                        text: &new_text,
+                        full_text: None,
+                        answering: Some(&parsed.message_id),
+                    },
+                    now,
+                )
+            };
         match answer {
             Answer::Note { tell } => {
                 self.append_message(
@@ -145,20 +163,7 @@ impl Ingestor {
                         }
                     }
                     let label = format!("Internal note by {}", member.name);
-                    self.notify(
-                        txn,
-                        &mut ticket,
-                        desk,
-                        StaffNotice {
-                            label: &label,
-                            to,
-                            author: &author,
-                            text: &new_text,
-                            full_text: None,
-                            answering: Some(&parsed.message_id),
-                        },
-                        now,
-                    )?;
+                    notify_staff(txn, &mut ticket, &label, to)?;
                 }
             }
             Answer::Relay => {
@@ -180,39 +185,12 @@ impl Ingestor {
         let internal = answer != Answer::Relay;
         if let Some(tier) = applied.escalated_to {
             let to = self.ctx.on_shift_team(tier, desk, now);
-            let label = format!("Escalated to tier {tier}");
-            self.notify(
-                txn,
-                &mut ticket,
-                desk,
-                StaffNotice {
-                    label: &label,
-                    to,
-                    author: &author,
-                    text: &new_text,
-                    full_text: None,
-                    answering: Some(&parsed.message_id),
-                },
-                now,
-            )?;
+            notify_staff(txn, &mut ticket, &format!("Escalated to tier {tier}"), to)?;
         }
         if let Some(login) = applied.assigned_to.filter(|l| l != &member.login) {
             if let Some(s) = self.ctx.config.staff_by_name(&login) {
                 let to = vec![Address::new(Some(&s.name), &s.address)];
-                self.notify(
-                    txn,
-                    &mut ticket,
-                    desk,
-                    StaffNotice {
-                        label: "Assigned to you",
-                        to,
-                        author: &author,
-                        text: &new_text,
-                        full_text: None,
-                        answering: Some(&parsed.message_id),
-                    },
-                    now,
-                )?;
+                notify_staff(txn, &mut ticket, "Assigned to you", to)?;
             }
         }
         self.save_ticket(txn, &mut ticket, now);
