@@ -36,17 +36,20 @@ fn normalise(line: &str) -> Cow<'_, str> {
         }
     }
     let mut out: Cow<'_, str> = Cow::Borrowed(l);
-    if out.contains("](") {
+    // Every line of a mail comes through here: the one-character tests (memchr) keep the
+    // substring searches off lines that hold no link at all.
+    if out.contains(']') && out.contains("](") {
         out = Cow::Owned(unlink_markdown(&out));
     }
-    if let Some(pos) = out.find("http://").or_else(|| out.find("https://")) {
+    let link = || out.find("http://").or_else(|| out.find("https://"));
+    if let Some(pos) = out.contains(':').then(link).flatten() {
         // Only a link at the end, with no text after it, is dropped.
         let rest = out[pos..].trim_end_matches(['>', ')']);
         if !rest.contains(char::is_whitespace) {
             let kept = out[..pos].trim_end_matches(['<', '(', ' ']).to_string();
             out = Cow::Owned(kept);
         }
-    } else if let (Some(pos), true) = (out.find('<'), out.ends_with('>')) {
+    } else if let Some(pos) = out.ends_with('>').then(|| out.find('<')).flatten() {
         out = Cow::Owned(out[..pos].to_string());
     }
     let trimmed = out.trim_end_matches(['.', '!', ' ']);

@@ -80,7 +80,8 @@ pub(super) fn scan(lines: &[&str], quoted: &[bool]) -> Scan {
 /// True for a line that starts a forwarded message.
 pub(super) fn is_forward_marker(line: &str) -> bool {
     let l = clean(line);
-    l.len() <= 120 && FORWARD.is_match(l)
+    // Every forward line starts with dashes or ends with a colon; the pattern runs on those only.
+    l.len() <= 120 && (l.starts_with("--") || l.ends_with(':')) && FORWARD.is_match(l)
 }
 
 /// True for `-----Original Message-----` and its translations, also in bold (`*-----…-----*`).
@@ -206,10 +207,18 @@ impl Seen {
 /// space: the parser's HTML-to-text turns Outlook's `<b>From:</b> Jane` into `From:Jane`. Some
 /// converters render the bold label as `*From:*`, hence the stars.
 fn label_at_start(line: &str) -> Option<(Label, &str)> {
-    let (colon, width) = head(line, 40)
-        .char_indices()
-        .find(|(_, c)| matches!(c, ':' | '：'))
-        .map(|(p, c)| (p, c.len_utf8()))?;
+    // Two single-character searches (memchr) rather than one over a set of characters: this
+    // runs on every line of every mail.
+    let probe = head(line, 40);
+    let ascii = probe.find(':').map(|p| (p, 1));
+    let wide = (!probe.is_ascii())
+        .then(|| probe.find('：'))
+        .flatten()
+        .map(|p| (p, '：'.len_utf8()));
+    let (colon, width) = match (ascii, wide) {
+        (Some(a), Some(w)) => a.min(w),
+        (a, w) => a.or(w)?,
+    };
     let name = line[..colon].trim_matches(|c: char| c == '*' || c.is_whitespace());
     if name.is_empty() || name.len() > 30 {
         return None;

@@ -6,6 +6,12 @@
 /// Streak and Mixmax put on a line of its own as a read-tracking mark. Used for recognising
 /// lines, never for output.
 pub(super) fn clean(line: &str) -> &str {
+    // Every rule calls this on every line: most lines end in plain ASCII, trimmed byte-wise.
+    let ascii = line.trim_ascii();
+    let plain_end = |b: Option<&u8>| b.is_none_or(|b| b.is_ascii() && *b != 0x0b);
+    if plain_end(ascii.as_bytes().first()) && plain_end(ascii.as_bytes().last()) {
+        return ascii;
+    }
     line.trim_matches(|c: char| {
         c.is_whitespace()
             || matches!(
