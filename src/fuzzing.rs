@@ -9,7 +9,7 @@ use crate::core::mail::auth::{self, AuthPolicy};
 use crate::core::mail::classify::{classify, Classification, ClassifyContext, MailKind};
 use crate::core::mail::commands;
 use crate::core::mail::subject;
-use crate::core::mail::text::extract_new_text;
+use crate::core::mail::text::{extract_new_text, new_text_of};
 use crate::core::mail::threading::{self, Candidates, Decision, TicketFacts};
 use crate::core::mail::InboundMail;
 use crate::core::service::ticket::Status;
@@ -47,9 +47,10 @@ pub fn ingest_core(data: &[u8]) {
     let class = classify(&mail, &ctx);
     black_box(format!("{}: {}", class.kind, class.reasons.join("; ")));
 
-    // Customer path: the new text of the mail. Staff path: commands first, then the new text of
-    // what is left.
-    black_box(extract_new_text(&mail.text));
+    // Customer path: the new text of the mail, as ingest reads it (for an HTML-only mail, from
+    // the text rendered by the HTML's structure). Staff path: commands first, then the new text
+    // of what is left.
+    black_box(new_text_of(&mail));
     let parsed_commands = commands::parse_commands(&mail.text);
     for (_, command) in &parsed_commands.commands {
         black_box(command.to_string());
