@@ -354,6 +354,8 @@ fn main() {
         mb_mem = mb_mem.max(m);
     }
 
+    // Query timings on the full store (see below), printed after the tables.
+    let query_times = std::cell::RefCell::new(Vec::<String>::new());
     // One `run --once` of `build` on a copy of `base` (or an empty store).
     let run_deskgate = |build: &Build, label: &str, r: usize, base: Option<&Path>| -> Run {
         let dir = work.path().join(format!("{label}{r}"));
@@ -423,6 +425,48 @@ fn main() {
             "deskgate {} {label} run {r}: {s:.2}s (ingest {:.2}s, delivery {:.2}s), created {} appended {} sent {}",
             build.label, run.ingest, run.delivery, report["created"], report["appended"], report["sent"]
         );
+        // What an engineer waits for on the full store, once per build and store.
+        if r == 0 && base.is_some() {
+            let middle = format!("NL-{:06}", prefilled / 2 + 1);
+            let queries: [(&str, Vec<&str>); 4] = [
+                (
+                    "tickets list --json --limit 50",
+                    vec!["tickets", "list", "--json", "--limit", "50"],
+                ),
+                (
+                    "tickets list --json --limit 50 --status new",
+                    vec![
+                        "tickets", "list", "--json", "--limit", "50", "--status", "new",
+                    ],
+                ),
+                (
+                    "tickets list --json --limit 50 --after (middle)",
+                    vec![
+                        "tickets", "list", "--json", "--limit", "50", "--after", &middle,
+                    ],
+                ),
+                (
+                    "tickets show (middle) --json",
+                    vec!["tickets", "show", &middle, "--json"],
+                ),
+            ];
+            for (what, args) in queries {
+                let (secs, peak_kib, out) = measure(
+                    Command::new(&build.bin)
+                        .arg("--config")
+                        .arg(&cfg)
+                        .args(&args)
+                        .env("DESKGATE_LOG", "warn"),
+                );
+                assert!(out.len() > 2, "{what}: no output");
+                query_times.borrow_mut().push(format!(
+                    "| {what} | {} | {:.0} ms | {} MB |",
+                    build.label,
+                    secs * 1e3,
+                    peak_kib / 1024
+                ));
+            }
+        }
         let _ = std::fs::remove_dir_all(&dir);
         run
     };
@@ -548,6 +592,15 @@ Ingest = fetch, parse, classify, thread, render and queue the acknowledgement, d
         table += "\n";
     }
     let report = format!("{report}\n{table}");
+    let queries = query_times.into_inner();
+    let report = if queries.is_empty() {
+        report
+    } else {
+        format!(
+            "{report}\n| query on the full store ({prefilled} tickets + this run's), once | build | time (process start to exit) | peak RSS |\n|---|---|---|---|\n{}\n",
+            queries.join("\n")
+        )
+    };
     // One line for scripts: the first build's rates against mbsync's (see BENCHMARKS.md).
     let summary = serde_json::json!({
         "bench": "ingest",

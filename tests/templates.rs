@@ -16,7 +16,11 @@ const LANGS: [&str; 7] = ["en", "fr", "pt", "es", "it", "nl", "de"];
 
 fn shipped() -> Templates {
     // What ships: the templates compiled into the binary (from this repository's templates/).
-    Templates::builtin().expect("the built-in templates compile")
+    let templates = Templates::builtin().expect("the built-in templates load");
+    templates
+        .compile_all()
+        .expect("every built-in template compiles");
+    templates
 }
 
 #[test]

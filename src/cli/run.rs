@@ -110,6 +110,10 @@ pub fn check_config(config: &Config) -> Vec<String> {
     let mut problems = Vec::new();
     match Templates::load(&config.general.templates) {
         Ok(t) => {
+            // Every template in force compiles (the built-in ones compile on first use).
+            if let Err(RenderError::Compile { problems: p }) = t.compile_all() {
+                problems.extend(p);
+            }
             let mut langs: Vec<String> = config.desks.iter().map(|d| d.language.clone()).collect();
             langs.sort();
             langs.dedup();
