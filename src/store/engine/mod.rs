@@ -14,6 +14,7 @@
 
 mod memory;
 mod postgres;
+mod postgres_tls;
 mod sled;
 
 pub use self::memory::MemoryEngine;

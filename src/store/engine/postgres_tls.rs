@@ -1,0 +1,137 @@
+//! TLS to PostgreSQL over rustls, for `sslmode=require`: tokio-postgres defines the traits, we
+//! give it the rustls connector the rest of deskgate uses (IMAP, SMTP, OAuth2), rather than
+//! another crate (tokio-postgres-rustls) for forty lines.
+//!
+//! The server's certificate is always verified, against the webpki roots plus the certificates
+//! of `[store] ca_file` (a private CA, as most database servers use), and must name the host of
+//! the URL: libpq's `verify-full`. libpq's `require` would accept any certificate; a desk's
+//! store is not worth encrypting to whoever answers, so deskgate does not offer that.
+
+use rustls::pki_types::ServerName;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
+use tokio_postgres::Socket;
+use tokio_rustls::client::TlsStream as RustlsStream;
+
+/// Makes a TLS connector per connection, for the host tokio-postgres connects to.
+#[derive(Clone)]
+pub(super) struct RustlsMake {
+    config: Arc<rustls::ClientConfig>,
+}
+
+impl RustlsMake {
+    /// The connector, trusting the webpki roots plus the certificates in `ca_file`.
+    pub(super) fn new(ca_file: Option<&Path>) -> Result<RustlsMake, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = ca_file {
+            let shown = path.display();
+            let pem = std::fs::read(path).map_err(|e| format!("store.ca_file {shown}: {e}"))?;
+            let mut added = 0;
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                let cert = cert.map_err(|e| format!("store.ca_file {shown}: {e}"))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("store.ca_file {shown}: {e}"))?;
+                added += 1;
+            }
+            if added == 0 {
+                return Err(format!("store.ca_file {shown}: no PEM certificate in it"));
+            }
+        }
+        // Named rather than the process default, as everywhere in deskgate (see CRATES.md).
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS setup: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(RustlsMake {
+            config: Arc::new(config),
+        })
+    }
+}
+
+impl MakeTlsConnect<Socket> for RustlsMake {
+    type Stream = Stream;
+    type TlsConnect = Connect;
+    type Error = String;
+
+    fn make_tls_connect(&mut self, domain: &str) -> Result<Connect, String> {
+        let name = ServerName::try_from(domain.to_string())
+            .map_err(|e| format!("{domain:?} is not a valid TLS server name: {e}"))?;
+        Ok(Connect {
+            config: self.config.clone(),
+            name,
+        })
+    }
+}
+
+/// The TLS handshake with one server.
+pub(super) struct Connect {
+    config: Arc<rustls::ClientConfig>,
+    name: ServerName<'static>,
+}
+
+impl TlsConnect<Socket> for Connect {
+    type Stream = Stream;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Stream, std::io::Error>> + Send>>;
+
+    fn connect(self, tcp: Socket) -> Self::Future {
+        Box::pin(async move {
+            let tls = tokio_rustls::TlsConnector::from(self.config)
+                .connect(self.name, tcp)
+                .await?;
+            Ok(Stream(Box::new(tls)))
+        })
+    }
+}
+
+/// A TLS connection to PostgreSQL.
+pub(super) struct Stream(Box<RustlsStream<Socket>>);
+
+impl TlsStream for Stream {
+    /// No channel binding: SCRAM's `-PLUS` variants are not offered, plain SCRAM over the
+    /// verified TLS connection is.
+    fn channel_binding(&self) -> ChannelBinding {
+        ChannelBinding::none()
+    }
+}
+
+impl tokio::io::AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(self.get_mut().0.as_mut()).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(self.get_mut().0.as_mut()).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(self.get_mut().0.as_mut()).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(self.get_mut().0.as_mut()).poll_shutdown(cx)
+    }
+}
