@@ -82,6 +82,22 @@ impl Config {
                 "give password or password_command, not both".into(),
             );
         }
+        if self.store.lease_secs < 3 {
+            bad(
+                "store.lease_secs",
+                "must be at least 3 (a lease is renewed every third of it)".into(),
+            );
+        }
+        if self.store.claim_secs <= self.smtp.timeout_secs {
+            bad(
+                "store.claim_secs",
+                format!(
+                    "must be longer than smtp.timeout_secs ({}): a claim must outlast the \
+                     SMTP transaction it covers",
+                    self.smtp.timeout_secs
+                ),
+            );
+        }
         if self.ingest.batch_size == 0 {
             bad("ingest.batch_size", "must be at least 1".into());
         }

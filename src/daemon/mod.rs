@@ -13,6 +13,7 @@
 //! wiring); must not be imported by them: only `cli` and `admin` reach it.
 
 mod batch;
+mod leases;
 mod notify;
 mod workers;
 
@@ -185,6 +186,9 @@ struct Parts {
     timers: Arc<Timers>,
     broadcaster: Arc<Broadcaster>,
     delivery: Arc<Delivery>,
+    /// Woken when this daemon gains a lease (several daemons on one store): a desk waiting for
+    /// its lease starts at once.
+    lease_gained: Arc<Notify>,
 }
 
 impl Parts {
@@ -222,6 +226,7 @@ fn assemble(config: Config, clock: Arc<dyn Clock>) -> Result<Parts, DaemonError>
         timers: Arc::new(Timers::new(ctx.clone())),
         broadcaster: Arc::new(Broadcaster::new(ctx.clone())),
         delivery,
+        lease_gained: Arc::new(Notify::new()),
         ctx,
     })
 }
@@ -260,7 +265,16 @@ fn open_store(config: &Config) -> Result<Store, DaemonError> {
                 password,
             };
             tracing::info!(database = %target.describe(), "opening store on PostgreSQL");
-            Ok(Store::open_postgres(target)?)
+            let store = Store::open_postgres(target)?;
+            store.set_lease_times(
+                Duration::from_secs(config.store.lease_secs),
+                Duration::from_secs(config.store.claim_secs),
+            );
+            tracing::info!(
+                holder = store.holder(),
+                "leases and outbox claims are taken as this holder"
+            );
+            Ok(store)
         }
         (None, Some(path)) => {
             tracing::info!(path = %path.display(), "opening store");
@@ -321,6 +335,14 @@ pub async fn run_once(
     report.timers = parts.timers.run_due(now)?;
     let started = std::time::Instant::now();
     for desk in parts.config().desks.clone() {
+        // Beside daemons on a shared store: a desk one of them fetches is left to it.
+        if !parts
+            .store()
+            .may_act(&crate::store::leases::desk(&desk.name))
+        {
+            tracing::warn!(desk = %desk.name, "another daemon fetches this desk now; skipped");
+            continue;
+        }
         let mut source = match batch::source_for(&desk, parts.ctx.clock.clone()) {
             Ok(s) => s,
             Err(e) => {
@@ -362,6 +384,8 @@ pub async fn run_once(
     }
     report.delivery_secs = started.elapsed().as_secs_f64();
     parts.store().flush()?;
+    // What this pass took, daemons may take at once.
+    leases::release(parts.store(), &leases::wanted(&parts.config().desks));
     if problems.is_empty() {
         Ok(report)
     } else {
@@ -405,6 +429,13 @@ pub async fn run(
         }
     }
 
+    let lease_names = leases::wanted(&parts.config().desks);
+    tasks.spawn(leases::keep(
+        parts.store().clone(),
+        lease_names.clone(),
+        parts.lease_gained.clone(),
+        stop_rx.clone(),
+    ));
     for desk in parts.config().desks.clone() {
         let (parts, stop, wake) = (parts.clone(), stop_rx.clone(), wake_delivery.clone());
         let name = format!("desk {}", desk.name);
@@ -489,9 +520,14 @@ pub async fn run(
         while tasks.join_next().await.is_some() {}
     }
     let store = parts.store().clone();
-    tokio::task::spawn_blocking(move || store.flush())
-        .await
-        .map_err(|e| DaemonError::Worker(format!("final flush: {e}")))??;
+    tokio::task::spawn_blocking(move || {
+        store.flush()?;
+        // Only now: another daemon takes the work over at once, after our last commit.
+        leases::release(&store, &lease_names);
+        Ok::<_, crate::store::StoreError>(())
+    })
+    .await
+    .map_err(|e| DaemonError::Worker(format!("final flush: {e}")))??;
     tracing::info!("stopped");
     Ok(())
 }

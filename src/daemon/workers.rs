@@ -135,9 +135,35 @@ pub(super) async fn desk(
     let mut report = OnceReport::default();
     let metrics = parts.ctx.metrics.clone();
     let desk_metrics = metrics.desk(&desk.name);
+    let store = parts.store().clone();
+    // Several daemons on one store: the desk is fetched only under its lease.
+    let lease = store
+        .is_shared()
+        .then(|| crate::store::leases::desk(&desk.name));
+    let mut leased = false;
     loop {
         if *stop.borrow() {
             break;
+        }
+        if let Some(lease) = &lease {
+            if store.lease_epoch(lease).is_none() {
+                if leased {
+                    tracing::warn!(desk = %desk.name, "desk lease lost: another daemon fetches it now");
+                    leased = false;
+                }
+                // Not ours: no session kept open on its mailbox meanwhile.
+                source.reset().await;
+                tokio::select! {
+                    _ = parts.lease_gained.notified() => {}
+                    _ = tokio::time::sleep(super::leases::renew_every(&store)) => {}
+                    _ = stop.changed() => break,
+                }
+                continue;
+            }
+            if !leased {
+                tracing::info!(desk = %desk.name, epoch = store.lease_epoch(lease).unwrap_or(0), "fetching the desk under its lease");
+                leased = true;
+            }
         }
         match batch::one_batch(&parts, &desk, &mut source, &mut report).await {
             Ok(n) => {
