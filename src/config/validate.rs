@@ -654,6 +654,25 @@ language = "xx"
     }
 
     #[test]
+    fn leases_renewed_every_third_and_claims_outlasting_an_smtp_transaction() {
+        let url = "url = \"postgres://desk@127.0.0.1:5432/deskgate\"";
+        assert_eq!(
+            store_problems(&format!("{url}\nlease_secs = 3\nclaim_secs = 31")),
+            Vec::<String>::new()
+        );
+        let short = store_problems(&format!("{url}\nlease_secs = 1"));
+        assert!(
+            short[0].contains("store.lease_secs: must be at least 3"),
+            "{short:?}"
+        );
+        let claim = store_problems(&format!("{url}\nclaim_secs = 30"));
+        assert!(
+            claim[0].contains("store.claim_secs: must be longer than smtp.timeout_secs (30)"),
+            "{claim:?}"
+        );
+    }
+
+    #[test]
     fn auth_keys_are_checked_globally_and_per_desk() {
         let text = r#"
 [store]

@@ -289,8 +289,15 @@ pub(super) async fn timers(
             Ok(Some(t)) if t > now => (t - now).to_std().unwrap_or(Duration::from_secs(30)),
             _ => Duration::from_secs(30),
         };
+        // Several daemons: a pass an ops command asked of a daemon without the broadcast lease
+        // waits for the holder's next look, at most a lease renewal away.
+        let most = if parts.store().is_shared() {
+            super::leases::renew_every(parts.store())
+        } else {
+            Duration::from_secs(30)
+        };
         tokio::select! {
-            _ = tokio::time::sleep(until_next.min(Duration::from_secs(30))) => {}
+            _ = tokio::time::sleep(until_next.min(most)) => {}
             _ = stop.changed() => break,
         }
     }
@@ -361,9 +368,16 @@ pub(super) async fn delivery(
             Ok(Some(_)) => Duration::from_millis(200),
             _ => Duration::from_secs(30),
         };
+        // Several daemons: what another daemon queued (or left behind when it died) wakes
+        // nobody here, so look again within a lease renewal.
+        let most = if parts.store().is_shared() {
+            super::leases::renew_every(parts.store())
+        } else {
+            Duration::from_secs(30)
+        };
         tokio::select! {
             _ = wake.notified() => {}
-            _ = tokio::time::sleep(until_next.min(Duration::from_secs(30))) => {}
+            _ = tokio::time::sleep(until_next.min(most)) => {}
             _ = stop.changed() => break,
         }
     }

@@ -72,7 +72,10 @@ pub enum StoreError {
     /// A commit made under a lease (a desk, the timers, the broadcasts, the writer) that this
     /// process no longer holds at the epoch it took: another process took the work over, and
     /// this process's view of it is stale. Nothing was written.
-    #[error("lease {leases} is held by another process now: nothing committed")]
+    #[error(
+        "lease {leases} is no longer this process's (another took it over, or the database \
+         could not be reached to take it): nothing committed"
+    )]
     Fenced { leases: String },
 }
 

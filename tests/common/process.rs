@@ -118,6 +118,7 @@ pub(super) mod sys {
         pub fn getegid() -> u32;
     }
     pub const SIGHUP: i32 = 1;
+    pub const SIGINT: i32 = 2;
     pub const SIGKILL: i32 = 9;
     pub const SIGTERM: i32 = 15;
 }
