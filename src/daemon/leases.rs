@@ -2,8 +2,10 @@
 //! it runs, the timers and the broadcasts.
 //!
 //! One task takes or renews every lease each third of its time (`[store] lease_secs`), so a
-//! daemon that dies or hangs is taken over within a lease time plus a third; a daemon that
-//! stops lets its leases go once its workers are done, so another takes over at once. The
+//! daemon that dies or hangs is taken over within a lease time plus a third. A daemon that
+//! stops takes no new lease, renews what it holds while its workers finish, and lets each go as
+//! soon as its work is done (a desk when its worker has flushed its last batch, the rest after
+//! the final flush), so another daemon takes over at once. The
 //! workers only read what is held (`Store::lease_epoch`, `Store::may_act`) and are woken when a
 //! lease is gained. The database's clock alone decides expiry; the commits made under a lease
 //! carry its epoch and are refused once it has moved on (`store/leases.rs`), so a daemon whose
@@ -28,13 +30,15 @@ pub(super) fn renew_every(store: &Store) -> Duration {
     (store.lease_time() / 3).max(Duration::from_millis(100))
 }
 
-/// Takes or renews every lease in `names` until the stop signal; `gained` is woken whenever
-/// one of them comes to this daemon. Does nothing on a store of one process.
+/// Takes or renews every lease in `names`; `gained` is woken whenever one of them comes to this
+/// daemon. Once `stopping` is set it only renews what it still holds (a lease let go stays
+/// free), until `done`. Does nothing on a store of one process.
 pub(super) async fn keep(
     store: Store,
     names: Vec<String>,
     gained: Arc<Notify>,
-    mut stop: watch::Receiver<bool>,
+    mut stopping: watch::Receiver<bool>,
+    mut done: watch::Receiver<bool>,
 ) {
     if !store.is_shared() {
         return;
@@ -42,7 +46,11 @@ pub(super) async fn keep(
     let every = renew_every(&store);
     let mut held: HashMap<String, bool> = HashMap::new();
     loop {
+        let winding_down = *stopping.borrow();
         for name in &names {
+            if winding_down && store.lease_epoch(name).is_none() {
+                continue;
+            }
             let (s, n) = (store.clone(), name.clone());
             let taken = tokio::task::spawn_blocking(move || s.take_lease(&n)).await;
             let now_held = match taken {
@@ -63,7 +71,8 @@ pub(super) async fn keep(
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
+            _ = stopping.changed(), if !winding_down => {}
+            _ = done.changed() => return,
         }
     }
 }

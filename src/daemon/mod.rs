@@ -429,12 +429,16 @@ pub async fn run(
         }
     }
 
+    // The leases are renewed until the workers are done (they may still commit under them
+    // while they finish), so the keeper has a stop signal of its own.
     let lease_names = leases::wanted(&parts.config().desks);
-    tasks.spawn(leases::keep(
+    let (keeper_stop, keeper_stop_rx) = watch::channel(false);
+    let keeper = tokio::spawn(leases::keep(
         parts.store().clone(),
         lease_names.clone(),
         parts.lease_gained.clone(),
         stop_rx.clone(),
+        keeper_stop_rx,
     ));
     for desk in parts.config().desks.clone() {
         let (parts, stop, wake) = (parts.clone(), stop_rx.clone(), wake_delivery.clone());
@@ -519,6 +523,8 @@ pub async fn run(
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
     }
+    let _ = keeper_stop.send(true);
+    let _ = keeper.await;
     let store = parts.store().clone();
     tokio::task::spawn_blocking(move || {
         store.flush()?;

@@ -230,6 +230,21 @@ pub(super) async fn desk(
         }
     }
     source.reset().await;
+    if let Some(lease) = lease.filter(|l| store.lease_epoch(l).is_some()) {
+        // Everything this worker committed is flushed first: the next daemon may fetch the
+        // desk now, not once this one has finished its other work.
+        let s = store.clone();
+        let released =
+            tokio::task::spawn_blocking(move || s.flush().and_then(|()| s.release_lease(&lease)))
+                .await;
+        match released {
+            Ok(Ok(())) => tracing::info!(desk = %desk.name, "desk lease released"),
+            Ok(Err(e)) => {
+                tracing::warn!(desk = %desk.name, error = %e, "desk lease not released; it runs out by itself")
+            }
+            Err(_) => {}
+        }
+    }
     tracing::info!(desk = %desk.name, "desk stopped");
 }
 

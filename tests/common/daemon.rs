@@ -145,6 +145,21 @@ impl Daemon {
         self.signal(sys::SIGHUP);
     }
 
+    /// SIGTERM without waiting for the exit ([`Daemon::stop`] waits).
+    pub fn ask_to_stop(&self) {
+        self.signal(sys::SIGTERM);
+    }
+
+    /// SIGSTOP: the process hangs (a stalled VM, a debugger), keeping its connections.
+    pub fn pause(&self) {
+        self.signal(sys::SIGSTOP);
+    }
+
+    /// SIGCONT after [`Daemon::pause`].
+    pub fn resume(&self) {
+        self.signal(sys::SIGCONT);
+    }
+
     fn signal(&self, sig: i32) {
         let child = self.child.lock().unwrap_or_else(|e| e.into_inner());
         // Only while not reaped: the pid cannot have been reused.

@@ -121,6 +121,8 @@ pub(super) mod sys {
     pub const SIGINT: i32 = 2;
     pub const SIGKILL: i32 = 9;
     pub const SIGTERM: i32 = 15;
+    pub const SIGCONT: i32 = 18;
+    pub const SIGSTOP: i32 = 19;
 }
 
 pub(super) fn send_signal(pid: i32, sig: i32) {
