@@ -53,9 +53,10 @@ fn many_accounts(accounts: usize) -> String {
 
 /// One of the two daemons' configurations: the same database, mailbox and sink; its own
 /// folder (config, accounts file, admin socket, log).
-fn gate(url: &str, dovecot: &Dovecot, sink: &SmtpSink, accounts: &str) -> Gate {
+fn gate(url: &str, dovecot: &Dovecot, sink: &SmtpSink, accounts: &str, status: u16) -> Gate {
     GateConfig::new()
         .store_url(url)
+        .set("status", "listen", format!("127.0.0.1:{status}"))
         .set("store", "lease_secs", LEASE_SECS as i64)
         .set("store", "claim_secs", 15)
         .set("smtp", "timeout_secs", 10)
@@ -95,6 +96,19 @@ fn holder_pid(pg: &Postgres, db: &str, name: &str) -> Option<i32> {
 
 const TAKEN: &str = "fetching the desk under its lease";
 const LOST: &str = "desk lease lost";
+
+/// `/status.json` of the status page on 127.0.0.1:`port`.
+fn status_json(port: u16) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("status page");
+    stream
+        .write_all(b"GET /status.json HTTP/1.1\r\nHost: status\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).expect("reply");
+    let body = reply.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {reply}"))
+}
 
 /// Clears a flag when dropped.
 struct StopOnDrop<'a>(&'a AtomicBool);
@@ -144,9 +158,10 @@ fn two_daemons_share_a_store_through_sigkills_and_a_database_restart() {
     let dovecot = Dovecot::start(&[(DESK, PASSWORD)]);
     let sink = SmtpSink::start();
     let accounts = many_accounts(recipients / 4);
+    let status_ports = [common::free_port(), common::free_port()];
     let gates = [
-        gate(&url, &dovecot, &sink, &accounts),
-        gate(&url, &dovecot, &sink, &accounts),
+        gate(&url, &dovecot, &sink, &accounts, status_ports[0]),
+        gate(&url, &dovecot, &sink, &accounts, status_ports[1]),
     ];
     let mut daemons: [Option<Daemon>; 2] = [Some(gates[0].spawn_daemon()), None];
     // The first daemon makes the database; the second joins it.
@@ -367,6 +382,14 @@ fn two_daemons_share_a_store_through_sigkills_and_a_database_restart() {
             .map(|r| r.to_string())
             .collect::<BTreeSet<String>>()
     );
+    // The status page shows the same through either daemon.
+    for port in status_ports {
+        let status = status_json(port);
+        assert_eq!(
+            status["maintenance"]["upcoming"][0]["title"], "Core router replacement AM11",
+            "status page on port {port}: {status}"
+        );
+    }
     // Every mail acknowledged to the mailbox (\Seen) once its ticket was durable.
     let flags = dovecot.flags(DESK, PASSWORD, "INBOX");
     assert_eq!(flags.len(), mails);

@@ -207,6 +207,10 @@ fn a_lease_is_held_by_one_process_renewed_and_taken_over_once_it_runs_out() {
     assert_eq!(a.lease_epoch("desk:nl"), None);
     // A lease let go is free at once.
     b.release_lease("desk:nl").expect("release");
+    assert!(
+        !b.take_lease("desk:nl").expect("take"),
+        "a lease let go is not taken back (a renewal racing the release of a stopping daemon)"
+    );
     assert!(a.take_lease("desk:nl").expect("take"));
     assert!(a.lease_epoch("desk:nl").expect("held") > second);
     // Other leases are independent.

@@ -4,8 +4,9 @@
 //! One task takes or renews every lease each third of its time (`[store] lease_secs`), so a
 //! daemon that dies or hangs is taken over within a lease time plus a third. A daemon that
 //! stops takes no new lease, renews what it holds while its workers finish, and lets each go as
-//! soon as its work is done (a desk when its worker has flushed its last batch, the rest after
-//! the final flush), so another daemon takes over at once. The
+//! soon as its work is done (a desk when its worker has flushed its last batch, the timers and
+//! broadcasts when the timer worker stops, anything left after the final flush), so another
+//! daemon takes over at once. The
 //! workers only read what is held (`Store::lease_epoch`, `Store::may_act`) and are woken when a
 //! lease is gained. The database's clock alone decides expiry; the commits made under a lease
 //! carry its epoch and are refused once it has moved on (`store/leases.rs`), so a daemon whose

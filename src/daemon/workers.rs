@@ -11,6 +11,7 @@ use super::{batch, load_accounts, OnceReport, Parts};
 use crate::config::Desk;
 use crate::metrics::Delivered;
 use crate::source::{sleep_or_shutdown, Woken};
+use crate::store::leases;
 use crate::timers::TimerReport;
 use std::future::Future;
 use std::sync::Arc;
@@ -137,9 +138,7 @@ pub(super) async fn desk(
     let desk_metrics = metrics.desk(&desk.name);
     let store = parts.store().clone();
     // Several daemons on one store: the desk is fetched only under its lease.
-    let lease = store
-        .is_shared()
-        .then(|| crate::store::leases::desk(&desk.name));
+    let lease = store.is_shared().then(|| leases::desk(&desk.name));
     let mut leased = false;
     loop {
         if *stop.borrow() {
@@ -316,6 +315,13 @@ pub(super) async fn timers(
             _ = stop.changed() => break,
         }
     }
+    // What this worker fired is committed; another daemon may take the timers and broadcasts
+    // over now rather than once the slowest worker has finished.
+    let store = parts.store().clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        super::leases::release(&store, &[leases::TIMERS.into(), leases::BROADCAST.into()])
+    })
+    .await;
 }
 
 /// Reloads the accounts file on SIGHUP. A file that does not validate is refused with a log

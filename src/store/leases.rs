@@ -47,6 +47,10 @@ pub(super) struct Leases {
     holder: String,
     ttl: Mutex<(Duration, Duration)>,
     held: Mutex<HashMap<String, Held>>,
+    /// Leases this process let go (it is done with that work: it is stopping). Held across the
+    /// engine's call while taking or releasing, so a renewal racing a release cannot take the
+    /// lease back after it was let go.
+    given_up: Mutex<std::collections::HashSet<String>>,
     /// The writer lease while [`Store::write_lock`] is held: every commit carries it.
     writer: Mutex<Option<Fence>>,
 }
@@ -71,6 +75,7 @@ impl Default for Leases {
             holder: format!("{host}:{}:{tag:08x}", std::process::id()),
             ttl: Mutex::new((DEFAULT_LEASE, DEFAULT_CLAIM)),
             held: Mutex::default(),
+            given_up: Mutex::default(),
             writer: Mutex::default(),
         }
     }
@@ -114,11 +119,16 @@ impl Store {
     /// Takes or renews the lease `name`; true if this process holds it now. From now on the
     /// transactions that need it carry its fence (at epoch 0, which always refuses, while
     /// another process holds it). A failure (the database unreachable) changes nothing: what
-    /// we held runs out by itself.
+    /// we held runs out by itself. A lease this process let go is not taken again.
     pub fn take_lease(&self, name: &str) -> Result<bool, StoreError> {
         let ttl = self.lease_time();
+        let given_up = locked(&self.leases.given_up);
+        if given_up.contains(name) {
+            return Ok(false);
+        }
         let asked = Instant::now();
         let epoch = self.engine.take_lease(name, &self.leases.holder, ttl)?;
+        drop(given_up);
         locked(&self.leases.held).insert(
             name.to_string(),
             Held {
@@ -129,8 +139,11 @@ impl Store {
         Ok(epoch.is_some())
     }
 
-    /// Lets a lease go, so another process takes it over at once (at shutdown).
+    /// Lets a lease go for good, so another process takes it over at once (this process is
+    /// done with that work: it is stopping).
     pub fn release_lease(&self, name: &str) -> Result<(), StoreError> {
+        let mut given_up = locked(&self.leases.given_up);
+        given_up.insert(name.to_string());
         if let Some(h) = locked(&self.leases.held).get_mut(name) {
             h.epoch = None;
         }
