@@ -7,7 +7,9 @@
 //! logged and started again after a pause, so one bad moment never leaves a desk dead while the
 //! daemon looks alive. Shutdown follows mini-redis: a `watch` channel says "stop"; each worker
 //! finishes the mail or batch in hand, flushes and returns; `run` waits for all of them, at most
-//! [`SHUTDOWN_DEADLINE`], then flushes the store once more and returns.
+//! [`SHUTDOWN_DEADLINE`], then flushes the store once more and returns. `leases.rs` keeps, on
+//! a store several daemons share, the leases that say which of them does what (renewed until
+//! the workers are done, then let go so another daemon takes over at once).
 //!
 //! Owns: the workers and their supervision. May import every role and adapter (it is the
 //! wiring); must not be imported by them: only `cli` and `admin` reach it.
