@@ -167,10 +167,7 @@ impl Delivery {
                 // since the last one, whatever its size (benches/broadcast.rs). The commit
                 // (which waits for the writer lock) and the flush (which blocks on fsync) run
                 // off the async workers, beside the sends.
-                let flush = tokio::task::spawn_blocking(move || {
-                    commit(&store, group)?;
-                    store.flush()
-                });
+                let flush = tokio::task::spawn_blocking(move || commit_durably(&store, group));
                 flushing = Some((flush, count));
             }
             if sends.is_empty() && flushing.is_none() {
@@ -208,8 +205,7 @@ impl Delivery {
             // The commit and sled's flush (which blocks on fsync) run off the async workers,
             // beside the next transaction.
             flushing = Some(tokio::task::spawn_blocking(move || {
-                commit(&store, vec![recorded])?;
-                store.flush()
+                commit_durably(&store, vec![recorded])
             }));
         }
         if let Some(mut flush) = flushing {
@@ -297,6 +293,50 @@ impl Delivery {
     }
 }
 
+/// Commits a group of outcomes and flushes them; then, on a shared store, gives up the claims
+/// on their entries (another daemon that claims one now reads its outcome first). The outcomes
+/// are durable whether or not the claims could be given up: a claim left runs out by itself.
+fn commit_durably(store: &Store, group: Vec<Recorded>) -> Result<(), StoreError> {
+    let ids: Vec<u64> = group.iter().map(|r| r.entry.id).collect();
+    commit(store, group)?;
+    store.flush()?;
+    if let Err(e) = store.release_outbox(&ids) {
+        tracing::warn!(error = %e, entries = ids.len(), "outbox claims not given up; they run out by themselves");
+    }
+    Ok(())
+}
+
+/// Claims a due entry for this process before its transaction, on a shared store: another
+/// daemon may have read the same page. Reads the entry again once claimed, since that daemon
+/// may have sent it (and released its claim) since the page was read; `None` if it is claimed
+/// elsewhere or no longer due.
+async fn claimed(
+    store: &Store,
+    entry: OutboxEntry,
+    now: DateTime<Utc>,
+) -> Result<Option<OutboxEntry>, StoreError> {
+    let store = store.clone();
+    let claimed = tokio::task::spawn_blocking(move || {
+        if !store.claim_outbox(entry.id)? {
+            return Ok(None);
+        }
+        match store.outbox_entry(entry.id)? {
+            Some(e) if e.state == OutboxState::Queued && e.next_attempt_at <= now => Ok(Some(e)),
+            _ => {
+                store.release_outbox(&[entry.id])?;
+                Ok(None)
+            }
+        }
+    })
+    .await;
+    match claimed {
+        Ok(c) => c,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Cancelled: the runtime is going down; the claim runs out by itself.
+        Err(_) => Ok(None),
+    }
+}
+
 /// Commits a group of outcomes in one transaction: the entries, and the notes on the tickets of
 /// mails that failed for good.
 fn commit(store: &Store, group: Vec<Recorded>) -> Result<(), StoreError> {
@@ -371,10 +411,16 @@ impl DueEntries {
     async fn next(&mut self, store: &Store) -> Result<Option<OutboxEntry>, StoreError> {
         loop {
             if let Some(entry) = self.page.pop_front() {
-                if self.tried.insert(entry.id) {
+                if !self.tried.insert(entry.id) {
+                    continue;
+                }
+                if !store.is_shared() {
                     return Ok(Some(entry));
                 }
-                continue;
+                match claimed(store, entry, self.now).await? {
+                    Some(entry) => return Ok(Some(entry)),
+                    None => continue,
+                }
             }
             if self.exhausted {
                 return Ok(None);

@@ -13,7 +13,7 @@ use crate::core::service::sla::{Level, Target};
 use crate::core::service::ticket::{Priority, Status, Ticket, LAST_TIER};
 use crate::outgoing::{self, target_label as label, Draft, StaffNotice};
 use crate::render::context;
-use crate::store::StoreError;
+use crate::store::{leases, StoreError};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
@@ -39,12 +39,17 @@ impl Timers {
     pub fn run_due(&self, now: DateTime<Utc>) -> Result<TimerReport, StoreError> {
         let ctx = &self.ctx;
         let mut report = TimerReport::default();
+        // Several daemons on one store: the one holding the timers' lease fires them.
+        if !ctx.store.may_act(leases::TIMERS) {
+            return Ok(report);
+        }
         for (_, reference) in ctx.store.due_timers(now)? {
             let _writer = ctx.store.write_lock();
             let Some(mut ticket) = ctx.store.ticket(&reference)? else {
                 continue;
             };
             let mut txn = ctx.store.txn();
+            txn.fence(leases::TIMERS);
             self.sla_notices(&mut txn, &mut ticket, now, &mut report)?;
             ctx.support.save_ticket(&mut txn, &mut ticket);
             txn.commit()?;
@@ -158,6 +163,7 @@ impl Timers {
         let _writer = ctx.store.write_lock();
         let checked: Option<DateTime<Utc>> = ctx.store.meta("handover_checked")?;
         let mut txn = ctx.store.txn();
+        txn.fence(leases::TIMERS);
         // Only ever forward: a pass with an earlier clock (a dry run, a clock stepped back) must
         // not make shift ends count again.
         txn.put_meta("handover_checked", &checked.map_or(now, |c| c.max(now)));

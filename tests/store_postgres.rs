@@ -9,6 +9,7 @@ mod common;
 use common::{DeskConfig, GateConfig, Postgres, SmtpSink};
 use deskgate::store::contract::{self, Subject};
 use deskgate::store::{Checkpoint, PostgresTarget, Store, StoreError};
+use std::time::{Duration, Instant};
 
 fn target(url: &str) -> PostgresTarget {
     PostgresTarget {
@@ -117,11 +118,10 @@ fn a_database_of_a_newer_deskgate_is_refused() {
     }
 }
 
-/// Until several daemons share a database (issue 12 §2), one process uses it, as with sled:
-/// daemons started together on a fresh database migrate it once, one of them gets it, the
-/// others are told why they cannot, and the next one gets it once the first has let go.
+/// Several daemons share a database (issue 12 §2): daemons started together on a fresh
+/// database migrate it once, and every one of them opens it.
 #[test]
-fn daemons_starting_together_migrate_once_and_one_of_them_gets_the_database() {
+fn daemons_starting_together_migrate_once_and_all_open_the_database() {
     let pg = Postgres::start();
     let url = pg.create_db("race");
     let opened: Vec<Result<Store, StoreError>> = std::thread::scope(|s| {
@@ -134,23 +134,199 @@ fn daemons_starting_together_migrate_once_and_one_of_them_gets_the_database() {
             .collect()
     });
     assert_eq!(pg.sql("race", "SELECT count(*) FROM deskgate_schema"), "1");
-    let mut stores = Vec::new();
-    let mut refused = Vec::new();
-    for o in opened {
-        match o {
-            Ok(store) => stores.push(store),
-            Err(e) => refused.push(e.to_string()),
+    let stores: Vec<Store> = opened
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|e| panic!("a daemon could not open the database: {e}")))
+        .collect();
+    let holders: std::collections::BTreeSet<&str> = stores.iter().map(|s| s.holder()).collect();
+    assert_eq!(
+        holders.len(),
+        3,
+        "each process is its own holder: {holders:?}"
+    );
+    commit_checkpoint(&stores[0], 9).expect("commit");
+    stores[0].flush().expect("flush");
+    assert_eq!(stores[2].checkpoint("nl").expect("cp"), Some(cp(9)));
+}
+
+/// Two processes on one database, with leases of `secs` seconds.
+fn two_processes(pg: &Postgres, db: &str, secs: u64) -> (Store, Store) {
+    let url = pg.create_db(db);
+    let (a, b) = (open(&url), open(&url));
+    for s in [&a, &b] {
+        s.set_lease_times(Duration::from_secs(secs), Duration::from_secs(secs));
+    }
+    (a, b)
+}
+
+/// Waits until the lease `name` has run out by the database's clock (the only clock leases
+/// use): there is no signal for time passing, so this polls the table.
+fn until_expired(pg: &Postgres, db: &str, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pg.sql(
+        db,
+        &format!(
+            "SELECT count(*) FROM deskgate_lease WHERE name = '{name}' AND expires_at >= now()"
+        ),
+    ) != "0"
+    {
+        assert!(Instant::now() < deadline, "lease {name} never ran out");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_lease_is_held_by_one_process_renewed_and_taken_over_once_it_runs_out() {
+    let pg = Postgres::start();
+    let (a, b) = two_processes(&pg, "lease", 3);
+    assert!(a.take_lease("desk:nl").expect("take"), "free: taken");
+    let first = a.lease_epoch("desk:nl").expect("held");
+    assert!(
+        !b.take_lease("desk:nl").expect("take"),
+        "held by a: refused"
+    );
+    assert!(!b.may_act("desk:nl"));
+    assert!(
+        a.take_lease("desk:nl").expect("renew"),
+        "renewed by its holder"
+    );
+    assert_eq!(
+        a.lease_epoch("desk:nl"),
+        Some(first),
+        "a renewal keeps the epoch"
+    );
+    // a stops renewing (it died or hangs): once the lease runs out, b takes it over.
+    until_expired(&pg, "lease", "desk:nl");
+    assert!(b.take_lease("desk:nl").expect("take over"));
+    let second = b.lease_epoch("desk:nl").expect("held");
+    assert!(
+        second > first,
+        "a change of hands is a new epoch: {first} -> {second}"
+    );
+    assert!(!a.take_lease("desk:nl").expect("take"), "a lost it");
+    assert_eq!(a.lease_epoch("desk:nl"), None);
+    // A lease let go is free at once.
+    b.release_lease("desk:nl").expect("release");
+    assert!(
+        !b.take_lease("desk:nl").expect("take"),
+        "a lease let go is not taken back (a renewal racing the release of a stopping daemon)"
+    );
+    assert!(a.take_lease("desk:nl").expect("take"));
+    assert!(a.lease_epoch("desk:nl").expect("held") > second);
+    // Other leases are independent.
+    assert!(b.take_lease("timers").expect("take"));
+}
+
+#[test]
+fn a_commit_under_a_lease_taken_over_meanwhile_is_refused() {
+    let pg = Postgres::start();
+    let (a, b) = two_processes(&pg, "fence", 3);
+    assert!(a.take_lease("desk:nl").expect("take"));
+    commit_checkpoint(&a, 5).expect("a holds the desk: its commit goes in");
+    // a pauses past its lease; b takes the desk over and moves on.
+    until_expired(&pg, "fence", "desk:nl");
+    assert!(b.take_lease("desk:nl").expect("take over"));
+    commit_checkpoint(&b, 6).expect("b's commit");
+    // a wakes up and commits what it prepared: refused, and nothing of it is written.
+    let mut txn = a.txn();
+    txn.put_checkpoint("nl", cp(99));
+    txn.put_meta("written_by_a", &true);
+    match txn.commit() {
+        Err(e @ StoreError::Fenced { .. }) => assert!(e.is_transient(), "{e}"),
+        other => panic!("a stale holder committed: {other:?}"),
+    }
+    assert_eq!(b.checkpoint("nl").expect("cp"), Some(cp(6)));
+    assert_eq!(b.meta::<bool>("written_by_a").expect("meta"), None);
+    // A process that never asked for the lease (one run of a command) is not fenced by it.
+    let c = open(&pg.url("fence"));
+    commit_checkpoint(&c, 7).expect("unfenced");
+}
+
+#[test]
+fn each_outbox_entry_is_claimed_by_one_process_until_its_claim_runs_out_or_is_released() {
+    let pg = Postgres::start();
+    let (a, b) = two_processes(&pg, "claims", 3);
+    let ids: Vec<u64> = (1..=300).collect();
+    let claim = |store: &Store| {
+        ids.iter()
+            .copied()
+            .filter(|&id| store.claim_outbox(id).expect("claim"))
+            .collect::<Vec<u64>>()
+    };
+    let (got_a, got_b) = std::thread::scope(|s| {
+        let ta = s.spawn(|| claim(&a));
+        let tb = s.spawn(|| claim(&b));
+        (ta.join().expect("a"), tb.join().expect("b"))
+    });
+    let mut all: Vec<u64> = got_a.iter().chain(&got_b).copied().collect();
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        ids,
+        "each entry claimed exactly once (a {}, b {})",
+        got_a.len(),
+        got_b.len()
+    );
+    // Released: the other process may claim it at once; not released: only once it runs out.
+    let (mine, theirs) = (1001, 1002);
+    assert!(a.claim_outbox(mine).expect("claim"));
+    assert!(b.claim_outbox(theirs).expect("claim"));
+    assert!(!b.claim_outbox(mine).expect("claim"), "a's claim runs");
+    a.release_outbox(&[mine]).expect("release");
+    assert!(b.claim_outbox(mine).expect("claim"));
+    assert!(!a.claim_outbox(theirs).expect("claim"), "b's claim runs");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !a.claim_outbox(theirs).expect("claim") {
+        assert!(Instant::now() < deadline, "b's claim never ran out");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn two_processes_never_get_the_same_ticket_number() {
+    let pg = Postgres::start();
+    let (a, b) = two_processes(&pg, "seq", 30);
+    let numbers = |store: &Store| {
+        (0..300)
+            .map(|_| {
+                let mut txn = store.txn();
+                let n = txn.next_seq("ticket").expect("seq");
+                txn.commit().expect("commit");
+                n
+            })
+            .collect::<Vec<u64>>()
+    };
+    let (na, nb) = std::thread::scope(|s| {
+        let ta = s.spawn(|| numbers(&a));
+        let tb = s.spawn(|| numbers(&b));
+        (ta.join().expect("a"), tb.join().expect("b"))
+    });
+    let mut all: Vec<u64> = na.into_iter().chain(nb).collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 600, "no number twice");
+}
+
+/// The store's writer lock spans processes: two processes' read-modify-writes of one record
+/// never overwrite each other.
+#[test]
+fn read_modify_writes_of_two_processes_never_lose_an_update() {
+    let pg = Postgres::start();
+    let (a, b) = two_processes(&pg, "writer", 30);
+    let add = |store: &Store| {
+        for _ in 0..150 {
+            let _writer = store.write_lock();
+            let n: u64 = store.meta("counter").expect("read").unwrap_or(0);
+            let mut txn = store.txn();
+            txn.put_meta("counter", &(n + 1));
+            txn.commit().expect("commit");
         }
-    }
-    assert_eq!(stores.len(), 1, "{refused:?}");
-    for e in &refused {
-        assert!(e.contains("another deskgate is using this database"), "{e}");
-    }
-    let store = stores.pop().expect("the one");
-    commit_checkpoint(&store, 9).expect("commit");
-    store.flush().expect("flush");
-    drop(store);
-    assert_eq!(open(&url).checkpoint("nl").expect("cp"), Some(cp(9)));
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| add(&a));
+        s.spawn(|| add(&b));
+    });
+    assert_eq!(a.meta::<u64>("counter").expect("read"), Some(300));
 }
 
 /// The engine interface is synchronous and parts of deskgate call it from async code: a call

@@ -31,7 +31,7 @@ use crate::core::broadcasts::incident::{Incident, IncidentNoticeKey};
 use crate::core::broadcasts::maintenance::{Maintenance, Notice, NoticeKey};
 use crate::core::service::accounts::{NoticeRecipient, Role};
 use crate::outgoing::{self, Composed};
-use crate::store::{NoticeRecord, StoreError, Subject};
+use crate::store::{leases, NoticeRecord, StoreError, Subject};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
@@ -76,6 +76,9 @@ pub struct Broadcaster {
 struct PassMemory {
     directory: Option<std::sync::Arc<crate::core::service::accounts::Directory>>,
     scope_checked: std::collections::HashMap<String, u32>,
+    /// The broadcast lease's epoch it was built under (several daemons on one store): passes
+    /// another daemon ran meanwhile are not in it, so it starts again when the lease comes back.
+    epoch: Option<u64>,
 }
 
 impl PassMemory {
@@ -190,6 +193,18 @@ impl Broadcaster {
             .memory
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Several daemons on one store: the one holding the broadcast lease runs the passes.
+        let store = &self.ctx.store;
+        if !store.may_act(leases::BROADCAST) {
+            return Ok(BroadcastReport::default());
+        }
+        let epoch = store.lease_epoch(leases::BROADCAST);
+        if memory.epoch != epoch {
+            *memory = PassMemory {
+                epoch,
+                ..PassMemory::default()
+            };
+        }
         run_due(&self.ctx, &mut memory, now)
     }
 }
@@ -416,6 +431,7 @@ fn carry_out(
         }
         let writer = store.write_lock();
         let mut txn = store.txn();
+        txn.fence(leases::BROADCAST);
         let mut slot: Option<DateTime<Utc>> = store.meta("broadcast_slot")?;
         for (r, mail) in made {
             let held = outgoing::flagged(ctx, &r.contact.address)?;
@@ -479,6 +495,7 @@ fn carry_out(
     record.done = Some(now);
     let _writer = store.write_lock();
     let mut txn = store.txn();
+    txn.fence(leases::BROADCAST);
     txn.put_notice(&record);
     txn.commit()?;
     store.flush()?;

@@ -75,6 +75,12 @@ impl Default for BroadcastConfig {
     }
 }
 
+pub(super) fn default_lease_secs() -> u64 {
+    30
+}
+pub(super) fn default_claim_secs() -> u64 {
+    300
+}
 pub(super) fn default_per_minute() -> u32 {
     600
 }

@@ -29,6 +29,15 @@ pub struct StoreConfig {
     /// with a PostgreSQL store.
     #[serde(default)]
     pub admin_socket: Option<PathBuf>,
+    /// PostgreSQL with several daemons: how long a lease (a desk, the timers, the broadcasts,
+    /// the writer) runs without renewal. A holder renews every third of it; a daemon that dies
+    /// or hangs is taken over within about this long plus a third.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
+    /// PostgreSQL with several daemons: how long a claim on an outbox entry keeps other daemons
+    /// from sending it; longer than an SMTP transaction (`smtp.timeout_secs`) can take.
+    #[serde(default = "default_claim_secs")]
+    pub claim_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -82,6 +82,22 @@ impl Config {
                 "give password or password_command, not both".into(),
             );
         }
+        if self.store.lease_secs < 3 {
+            bad(
+                "store.lease_secs",
+                "must be at least 3 (a lease is renewed every third of it)".into(),
+            );
+        }
+        if self.store.claim_secs <= self.smtp.timeout_secs {
+            bad(
+                "store.claim_secs",
+                format!(
+                    "must be longer than smtp.timeout_secs ({}): a claim must outlast the \
+                     SMTP transaction it covers",
+                    self.smtp.timeout_secs
+                ),
+            );
+        }
         if self.ingest.batch_size == 0 {
             bad("ingest.batch_size", "must be at least 1".into());
         }
@@ -634,6 +650,25 @@ language = "xx"
         assert!(
             stray[0].contains("only for a PostgreSQL store"),
             "{stray:?}"
+        );
+    }
+
+    #[test]
+    fn leases_renewed_every_third_and_claims_outlasting_an_smtp_transaction() {
+        let url = "url = \"postgres://desk@127.0.0.1:5432/deskgate\"";
+        assert_eq!(
+            store_problems(&format!("{url}\nlease_secs = 3\nclaim_secs = 31")),
+            Vec::<String>::new()
+        );
+        let short = store_problems(&format!("{url}\nlease_secs = 1"));
+        assert!(
+            short[0].contains("store.lease_secs: must be at least 3"),
+            "{short:?}"
+        );
+        let claim = store_problems(&format!("{url}\nclaim_secs = 30"));
+        assert!(
+            claim[0].contains("store.claim_secs: must be longer than smtp.timeout_secs (30)"),
+            "{claim:?}"
         );
     }
 

@@ -7,12 +7,15 @@
 //! logged and started again after a pause, so one bad moment never leaves a desk dead while the
 //! daemon looks alive. Shutdown follows mini-redis: a `watch` channel says "stop"; each worker
 //! finishes the mail or batch in hand, flushes and returns; `run` waits for all of them, at most
-//! [`SHUTDOWN_DEADLINE`], then flushes the store once more and returns.
+//! [`SHUTDOWN_DEADLINE`], then flushes the store once more and returns. `leases.rs` keeps, on
+//! a store several daemons share, the leases that say which of them does what (renewed until
+//! the workers are done, then let go so another daemon takes over at once).
 //!
 //! Owns: the workers and their supervision. May import every role and adapter (it is the
 //! wiring); must not be imported by them: only `cli` and `admin` reach it.
 
 mod batch;
+mod leases;
 mod notify;
 mod workers;
 
@@ -185,6 +188,9 @@ struct Parts {
     timers: Arc<Timers>,
     broadcaster: Arc<Broadcaster>,
     delivery: Arc<Delivery>,
+    /// Woken when this daemon gains a lease (several daemons on one store): a desk waiting for
+    /// its lease starts at once.
+    lease_gained: Arc<Notify>,
 }
 
 impl Parts {
@@ -222,6 +228,7 @@ fn assemble(config: Config, clock: Arc<dyn Clock>) -> Result<Parts, DaemonError>
         timers: Arc::new(Timers::new(ctx.clone())),
         broadcaster: Arc::new(Broadcaster::new(ctx.clone())),
         delivery,
+        lease_gained: Arc::new(Notify::new()),
         ctx,
     })
 }
@@ -260,7 +267,16 @@ fn open_store(config: &Config) -> Result<Store, DaemonError> {
                 password,
             };
             tracing::info!(database = %target.describe(), "opening store on PostgreSQL");
-            Ok(Store::open_postgres(target)?)
+            let store = Store::open_postgres(target)?;
+            store.set_lease_times(
+                Duration::from_secs(config.store.lease_secs),
+                Duration::from_secs(config.store.claim_secs),
+            );
+            tracing::info!(
+                holder = store.holder(),
+                "leases and outbox claims are taken as this holder"
+            );
+            Ok(store)
         }
         (None, Some(path)) => {
             tracing::info!(path = %path.display(), "opening store");
@@ -321,6 +337,14 @@ pub async fn run_once(
     report.timers = parts.timers.run_due(now)?;
     let started = std::time::Instant::now();
     for desk in parts.config().desks.clone() {
+        // Beside daemons on a shared store: a desk one of them fetches is left to it.
+        if !parts
+            .store()
+            .may_act(&crate::store::leases::desk(&desk.name))
+        {
+            tracing::warn!(desk = %desk.name, "another daemon fetches this desk now; skipped");
+            continue;
+        }
         let mut source = match batch::source_for(&desk, parts.ctx.clock.clone()) {
             Ok(s) => s,
             Err(e) => {
@@ -362,6 +386,8 @@ pub async fn run_once(
     }
     report.delivery_secs = started.elapsed().as_secs_f64();
     parts.store().flush()?;
+    // What this pass took, daemons may take at once.
+    leases::release(parts.store(), &leases::wanted(&parts.config().desks));
     if problems.is_empty() {
         Ok(report)
     } else {
@@ -405,6 +431,17 @@ pub async fn run(
         }
     }
 
+    // The leases are renewed until the workers are done (they may still commit under them
+    // while they finish), so the keeper has a stop signal of its own.
+    let lease_names = leases::wanted(&parts.config().desks);
+    let (keeper_stop, keeper_stop_rx) = watch::channel(false);
+    let keeper = tokio::spawn(leases::keep(
+        parts.store().clone(),
+        lease_names.clone(),
+        parts.lease_gained.clone(),
+        stop_rx.clone(),
+        keeper_stop_rx,
+    ));
     for desk in parts.config().desks.clone() {
         let (parts, stop, wake) = (parts.clone(), stop_rx.clone(), wake_delivery.clone());
         let name = format!("desk {}", desk.name);
@@ -488,10 +525,17 @@ pub async fn run(
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
     }
+    let _ = keeper_stop.send(true);
+    let _ = keeper.await;
     let store = parts.store().clone();
-    tokio::task::spawn_blocking(move || store.flush())
-        .await
-        .map_err(|e| DaemonError::Worker(format!("final flush: {e}")))??;
+    tokio::task::spawn_blocking(move || {
+        store.flush()?;
+        // Only now: another daemon takes the work over at once, after our last commit.
+        leases::release(&store, &lease_names);
+        Ok::<_, crate::store::StoreError>(())
+    })
+    .await
+    .map_err(|e| DaemonError::Worker(format!("final flush: {e}")))??;
     tracing::info!("stopped");
     Ok(())
 }

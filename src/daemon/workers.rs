@@ -11,6 +11,7 @@ use super::{batch, load_accounts, OnceReport, Parts};
 use crate::config::Desk;
 use crate::metrics::Delivered;
 use crate::source::{sleep_or_shutdown, Woken};
+use crate::store::leases;
 use crate::timers::TimerReport;
 use std::future::Future;
 use std::sync::Arc;
@@ -135,9 +136,33 @@ pub(super) async fn desk(
     let mut report = OnceReport::default();
     let metrics = parts.ctx.metrics.clone();
     let desk_metrics = metrics.desk(&desk.name);
+    let store = parts.store().clone();
+    // Several daemons on one store: the desk is fetched only under its lease.
+    let lease = store.is_shared().then(|| leases::desk(&desk.name));
+    let mut leased = false;
     loop {
         if *stop.borrow() {
             break;
+        }
+        if let Some(lease) = &lease {
+            if store.lease_epoch(lease).is_none() {
+                if leased {
+                    tracing::warn!(desk = %desk.name, "desk lease lost: another daemon fetches it now");
+                    leased = false;
+                }
+                // Not ours: no session kept open on its mailbox meanwhile.
+                source.reset().await;
+                tokio::select! {
+                    _ = parts.lease_gained.notified() => {}
+                    _ = tokio::time::sleep(super::leases::renew_every(&store)) => {}
+                    _ = stop.changed() => break,
+                }
+                continue;
+            }
+            if !leased {
+                tracing::info!(desk = %desk.name, epoch = store.lease_epoch(lease).unwrap_or(0), "fetching the desk under its lease");
+                leased = true;
+            }
         }
         match batch::one_batch(&parts, &desk, &mut source, &mut report).await {
             Ok(n) => {
@@ -204,6 +229,21 @@ pub(super) async fn desk(
         }
     }
     source.reset().await;
+    if let Some(lease) = lease.filter(|l| store.lease_epoch(l).is_some()) {
+        // Everything this worker committed is flushed first: the next daemon may fetch the
+        // desk now, not once this one has finished its other work.
+        let s = store.clone();
+        let released =
+            tokio::task::spawn_blocking(move || s.flush().and_then(|()| s.release_lease(&lease)))
+                .await;
+        match released {
+            Ok(Ok(())) => tracing::info!(desk = %desk.name, "desk lease released"),
+            Ok(Err(e)) => {
+                tracing::warn!(desk = %desk.name, error = %e, "desk lease not released; it runs out by itself")
+            }
+            Err(_) => {}
+        }
+    }
     tracing::info!(desk = %desk.name, "desk stopped");
 }
 
@@ -263,11 +303,25 @@ pub(super) async fn timers(
             Ok(Some(t)) if t > now => (t - now).to_std().unwrap_or(Duration::from_secs(30)),
             _ => Duration::from_secs(30),
         };
+        // Several daemons: a pass an ops command asked of a daemon without the broadcast lease
+        // waits for the holder's next look, at most a lease renewal away.
+        let most = if parts.store().is_shared() {
+            super::leases::renew_every(parts.store())
+        } else {
+            Duration::from_secs(30)
+        };
         tokio::select! {
-            _ = tokio::time::sleep(until_next.min(Duration::from_secs(30))) => {}
+            _ = tokio::time::sleep(until_next.min(most)) => {}
             _ = stop.changed() => break,
         }
     }
+    // What this worker fired is committed; another daemon may take the timers and broadcasts
+    // over now rather than once the slowest worker has finished.
+    let store = parts.store().clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        super::leases::release(&store, &[leases::TIMERS.into(), leases::BROADCAST.into()])
+    })
+    .await;
 }
 
 /// Reloads the accounts file on SIGHUP. A file that does not validate is refused with a log
@@ -335,9 +389,16 @@ pub(super) async fn delivery(
             Ok(Some(_)) => Duration::from_millis(200),
             _ => Duration::from_secs(30),
         };
+        // Several daemons: what another daemon queued (or left behind when it died) wakes
+        // nobody here, so look again within a lease renewal.
+        let most = if parts.store().is_shared() {
+            super::leases::renew_every(parts.store())
+        } else {
+            Duration::from_secs(30)
+        };
         tokio::select! {
             _ = wake.notified() => {}
-            _ = tokio::time::sleep(until_next.min(Duration::from_secs(30))) => {}
+            _ = tokio::time::sleep(until_next.min(most)) => {}
             _ = stop.changed() => break,
         }
     }

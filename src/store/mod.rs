@@ -22,6 +22,7 @@ pub mod blobs;
 pub mod broadcasts;
 pub mod engine;
 mod keys;
+pub mod leases;
 mod outbox;
 mod schema;
 mod shelves;
@@ -68,6 +69,14 @@ pub enum StoreError {
     Blob { path: String, message: String },
     #[error("cannot measure the store at {path}: {message}")]
     Size { path: String, message: String },
+    /// A commit made under a lease (a desk, the timers, the broadcasts, the writer) that this
+    /// process no longer holds at the epoch it took: another process took the work over, and
+    /// this process's view of it is stale. Nothing was written.
+    #[error(
+        "lease {leases} is no longer this process's (another took it over, or the database \
+         could not be reached to take it): nothing committed"
+    )]
+    Fenced { leases: String },
 }
 
 impl StoreError {
@@ -79,7 +88,7 @@ impl StoreError {
             StoreError::Engine {
                 transient: true,
                 ..
-            }
+            } | StoreError::Fenced { .. }
         )
     }
 }
@@ -105,6 +114,8 @@ pub struct Store {
     blobs: Option<Arc<BlobLog>>,
     /// The store's directory (sled and the raw-mail log); `None` in memory.
     dir: Option<Arc<PathBuf>>,
+    /// The leases this process holds on a shared store (`leases.rs`).
+    leases: Arc<leases::Leases>,
 }
 
 /// Commit and flush counters, so a reader can tell whether what it read is durable yet.
@@ -135,6 +146,7 @@ impl Store {
             commits: Arc::default(),
             blobs: Some(Arc::new(blobs)),
             dir: Some(Arc::new(path.to_path_buf())),
+            leases: Arc::default(),
         };
         store.check_schema(&path.display().to_string())?;
         store.recover_blobs()?;
@@ -152,6 +164,7 @@ impl Store {
             commits: Arc::default(),
             blobs: None,
             dir: None,
+            leases: Arc::default(),
         };
         store.check_schema(&name)?;
         Ok(store)
@@ -165,6 +178,7 @@ impl Store {
             commits: Arc::default(),
             blobs: None,
             dir: None,
+            leases: Arc::default(),
         };
         // A new memory store cannot hold a wrong schema.
         let _ = store.check_schema("memory");
@@ -180,6 +194,7 @@ impl Store {
             commits: Arc::default(),
             blobs: None,
             dir: None,
+            leases: Arc::default(),
         };
         let _ = store.check_schema("test engine");
         store
@@ -210,9 +225,17 @@ impl Store {
     }
 
     /// Takes the writer lock: hold it from the first read of a record to the commit of its new
-    /// version, so two tasks never overwrite each other's change.
-    pub fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    /// version, so two tasks never overwrite each other's change. On a shared store it is also
+    /// the `writer` lease, so two *processes* never do either: every commit made under it
+    /// carries the lease's fence, and is refused if the lease ran out and another process took
+    /// it meanwhile.
+    pub fn write_lock(&self) -> WriteGuard<'_> {
+        let local = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        self.lock_writers();
+        WriteGuard {
+            store: self,
+            _local: local,
+        }
     }
 
     /// Starts a group of writes.
@@ -255,7 +278,11 @@ impl Store {
     /// a record a crash could still take back, whoever committed it.
     pub fn make_durable(&self) -> Result<(), StoreError> {
         use std::sync::atomic::Ordering;
-        if self.commits.durable.load(Ordering::SeqCst) < self.commits.applied.load(Ordering::SeqCst)
+        // The counters see this process's commits only: on a shared store another process may
+        // have committed what we read, so the flush is never skipped.
+        if self.is_shared()
+            || self.commits.durable.load(Ordering::SeqCst)
+                < self.commits.applied.load(Ordering::SeqCst)
         {
             self.flush()?;
         }
@@ -350,6 +377,10 @@ impl Store {
         let secret: [u8; 32] = rand::random();
         let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
         let _writer = self.write_lock();
+        // Another process starting beside us may have drawn one meanwhile: one secret only.
+        if let Some(secret) = self.meta::<String>(key)?.as_deref().and_then(from_hex) {
+            return Ok(secret);
+        }
         let mut txn = self.txn();
         txn.put_meta(key, &hex);
         txn.commit()?;
@@ -365,6 +396,12 @@ impl Store {
     /// The next value of a named counter, reserved in `txn` (committed with it).
     pub fn next_seq(&self, name: &str, txn: &mut Txn<'_>) -> Result<u64, StoreError> {
         let key = keys::seq(name);
+        // A shared engine hands out numbers itself, committed at once: two processes never get
+        // the same ticket or outbox id, whatever their transactions do (a failed one leaves a
+        // gap).
+        if let Some(n) = self.engine.next_seq(key.as_bytes())? {
+            return Ok(n);
+        }
         // A counter already advanced in this transaction wins over the stored one.
         let pending = txn
             .batch
@@ -412,6 +449,18 @@ impl Store {
     }
 }
 
+/// The store's writer lock (see [`Store::write_lock`]); released when dropped.
+pub struct WriteGuard<'a> {
+    store: &'a Store,
+    _local: std::sync::MutexGuard<'a, ()>,
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.store.unlock_writers();
+    }
+}
+
 /// A group of writes committed together (all or nothing).
 pub struct Txn<'a> {
     store: &'a Store,
@@ -426,7 +475,10 @@ pub struct Txn<'a> {
 }
 
 impl Txn<'_> {
+    /// Moves a desk's checkpoint: only under the desk's lease, when this process asked for it
+    /// (so the whole transaction is refused if another process took the desk over).
     pub fn put_checkpoint(&mut self, desk: &str, cp: Checkpoint) {
+        self.fence(&leases::desk(desk));
         self.put_json(keys::checkpoint(desk), &cp);
     }
 
@@ -466,6 +518,9 @@ impl Txn<'_> {
         }
         if self.batch.is_empty() {
             return Ok(());
+        }
+        if let Some(writer) = self.store.commit_fences() {
+            self.batch.fences.push(writer);
         }
         self.store.engine.apply(self.batch)?;
         self.store

@@ -49,6 +49,11 @@ impl Daemon {
         }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
     /// What this run logged so far.
     pub fn log(&self) -> String {
         let bytes = fs::read(&self.log).unwrap_or_default();
@@ -138,6 +143,21 @@ impl Daemon {
     /// SIGHUP: reload the accounts file.
     pub fn hangup(&self) {
         self.signal(sys::SIGHUP);
+    }
+
+    /// SIGTERM without waiting for the exit ([`Daemon::stop`] waits).
+    pub fn ask_to_stop(&self) {
+        self.signal(sys::SIGTERM);
+    }
+
+    /// SIGSTOP: the process hangs (a stalled VM, a debugger), keeping its connections.
+    pub fn pause(&self) {
+        self.signal(sys::SIGSTOP);
+    }
+
+    /// SIGCONT after [`Daemon::pause`].
+    pub fn resume(&self) {
+        self.signal(sys::SIGCONT);
     }
 
     fn signal(&self, sig: i32) {

@@ -250,6 +250,11 @@ impl GateConfig {
             None => sections.push(("general".into(), general)),
         }
 
+        // Keys set on `[store]` join the table written here (a second `[store]` is an error).
+        let store_keys = match sections.iter().position(|(name, _)| name == "store") {
+            Some(i) => sections.remove(i).1,
+            None => Vec::new(),
+        };
         let store = dir.join(&self.store);
         let mut out = match &self.store_url {
             None => format!(
@@ -266,6 +271,9 @@ impl GateConfig {
                 )
             }
         };
+        for (key, value) in &store_keys {
+            out.push_str(&format!("{key} = {value}\n"));
+        }
         for (name, keys) in &sections {
             out.push_str(&format!("[{name}]\n"));
             for (key, value) in keys {

@@ -160,9 +160,16 @@ impl Postgres {
         self.process.as_mut().is_some_and(|p| !p.has_exited())
     }
 
-    /// A clean shutdown (SIGTERM: "smart" is too polite for tests, this is "fast").
+    /// A clean shutdown: SIGINT, PostgreSQL's "fast" one, which ends the sessions. (SIGTERM is
+    /// its "smart" shutdown, which waits for every client to disconnect: a running daemon never
+    /// does, and the harness's SIGKILL after the grace would leave the backends behind.)
     pub fn stop(&mut self) {
         if let Some(mut process) = self.process.take() {
+            send_signal(process.pid, sys::SIGINT);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !process.has_exited() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(10));
+            }
             process.terminate(Duration::from_secs(10));
         }
         wait_port_closed(self.port, TIMEOUT);

@@ -118,8 +118,11 @@ pub(super) mod sys {
         pub fn getegid() -> u32;
     }
     pub const SIGHUP: i32 = 1;
+    pub const SIGINT: i32 = 2;
     pub const SIGKILL: i32 = 9;
     pub const SIGTERM: i32 = 15;
+    pub const SIGCONT: i32 = 18;
+    pub const SIGSTOP: i32 = 19;
 }
 
 pub(super) fn send_signal(pid: i32, sig: i32) {

@@ -3,10 +3,11 @@
 //! The domain store ([`super::Store`]) speaks tickets and outbox entries; an engine only speaks
 //! ordered byte keys, atomic batches and flushes. A new engine is one more file here, one more
 //! entry in the contract suite (`store/contract.rs`), and its errors mapped to
-//! [`StoreError::Engine`] (saying whether a retry may help). That covers one process on one
-//! engine: the interface is synchronous, and the store's read-modify-write safety is an
-//! in-process lock, so several daemons sharing the PostgreSQL engine need more than a file here
-//! (leases and claims in the database; see ARCHITECTURE.md).
+//! [`StoreError::Engine`] (saying whether a retry may help). An engine that several processes
+//! can open at once (PostgreSQL) says so with [`Engine::shared`] and implements the
+//! coordination they need in the database itself: leases with fencing epochs, outbox claims and
+//! counters (see ARCHITECTURE.md, "Several daemons"). The embedded engines keep the defaults:
+//! one process, so every lease and claim is theirs.
 //!
 //! This folder owns the engines and their crates (sled, tokio-postgres). It may import only the store's
 //! [`StoreError`]: no domain type, no key layout (that is `store/keys.rs`), nothing outside
@@ -30,6 +31,20 @@ pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 #[derive(Debug, Default)]
 pub struct Batch {
     pub ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Leases the writer must still hold, at these epochs, when the batch commits; checked in
+    /// the same database transaction, so a process that lost a lease while it was paused cannot
+    /// commit what it prepared under it. Only shared engines check them.
+    pub fences: Vec<Fence>,
+}
+
+/// A lease as its holder last took it: checked when a batch commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub lease: String,
+    pub holder: String,
+    /// Grows each time the lease changes hands; 0 is never granted, so a fence at epoch 0 (a
+    /// lease wanted but not held) refuses the commit.
+    pub epoch: u64,
 }
 
 impl Batch {
@@ -57,4 +72,49 @@ pub trait Engine: Send + Sync {
     fn apply(&self, batch: Batch) -> Result<(), StoreError>;
     /// Makes everything applied so far durable.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// Other processes may write the same data: nothing read may be trusted to stay as read
+    /// without a lease, and counters and claims must be taken in the engine.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Takes or renews the lease `name` for `holder` until `ttl` from now (the engine's clock):
+    /// the epoch it holds it at, or `None` while another holder's lease runs.
+    fn take_lease(
+        &self,
+        _name: &str,
+        _holder: &str,
+        _ttl: std::time::Duration,
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(Some(1))
+    }
+
+    /// Lets the lease go at once (another holder may take it now), if `holder` has it.
+    fn release_lease(&self, _name: &str, _holder: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Claims outbox entry `id` for `holder` until `ttl` from now: false while another holder's
+    /// claim runs. Committed before it returns, so no other process sends the entry meanwhile.
+    fn claim(
+        &self,
+        _id: u64,
+        _holder: &str,
+        _ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    /// Gives up `holder`'s claims on these entries.
+    fn release_claims(&self, _ids: &[u64], _holder: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The next value of the counter under `key`, advanced atomically and committed at once
+    /// (never handed out twice, by any process; a value whose transaction fails is skipped).
+    /// `None`: the engine leaves counters to the store's transactions (one process).
+    fn next_seq(&self, _key: &[u8]) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
 }

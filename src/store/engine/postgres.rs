@@ -40,17 +40,18 @@ pub const MIGRATIONS: &[&str] = &[
     "CREATE TABLE deskgate_kv (key bytea PRIMARY KEY, value bytea NOT NULL);
      CREATE TABLE deskgate_flush (id integer PRIMARY KEY, n bigint NOT NULL);
      INSERT INTO deskgate_flush VALUES (1, 0);",
+    // 2: several daemons on one database. Leases (one row per desk, `timers`, `broadcast`,
+    // `writer`), whose epoch grows at each change of hands and fences the holder's commits;
+    // claims on outbox entries, taken before an entry's SMTP transaction.
+    "CREATE TABLE deskgate_lease (name text PRIMARY KEY, holder text NOT NULL,
+         epoch bigint NOT NULL, expires_at timestamptz NOT NULL);
+     CREATE TABLE deskgate_claim (id bigint PRIMARY KEY, holder text NOT NULL,
+         until timestamptz NOT NULL);",
 ];
 
 /// An arbitrary constant: the advisory lock that keeps two daemons starting at once from
 /// migrating the same database together.
 const MIGRATION_LOCK: i64 = 0x6465_736b_6761_7465; // "deskgate"
-
-/// Another arbitrary constant: the session lock of the process that uses the database.
-const OWNER_LOCK: i64 = 0x6465_736b_6f77_6e72; // "deskownr"
-
-/// How long to wait for the database's previous user to let go.
-const HOLD_WAIT: Duration = Duration::from_secs(5);
 
 /// How long to wait for a connection (TCP and authentication).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -133,6 +134,12 @@ struct Conn {
     scan_from: Statement,
     scan_range: Statement,
     apply: Statement,
+    apply_fenced: Statement,
+    take_lease: Statement,
+    release_lease: Statement,
+    claim: Statement,
+    release_claims: Statement,
+    next_seq: Statement,
 }
 
 impl PostgresEngine {
@@ -148,10 +155,6 @@ impl PostgresEngine {
             message,
         })?;
         migrate(&client, &engine.target.describe())?;
-        hold(&client).map_err(|message| StoreError::Open {
-            path: engine.target.describe(),
-            message,
-        })?;
         let conn = prepare(client).map_err(|e| StoreError::Open {
             path: engine.target.describe(),
             message: error_text(&e),
@@ -176,11 +179,6 @@ impl PostgresEngine {
             let client = connect(&config).map_err(|message| StoreError::Engine {
                 message: format!("PostgreSQL {}: {message}", self.target.describe()),
                 transient: true,
-            })?;
-            // Another process took the database while we were away: stop, never share it.
-            hold(&client).map_err(|message| StoreError::Engine {
-                message: format!("PostgreSQL {}: {message}", self.target.describe()),
-                transient: false,
             })?;
             *guard = Some(prepare(client).map_err(|e| engine_error(&e))?);
         }
@@ -236,40 +234,8 @@ fn connect(config: &tokio_postgres::Config) -> Result<Client, String> {
         .map_err(|_| "the connection's thread ended without an answer".to_string())?
 }
 
-/// The session lock that makes one process the database's only user, as sled's file lock does
-/// for a directory: the store's read-modify-write safety is an in-process lock, so a second
-/// daemon on the same database would thread, number and send everything twice. Held by the
-/// connection (released when it closes, so a crashed daemon releases it at once). Waits a few
-/// seconds, since a process that just closed its store may still be letting go.
-///
-/// Several daemons on one database (issue 12 §2) replace this with per-desk leases and outbox
-/// claims in the database.
-fn hold(client: &Client) -> Result<(), String> {
-    let deadline = std::time::Instant::now() + HOLD_WAIT;
-    loop {
-        let held: bool = futures::executor::block_on(async {
-            client
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&OWNER_LOCK])
-                .await?
-                .try_get(0)
-        })
-        .map_err(|e| error_text(&e))?;
-        if held {
-            return Ok(());
-        }
-        if std::time::Instant::now() >= deadline {
-            return Err(
-                "another deskgate is using this database (one process per store; \
-                        several daemons on one database are not supported yet)"
-                    .into(),
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn prepare(client: Client) -> Result<Conn, tokio_postgres::Error> {
-    let (get, scan_from, scan_range, apply) = futures::executor::block_on(async {
+    futures::executor::block_on(async {
         client.batch_execute("SET synchronous_commit = off").await?;
         let get = client
             .prepare("SELECT value FROM deskgate_kv WHERE key = $1")
@@ -295,14 +261,79 @@ fn prepare(client: Client) -> Result<Conn, tokio_postgres::Error> {
                  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
             )
             .await?;
-        Ok::<_, tokio_postgres::Error>((get, scan_from, scan_range, apply))
-    })?;
-    Ok(Conn {
-        client,
-        get,
-        scan_from,
-        scan_range,
-        apply,
+        // The same, only if every fence (lease, holder, epoch) still holds. The lease rows are
+        // locked FOR SHARE, so a takeover (an UPDATE of the row) waits for this commit, and the
+        // new holder reads what it committed. Answers whether the fences held (and so whether
+        // anything was written).
+        let apply_fenced = client
+            .prepare(
+                "WITH fence AS (SELECT l.name FROM deskgate_lease l \
+                 JOIN unnest($4::text[], $5::text[], $6::bigint[]) AS f(name, holder, epoch) \
+                 ON l.name = f.name AND l.holder = f.holder AND l.epoch = f.epoch \
+                 FOR SHARE OF l), \
+                 held AS (SELECT count(*) = cardinality($4::text[]) AS ok FROM fence), \
+                 deleted AS (DELETE FROM deskgate_kv \
+                 WHERE (SELECT ok FROM held) AND key = ANY($1::bytea[])), \
+                 inserted AS (INSERT INTO deskgate_kv (key, value) \
+                 SELECT k, v FROM unnest($2::bytea[], $3::bytea[]) AS u(k, v) \
+                 WHERE (SELECT ok FROM held) \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value) \
+                 SELECT ok FROM held",
+            )
+            .await?;
+        // Taken when free, expired, or already ours (a renewal); the epoch grows when the
+        // lease changes hands. Time is the server's only: daemons' clocks may disagree.
+        let take_lease = client
+            .prepare(
+                "INSERT INTO deskgate_lease AS l (name, holder, epoch, expires_at) \
+                 VALUES ($1, $2, 1, now() + make_interval(secs => $3::float8)) \
+                 ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, \
+                 epoch = CASE WHEN l.holder = EXCLUDED.holder THEN l.epoch ELSE l.epoch + 1 END, \
+                 expires_at = EXCLUDED.expires_at \
+                 WHERE l.holder = EXCLUDED.holder OR l.expires_at < now() \
+                 RETURNING epoch",
+            )
+            .await?;
+        let release_lease = client
+            .prepare(
+                "UPDATE deskgate_lease SET expires_at = '-infinity' \
+                 WHERE name = $1 AND holder = $2",
+            )
+            .await?;
+        let claim = client
+            .prepare(
+                "INSERT INTO deskgate_claim AS c (id, holder, until) \
+                 VALUES ($1, $2, now() + make_interval(secs => $3::float8)) \
+                 ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until \
+                 WHERE c.holder = EXCLUDED.holder OR c.until < now() \
+                 RETURNING id",
+            )
+            .await?;
+        let release_claims = client
+            .prepare("DELETE FROM deskgate_claim WHERE holder = $2 AND id = ANY($1::bigint[])")
+            .await?;
+        // A counter is 8 bytes big-endian, as the store writes it in a transaction.
+        let next_seq = client
+            .prepare(
+                "INSERT INTO deskgate_kv AS kv (key, value) VALUES ($1, int8send(1::bigint)) \
+                 ON CONFLICT (key) DO UPDATE SET value = \
+                 int8send(('x' || encode(kv.value, 'hex'))::bit(64)::bigint + 1) \
+                 RETURNING value",
+            )
+            .await?;
+        Ok::<_, tokio_postgres::Error>(Conn {
+            client,
+            get,
+            scan_from,
+            scan_range,
+            apply,
+            apply_fenced,
+            take_lease,
+            release_lease,
+            claim,
+            release_claims,
+            next_seq,
+        })
     })
 }
 
@@ -400,6 +431,11 @@ fn error_text(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// An epoch or outbox id as PostgreSQL's bigint (ours never pass `i64::MAX`).
+fn as_epoch(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 fn as_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
@@ -463,6 +499,7 @@ impl Engine for PostgresEngine {
         if last.is_empty() {
             return Ok(());
         }
+        let fences = batch.fences;
         let mut deleted = Vec::new();
         let (mut keys, mut values) = (Vec::new(), Vec::new());
         for (k, v) in last {
@@ -474,10 +511,89 @@ impl Engine for PostgresEngine {
                 None => deleted.push(k),
             }
         }
+        if fences.is_empty() {
+            return self.with_conn(|c| {
+                futures::executor::block_on(c.client.execute(&c.apply, &[&deleted, &keys, &values]))
+                    .map(drop)
+            });
+        }
+        let names: Vec<&str> = fences.iter().map(|f| f.lease.as_str()).collect();
+        let holders: Vec<&str> = fences.iter().map(|f| f.holder.as_str()).collect();
+        let epochs: Vec<i64> = fences.iter().map(|f| as_epoch(f.epoch)).collect();
+        let held: bool = self.with_conn(|c| {
+            futures::executor::block_on(c.client.query_one(
+                &c.apply_fenced,
+                &[&deleted, &keys, &values, &names, &holders, &epochs],
+            ))?
+            .try_get(0)
+        })?;
+        if held {
+            Ok(())
+        } else {
+            Err(StoreError::Fenced {
+                leases: names.join(", "),
+            })
+        }
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<u64>, StoreError> {
+        let secs = ttl.as_secs_f64();
+        let epoch: Option<i64> = self.with_conn(|c| {
+            futures::executor::block_on(
+                c.client.query_opt(&c.take_lease, &[&name, &holder, &secs]),
+            )?
+            .map(|row| row.try_get(0))
+            .transpose()
+        })?;
+        Ok(epoch.map(|e| u64::try_from(e).unwrap_or(0)))
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         self.with_conn(|c| {
-            futures::executor::block_on(c.client.execute(&c.apply, &[&deleted, &keys, &values]))
+            futures::executor::block_on(c.client.execute(&c.release_lease, &[&name, &holder]))
                 .map(drop)
         })
+    }
+
+    fn claim(&self, id: u64, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let (id, secs) = (as_epoch(id), ttl.as_secs_f64());
+        self.with_conn(|c| {
+            futures::executor::block_on(c.client.query_opt(&c.claim, &[&id, &holder, &secs]))
+                .map(|row| row.is_some())
+        })
+    }
+
+    fn release_claims(&self, ids: &[u64], holder: &str) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = ids.iter().map(|&id| as_epoch(id)).collect();
+        self.with_conn(|c| {
+            futures::executor::block_on(c.client.execute(&c.release_claims, &[&ids, &holder]))
+                .map(drop)
+        })
+    }
+
+    fn next_seq(&self, key: &[u8]) -> Result<Option<u64>, StoreError> {
+        let value: Vec<u8> = self.with_conn(|c| {
+            futures::executor::block_on(c.client.query_one(&c.next_seq, &[&key]))?.try_get(0)
+        })?;
+        let n = <[u8; 8]>::try_from(value.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt {
+                key: String::from_utf8_lossy(key).into_owned(),
+                message: format!("a counter of {} bytes, not 8", value.len()),
+            })?;
+        Ok(Some(n))
     }
 
     fn flush(&self) -> Result<(), StoreError> {
