@@ -501,7 +501,7 @@ fn main() {
             eprintln!("prefilling a PostgreSQL database with {prefilled} tickets");
             let target = deskgate::store::PostgresTarget {
                 url: pg.create_db("prefilled"),
-                password: None,
+                ..Default::default()
             };
             prefill(
                 deskgate::store::Store::open_postgres(target).expect("open store"),

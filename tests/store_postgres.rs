@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 fn target(url: &str) -> PostgresTarget {
     PostgresTarget {
         url: url.to_string(),
-        password: None,
+        ..PostgresTarget::default()
     }
 }
 
@@ -355,6 +355,7 @@ fn a_password_given_beside_the_url_is_used() {
     let store = Store::open_postgres(PostgresTarget {
         url: url.clone(),
         password: Some("hunter2".into()),
+        ..PostgresTarget::default()
     })
     .expect("open with the password");
     commit_checkpoint(&store, 1).expect("commit");
@@ -453,4 +454,114 @@ fn a_mail_becomes_a_ticket_and_its_acknowledgement_is_sent_on_postgresql() {
     assert_eq!(refs(&["--desk", "nl", "--status", "new"]).len(), 2);
     assert!(refs(&["--status", "resolved"]).is_empty());
     assert!(refs(&["--desk", "fr"]).is_empty());
+}
+
+/// `sslmode=require`: TLS with the server's certificate verified against `ca_file`, the store
+/// works over it (the server sees the session as TLS); without the CA the certificate is
+/// refused, and a server without TLS is refused rather than spoken to in the clear.
+#[test]
+fn sslmode_require_speaks_tls_and_verifies_the_server() {
+    let mut pg = Postgres::start();
+    let url = pg.create_db("tls");
+    let plain = Postgres::start();
+    let plain_url = plain.create_db("tls");
+    let tls = common::make_tls(&pg.dir().join("tls"));
+    pg.enable_tls(&tls);
+    let require = |url: &str, ca: Option<&std::path::Path>| {
+        Store::open_postgres(PostgresTarget {
+            url: format!("{url}?sslmode=require"),
+            ca_file: ca.map(|p| p.to_path_buf()),
+            statement_timeout: Some(Duration::from_secs(5)),
+            ..PostgresTarget::default()
+        })
+    };
+
+    let store = require(&url, Some(&tls.ca_cert)).expect("open over TLS with the CA");
+    let mut txn = store.txn();
+    txn.put_meta("tls-check", &"over TLS");
+    txn.commit().expect("commit");
+    store.flush().expect("flush");
+    let tls_sessions = pg.sql(
+        "tls",
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+         WHERE ssl AND application_name = 'deskgate'",
+    );
+    assert_ne!(tls_sessions.trim(), "0", "deskgate's session is not TLS");
+    assert_eq!(
+        pg.sql("tls", "SELECT current_setting('ssl')").trim(),
+        "on",
+        "the server runs TLS"
+    );
+    drop(store);
+
+    match require(&url, None) {
+        Err(e) => {
+            let text = e.to_string();
+            assert!(
+                text.to_lowercase().contains("certificate") || text.contains("UnknownIssuer"),
+                "unexpected error without the CA: {text}"
+            );
+        }
+        Ok(_) => panic!("a server certificate from an unknown CA was accepted"),
+    }
+    match require(&plain_url, Some(&tls.ca_cert)) {
+        Err(e) => assert!(
+            e.to_string().to_lowercase().contains("tls")
+                || e.to_string().to_lowercase().contains("ssl"),
+            "unexpected error from a server without TLS: {e}"
+        ),
+        Ok(_) => panic!("sslmode=require spoke to a server without TLS"),
+    }
+}
+
+/// `statement_timeout` is set on deskgate's session: a statement stuck behind a lock another
+/// session holds fails after it instead of hanging the daemon.
+#[test]
+fn the_statement_timeout_bounds_a_stuck_statement() {
+    let pg = Postgres::start();
+    let url = pg.create_db("timeout");
+    let store = Store::open_postgres(PostgresTarget {
+        url,
+        statement_timeout: Some(Duration::from_millis(700)),
+        ..PostgresTarget::default()
+    })
+    .expect("open");
+    let mut txn = store.txn();
+    txn.put_meta("before", &1);
+    txn.commit().expect("commit");
+    // Another session locks the table for three seconds, while this one tries to commit.
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            pg.sql(
+                "timeout",
+                "BEGIN; LOCK TABLE deskgate_kv IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT;",
+            )
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pg
+            .sql(
+                "timeout",
+                "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted \
+                 AND relation = 'deskgate_kv'::regclass",
+            )
+            .trim()
+            == "0"
+        {
+            assert!(Instant::now() < deadline, "the lock was never taken");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let started = Instant::now();
+        let mut txn = store.txn();
+        txn.put_meta("during", &2);
+        let result = txn.commit().and_then(|()| store.flush());
+        let waited = started.elapsed();
+        let text = result
+            .expect_err("the commit waited out the lock")
+            .to_string();
+        assert!(
+            text.contains("statement timeout") || text.contains("canceling statement"),
+            "unexpected error: {text}"
+        );
+        assert!(waited < Duration::from_millis(2500), "waited {waited:?}");
+    });
 }

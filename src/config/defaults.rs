@@ -75,6 +75,12 @@ impl Default for BroadcastConfig {
     }
 }
 
+/// A minute: far above any statement deskgate runs (a batch, a page of tickets), far below
+/// "hung".
+pub(super) fn default_statement_timeout_secs() -> u64 {
+    60
+}
+
 pub(super) fn default_lease_secs() -> u64 {
     30
 }

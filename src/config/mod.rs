@@ -125,6 +125,7 @@ impl Config {
             }
         };
         self.store.path.iter_mut().for_each(at);
+        self.store.ca_file.iter_mut().for_each(at);
         // The socket's default follows the store ([`Config::admin_socket`]); anchored here like
         // a path written out, so that a PostgreSQL store's `var/deskgate.sock` is beside the file.
         let mut socket = self.admin_socket();

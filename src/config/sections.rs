@@ -38,6 +38,16 @@ pub struct StoreConfig {
     /// from sending it; longer than an SMTP transaction (`smtp.timeout_secs`) can take.
     #[serde(default = "default_claim_secs")]
     pub claim_secs: u64,
+    /// PostgreSQL with `sslmode=require` in the URL: PEM certificates of the CA that signed the
+    /// server's certificate, trusted beside the webpki roots. The certificate is always
+    /// verified and must name the URL's host (libpq's `verify-full`).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PostgreSQL: the longest a statement may run before the server cancels it
+    /// (`statement_timeout`); 0 leaves the server's setting. A stuck lock then shows as an
+    /// error in the log instead of a daemon that waits forever.
+    #[serde(default = "default_statement_timeout_secs")]
+    pub statement_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -82,6 +82,16 @@ impl Config {
                 "give password or password_command, not both".into(),
             );
         }
+        if let Some(ca) = &self.store.ca_file {
+            if self.store.url.is_none() {
+                bad(
+                    "store.ca_file",
+                    "only for a PostgreSQL store (store.url with sslmode=require)".into(),
+                );
+            } else if !ca.exists() {
+                bad("store.ca_file", format!("{} does not exist", ca.display()));
+            }
+        }
         if self.store.lease_secs < 3 {
             bad(
                 "store.lease_secs",

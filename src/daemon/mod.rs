@@ -265,6 +265,9 @@ fn open_store(config: &Config) -> Result<Store, DaemonError> {
             let target = crate::store::PostgresTarget {
                 url: url.clone(),
                 password,
+                ca_file: config.store.ca_file.clone(),
+                statement_timeout: (config.store.statement_timeout_secs > 0)
+                    .then(|| Duration::from_secs(config.store.statement_timeout_secs)),
             };
             tracing::info!(database = %target.describe(), "opening store on PostgreSQL");
             let store = Store::open_postgres(target)?;

@@ -220,7 +220,7 @@ impl Store {
                 path: dir.display().to_string(),
                 message: e.to_string(),
             }),
-            None => Ok(0),
+            None => Ok(self.engine.stored_bytes()?.unwrap_or(0)),
         }
     }
 

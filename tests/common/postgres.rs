@@ -203,6 +203,29 @@ impl Postgres {
         }
     }
 
+    /// Turns TLS on with `tls`'s server certificate (signed by its test CA, naming 127.0.0.1)
+    /// and restarts the server; plain connections are still accepted.
+    pub fn enable_tls(&mut self, tls: &super::Tls) {
+        let cert = self.data.join("server.crt");
+        let key = self.data.join("server.key");
+        fs::copy(&tls.server_cert, &cert).expect("copy the server certificate");
+        fs::copy(&tls.server_key, &key).expect("copy the server key");
+        // The server refuses a key that others can read.
+        fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("chmod the key");
+        if let Some((uid, gid)) = self.owner {
+            for f in [&cert, &key] {
+                std::os::unix::fs::chown(f, Some(uid), Some(gid))
+                    .unwrap_or_else(|e| panic!("chown {}: {e}", f.display()));
+            }
+        }
+        let conf = self.data.join("postgresql.conf");
+        let mut text = fs::read_to_string(&conf).expect("postgresql.conf");
+        text.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        fs::write(&conf, text).expect("write postgresql.conf");
+        self.restart();
+    }
+
     pub fn log_path(&self) -> &Path {
         &self.log
     }

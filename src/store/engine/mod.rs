@@ -73,6 +73,12 @@ pub trait Engine: Send + Sync {
     /// Makes everything applied so far durable.
     fn flush(&self) -> Result<(), StoreError>;
 
+    /// The bytes the engine's data takes where it keeps them itself (a database server's
+    /// tables); `None` for an engine in files the store measures (sled) or in memory.
+    fn stored_bytes(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
     /// Other processes may write the same data: nothing read may be trusted to stay as read
     /// without a lease, and counters and claims must be taken in the engine.
     fn shared(&self) -> bool {

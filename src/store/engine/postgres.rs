@@ -26,6 +26,7 @@
 //! No tokio-postgres type leaves this file: errors become [`StoreError`], and the connection
 //! target is given as a URL and an optional password.
 
+use super::postgres_tls::RustlsMake;
 use super::{Batch, Engine, Entries};
 use crate::store::StoreError;
 use std::collections::BTreeMap;
@@ -57,11 +58,19 @@ const MIGRATION_LOCK: i64 = 0x6465_736b_6761_7465; // "deskgate"
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where to connect: a `postgres://` URL (or key=value string) and the password, if it is not in
-/// the URL.
-#[derive(Clone)]
+/// the URL; with `sslmode=require` in the URL, the CA certificates that vouch for the server
+/// beside the webpki roots; and the longest a statement may run.
+#[derive(Clone, Default)]
 pub struct PostgresTarget {
     pub url: String,
     pub password: Option<String>,
+    /// PEM certificates trusted for the server's certificate (`sslmode=require`), beside the
+    /// webpki roots.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Any statement running longer is cancelled by the server (`statement_timeout`), so a
+    /// lock held by a forgotten session or a server in trouble shows as an error instead of a
+    /// daemon that hangs. `None`: the server's own setting.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for PostgresTarget {
@@ -89,13 +98,11 @@ impl PostgresTarget {
         // A server that vanishes without closing the connection (a machine that died) is noticed
         // within about a minute instead of the kernel's two hours.
         config.keepalives_idle(Duration::from_secs(30));
-        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            return Err(StoreError::Open {
-                path: self.describe(),
-                message: "sslmode=require: this deskgate speaks to PostgreSQL over plain TCP or \
-                          a Unix socket only; use a Unix socket, a TLS tunnel, or sslmode=prefer"
-                    .into(),
-            });
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Prefer {
+            // libpq's default would try TLS without checking the certificate, then fall back
+            // to plain TCP: no protection worth the name. deskgate speaks TLS only when told to
+            // (sslmode=require, the certificate always verified) and plain TCP otherwise.
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
         }
         Ok(config)
     }
@@ -150,7 +157,7 @@ impl PostgresEngine {
             target,
             conn: Mutex::new(None),
         };
-        let client = connect(&config).map_err(|message| StoreError::Open {
+        let client = connect(&config, &engine.target).map_err(|message| StoreError::Open {
             path: engine.target.describe(),
             message,
         })?;
@@ -176,7 +183,7 @@ impl PostgresEngine {
         let mut guard = self.lock();
         if guard.is_none() {
             let config = self.target.config()?;
-            let client = connect(&config).map_err(|message| StoreError::Engine {
+            let client = connect(&config, &self.target).map_err(|message| StoreError::Engine {
                 message: format!("PostgreSQL {}: {message}", self.target.describe()),
                 transient: true,
             })?;
@@ -199,9 +206,16 @@ impl PostgresEngine {
 
 /// Connects on a thread of its own, which then drives the connection until it closes. The
 /// connect timeout bounds the wait.
-fn connect(config: &tokio_postgres::Config) -> Result<Client, String> {
+fn connect(config: &tokio_postgres::Config, target: &PostgresTarget) -> Result<Client, String> {
     let (tx, rx) = std::sync::mpsc::channel();
     let config = config.clone();
+    let tls = match config.get_ssl_mode() {
+        tokio_postgres::config::SslMode::Require => {
+            Some(RustlsMake::new(target.ca_file.as_deref())?)
+        }
+        _ => None,
+    };
+    let timeout = target.statement_timeout;
     std::thread::Builder::new()
         .name("deskgate-postgres".into())
         .spawn(move || {
@@ -216,16 +230,46 @@ fn connect(config: &tokio_postgres::Config) -> Result<Client, String> {
                 }
             };
             runtime.block_on(async move {
-                match config.connect(NoTls).await {
-                    Ok((client, connection)) => {
-                        let _ = tx.send(Ok(client));
-                        if let Err(e) = connection.await {
-                            tracing::warn!(error = %error_text(&e), "PostgreSQL connection lost");
+                // The connection future differs with the TLS type: drive either the same way.
+                async fn drive<S, T>(
+                    connected: Result<(Client, tokio_postgres::Connection<S, T>), tokio_postgres::Error>,
+                    tx: std::sync::mpsc::Sender<Result<Client, String>>,
+                    timeout: Option<Duration>,
+                ) where
+                    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+                    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+                {
+                    match connected {
+                        Ok((client, connection)) => {
+                            let running = async move {
+                                if let Err(e) = connection.await {
+                                    tracing::warn!(error = %error_text(&e), "PostgreSQL connection lost");
+                                }
+                            };
+                            let set_up = async move {
+                                let set = match timeout {
+                                    Some(t) => client
+                                        .batch_execute(&format!(
+                                            "SET statement_timeout = {}",
+                                            t.as_millis()
+                                        ))
+                                        .await
+                                        .map_err(|e| error_text(&e)),
+                                    None => Ok(()),
+                                };
+                                let _ = tx.send(set.map(|()| client));
+                            };
+                            // The connection must run for the session set-up to get answers.
+                            tokio::join!(running, set_up);
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(error_text(&e)));
                         }
                     }
-                    Err(e) => {
-                        let _ = tx.send(Err(error_text(&e)));
-                    }
+                }
+                match tls {
+                    Some(tls) => drive(config.connect(tls).await, tx, timeout).await,
+                    None => drive(config.connect(NoTls).await, tx, timeout).await,
                 }
             });
         })
@@ -478,6 +522,22 @@ impl Engine for PostgresEngine {
         }
     }
 
+    /// The whole of deskgate's tables as the server keeps them: rows, TOAST (the raw mail,
+    /// compressed) and indexes.
+    fn stored_bytes(&self) -> Result<Option<u64>, StoreError> {
+        let bytes: i64 = self.with_conn(|c| {
+            futures::executor::block_on(c.client.query_one(
+                "SELECT (sum(pg_total_relation_size(c.oid)))::bigint FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind = 'r' AND c.relname LIKE 'deskgate\\_%' \
+                 AND n.nspname = current_schema()",
+                &[],
+            ))?
+            .try_get(0)
+        })?;
+        Ok(Some(u64::try_from(bytes).unwrap_or(0)))
+    }
+
     fn scan_range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StoreError> {
         if start >= end {
             return Ok(Vec::new());
@@ -623,6 +683,7 @@ mod tests {
         let target = PostgresTarget {
             url: "postgres://desk:s3cret@db.example:6543/deskgate".into(),
             password: Some("other".into()),
+            ..PostgresTarget::default()
         };
         assert_eq!(
             target.describe(),
@@ -631,15 +692,26 @@ mod tests {
         assert!(!format!("{target:?}").contains("s3cret"));
     }
 
+    /// `prefer` would mean TLS without checking whom we speak to: plain TCP, as `disable`.
     #[test]
-    fn sslmode_require_is_refused_with_what_to_do() {
-        let target = PostgresTarget {
-            url: "postgres://desk@db.example/deskgate?sslmode=require".into(),
-            password: None,
+    fn sslmode_prefer_means_plain_and_require_is_kept() {
+        use tokio_postgres::config::SslMode;
+        let mode = |url: &str| {
+            PostgresTarget {
+                url: url.into(),
+                ..PostgresTarget::default()
+            }
+            .config()
+            .map(|c| c.get_ssl_mode())
+            .ok()
         };
-        match target.config() {
-            Err(StoreError::Open { message, .. }) => assert!(message.contains("sslmode")),
-            other => panic!("unexpected {:?}", other.map(|_| ())),
-        }
+        assert_eq!(
+            mode("postgres://desk@db.example/deskgate"),
+            Some(SslMode::Disable)
+        );
+        assert_eq!(
+            mode("postgres://desk@db.example/deskgate?sslmode=require"),
+            Some(SslMode::Require)
+        );
     }
 }
