@@ -664,6 +664,22 @@ language = "xx"
     }
 
     #[test]
+    fn a_ca_file_is_for_a_postgresql_store_and_must_exist() {
+        let url = "url = \"postgres://desk@db.example/deskgate?sslmode=require\"";
+        let missing = store_problems(&format!("{url}\nca_file = \"/nonexistent/ca.pem\""));
+        assert!(
+            missing[0].contains("store.ca_file: /nonexistent/ca.pem does not exist"),
+            "{missing:?}"
+        );
+        let sled = store_problems("path = \"s\"\nca_file = \"/etc/passwd\"");
+        assert!(sled[0].contains("only for a PostgreSQL store"), "{sled:?}");
+        assert_eq!(
+            store_problems(&format!("{url}\nca_file = \"/etc/passwd\"")),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
     fn leases_renewed_every_third_and_claims_outlasting_an_smtp_transaction() {
         let url = "url = \"postgres://desk@127.0.0.1:5432/deskgate\"";
         assert_eq!(
