@@ -403,10 +403,17 @@ fn adapters_do_not_import_each_other_or_the_pipeline() {
 }
 
 /// Each storage crate and the one file allowed to name it.
-const ENGINE_CRATES: &[(&str, &str)] = &[
-    ("sled::", "src/store/engine/sled.rs"),
-    ("tokio_postgres::", "src/store/engine/postgres.rs"),
-    ("postgres_types::", "src/store/engine/postgres.rs"),
+const ENGINE_CRATES: &[(&str, &[&str])] = &[
+    ("sled::", &["src/store/engine/sled.rs"]),
+    (
+        "tokio_postgres::",
+        // The TLS connector implements tokio-postgres's traits; no type of it leaves either.
+        &[
+            "src/store/engine/postgres.rs",
+            "src/store/engine/postgres_tls.rs",
+        ],
+    ),
+    ("postgres_types::", &["src/store/engine/postgres.rs"]),
 ];
 
 /// Whether `line` names the crate `krate` (`"sled::"`): as a path of its own (`sled::Db`,
@@ -427,12 +434,13 @@ fn each_storage_crate_is_named_only_in_its_engine_file() {
     let mut problems = Vec::new();
     for src in sources() {
         for (n, line) in src.lines.iter().enumerate() {
-            for (krate, home) in ENGINE_CRATES {
-                if names_crate(line, krate) && src.file != Path::new(home) {
+            for (krate, homes) in ENGINE_CRATES {
+                if names_crate(line, krate) && !homes.iter().any(|h| src.file == Path::new(h)) {
                     problems.push(format!(
-                        "{}:{}: names {krate} (only {home} may)",
+                        "{}:{}: names {krate} (only {} may)",
                         src.file.display(),
-                        n + 1
+                        n + 1,
+                        homes.join(", ")
                     ));
                 }
             }
