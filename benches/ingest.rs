@@ -410,26 +410,6 @@ fn main() {
         } else {
             Vec::new()
         };
-        let store_bytes = match &pg {
-            Some(pg) if build.postgres => {
-                let size = pg.sql("postgres", &format!("SELECT pg_database_size('{db}')"));
-                pg.sql("postgres", &format!("DROP DATABASE {db}"));
-                size.parse().unwrap_or(0)
-            }
-            _ => dir_bytes(&dir.join("store")),
-        };
-        let run = Run {
-            store_bytes,
-            total: s,
-            ingest: report["ingest_secs"].as_f64().unwrap_or(s),
-            delivery: report["delivery_secs"].as_f64().unwrap_or(0.0),
-            phases,
-            peak_kib: m,
-        };
-        eprintln!(
-            "deskgate {} {label} run {r}: {s:.2}s (ingest {:.2}s, delivery {:.2}s), created {} appended {} sent {}",
-            build.label, run.ingest, run.delivery, report["created"], report["appended"], report["sent"]
-        );
         // What an engineer waits for on the full store, once per build and store.
         if r == 0 && base.is_some() {
             let middle = format!("NL-{:06}", prefilled / 2 + 1);
@@ -472,6 +452,26 @@ fn main() {
                 ));
             }
         }
+        let store_bytes = match &pg {
+            Some(pg) if build.postgres => {
+                let size = pg.sql("postgres", &format!("SELECT pg_database_size('{db}')"));
+                pg.sql("postgres", &format!("DROP DATABASE {db}"));
+                size.parse().unwrap_or(0)
+            }
+            _ => dir_bytes(&dir.join("store")),
+        };
+        let run = Run {
+            store_bytes,
+            total: s,
+            ingest: report["ingest_secs"].as_f64().unwrap_or(s),
+            delivery: report["delivery_secs"].as_f64().unwrap_or(0.0),
+            phases,
+            peak_kib: m,
+        };
+        eprintln!(
+            "deskgate {} {label} run {r}: {s:.2}s (ingest {:.2}s, delivery {:.2}s), created {} appended {} sent {}",
+            build.label, run.ingest, run.delivery, report["created"], report["appended"], report["sent"]
+        );
         let _ = std::fs::remove_dir_all(&dir);
         run
     };
