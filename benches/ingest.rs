@@ -411,7 +411,20 @@ fn main() {
             Vec::new()
         };
         // What an engineer waits for on the full store, once per build and store.
-        if r == 0 && base.is_some() {
+        // An older build (to compare with) may not have the paged listing: its rows say so.
+        let paged = || {
+            Command::new(&build.bin)
+                .args(["tickets", "list", "--help"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).contains("--limit"))
+                .unwrap_or(false)
+        };
+        if r == 0 && base.is_some() && !paged() {
+            query_times.borrow_mut().push(format!(
+                "| (paged listing not in this build) | {} | – | – |",
+                build.label
+            ));
+        } else if r == 0 && base.is_some() {
             let middle = format!("NL-{:06}", prefilled / 2 + 1);
             let queries: [(&str, Vec<&str>); 4] = [
                 (
@@ -578,20 +591,28 @@ Ingest = fetch, parse, classify, thread, render and queue the acknowledgement, d
         total_bytes as f64 / 1e6,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
     );
-    // Where the time goes, per mail, on the empty store.
-    let mut table = String::from("| phase (µs per mail, empty store) |");
-    for b in &builds {
-        table += &format!(" {} |", b.label);
+    // Where the time goes, per mail, on the empty store and (when there is one) the full one.
+    let mut table = String::from("| phase (µs per mail) |");
+    let mut stores: Vec<(&str, &Vec<Medians>)> = vec![("empty", &empty)];
+    if let Some(f) = &full {
+        stores.push(("full", f));
+    }
+    for (store, _) in &stores {
+        for b in &builds {
+            table += &format!(" {} ({store}) |", b.label);
+        }
     }
     table += "\n|---|";
-    table += &"---|".repeat(builds.len());
+    table += &"---|".repeat(builds.len() * stores.len());
     table += "\n";
     for (i, phase) in PHASES.iter().enumerate() {
         table += &format!("| {phase} |");
-        for e in &empty {
-            match e.phases.get(i) {
-                Some(secs) => table += &format!(" {:.0} |", secs * 1e6 / n as f64),
-                None => table += " – |",
+        for (_, medians) in &stores {
+            for m in medians.iter() {
+                match m.phases.get(i) {
+                    Some(secs) => table += &format!(" {:.0} |", secs * 1e6 / n as f64),
+                    None => table += " – |",
+                }
             }
         }
         table += "\n";
