@@ -1,7 +1,7 @@
 //! deskgate: an email-driven ticket gateway for service desks.
 //!
-//! Modules in reading order: the pure [`core`] first; then the clock, the config and the OAuth2
-//! tokens ([`oauth`]) that the adapters share; then the adapters around the core (the store,
+//! Modules in reading order: the pure [`core`] first; then the clock, the config, the TLS client
+//! setup ([`tls`]) and the OAuth2 tokens ([`oauth`]) that the adapters share; then the adapters around the core (the store,
 //! where mail comes from, where it goes, the templates, the metrics endpoint, our own DKIM
 //! check); then the pipeline that joins them — the shared [`context`] and [`support`] model,
 //! the one path into the outbox ([`outgoing`]), and the roles that each own their work:
@@ -13,6 +13,7 @@ pub mod core;
 
 pub mod clock;
 pub mod config;
+pub mod tls;
 pub mod oauth;
 pub mod store;
 pub mod source;

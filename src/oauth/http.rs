@@ -115,14 +115,7 @@ async fn tls_connect(
     host: &str,
     tcp: TcpStream,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, HttpError> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| HttpError(format!("TLS setup: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = crate::tls::client_config(None).map_err(HttpError)?;
     let name = rustls::pki_types::ServerName::try_from(host.to_string())
         .map_err(|e| HttpError(format!("{host:?} is not a valid TLS server name: {e}")))?;
     tokio_rustls::TlsConnector::from(Arc::new(config))

@@ -655,28 +655,7 @@ impl AsyncWrite for TlsTcp {
 
 /// The TLS client setup for SMTPS: the webpki roots plus the certificates of `ca_file`.
 pub fn implicit_tls(ca_pem: Option<&[u8]>) -> Result<tokio_rustls::TlsConnector, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(pem) = ca_pem {
-        let mut added = 0;
-        for cert in rustls_pemfile::certs(&mut &pem[..]) {
-            roots
-                .add(cert.map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err("no PEM certificate in it".into());
-        }
-    }
-    // The provider is named rather than taken from the process default, so this never depends on
-    // which rustls backends other crates compiled in.
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = crate::tls::client_config(ca_pem)?;
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 

@@ -272,33 +272,18 @@ async fn tls_handshake(
     host: &str,
     tcp: TcpStream,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, SourceError> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = &cfg.ca_file {
-        let shown = path.display();
-        let pem = tokio::fs::read(path)
-            .await
-            .map_err(|e| names.connect(format!("ca_file {shown}: {e}")))?;
-        let mut added = 0;
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            let cert = cert.map_err(|e| names.connect(format!("ca_file {shown}: {e}")))?;
-            roots
-                .add(cert)
-                .map_err(|e| names.connect(format!("ca_file {shown}: {e}")))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(names.connect(format!("ca_file {shown}: no PEM certificate in it")));
-        }
-    }
-    // The provider is named rather than taken from the process default, so this never depends on
-    // which rustls backends other crates compiled in.
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| names.connect(format!("TLS setup: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let pem = match &cfg.ca_file {
+        Some(path) => Some(
+            tokio::fs::read(path)
+                .await
+                .map_err(|e| names.connect(format!("ca_file {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let config = crate::tls::client_config(pem.as_deref()).map_err(|e| match &cfg.ca_file {
+        Some(path) => names.connect(format!("ca_file {}: {e}", path.display())),
+        None => names.connect(e),
+    })?;
     let server_name = rustls::pki_types::ServerName::try_from(host.to_string())
         .map_err(|e| names.connect(format!("{host:?} is not a valid TLS server name: {e}")))?;
     tokio_rustls::TlsConnector::from(Arc::new(config))

@@ -25,30 +25,17 @@ pub(super) struct RustlsMake {
 impl RustlsMake {
     /// The connector, trusting the webpki roots plus the certificates in `ca_file`.
     pub(super) fn new(ca_file: Option<&Path>) -> Result<RustlsMake, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(path) = ca_file {
-            let shown = path.display();
-            let pem = std::fs::read(path).map_err(|e| format!("store.ca_file {shown}: {e}"))?;
-            let mut added = 0;
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                let cert = cert.map_err(|e| format!("store.ca_file {shown}: {e}"))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("store.ca_file {shown}: {e}"))?;
-                added += 1;
-            }
-            if added == 0 {
-                return Err(format!("store.ca_file {shown}: no PEM certificate in it"));
-            }
-        }
-        // Named rather than the process default, as everywhere in deskgate (see CRATES.md).
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let pem = match ca_file {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| format!("store.ca_file {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        let config = crate::tls::client_config(pem.as_deref()).map_err(|e| match ca_file {
+            Some(path) => format!("store.ca_file {}: {e}", path.display()),
+            None => e,
+        })?;
         Ok(RustlsMake {
             config: Arc::new(config),
         })
