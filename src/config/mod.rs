@@ -115,8 +115,8 @@ impl Config {
     }
 
     /// Makes every relative path of the file relative to `base` (the folder of the config
-    /// file): `store.path`, `store.admin_socket`, `smtp.ca_file`, a `file://` SMTP URL,
-    /// `general.templates`, `general.accounts`, and each desk's `imap.ca_file` and
+    /// file): `store.path`, `store.admin_socket`, `store.ca_file`, `smtp.ca_file`, a `file://`
+    /// SMTP URL, `general.templates`, `general.accounts`, and each desk's `imap.ca_file` and
     /// `maildir.path`. Absolute paths stay as they are.
     pub fn resolve_paths(&mut self, base: &Path) {
         let at = |p: &mut PathBuf| {

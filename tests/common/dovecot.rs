@@ -543,6 +543,11 @@ base_dir = {root}/run
 state_dir = {root}/state
 instance_name = deskgate-test-{imap}
 log_path = {root}/dovecot.log
+# Under CI's second pass the tests run three years ahead through libfaketime, inherited by
+# Dovecot. Dovecot's master clears its environment at start; libfaketime re-reads FAKETIME
+# every ten seconds, found it gone, and the master saw time jump back three years and stopped
+# starting new processes for 180 s. Keeping both variables keeps Dovecot's clock steady.
+import_environment = $import_environment LD_PRELOAD FAKETIME
 auth_mechanisms = {mechanisms}
 mail_uid = {mail_uid}
 mail_gid = {mail_gid}
