@@ -385,11 +385,26 @@ fn main() {
         };
         let cfg = deskgate_config(&dir, dovecot.imap_port(), "bench", &build.templates, &store);
         // DESKGATE_BENCH_PERF=FILE records a profile of the first build's first run on the
-        // empty store with `perf record -g`.
+        // empty store (DESKGATE_BENCH_PERF_STORE=full: on the full one) with DWARF call graphs,
+        // which a release build without frame pointers needs.
+        let profiled = format!(
+            "{}-0-",
+            std::env::var("DESKGATE_BENCH_PERF_STORE").unwrap_or_else(|_| "empty".into())
+        );
         let mut cmd = match std::env::var("DESKGATE_BENCH_PERF") {
-            Ok(file) if r == 0 && label == "empty-0-" => {
+            Ok(file) if r == 0 && label == profiled => {
                 let mut c = Command::new("perf");
-                c.args(["record", "-g", "-o", &file, "--"]).arg(&build.bin);
+                c.args([
+                    "record",
+                    "--call-graph",
+                    "dwarf,16384",
+                    "-F",
+                    "700",
+                    "-o",
+                    &file,
+                    "--",
+                ])
+                .arg(&build.bin);
                 c
             }
             _ => Command::new(&build.bin),
