@@ -10,8 +10,9 @@
 //! 4. Measures IDLE latency: a running daemon, 100 mails appended one by one, time from APPEND
 //!    to the ticket being visible through the admin socket.
 //!
-//! With `DESKGATE_BENCH_POSTGRES=1` the first build also runs on a PostgreSQL store (a private
-//! server the harness starts, `[store] url`), taking turns with the sled runs.
+//! With `DESKGATE_BENCH_POSTGRES=1` every build also runs on a PostgreSQL store (a private
+//! server the harness starts, `[store] url`), taking turns with the sled runs;
+//! `DESKGATE_BENCH_POSTGRES=only` runs the builds on PostgreSQL alone.
 //!
 //! Each timing is the median of 3 runs (`DESKGATE_BENCH_RUNS`). Peak memory is the child's VmHWM.
 //! Run: `cargo bench --bench ingest` (needs dovecot-imapd and isync; `.ci/run` installs them).
@@ -323,12 +324,21 @@ fn main() {
     let runs = env_usize("DESKGATE_BENCH_RUNS", 3);
     let work = tempfile::tempdir().expect("tempdir");
     let mut builds = builds();
-    let pg = (env_usize("DESKGATE_BENCH_POSTGRES", 0) != 0).then(|| {
-        builds.push(Build {
-            label: "postgres".into(),
-            postgres: true,
-            ..builds[0].clone()
-        });
+    // DESKGATE_BENCH_POSTGRES=1: each build on sled and on PostgreSQL; =only: on PostgreSQL only.
+    let on_postgres = std::env::var("DESKGATE_BENCH_POSTGRES").unwrap_or_default();
+    let pg = matches!(on_postgres.as_str(), "1" | "only").then(|| {
+        let twins: Vec<Build> = builds
+            .iter()
+            .map(|b| Build {
+                label: format!("{}, PostgreSQL", b.label),
+                postgres: true,
+                ..b.clone()
+            })
+            .collect();
+        if on_postgres == "only" {
+            builds.clear();
+        }
+        builds.extend(twins);
         Postgres::start()
     });
     let bin = builds[0].bin.as_str();
