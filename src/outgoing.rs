@@ -76,7 +76,7 @@ pub fn enqueue(
     mail: Composed,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    let id = txn.next_seq("outbox")?;
+    let id = txn.new_outbox_id()?;
     let entry = OutboxEntry {
         id,
         ticket: mail.ticket,

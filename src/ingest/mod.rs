@@ -37,7 +37,7 @@ use crate::core::service::message::{Direction, MessageKind, MessageRecord};
 use crate::core::service::ticket::Ticket;
 use crate::outgoing::{self, Draft, StaffNotice};
 use crate::source::{Origin, RawMail};
-use crate::store::{Checkpoint, QuarantineEntry, Shelf, StoreError, Txn};
+use crate::store::{Checkpoint, MailLookups, QuarantineEntry, Shelf, StoreError, Txn};
 use crate::timings::Phase;
 use chrono::{DateTime, Utc};
 use prepare::Sender;
@@ -303,6 +303,14 @@ impl Ingestor {
             tracing::warn!(warning = %w, "mail parsed with a problem");
         }
         let started = std::time::Instant::now();
+        // On a database server each look-up is a round trip: those below are read in one.
+        self.ctx.store.read_ahead(&MailLookups {
+            message_ids: std::iter::once(parsed.message_id.as_str())
+                .chain(parsed.referenced_ids())
+                .collect(),
+            sender: Some((desk.name.as_str(), parsed.from.email.as_str())),
+            tickets: subject::find_refs(&parsed.subject),
+        })?;
         if let Some(idx) = self.ctx.store.message_index(&parsed.message_id)? {
             tracing::info!(ticket = %idx.ticket, "duplicate Message-ID: already processed");
             // Fetched again because a crash took its raw bytes (`Store::recover_blobs`): keep

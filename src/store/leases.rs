@@ -16,10 +16,11 @@
 //! `daemon/leases.rs`) and the fences its transactions carry. On an engine for one process
 //! (sled, memory) every lease is always ours and nothing here reaches the engine.
 
+use super::engine::Engine;
 use super::engine::Fence;
 use super::{Store, StoreError, Txn};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// The SLA timers and shift handovers.
@@ -47,12 +48,56 @@ pub(super) struct Leases {
     holder: String,
     ttl: Mutex<(Duration, Duration)>,
     held: Mutex<HashMap<String, Held>>,
-    /// Leases this process let go (it is done with that work: it is stopping). Held across the
-    /// engine's call while taking or releasing, so a renewal racing a release cannot take the
-    /// lease back after it was let go.
-    given_up: Mutex<std::collections::HashSet<String>>,
-    /// The writer lease while [`Store::write_lock`] is held: every commit carries it.
-    writer: Mutex<Option<Fence>>,
+    /// Leases this process let go (it is done with that work: it is stopping), and those it
+    /// stood down from until a time (the work kept failing here: another process may do
+    /// better). Held across the engine's call while taking or releasing, so a renewal racing a
+    /// release cannot take the lease back after it was let go.
+    given_up: Mutex<HashMap<String, Option<Instant>>>,
+    /// The writer lease, kept between write locks (see [`Store::lock_writers`]).
+    writer: Arc<WriterLease>,
+}
+
+/// How long this process keeps the writer lease once taken, through as many write locks as it
+/// takes meanwhile, before it lets it go for others: a busy ingest takes it once per slice,
+/// not twice per mail (two round trips and two updates of one hot row fewer per commit).
+const WRITER_SLICE: Duration = Duration::from_millis(100);
+/// How long the writer lease is kept unused before it is let go (by the releasing thread).
+const WRITER_IDLE: Duration = Duration::from_millis(5);
+/// How long a process that was asked for the writer lease stays away after letting it go, so
+/// that the process waiting for it (which asks again at least every 20 ms) gets it.
+const WRITER_STAND_BACK: Duration = Duration::from_millis(30);
+/// The longest pause between two tries of a process waiting for the writer lease.
+const WRITER_POLL_MAX: Duration = Duration::from_millis(20);
+
+/// The writer lease of this process: held from its first write lock to the end of its slice or
+/// until it is unused for [`WRITER_IDLE`], whichever comes first.
+#[derive(Default)]
+pub(super) struct WriterLease {
+    state: Mutex<WriterState>,
+    /// Wakes the releasing thread when the lease is kept after a write lock.
+    kept: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct WriterState {
+    /// The lease as taken, while this process holds it (between write locks too).
+    held: Option<HeldWriter>,
+    /// A write lock is held now: every commit carries the fence.
+    locked: bool,
+    /// When the last write lock ended.
+    used: Option<Instant>,
+    /// Another process asked for the lease: it is not taken again before this.
+    away_until: Option<Instant>,
+    /// The releasing thread runs.
+    releaser: bool,
+}
+
+struct HeldWriter {
+    fence: Fence,
+    /// When it was taken: the slice runs from here.
+    taken: Instant,
+    /// When it runs out by our clock.
+    until: Instant,
 }
 
 /// One lease as this process last took it.
@@ -76,7 +121,7 @@ impl Default for Leases {
             ttl: Mutex::new((DEFAULT_LEASE, DEFAULT_CLAIM)),
             held: Mutex::default(),
             given_up: Mutex::default(),
-            writer: Mutex::default(),
+            writer: Arc::default(),
         }
     }
 }
@@ -122,9 +167,14 @@ impl Store {
     /// we held runs out by itself. A lease this process let go is not taken again.
     pub fn take_lease(&self, name: &str) -> Result<bool, StoreError> {
         let ttl = self.lease_time();
-        let given_up = locked(&self.leases.given_up);
-        if given_up.contains(name) {
-            return Ok(false);
+        let mut given_up = locked(&self.leases.given_up);
+        match given_up.get(name) {
+            Some(None) => return Ok(false),
+            Some(Some(until)) if Instant::now() < *until => return Ok(false),
+            Some(Some(_)) => {
+                given_up.remove(name);
+            }
+            None => {}
         }
         let asked = Instant::now();
         let epoch = self.engine.take_lease(name, &self.leases.holder, ttl)?;
@@ -142,12 +192,30 @@ impl Store {
     /// Lets a lease go for good, so another process takes it over at once (this process is
     /// done with that work: it is stopping).
     pub fn release_lease(&self, name: &str) -> Result<(), StoreError> {
+        self.let_lease_go(name, None)
+    }
+
+    /// Lets a lease go and does not take it again for `rest`: the work it stands for keeps
+    /// failing in this process (a desk whose mailbox this machine cannot reach, or logs in to
+    /// with a password another machine has the new version of), so another process that wants
+    /// it takes it over at once. With no other process, this one takes it back after `rest`.
+    pub fn stand_down(&self, name: &str, rest: Duration) -> Result<(), StoreError> {
+        self.let_lease_go(name, Some(Instant::now() + rest))
+    }
+
+    fn let_lease_go(&self, name: &str, until: Option<Instant>) -> Result<(), StoreError> {
         let mut given_up = locked(&self.leases.given_up);
-        given_up.insert(name.to_string());
+        // Let go for good (the process stops) outlasts any rest.
+        let was = given_up.insert(name.to_string(), until);
+        if was == Some(None) {
+            given_up.insert(name.to_string(), None);
+        }
         if let Some(h) = locked(&self.leases.held).get_mut(name) {
             h.epoch = None;
         }
-        self.engine.release_lease(name, &self.leases.holder)
+        self.engine
+            .release_lease(name, &self.leases.holder)
+            .map(drop)
     }
 
     /// The epoch at which this process holds `name`, if it does and the lease has not run out
@@ -186,49 +254,163 @@ impl Store {
         self.engine.release_claims(ids, &self.leases.holder)
     }
 
-    /// Takes the writer lease for [`Store::write_lock`] on a shared store: waits while another
-    /// process holds it (at most its lease time, if that process hangs). If the database cannot
-    /// be reached, the fence stays at epoch 0, so every commit under this lock is refused rather
-    /// than made on reads another process may have changed.
+    /// Takes the writer lease for [`Store::write_lock`] on a shared store, or goes on with the
+    /// one this process still holds from an earlier write lock within its slice. Waits while
+    /// another process holds it (at most its lease time, if that process hangs), telling it so,
+    /// so that it lets go at the end of its slice and stands back. If the database cannot be
+    /// reached, the fence is at epoch 0, so every commit under this lock is refused rather than
+    /// made on reads another process may have changed.
     pub(super) fn lock_writers(&self) {
         if !self.is_shared() {
             return;
         }
+        let writer = &self.leases.writer;
+        let mut st = locked(&writer.state);
+        st.locked = true;
+        let now = Instant::now();
+        if let Some(h) = &st.held {
+            if now < h.taken + WRITER_SLICE && now + WRITER_SLICE < h.until {
+                return;
+            }
+            // Its slice is over: let it go first, so that a process waiting for it gets it.
+            self.let_writer_go(&mut st);
+        }
+        // Waiting (to stand back, or for another process) is done without the state's lock, so
+        // a flush meanwhile never waits for it; the store's own writer mutex, which the caller
+        // holds, keeps other write locks of this process out.
+        let back = st.away_until.take();
+        drop(st);
+        if let Some(back) = back {
+            std::thread::sleep(back.saturating_duration_since(Instant::now()));
+        }
         let ttl = self.lease_time();
         let mut pause = Duration::from_millis(1);
-        let epoch = loop {
+        let asked = loop {
+            let asked = Instant::now();
             match self.engine.take_lease(WRITER, &self.leases.holder, ttl) {
-                Ok(Some(epoch)) => break epoch,
+                Ok(Some(epoch)) => break Some((asked, epoch)),
                 Ok(None) => {
+                    if let Err(e) = self.engine.want_lease(WRITER, &self.leases.holder) {
+                        tracing::debug!(error = %e, "cannot ask for the store's writer lease");
+                    }
                     std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(20));
+                    pause = (pause * 2).min(WRITER_POLL_MAX);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot take the store's writer lease");
-                    break 0;
+                    break None;
                 }
             }
         };
-        *locked(&self.leases.writer) = Some(Fence {
-            lease: WRITER.into(),
-            holder: self.leases.holder.clone(),
-            epoch,
+        let (taken, epoch) = asked.unwrap_or((now, 0));
+        locked(&writer.state).held = Some(HeldWriter {
+            fence: Fence {
+                lease: WRITER.into(),
+                holder: self.leases.holder.clone(),
+                epoch,
+            },
+            taken,
+            until: taken + ttl,
         });
     }
 
-    /// Lets the writer lease go (the end of [`Store::write_lock`]).
+    /// The end of a [`Store::write_lock`]: the writer lease is let go at the end of its slice,
+    /// and kept otherwise for the next write lock (the releasing thread lets it go once it is
+    /// unused for [`WRITER_IDLE`]).
     pub(super) fn unlock_writers(&self) {
-        if locked(&self.leases.writer).take().is_some() {
-            if let Err(e) = self.engine.release_lease(WRITER, &self.leases.holder) {
-                // It runs out by itself.
-                tracing::debug!(error = %e, "cannot release the store's writer lease");
-            }
+        if !self.is_shared() {
+            return;
+        }
+        let writer = &self.leases.writer;
+        let mut st = locked(&writer.state);
+        st.locked = false;
+        let now = Instant::now();
+        st.used = Some(now);
+        let keep = match &st.held {
+            Some(h) => h.fence.epoch != 0 && now < h.taken + WRITER_SLICE,
+            None => return,
+        };
+        if !keep {
+            self.let_writer_go(&mut st);
+            return;
+        }
+        if !st.releaser {
+            st.releaser = self.start_writer_releaser();
+        }
+        writer.kept.notify_one();
+    }
+
+    /// Lets the writer lease go if this process keeps it unused (the end of a unit of work: a
+    /// flush), unless a write lock is held right now.
+    pub(super) fn let_unused_writer_go(&self) {
+        if !self.is_shared() {
+            return;
+        }
+        let mut st = locked(&self.leases.writer.state);
+        if !st.locked && st.held.is_some() {
+            self.let_writer_go(&mut st);
         }
     }
 
-    /// The fences every commit carries now: the writer lease while it is held.
+    fn let_writer_go(&self, st: &mut WriterState) {
+        let Some(h) = st.held.take() else { return };
+        if h.fence.epoch == 0 {
+            return;
+        }
+        match self.engine.release_lease(WRITER, &self.leases.holder) {
+            Ok(true) => st.away_until = Some(Instant::now() + WRITER_STAND_BACK),
+            Ok(false) => {}
+            // It runs out by itself.
+            Err(e) => tracing::debug!(error = %e, "cannot release the store's writer lease"),
+        }
+    }
+
+    /// Starts the thread that lets the writer lease go once it is unused for [`WRITER_IDLE`].
+    /// It holds the store only weakly, and ends within a second of the store's last clone.
+    fn start_writer_releaser(&self) -> bool {
+        let leases: Weak<Leases> = Arc::downgrade(&self.leases);
+        let engine: Weak<dyn Engine> = Arc::downgrade(&self.engine);
+        std::thread::Builder::new()
+            .name("deskgate-writer-lease".into())
+            .spawn(move || {
+                while let (Some(leases), Some(engine)) = (leases.upgrade(), engine.upgrade()) {
+                    let writer = leases.writer.clone();
+                    let mut st = locked(&writer.state);
+                    let due = match (&st.held, st.locked, st.used) {
+                        (Some(_), false, Some(used)) => Some(used + WRITER_IDLE),
+                        _ => None,
+                    };
+                    match due {
+                        Some(due) if Instant::now() >= due => {
+                            st.held = None;
+                            match engine.release_lease(WRITER, &leases.holder) {
+                                Ok(true) => {
+                                    st.away_until = Some(Instant::now() + WRITER_STAND_BACK)
+                                }
+                                Ok(false) => {}
+                                Err(e) => tracing::debug!(error = %e, "cannot release the store's writer lease"),
+                            }
+                        }
+                        Some(due) => {
+                            let wait = due.saturating_duration_since(Instant::now());
+                            drop(writer.kept.wait_timeout(st, wait));
+                        }
+                        None => {
+                            drop(writer.kept.wait_timeout(st, Duration::from_secs(1)));
+                        }
+                    }
+                }
+            })
+            .is_ok()
+    }
+
+    /// The fences every commit carries now: the writer lease while a write lock is held.
     pub(super) fn commit_fences(&self) -> Option<Fence> {
-        locked(&self.leases.writer).clone()
+        let st = locked(&self.leases.writer.state);
+        st.held
+            .as_ref()
+            .filter(|_| st.locked)
+            .map(|h| h.fence.clone())
     }
 }
 

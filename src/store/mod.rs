@@ -24,12 +24,14 @@ pub mod engine;
 mod keys;
 pub mod leases;
 mod outbox;
+mod round_trips;
 mod schema;
 mod shelves;
 mod tickets;
 
 pub use broadcasts::{NoticeRecord, Subject};
 pub use outbox::RecipientRecord;
+pub use round_trips::MailLookups;
 pub use schema::SCHEMA_VERSION;
 pub use shelves::{QuarantineEntry, Shelf};
 pub use tickets::MessageIndex;
@@ -116,6 +118,9 @@ pub struct Store {
     dir: Option<Arc<PathBuf>>,
     /// The leases this process holds on a shared store (`leases.rs`).
     leases: Arc<leases::Leases>,
+    /// Counter blocks and reads ahead that spare a shared store's round trips
+    /// (`round_trips.rs`).
+    round_trips: Arc<round_trips::RoundTrips>,
 }
 
 /// Commit and flush counters, so a reader can tell whether what it read is durable yet.
@@ -147,6 +152,7 @@ impl Store {
             blobs: Some(Arc::new(blobs)),
             dir: Some(Arc::new(path.to_path_buf())),
             leases: Arc::default(),
+            round_trips: Arc::default(),
         };
         store.check_schema(&path.display().to_string())?;
         store.recover_blobs()?;
@@ -165,6 +171,7 @@ impl Store {
             blobs: None,
             dir: None,
             leases: Arc::default(),
+            round_trips: Arc::default(),
         };
         store.check_schema(&name)?;
         Ok(store)
@@ -179,6 +186,7 @@ impl Store {
             blobs: None,
             dir: None,
             leases: Arc::default(),
+            round_trips: Arc::default(),
         };
         // A new memory store cannot hold a wrong schema.
         let _ = store.check_schema("memory");
@@ -195,6 +203,7 @@ impl Store {
             blobs: None,
             dir: None,
             leases: Arc::default(),
+            round_trips: Arc::default(),
         };
         let _ = store.check_schema("test engine");
         store
@@ -270,6 +279,9 @@ impl Store {
         }
         self.engine.flush()?;
         self.commits.durable.fetch_max(applied, Ordering::SeqCst);
+        // The end of a unit of work (a batch, a command): the writer lease is not kept for
+        // what may come later, nor held by a command about to exit.
+        self.let_unused_writer_go();
         Ok(())
     }
 
@@ -399,7 +411,7 @@ impl Store {
         // A shared engine hands out numbers itself, committed at once: two processes never get
         // the same ticket or outbox id, whatever their transactions do (a failed one leaves a
         // gap).
-        if let Some(n) = self.engine.next_seq(key.as_bytes())? {
+        if let Some(n) = self.reserved_seq(name, key.as_bytes())? {
             return Ok(n);
         }
         // A counter already advanced in this transaction wins over the stored one.
@@ -424,7 +436,11 @@ impl Store {
     }
 
     fn get_json<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>, StoreError> {
-        match self.engine.get(key.as_bytes())? {
+        let value = match self.read_ahead_value(key.as_bytes()) {
+            Some(ahead) => ahead,
+            None => self.engine.get(key.as_bytes())?,
+        };
+        match value {
             None => Ok(None),
             Some(v) => serde_json::from_slice(&v)
                 .map(Some)
@@ -457,6 +473,7 @@ pub struct WriteGuard<'a> {
 
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
+        self.store.forget_read_ahead();
         self.store.unlock_writers();
     }
 }
@@ -522,6 +539,7 @@ impl Txn<'_> {
         if let Some(writer) = self.store.commit_fences() {
             self.batch.fences.push(writer);
         }
+        self.store.forget_read_ahead();
         self.store.engine.apply(self.batch)?;
         self.store
             .commits

@@ -170,6 +170,15 @@ impl Store {
 }
 
 impl Txn<'_> {
+    /// Reserves the id of a new outbox entry. Nothing is stored under it (ids are never handed
+    /// out twice), so its first [`Txn::put_outbox`] has no earlier version to read: one look-up
+    /// fewer per queued mail.
+    pub fn new_outbox_id(&mut self) -> Result<u64, StoreError> {
+        let id = self.next_seq("outbox")?;
+        self.outbox_markers.insert(id, None);
+        Ok(id)
+    }
+
     /// Stores an outbox entry (and, the first time, its bytes), and keeps the queue index in
     /// step: the entry's previous marker (from the stored version, or from an earlier write in
     /// this transaction) is removed, and a queued entry gets one at its `next_attempt_at`.

@@ -96,8 +96,15 @@ pub trait Engine: Send + Sync {
         Ok(Some(1))
     }
 
-    /// Lets the lease go at once (another holder may take it now), if `holder` has it.
-    fn release_lease(&self, _name: &str, _holder: &str) -> Result<(), StoreError> {
+    /// Lets the lease go at once (another holder may take it now), if `holder` has it; true if
+    /// another holder asked for it ([`Engine::want_lease`]) while `holder` had it.
+    fn release_lease(&self, _name: &str, _holder: &str) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    /// Tells the lease's present holder that `holder` waits for it: its next release answers
+    /// true, so it can stand back long enough for `holder` to take the lease.
+    fn want_lease(&self, _name: &str, _holder: &str) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -117,10 +124,16 @@ pub trait Engine: Send + Sync {
         Ok(())
     }
 
-    /// The next value of the counter under `key`, advanced atomically and committed at once
-    /// (never handed out twice, by any process; a value whose transaction fails is skipped).
-    /// `None`: the engine leaves counters to the store's transactions (one process).
-    fn next_seq(&self, _key: &[u8]) -> Result<Option<u64>, StoreError> {
+    /// Reserves the next `count` values of the counter under `key`, advanced atomically and
+    /// committed at once (never handed out twice, by any process; a value whose transaction
+    /// fails is skipped): the first of them. `None`: the engine leaves counters to the store's
+    /// transactions (one process).
+    fn next_seq(&self, _key: &[u8], _count: u64) -> Result<Option<u64>, StoreError> {
         Ok(None)
+    }
+
+    /// The values of several keys, in the order asked: one round trip on a database server.
+    fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|k| self.get(k)).collect()
     }
 }
