@@ -463,3 +463,63 @@ fn two_daemons_share_a_store_through_sigkills_and_a_database_restart() {
         began.elapsed()
     );
 }
+
+/// A desk that keeps failing on the daemon holding its lease is fetched by another daemon: here
+/// the first daemon logs in with an old password (a rotation that reached only the other
+/// machine). It lets the desk's lease go at its first refused login, and the second daemon
+/// fetches the desk and opens the customer's ticket; the first does not take the desk back
+/// while the second holds it.
+#[test]
+fn a_desk_failing_on_one_daemon_is_fetched_by_the_other() {
+    let pg = Postgres::start();
+    let url = pg.create_db("standdown");
+    let dovecot = Dovecot::start(&[(DESK, PASSWORD)]);
+    let sink = SmtpSink::start();
+    let daemon_gate = |password: &str| {
+        GateConfig::new()
+            .store_url(&url)
+            .set("store", "lease_secs", LEASE_SECS as i64)
+            .smtp_port(sink.port())
+            .desk(
+                DeskConfig::nl()
+                    .imap_on(&dovecot, DESK, password)
+                    .poll_interval_secs(1),
+            )
+            .start()
+    };
+    let (stale, current) = (daemon_gate("an-old-password"), daemon_gate(PASSWORD));
+    let first = stale.spawn_daemon();
+    first.wait_for_line(
+        "the desk leased by the daemon with the old password",
+        TIMEOUT,
+        |l| l.contains(TAKEN),
+    );
+    let second = current.spawn_daemon();
+    let mail = TextMail::new(
+        "NOC <noc@cust001.example>",
+        "Port down at AM11",
+        "port-down@cust001.example",
+    );
+    dovecot.append(DESK, PASSWORD, "INBOX", &mail.bytes());
+    first.wait_for_line("the failing daemon lets the desk go", TIMEOUT, |l| {
+        l.contains("the desk keeps failing on this daemon")
+    });
+    second.wait_for_line("the other daemon fetches the desk", TIMEOUT, |l| {
+        l.contains(TAKEN)
+    });
+    second.wait_until("the customer's ticket opened", TIMEOUT, || {
+        current.tickets().len() == 1
+    });
+    // Rested (two lease times) and back: the desk is held, so the first daemon stays off it.
+    std::thread::sleep(Duration::from_secs(3 * LEASE_SECS));
+    assert_eq!(
+        holder_pid(&pg, "standdown", "desk:nl"),
+        Some(second.pid()),
+        "the working daemon keeps the desk"
+    );
+    assert_eq!(first.count(TAKEN), 1, "{}", first.tail());
+    let tickets = current.tickets();
+    assert_eq!(tickets.len(), 1, "{tickets:?}");
+    second.stop();
+    first.stop();
+}

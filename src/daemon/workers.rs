@@ -29,6 +29,23 @@ const PERMANENT_ERROR_RETRY: Duration = Duration::from_secs(600);
 const THROTTLED_MIN: Duration = Duration::from_secs(60);
 const THROTTLED_MAX: Duration = Duration::from_secs(30 * 60);
 
+/// Several daemons on one store: after this many failed passes in a row (or at once, for a
+/// failure that needs a person: a refused login, a broken configuration) a daemon lets the
+/// desk's lease go so that another daemon fetches it, and rests this many lease times before it
+/// takes the desk again (if nobody else has it by then).
+const STAND_DOWN_AFTER: u32 = 3;
+const STAND_DOWN_LEASES: u32 = 2;
+
+/// Whether a desk that failed `failures` times in a row with `e` should be left to another
+/// daemon: only for trouble with the mailbox, which may be this machine's alone. Throttling
+/// is the server's answer to the account, whoever asks, and a store that fails, fails every
+/// daemon alike: no reason to move.
+fn stand_down(e: &super::DaemonError, failures: u32) -> bool {
+    matches!(e, super::DaemonError::Source(_))
+        && e.throttled().is_none()
+        && (!e.is_transient() || failures >= STAND_DOWN_AFTER)
+}
+
 /// How long a desk waits after a failed pass, given the current backoff for connection
 /// trouble: the server's suggestion (at least [`THROTTLED_MIN`]) or the backoff, whichever is
 /// longer, when throttled; the backoff for other passing trouble;
@@ -140,6 +157,8 @@ pub(super) async fn desk(
     // Several daemons on one store: the desk is fetched only under its lease.
     let lease = store.is_shared().then(|| leases::desk(&desk.name));
     let mut leased = false;
+    // Failed passes in a row under the desk's lease (see `stand_down`).
+    let mut failures = 0u32;
     loop {
         if *stop.borrow() {
             break;
@@ -167,6 +186,7 @@ pub(super) async fn desk(
         match batch::one_batch(&parts, &desk, &mut source, &mut report).await {
             Ok(n) => {
                 backoff = Duration::from_secs(1);
+                failures = 0;
                 if n > 0 {
                     wake.notify_one();
                 }
@@ -216,6 +236,22 @@ pub(super) async fn desk(
                     tracing::error!(desk = %desk.name, error = %e, retry_in = ?retry_in, "desk pass failed and will until its configuration is fixed");
                 }
                 source.reset().await;
+                failures += 1;
+                if let Some(lease) = lease.as_ref().filter(|_| stand_down(&e, failures)) {
+                    // Another daemon may reach the mailbox, or log in, where this one cannot.
+                    let rest = store.lease_time() * STAND_DOWN_LEASES;
+                    tracing::warn!(desk = %desk.name, error = %e, failures, rest = ?rest, "the desk keeps failing on this daemon: its lease is let go so that another daemon fetches it");
+                    let (s, l) = (store.clone(), lease.clone());
+                    match tokio::task::spawn_blocking(move || s.stand_down(&l, rest)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(desk = %desk.name, error = %e, "desk lease not released; it runs out by itself")
+                        }
+                        Err(_) => {}
+                    }
+                    failures = 0;
+                    continue;
+                }
                 if sleep_or_shutdown(retry_in, &mut stop).await == Woken::Shutdown {
                     break;
                 }
@@ -525,6 +561,28 @@ mod tests {
             retry_after(&lost, Duration::from_secs(4)),
             Duration::from_secs(4)
         );
+    }
+
+    #[test]
+    fn a_desk_is_left_to_another_daemon_at_once_for_a_refused_login_after_three_drops() {
+        use crate::source::SourceError;
+        let refused = super::super::DaemonError::Source(SourceError::Auth {
+            desk: "nl".into(),
+            user: "nl".into(),
+            message: "AUTHENTICATIONFAILED".into(),
+        });
+        let lost = super::super::DaemonError::Source(SourceError::Lost {
+            desk: "nl".into(),
+            url: "imap://127.0.0.1:143".into(),
+            message: "reset".into(),
+        });
+        let store = super::super::DaemonError::Store(crate::store::StoreError::Engine {
+            message: "PostgreSQL: 57P01: terminating connection".into(),
+            transient: true,
+        });
+        assert!(stand_down(&refused, 1));
+        assert!(!stand_down(&lost, 1) && !stand_down(&lost, 2) && stand_down(&lost, 3));
+        assert!(!stand_down(&store, 5), "the store fails every daemon alike");
     }
 
     #[test]
