@@ -530,11 +530,13 @@ fn main() {
     // store format).
     let full = (prefilled > 0).then(|| {
         let base = work.path().join("prefilled-store");
-        eprintln!("prefilling a store with {prefilled} tickets");
-        prefill(
-            deskgate::store::Store::open(&base).expect("open store"),
-            prefilled,
-        );
+        if builds.iter().any(|b| !b.postgres) {
+            eprintln!("prefilling a store with {prefilled} tickets");
+            prefill(
+                deskgate::store::Store::open(&base).expect("open store"),
+                prefilled,
+            );
+        }
         if let Some(pg) = &pg {
             eprintln!("prefilling a PostgreSQL database with {prefilled} tickets");
             let target = deskgate::store::PostgresTarget {
