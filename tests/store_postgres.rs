@@ -430,6 +430,33 @@ fn the_writer_lease_kept_between_writes_is_let_go_when_unused() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
+/// A server on this machine is reached through its Unix socket when the URL's host is a
+/// directory, as with libpq (`host=/run/postgresql`).
+#[test]
+fn a_server_is_reached_through_its_unix_socket() {
+    let pg = Postgres::start();
+    pg.create_db("unix");
+    let url = format!(
+        "host={} port={} user={} dbname=unix",
+        pg.socket_dir().display(),
+        pg.port(),
+        common::PG_USER
+    );
+    let store = open(&url);
+    commit_checkpoint(&store, 7).expect("commit");
+    store.flush().expect("flush");
+    assert_eq!(store.checkpoint("nl").expect("cp"), Some(cp(7)));
+    assert_eq!(
+        pg.sql(
+            "unix",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'deskgate' \
+             AND client_port = -1"
+        ),
+        "1",
+        "the session came through the Unix socket"
+    );
+}
+
 /// The engine interface is synchronous and parts of deskgate call it from async code: a call
 /// made on a tokio worker must block like a sled call, not panic as a nested runtime would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

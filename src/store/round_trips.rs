@@ -106,6 +106,9 @@ impl Store {
     /// The value of `key` if this thread read it ahead: `Some(None)` for a key read ahead and
     /// found missing, `None` for a key not read ahead.
     pub(super) fn read_ahead_value(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        if !self.is_shared() {
+            return None;
+        }
         let ahead = locked(&self.round_trips.read_ahead);
         let ahead = ahead.as_ref()?;
         if ahead.thread != std::thread::current().id() {

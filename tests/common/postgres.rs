@@ -111,6 +111,11 @@ impl Postgres {
         self.dir.path()
     }
 
+    /// The directory of the server's Unix socket.
+    pub fn socket_dir(&self) -> &Path {
+        &self.run
+    }
+
     /// The URL deskgate's `[store] url` takes for database `db`.
     pub fn url(&self, db: &str) -> String {
         format!("postgres://{PG_USER}@127.0.0.1:{}/{db}", self.port)

@@ -15,6 +15,7 @@
 
 mod memory;
 mod postgres;
+mod postgres_io;
 mod postgres_tls;
 mod sled;
 

@@ -15,17 +15,18 @@
 //! commits a one-row update with `synchronous_commit = on`, which waits until the WAL up to that
 //! commit (so every earlier commit, of any session) is on disk.
 //!
-//! Why tokio-postgres on a thread of its own, and not the sync `postgres` crate: the engine
-//! interface is synchronous and is called from blocking threads *and*, for short reads, from
-//! async code (the admin socket, the status page, start-up). The sync crate runs each call with
-//! its own runtime's `block_on`, which panics inside a tokio runtime. Here the connection is
-//! driven by a current-thread runtime on a dedicated thread, and each call waits for its answer
-//! with `futures::executor::block_on` on the client's channel, which needs no runtime: a call
-//! blocks its thread exactly as a sled call does, wherever it is made.
+//! Why tokio-postgres, driven by the calling thread (`postgres_io.rs`), and not the sync
+//! `postgres` crate: the engine interface is synchronous and is called from blocking threads
+//! *and*, for short reads, from async code (the admin socket, the status page, start-up). The
+//! sync crate runs each call with its own runtime's `block_on`, which panics inside a tokio
+//! runtime. Here each call polls itself and the connection, and waits for the socket itself
+//! when both wait for it: no runtime, no second thread, a call blocks its thread exactly as a
+//! sled call does, wherever it is made.
 //!
 //! No tokio-postgres type leaves this file: errors become [`StoreError`], and the connection
 //! target is given as a URL and an optional password.
 
+use super::postgres_io::{Driver, Plain, Socket};
 use super::postgres_tls::RustlsMake;
 use super::{Batch, Engine, Entries};
 use crate::store::StoreError;
@@ -137,9 +138,16 @@ pub struct PostgresEngine {
     conn: Mutex<Option<Conn>>,
 }
 
-/// One connection and the statements prepared on it.
+/// One connection, its driver and the statements prepared on it.
 struct Conn {
     client: Client,
+    /// Drives the connection in the calling thread (`postgres_io.rs`). Calls are one at a
+    /// time: the engine's mutex is held around each.
+    driver: std::cell::RefCell<Driver>,
+    st: Statements,
+}
+
+struct Statements {
     get: Statement,
     scan_from: Statement,
     scan_range: Statement,
@@ -154,6 +162,17 @@ struct Conn {
     get_many: Statement,
 }
 
+impl Conn {
+    /// Runs a call on this connection to its end.
+    fn block_on<F: std::future::Future>(&self, call: F) -> F::Output {
+        self.driver.borrow_mut().block_on(call)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.client.is_closed() || self.driver.borrow().is_closed()
+    }
+}
+
 impl PostgresEngine {
     /// Connects, and creates or migrates the engine's tables.
     pub fn open(target: PostgresTarget) -> Result<PostgresEngine, StoreError> {
@@ -162,12 +181,13 @@ impl PostgresEngine {
             target,
             conn: Mutex::new(None),
         };
-        let client = connect(&config, &engine.target).map_err(|message| StoreError::Open {
-            path: engine.target.describe(),
-            message,
-        })?;
-        migrate(&client, &engine.target.describe())?;
-        let conn = prepare(client).map_err(|e| StoreError::Open {
+        let (client, mut driver) =
+            connect(&config, &engine.target).map_err(|message| StoreError::Open {
+                path: engine.target.describe(),
+                message,
+            })?;
+        migrate(&client, &mut driver, &engine.target.describe())?;
+        let conn = prepare(client, driver).map_err(|e| StoreError::Open {
             path: engine.target.describe(),
             message: error_text(&e),
         })?;
@@ -188,11 +208,12 @@ impl PostgresEngine {
         let mut guard = self.lock();
         if guard.is_none() {
             let config = self.target.config()?;
-            let client = connect(&config, &self.target).map_err(|message| StoreError::Engine {
-                message: format!("PostgreSQL {}: {message}", self.target.describe()),
-                transient: true,
-            })?;
-            *guard = Some(prepare(client).map_err(|e| engine_error(&e))?);
+            let (client, driver) =
+                connect(&config, &self.target).map_err(|message| StoreError::Engine {
+                    message: format!("PostgreSQL {}: {message}", self.target.describe()),
+                    transient: true,
+                })?;
+            *guard = Some(prepare(client, driver).map_err(|e| engine_error(&e))?);
         }
         let Some(conn) = guard.as_ref() else {
             unreachable!("connected just above")
@@ -200,7 +221,7 @@ impl PostgresEngine {
         match f(conn) {
             Ok(v) => Ok(v),
             Err(e) => {
-                if e.is_closed() || conn.client.is_closed() || lost_connection(&e) {
+                if e.is_closed() || conn.is_closed() || lost_connection(&e) {
                     *guard = None;
                 }
                 Err(engine_error(&e))
@@ -209,82 +230,133 @@ impl PostgresEngine {
     }
 }
 
-/// Connects on a thread of its own, which then drives the connection until it closes. The
-/// connect timeout bounds the wait.
-fn connect(config: &tokio_postgres::Config, target: &PostgresTarget) -> Result<Client, String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let config = config.clone();
-    let tls = match config.get_ssl_mode() {
+/// Connects: the socket (the first of the URL's hosts that answers within the connect timeout),
+/// TLS when asked for, the session's start-up and settings. The calling thread drives it all,
+/// and every later call (`postgres_io.rs`).
+fn connect(
+    config: &tokio_postgres::Config,
+    target: &PostgresTarget,
+) -> Result<(Client, Driver), String> {
+    let (plain, host) = open_socket(config)?;
+    let (socket, mut driver) =
+        Socket::new(plain).map_err(|e| format!("cannot watch the connection's socket: {e}"))?;
+    let deadline = std::time::Instant::now() + connect_timeout(config);
+    let too_slow = || "the server did not complete the start-up in time".to_string();
+    let client = match config.get_ssl_mode() {
         tokio_postgres::config::SslMode::Require => {
-            Some(RustlsMake::new(target.ca_file.as_deref())?)
+            let tls = RustlsMake::new(target.ca_file.as_deref())?.connector(&host)?;
+            let (client, connection) = driver
+                .block_on_until(config.connect_raw(socket, tls), deadline)
+                .ok_or_else(too_slow)?
+                .map_err(|e| error_text(&e))?;
+            driver.attach(Box::pin(connection));
+            client
         }
-        _ => None,
+        _ => {
+            let (client, connection) = driver
+                .block_on_until(config.connect_raw(socket, NoTls), deadline)
+                .ok_or_else(too_slow)?
+                .map_err(|e| error_text(&e))?;
+            driver.attach(Box::pin(connection));
+            client
+        }
     };
-    let timeout = target.statement_timeout;
-    std::thread::Builder::new()
-        .name("deskgate-postgres".into())
-        .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = tx.send(Err(format!("cannot start the connection's runtime: {e}")));
-                    return;
-                }
-            };
-            runtime.block_on(async move {
-                // The connection future differs with the TLS type: drive either the same way.
-                async fn drive<S, T>(
-                    connected: Result<(Client, tokio_postgres::Connection<S, T>), tokio_postgres::Error>,
-                    tx: std::sync::mpsc::Sender<Result<Client, String>>,
-                    timeout: Option<Duration>,
-                ) where
-                    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-                    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-                {
-                    match connected {
-                        Ok((client, connection)) => {
-                            let running = async move {
-                                if let Err(e) = connection.await {
-                                    tracing::warn!(error = %error_text(&e), "PostgreSQL connection lost");
-                                }
-                            };
-                            let set_up = async move {
-                                let set = match timeout {
-                                    Some(t) => client
-                                        .batch_execute(&format!(
-                                            "SET statement_timeout = {}",
-                                            t.as_millis()
-                                        ))
-                                        .await
-                                        .map_err(|e| error_text(&e)),
-                                    None => Ok(()),
-                                };
-                                let _ = tx.send(set.map(|()| client));
-                            };
-                            // The connection must run for the session set-up to get answers.
-                            tokio::join!(running, set_up);
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(error_text(&e)));
-                        }
-                    }
-                }
-                match tls {
-                    Some(tls) => drive(config.connect(tls).await, tx, timeout).await,
-                    None => drive(config.connect(NoTls).await, tx, timeout).await,
-                }
-            });
-        })
-        .map_err(|e| format!("cannot start the connection's thread: {e}"))?;
-    rx.recv()
-        .map_err(|_| "the connection's thread ended without an answer".to_string())?
+    if let Some(t) = target.statement_timeout {
+        driver
+            .block_on(client.batch_execute(&format!("SET statement_timeout = {}", t.as_millis())))
+            .map_err(|e| error_text(&e))?;
+    }
+    Ok((client, driver))
 }
 
-fn prepare(client: Client) -> Result<Conn, tokio_postgres::Error> {
-    futures::executor::block_on(async {
+fn connect_timeout(config: &tokio_postgres::Config) -> Duration {
+    config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(CONNECT_TIMEOUT)
+}
+
+/// The socket to the first of the URL's hosts (or `hostaddr`s) that answers, and the name its
+/// TLS certificate must carry. A host that is a directory is a Unix socket's, as with libpq.
+fn open_socket(config: &tokio_postgres::Config) -> Result<(Plain, String), String> {
+    use std::net::ToSocketAddrs;
+    use tokio_postgres::config::Host;
+    let (hosts, addrs, ports) = (
+        config.get_hosts(),
+        config.get_hostaddrs(),
+        config.get_ports(),
+    );
+    let timeout = connect_timeout(config);
+    let keepalive = config
+        .get_keepalives()
+        .then(|| socket2::TcpKeepalive::new().with_time(config.get_keepalives_idle()));
+    let mut failed = Vec::new();
+    for i in 0..hosts.len().max(addrs.len()) {
+        let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+        let (name, opened) = match (hosts.get(i), addrs.get(i)) {
+            (Some(Host::Unix(dir)), _) => {
+                let path = dir.join(format!(".s.PGSQL.{port}"));
+                let opened = std::os::unix::net::UnixStream::connect(&path).and_then(|s| {
+                    s.set_nonblocking(true)?;
+                    Ok(Plain::Unix(mio::net::UnixStream::from_std(s)))
+                });
+                (path.display().to_string(), opened)
+            }
+            (host, Some(ip)) => {
+                let name = match host {
+                    Some(Host::Tcp(h)) => h.clone(),
+                    _ => ip.to_string(),
+                };
+                let addr = std::net::SocketAddr::new(*ip, port);
+                (name, tcp(&[addr], timeout, keepalive.as_ref()))
+            }
+            (Some(Host::Tcp(h)), None) => {
+                let opened = (h.as_str(), port)
+                    .to_socket_addrs()
+                    .and_then(|a| tcp(&a.collect::<Vec<_>>(), timeout, keepalive.as_ref()));
+                (h.clone(), opened)
+            }
+            (None, None) => continue,
+        };
+        match opened {
+            Ok(plain) => return Ok((plain, name)),
+            Err(e) => failed.push(format!("{name}:{port}: {e}")),
+        }
+    }
+    if failed.is_empty() {
+        return Err("store.url names no host".into());
+    }
+    Err(failed.join("; "))
+}
+
+/// A TCP connection to the first of `addrs` that answers: no Nagle delay (every message is a
+/// whole request), keepalive probes so that a vanished server is noticed, non-blocking.
+fn tcp(
+    addrs: &[std::net::SocketAddr],
+    timeout: Duration,
+    keepalive: Option<&socket2::TcpKeepalive>,
+) -> std::io::Result<Plain> {
+    let mut last = None;
+    for addr in addrs {
+        match std::net::TcpStream::connect_timeout(addr, timeout) {
+            Ok(s) => {
+                s.set_nodelay(true)?;
+                if let Some(k) = keepalive {
+                    socket2::SockRef::from(&s).set_tcp_keepalive(k)?;
+                }
+                s.set_nonblocking(true)?;
+                return Ok(Plain::Tcp(mio::net::TcpStream::from_std(s)));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "no address for this host")
+    }))
+}
+
+fn prepare(client: Client, mut driver: Driver) -> Result<Conn, tokio_postgres::Error> {
+    let st = driver.block_on(async {
         client.batch_execute("SET synchronous_commit = off").await?;
         // Large values (raw mail, composed mail) are compressed with LZ4 where the server was
         // built with it (PostgreSQL 14 and later, Debian's among them): several times faster
@@ -395,8 +467,7 @@ fn prepare(client: Client) -> Result<Conn, tokio_postgres::Error> {
         let get_many = client
             .prepare("SELECT key, value FROM deskgate_kv WHERE key = ANY($1::bytea[])")
             .await?;
-        Ok::<_, tokio_postgres::Error>(Conn {
-            client,
+        Ok::<_, tokio_postgres::Error>(Statements {
             get,
             scan_from,
             scan_range,
@@ -410,58 +481,67 @@ fn prepare(client: Client) -> Result<Conn, tokio_postgres::Error> {
             next_seq,
             get_many,
         })
+    })?;
+    Ok(Conn {
+        client,
+        driver: std::cell::RefCell::new(driver),
+        st,
     })
 }
 
 /// Brings the engine's tables to the newest version, under an advisory lock, in one transaction.
-fn migrate(client: &Client, target: &str) -> Result<(), StoreError> {
+fn migrate(client: &Client, driver: &mut Driver, target: &str) -> Result<(), StoreError> {
     let open_error = |e: tokio_postgres::Error| StoreError::Open {
         path: target.to_string(),
         message: error_text(&e),
     };
-    futures::executor::block_on(async {
-        client.batch_execute("BEGIN").await?;
-        client
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .await?;
-        client
-            .batch_execute("CREATE TABLE IF NOT EXISTS deskgate_schema (version integer NOT NULL)")
-            .await?;
-        let found: Option<i32> = match client
-            .query_opt("SELECT max(version) FROM deskgate_schema", &[])
-            .await?
-        {
-            Some(row) => row.try_get(0)?,
-            None => None,
-        };
-        Ok::<_, tokio_postgres::Error>(found.unwrap_or(0))
-    })
-    .map_err(open_error)
-    .and_then(|found| {
-        let known = MIGRATIONS.len();
-        let found = usize::try_from(found).unwrap_or(usize::MAX);
-        if found > known {
-            let _ = futures::executor::block_on(client.batch_execute("ROLLBACK"));
-            return Err(StoreError::Schema {
-                path: target.to_string(),
-                found: format!("{found} (PostgreSQL tables)"),
-                expected: u32::try_from(known).unwrap_or(u32::MAX),
-            });
-        }
-        futures::executor::block_on(async {
-            for (step, sql) in MIGRATIONS.iter().enumerate().skip(found) {
-                client.batch_execute(sql).await?;
-                let version = i32::try_from(step + 1).unwrap_or(i32::MAX);
-                client.execute("DELETE FROM deskgate_schema", &[]).await?;
-                client
-                    .execute("INSERT INTO deskgate_schema VALUES ($1)", &[&version])
-                    .await?;
-                tracing::info!(version, "PostgreSQL tables migrated");
-            }
-            client.batch_execute("COMMIT").await
+    driver
+        .block_on(async {
+            client.batch_execute("BEGIN").await?;
+            client
+                .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await?;
+            client
+                .batch_execute(
+                    "CREATE TABLE IF NOT EXISTS deskgate_schema (version integer NOT NULL)",
+                )
+                .await?;
+            let found: Option<i32> = match client
+                .query_opt("SELECT max(version) FROM deskgate_schema", &[])
+                .await?
+            {
+                Some(row) => row.try_get(0)?,
+                None => None,
+            };
+            Ok::<_, tokio_postgres::Error>(found.unwrap_or(0))
         })
         .map_err(open_error)
-    })
+        .and_then(|found| {
+            let known = MIGRATIONS.len();
+            let found = usize::try_from(found).unwrap_or(usize::MAX);
+            if found > known {
+                let _ = driver.block_on(client.batch_execute("ROLLBACK"));
+                return Err(StoreError::Schema {
+                    path: target.to_string(),
+                    found: format!("{found} (PostgreSQL tables)"),
+                    expected: u32::try_from(known).unwrap_or(u32::MAX),
+                });
+            }
+            driver
+                .block_on(async {
+                    for (step, sql) in MIGRATIONS.iter().enumerate().skip(found) {
+                        client.batch_execute(sql).await?;
+                        let version = i32::try_from(step + 1).unwrap_or(i32::MAX);
+                        client.execute("DELETE FROM deskgate_schema", &[]).await?;
+                        client
+                            .execute("INSERT INTO deskgate_schema VALUES ($1)", &[&version])
+                            .await?;
+                        tracing::info!(version, "PostgreSQL tables migrated");
+                    }
+                    client.batch_execute("COMMIT").await
+                })
+                .map_err(open_error)
+        })
 }
 
 /// The connection itself failed (as opposed to one statement): connect again next time.
@@ -538,7 +618,7 @@ fn entries(rows: Vec<tokio_postgres::Row>) -> Result<Entries, tokio_postgres::Er
 impl Engine for PostgresEngine {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.with_conn(|c| {
-            let row = futures::executor::block_on(c.client.query_opt(&c.get, &[&key]))?;
+            let row = c.block_on(c.client.query_opt(&c.st.get, &[&key]))?;
             row.map(|r| r.try_get(0)).transpose()
         })
     }
@@ -547,9 +627,12 @@ impl Engine for PostgresEngine {
         match prefix_end(prefix) {
             Some(end) => self.scan_range(prefix, &end, limit),
             None => self.with_conn(|c| {
-                entries(futures::executor::block_on(
-                    c.client.query(&c.scan_from, &[&prefix, &as_limit(limit)]),
-                )?)
+                entries(
+                    c.block_on(
+                        c.client
+                            .query(&c.st.scan_from, &[&prefix, &as_limit(limit)]),
+                    )?,
+                )
             }),
         }
     }
@@ -558,7 +641,7 @@ impl Engine for PostgresEngine {
     /// compressed) and indexes.
     fn stored_bytes(&self) -> Result<Option<u64>, StoreError> {
         let bytes: i64 = self.with_conn(|c| {
-            futures::executor::block_on(c.client.query_one(
+            c.block_on(c.client.query_one(
                 "SELECT (sum(pg_total_relation_size(c.oid)))::bigint FROM pg_class c \
                  JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE c.relkind = 'r' AND c.relname LIKE 'deskgate\\_%' \
@@ -575,10 +658,12 @@ impl Engine for PostgresEngine {
             return Ok(Vec::new());
         }
         self.with_conn(|c| {
-            entries(futures::executor::block_on(
-                c.client
-                    .query(&c.scan_range, &[&start, &end, &as_limit(limit)]),
-            )?)
+            entries(
+                c.block_on(
+                    c.client
+                        .query(&c.st.scan_range, &[&start, &end, &as_limit(limit)]),
+                )?,
+            )
         })
     }
 
@@ -605,7 +690,7 @@ impl Engine for PostgresEngine {
         }
         if fences.is_empty() {
             return self.with_conn(|c| {
-                futures::executor::block_on(c.client.execute(&c.apply, &[&deleted, &keys, &values]))
+                c.block_on(c.client.execute(&c.st.apply, &[&deleted, &keys, &values]))
                     .map(drop)
             });
         }
@@ -613,8 +698,8 @@ impl Engine for PostgresEngine {
         let holders: Vec<&str> = fences.iter().map(|f| f.holder.as_str()).collect();
         let epochs: Vec<i64> = fences.iter().map(|f| as_epoch(f.epoch)).collect();
         let held: bool = self.with_conn(|c| {
-            futures::executor::block_on(c.client.query_one(
-                &c.apply_fenced,
+            c.block_on(c.client.query_one(
+                &c.st.apply_fenced,
                 &[&deleted, &keys, &values, &names, &holders, &epochs],
             ))?
             .try_get(0)
@@ -640,8 +725,9 @@ impl Engine for PostgresEngine {
     ) -> Result<Option<u64>, StoreError> {
         let secs = ttl.as_secs_f64();
         let epoch: Option<i64> = self.with_conn(|c| {
-            futures::executor::block_on(
-                c.client.query_opt(&c.take_lease, &[&name, &holder, &secs]),
+            c.block_on(
+                c.client
+                    .query_opt(&c.st.take_lease, &[&name, &holder, &secs]),
             )?
             .map(|row| row.try_get(0))
             .transpose()
@@ -651,7 +737,7 @@ impl Engine for PostgresEngine {
 
     fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
         self.with_conn(|c| {
-            futures::executor::block_on(c.client.query_opt(&c.release_lease, &[&name, &holder]))?
+            c.block_on(c.client.query_opt(&c.st.release_lease, &[&name, &holder]))?
                 .map(|row| row.try_get(0))
                 .transpose()
                 .map(|wanted| wanted.unwrap_or(false))
@@ -660,7 +746,7 @@ impl Engine for PostgresEngine {
 
     fn want_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         self.with_conn(|c| {
-            futures::executor::block_on(c.client.execute(&c.want_lease, &[&name, &holder]))
+            c.block_on(c.client.execute(&c.st.want_lease, &[&name, &holder]))
                 .map(drop)
         })
     }
@@ -668,7 +754,7 @@ impl Engine for PostgresEngine {
     fn claim(&self, id: u64, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
         let (id, secs) = (as_epoch(id), ttl.as_secs_f64());
         self.with_conn(|c| {
-            futures::executor::block_on(c.client.query_opt(&c.claim, &[&id, &holder, &secs]))
+            c.block_on(c.client.query_opt(&c.st.claim, &[&id, &holder, &secs]))
                 .map(|row| row.is_some())
         })
     }
@@ -679,7 +765,7 @@ impl Engine for PostgresEngine {
         }
         let ids: Vec<i64> = ids.iter().map(|&id| as_epoch(id)).collect();
         self.with_conn(|c| {
-            futures::executor::block_on(c.client.execute(&c.release_claims, &[&ids, &holder]))
+            c.block_on(c.client.execute(&c.st.release_claims, &[&ids, &holder]))
                 .map(drop)
         })
     }
@@ -688,7 +774,8 @@ impl Engine for PostgresEngine {
         let count = count.max(1);
         let step = as_epoch(count);
         let value: Vec<u8> = self.with_conn(|c| {
-            futures::executor::block_on(c.client.query_one(&c.next_seq, &[&key, &step]))?.try_get(0)
+            c.block_on(c.client.query_one(&c.st.next_seq, &[&key, &step]))?
+                .try_get(0)
         })?;
         let last = <[u8; 8]>::try_from(value.as_slice())
             .map(u64::from_be_bytes)
@@ -704,11 +791,7 @@ impl Engine for PostgresEngine {
             return Ok(Vec::new());
         }
         let found: BTreeMap<Vec<u8>, Vec<u8>> = self
-            .with_conn(|c| {
-                entries(futures::executor::block_on(
-                    c.client.query(&c.get_many, &[&keys]),
-                )?)
-            })?
+            .with_conn(|c| entries(c.block_on(c.client.query(&c.st.get_many, &[&keys]))?))?
             .into_iter()
             .collect();
         Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
@@ -716,7 +799,7 @@ impl Engine for PostgresEngine {
 
     fn flush(&self) -> Result<(), StoreError> {
         self.with_conn(|c| {
-            futures::executor::block_on(c.client.batch_execute(
+            c.block_on(c.client.batch_execute(
                 "BEGIN; SET LOCAL synchronous_commit = on; \
                  UPDATE deskgate_flush SET n = n + 1 WHERE id = 1; COMMIT;",
             ))

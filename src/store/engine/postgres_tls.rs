@@ -12,8 +12,8 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
-use tokio_postgres::Socket;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_postgres::tls::{ChannelBinding, TlsConnect, TlsStream};
 use tokio_rustls::client::TlsStream as RustlsStream;
 
 /// Makes a TLS connector per connection, for the host tokio-postgres connects to.
@@ -42,12 +42,9 @@ impl RustlsMake {
     }
 }
 
-impl MakeTlsConnect<Socket> for RustlsMake {
-    type Stream = Stream;
-    type TlsConnect = Connect;
-    type Error = String;
-
-    fn make_tls_connect(&mut self, domain: &str) -> Result<Connect, String> {
+impl RustlsMake {
+    /// The connector for one connection to `domain` (the host the certificate must name).
+    pub(super) fn connector(&self, domain: &str) -> Result<Connect, String> {
         let name = ServerName::try_from(domain.to_string())
             .map_err(|e| format!("{domain:?} is not a valid TLS server name: {e}"))?;
         Ok(Connect {
@@ -57,31 +54,32 @@ impl MakeTlsConnect<Socket> for RustlsMake {
     }
 }
 
-/// The TLS handshake with one server.
 pub(super) struct Connect {
     config: Arc<rustls::ClientConfig>,
     name: ServerName<'static>,
 }
 
-impl TlsConnect<Socket> for Connect {
-    type Stream = Stream;
+impl<S> TlsConnect<S> for Connect
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = Stream<S>;
     type Error = std::io::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Stream, std::io::Error>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Stream<S>, std::io::Error>> + Send>>;
 
-    fn connect(self, tcp: Socket) -> Self::Future {
+    fn connect(self, socket: S) -> Self::Future {
         Box::pin(async move {
             let tls = tokio_rustls::TlsConnector::from(self.config)
-                .connect(self.name, tcp)
+                .connect(self.name, socket)
                 .await?;
             Ok(Stream(Box::new(tls)))
         })
     }
 }
 
-/// A TLS connection to PostgreSQL.
-pub(super) struct Stream(Box<RustlsStream<Socket>>);
+pub(super) struct Stream<S>(Box<RustlsStream<S>>);
 
-impl TlsStream for Stream {
+impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for Stream<S> {
     /// No channel binding: SCRAM's `-PLUS` variants are not offered, plain SCRAM over the
     /// verified TLS connection is.
     fn channel_binding(&self) -> ChannelBinding {
@@ -89,7 +87,7 @@ impl TlsStream for Stream {
     }
 }
 
-impl tokio::io::AsyncRead for Stream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -99,7 +97,7 @@ impl tokio::io::AsyncRead for Stream {
     }
 }
 
-impl tokio::io::AsyncWrite for Stream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
