@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{DeskConfig, GateConfig, Postgres, SmtpSink};
+use common::{DeskConfig, Gate, GateConfig, Postgres, SmtpSink};
 use deskgate::store::contract::{self, Subject};
 use deskgate::store::{Checkpoint, PostgresTarget, Store, StoreError};
 use std::time::{Duration, Instant};
@@ -608,16 +608,8 @@ fn a_mail_becomes_a_ticket_and_its_acknowledgement_is_sent_on_postgresql() {
     gate.pass(&sink);
     assert_eq!(gate.tickets().len(), 3, "one new ticket");
     let show = gate.ticket(reference);
-    let inbound: Vec<&str> = show["messages"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter(|m| m["direction"] == "in")
-        .filter_map(|m| m["message_id"].as_str())
-        .collect();
     assert_eq!(
-        inbound,
+        Gate::inbound_ids(&show),
         [
             "link@acme.example",
             "reply@acme.example",

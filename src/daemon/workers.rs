@@ -538,19 +538,25 @@ mod tests {
         task.await.expect("the watchdog task ends on stop");
     }
 
-    #[test]
-    fn a_refused_login_waits_for_a_fix_while_a_dropped_connection_is_retried_soon() {
-        use crate::source::SourceError;
-        let refused = super::super::DaemonError::Source(SourceError::Auth {
+    fn refused() -> super::super::DaemonError {
+        super::super::DaemonError::Source(crate::source::SourceError::Auth {
             desk: "nl".into(),
             user: "nl".into(),
             message: "AUTHENTICATIONFAILED".into(),
-        });
-        let lost = super::super::DaemonError::Source(SourceError::Lost {
+        })
+    }
+
+    fn lost() -> super::super::DaemonError {
+        super::super::DaemonError::Source(crate::source::SourceError::Lost {
             desk: "nl".into(),
             url: "imap://127.0.0.1:143".into(),
             message: "reset".into(),
-        });
+        })
+    }
+
+    #[test]
+    fn a_refused_login_waits_for_a_fix_while_a_dropped_connection_is_retried_soon() {
+        let (refused, lost) = (refused(), lost());
         assert!(!refused.is_transient());
         assert!(lost.is_transient());
         assert_eq!(
@@ -565,17 +571,7 @@ mod tests {
 
     #[test]
     fn a_desk_is_left_to_another_daemon_at_once_for_a_refused_login_after_three_drops() {
-        use crate::source::SourceError;
-        let refused = super::super::DaemonError::Source(SourceError::Auth {
-            desk: "nl".into(),
-            user: "nl".into(),
-            message: "AUTHENTICATIONFAILED".into(),
-        });
-        let lost = super::super::DaemonError::Source(SourceError::Lost {
-            desk: "nl".into(),
-            url: "imap://127.0.0.1:143".into(),
-            message: "reset".into(),
-        });
+        let (refused, lost) = (refused(), lost());
         let store = super::super::DaemonError::Store(crate::store::StoreError::Engine {
             message: "PostgreSQL: 57P01: terminating connection".into(),
             transient: true,

@@ -357,12 +357,7 @@ impl Store {
         if h.fence.epoch == 0 {
             return;
         }
-        match self.engine.release_lease(WRITER, &self.leases.holder) {
-            Ok(true) => st.away_until = Some(Instant::now() + WRITER_STAND_BACK),
-            Ok(false) => {}
-            // It runs out by itself.
-            Err(e) => tracing::debug!(error = %e, "cannot release the store's writer lease"),
-        }
+        released(st, self.engine.release_lease(WRITER, &self.leases.holder));
     }
 
     /// Starts the thread that lets the writer lease go once it is unused for [`WRITER_IDLE`].
@@ -383,13 +378,7 @@ impl Store {
                     match due {
                         Some(due) if Instant::now() >= due => {
                             st.held = None;
-                            match engine.release_lease(WRITER, &leases.holder) {
-                                Ok(true) => {
-                                    st.away_until = Some(Instant::now() + WRITER_STAND_BACK)
-                                }
-                                Ok(false) => {}
-                                Err(e) => tracing::debug!(error = %e, "cannot release the store's writer lease"),
-                            }
+                            released(&mut st, engine.release_lease(WRITER, &leases.holder));
                         }
                         Some(due) => {
                             let wait = due.saturating_duration_since(Instant::now());
@@ -411,6 +400,17 @@ impl Store {
             .as_ref()
             .filter(|_| st.locked)
             .map(|h| h.fence.clone())
+    }
+}
+
+/// After the writer lease was given back: if another process asked for it meanwhile, this one
+/// stands back before it takes it again. A release that failed changes nothing: the lease runs
+/// out by itself.
+fn released(st: &mut WriterState, released: Result<bool, StoreError>) {
+    match released {
+        Ok(true) => st.away_until = Some(Instant::now() + WRITER_STAND_BACK),
+        Ok(false) => {}
+        Err(e) => tracing::debug!(error = %e, "cannot release the store's writer lease"),
     }
 }
 

@@ -624,6 +624,18 @@ impl Gate {
         self.list(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
+    /// The Message-IDs of a ticket's incoming messages (`tickets show --json`), in order.
+    pub fn inbound_ids(show: &Value) -> Vec<&str> {
+        show["messages"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter(|m| m["direction"] == "in")
+            .filter_map(|m| m["message_id"].as_str())
+            .collect()
+    }
+
     /// `tickets show <reference> --json` (as of the last pass's `--now`).
     pub fn ticket(&self, reference: &str) -> Value {
         let args = self.as_of(&["tickets", "show", reference, "--json"]);

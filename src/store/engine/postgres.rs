@@ -241,25 +241,12 @@ fn connect(
     let (socket, mut driver) =
         Socket::new(plain).map_err(|e| format!("cannot watch the connection's socket: {e}"))?;
     let deadline = std::time::Instant::now() + connect_timeout(config);
-    let too_slow = || "the server did not complete the start-up in time".to_string();
     let client = match config.get_ssl_mode() {
         tokio_postgres::config::SslMode::Require => {
             let tls = RustlsMake::new(target.ca_file.as_deref())?.connector(&host)?;
-            let (client, connection) = driver
-                .block_on_until(config.connect_raw(socket, tls), deadline)
-                .ok_or_else(too_slow)?
-                .map_err(|e| error_text(&e))?;
-            driver.attach(Box::pin(connection));
-            client
+            start_session(&mut driver, config, socket, tls, deadline)?
         }
-        _ => {
-            let (client, connection) = driver
-                .block_on_until(config.connect_raw(socket, NoTls), deadline)
-                .ok_or_else(too_slow)?
-                .map_err(|e| error_text(&e))?;
-            driver.attach(Box::pin(connection));
-            client
-        }
+        _ => start_session(&mut driver, config, socket, NoTls, deadline)?,
     };
     if let Some(t) = target.statement_timeout {
         driver
@@ -267,6 +254,27 @@ fn connect(
             .map_err(|e| error_text(&e))?;
     }
     Ok((client, driver))
+}
+
+/// The session's start-up over `socket` (TLS first, with `tls`), by `deadline`; the driver
+/// drives the connection from then on.
+fn start_session<T>(
+    driver: &mut Driver,
+    config: &tokio_postgres::Config,
+    socket: Socket,
+    tls: T,
+    deadline: std::time::Instant,
+) -> Result<Client, String>
+where
+    T: tokio_postgres::tls::TlsConnect<Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = driver
+        .block_on_until(config.connect_raw(socket, tls), deadline)
+        .ok_or_else(|| "the server did not complete the start-up in time".to_string())?
+        .map_err(|e| error_text(&e))?;
+    driver.attach(Box::pin(connection));
+    Ok(client)
 }
 
 fn connect_timeout(config: &tokio_postgres::Config) -> Duration {
