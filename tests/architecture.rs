@@ -407,10 +407,12 @@ const ENGINE_CRATES: &[(&str, &[&str])] = &[
     ("sled::", &["src/store/engine/sled.rs"]),
     (
         "tokio_postgres::",
-        // The TLS connector implements tokio-postgres's traits; no type of it leaves either.
+        // The TLS connector implements tokio-postgres's traits and the driver runs its
+        // connection future; no type of it leaves any of them.
         &[
             "src/store/engine/postgres.rs",
             "src/store/engine/postgres_tls.rs",
+            "src/store/engine/postgres_io.rs",
         ],
     ),
     ("postgres_types::", &["src/store/engine/postgres.rs"]),

@@ -74,8 +74,19 @@ const WRITER_POLL_MAX: Duration = Duration::from_millis(20);
 #[derive(Default)]
 pub(super) struct WriterLease {
     state: Mutex<WriterState>,
-    /// Wakes the releasing thread when the lease is kept after a write lock.
-    kept: std::sync::Condvar,
+    /// The releasing thread, once started: unparked when the lease is kept after a write lock,
+    /// and when the store is dropped (to end). It waits by sleeping and parking, never with a
+    /// timed condition variable: those wait until an absolute time of the monotonic clock,
+    /// which a shifted clock (libfaketime in CI, three years ahead) moves out of reach.
+    releaser: Mutex<Option<std::thread::Thread>>,
+}
+
+impl Drop for Leases {
+    fn drop(&mut self) {
+        if let Some(t) = locked(&self.writer.releaser).as_ref() {
+            t.unpark();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -88,8 +99,6 @@ struct WriterState {
     used: Option<Instant>,
     /// Another process asked for the lease: it is not taken again before this.
     away_until: Option<Instant>,
-    /// The releasing thread runs.
-    releaser: bool,
 }
 
 struct HeldWriter {
@@ -334,10 +343,14 @@ impl Store {
             self.let_writer_go(&mut st);
             return;
         }
-        if !st.releaser {
-            st.releaser = self.start_writer_releaser();
+        drop(st);
+        let mut releaser = locked(&writer.releaser);
+        if releaser.is_none() {
+            *releaser = self.start_writer_releaser();
         }
-        writer.kept.notify_one();
+        if let Some(t) = releaser.as_ref() {
+            t.unpark();
+        }
     }
 
     /// Lets the writer lease go if this process keeps it unused (the end of a unit of work: a
@@ -361,36 +374,40 @@ impl Store {
     }
 
     /// Starts the thread that lets the writer lease go once it is unused for [`WRITER_IDLE`].
-    /// It holds the store only weakly, and ends within a second of the store's last clone.
-    fn start_writer_releaser(&self) -> bool {
+    /// It holds the store only weakly, and only while it looks: it ends once the store's last
+    /// clone is gone (dropping the store wakes it).
+    fn start_writer_releaser(&self) -> Option<std::thread::Thread> {
         let leases: Weak<Leases> = Arc::downgrade(&self.leases);
         let engine: Weak<dyn Engine> = Arc::downgrade(&self.engine);
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("deskgate-writer-lease".into())
-            .spawn(move || {
-                while let (Some(leases), Some(engine)) = (leases.upgrade(), engine.upgrade()) {
-                    let writer = leases.writer.clone();
-                    let mut st = locked(&writer.state);
-                    let due = match (&st.held, st.locked, st.used) {
-                        (Some(_), false, Some(used)) => Some(used + WRITER_IDLE),
-                        _ => None,
+            .spawn(move || loop {
+                let sleep = {
+                    let (Some(leases), Some(engine)) = (leases.upgrade(), engine.upgrade()) else {
+                        return;
                     };
-                    match due {
-                        Some(due) if Instant::now() >= due => {
-                            st.held = None;
-                            released(&mut st, engine.release_lease(WRITER, &leases.holder));
+                    let mut st = locked(&leases.writer.state);
+                    match (&st.held, st.locked, st.used) {
+                        (Some(_), false, Some(used)) => {
+                            let now = Instant::now();
+                            if now >= used + WRITER_IDLE {
+                                st.held = None;
+                                released(&mut st, engine.release_lease(WRITER, &leases.holder));
+                                None
+                            } else {
+                                Some(used + WRITER_IDLE - now)
+                            }
                         }
-                        Some(due) => {
-                            let wait = due.saturating_duration_since(Instant::now());
-                            drop(writer.kept.wait_timeout(st, wait));
-                        }
-                        None => {
-                            drop(writer.kept.wait_timeout(st, Duration::from_secs(1)));
-                        }
+                        // Nothing kept, or a write lock holds it: its end wakes this thread.
+                        _ => None,
                     }
+                };
+                match sleep {
+                    Some(d) => std::thread::sleep(d),
+                    None => std::thread::park(),
                 }
-            })
-            .is_ok()
+            });
+        spawned.ok().map(|handle| handle.thread().clone())
     }
 
     /// The fences every commit carries now: the writer lease while a write lock is held.
