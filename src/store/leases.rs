@@ -54,7 +54,7 @@ pub(super) struct Leases {
     /// release cannot take the lease back after it was let go.
     given_up: Mutex<HashMap<String, Option<Instant>>>,
     /// The writer lease, kept between write locks (see [`Store::lock_writers`]).
-    writer: Arc<WriterLease>,
+    writer: WriterLease,
 }
 
 /// How long this process keeps the writer lease once taken, through as many write locks as it
@@ -130,7 +130,7 @@ impl Default for Leases {
             ttl: Mutex::new((DEFAULT_LEASE, DEFAULT_CLAIM)),
             held: Mutex::default(),
             given_up: Mutex::default(),
-            writer: Arc::default(),
+            writer: WriterLease::default(),
         }
     }
 }
@@ -412,6 +412,9 @@ impl Store {
 
     /// The fences every commit carries now: the writer lease while a write lock is held.
     pub(super) fn commit_fences(&self) -> Option<Fence> {
+        if !self.is_shared() {
+            return None;
+        }
         let st = locked(&self.leases.writer.state);
         st.held
             .as_ref()

@@ -57,6 +57,9 @@ impl Store {
     /// The next value of counter `name` from a shared engine, from this process's block when
     /// one is left; `None` on an engine that leaves counters to transactions.
     pub(super) fn reserved_seq(&self, name: &str, key: &[u8]) -> Result<Option<u64>, StoreError> {
+        if !self.is_shared() {
+            return Ok(None);
+        }
         let count = if name == "outbox" {
             OUTBOX_IDS_AT_ONCE
         } else {
