@@ -15,6 +15,9 @@
 //! `DESKGATE_BENCH_POSTGRES=only` runs the builds on PostgreSQL alone.
 //!
 //! Each timing is the median of 3 runs (`DESKGATE_BENCH_RUNS`). Peak memory is the child's VmHWM.
+//! `DESKGATE_BENCH_PREFILLED=DIR` keeps the prefilled sled store in DIR for the next run (made
+//! once, copied into each run); `DESKGATE_BENCH_WRAP="heaptrack -o FILE"` runs the first build's
+//! first run (on the store `DESKGATE_BENCH_PERF_STORE` names: empty, or full) under that tool.
 //! Run: `cargo bench --bench ingest` (needs dovecot-imapd and isync; `.ci/run` installs them).
 //! Results go to stdout and `target/bench-ingest.md`; BENCHMARKS.md records them.
 
@@ -383,7 +386,8 @@ fn main() {
             }
             _ => {
                 if let Some(base) = base {
-                    if runs == 1 && builds.iter().filter(|b| !b.postgres).count() == 1 {
+                    let kept = std::env::var_os("DESKGATE_BENCH_PREFILLED").is_some();
+                    if !kept && runs == 1 && builds.iter().filter(|b| !b.postgres).count() == 1 {
                         // Used once: moved, not copied (a million tickets make about 12 GB).
                         std::fs::rename(base, dir.join("store")).expect("move the prefilled store");
                     } else {
@@ -401,10 +405,11 @@ fn main() {
             "{}-0-",
             std::env::var("DESKGATE_BENCH_PERF_STORE").unwrap_or_else(|_| "empty".into())
         );
-        let mut cmd = match std::env::var("DESKGATE_BENCH_PERF") {
-            Ok(file) if r == 0 && label == profiled => {
-                let mut c = Command::new("perf");
-                c.args([
+        // DESKGATE_BENCH_WRAP="heaptrack -o FILE" runs the same run under any such tool.
+        let wrapper: Option<Vec<String>> = match std::env::var("DESKGATE_BENCH_PERF") {
+            Ok(file) => Some(
+                [
+                    "perf",
                     "record",
                     "--call-graph",
                     "dwarf,16384",
@@ -413,8 +418,18 @@ fn main() {
                     "-o",
                     &file,
                     "--",
-                ])
-                .arg(&build.bin);
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            Err(_) => std::env::var("DESKGATE_BENCH_WRAP")
+                .ok()
+                .map(|line| line.split_whitespace().map(String::from).collect()),
+        };
+        let mut cmd = match wrapper {
+            Some(words) if r == 0 && label == profiled && !words.is_empty() => {
+                let mut c = Command::new(&words[0]);
+                c.args(&words[1..]).arg(&build.bin);
                 c
             }
             _ => Command::new(&build.bin),
@@ -425,8 +440,12 @@ fn main() {
                 .args(["run", "--once", "--json"])
                 .env("DESKGATE_LOG", "warn"),
         );
-        let report: serde_json::Value =
-            serde_json::from_str(out.trim()).expect("run --once --json report");
+        // The report is one line; a wrapper (heaptrack) may print lines of its own around it.
+        let report: serde_json::Value = out
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .and_then(|l| serde_json::from_str(l).ok())
+            .expect("run --once --json report");
         let phases = if report["phases"].is_object() {
             PHASES
                 .iter()
@@ -529,8 +548,15 @@ fn main() {
     // DESKGATE_BENCH_TICKETS=0 skips the full store (an older build may not read this one's
     // store format).
     let full = (prefilled > 0).then(|| {
-        let base = work.path().join("prefilled-store");
-        if builds.iter().any(|b| !b.postgres) {
+        // DESKGATE_BENCH_PREFILLED=DIR keeps the prefilled sled store there for the next run
+        // (a million tickets take ~11 minutes to write): made once, copied into every run.
+        let kept = std::env::var_os("DESKGATE_BENCH_PREFILLED").map(PathBuf::from);
+        let base = kept
+            .clone()
+            .unwrap_or_else(|| work.path().join("prefilled-store"));
+        if kept.as_ref().is_some_and(|dir| dir.exists()) {
+            eprintln!("using the prefilled store in {}", base.display());
+        } else if builds.iter().any(|b| !b.postgres) {
             eprintln!("prefilling a store with {prefilled} tickets");
             prefill(
                 deskgate::store::Store::open(&base).expect("open store"),
