@@ -149,13 +149,13 @@ impl Delivery {
         loop {
             let flushing_count = flushing.as_ref().map_or(0, |(_, n)| *n);
             while sends.len() + pending.len() + flushing_count < window {
-                let Some(entry) = due.next(&self.store).await? else {
+                let Some(next) = due.next(&self.store).await? else {
                     break;
                 };
-                let span = tracing::info_span!("send", outbox = entry.id, message_id = %entry.message_id, ticket = entry.ticket.as_deref().unwrap_or(""));
+                let span = next.span();
                 // The span goes with the future: entered across an await it would leak into
                 // whatever else the worker thread runs meanwhile.
-                sends.push(self.deliver_one(entry).instrument(span));
+                sends.push(self.deliver_one(next).instrument(span));
             }
             let group_ready =
                 pending.len() >= group_size || (sends.is_empty() && !pending.is_empty());
@@ -194,10 +194,10 @@ impl Delivery {
         let mut due = DueEntries::new(self.clock.now());
         let mut report = PassReport::default();
         let mut flushing: Option<tokio::task::JoinHandle<Result<(), StoreError>>> = None;
-        while let Some(entry) = due.next(&self.store).await? {
-            let span = tracing::info_span!("send", outbox = entry.id, message_id = %entry.message_id, ticket = entry.ticket.as_deref().unwrap_or(""));
+        while let Some(next) = due.next(&self.store).await? {
+            let span = next.span();
             let recorded = self
-                .deliver_after_flush(entry, flushing.take())
+                .deliver_after_flush(next, flushing.take())
                 .instrument(span)
                 .await?;
             report.count(recorded.outcome);
@@ -219,44 +219,45 @@ impl Delivery {
     /// fails, the transaction is dropped without its `.`: the mail is not delivered.
     async fn deliver_after_flush(
         &self,
-        entry: OutboxEntry,
+        due: Due,
         flushing: Option<tokio::task::JoinHandle<Result<(), StoreError>>>,
     ) -> Result<Recorded, StoreError> {
-        let begun = self.begin_one(&entry).await?;
+        let begun = self.begin_one(&due).await;
         if let Some(mut flush) = flushing {
             flushed(&mut flush, &self.store).await?;
         }
         let attempt = match begun {
             Begun::Open(pending) => pending.finish().await,
             Begun::Ended(attempt) => attempt,
-            Begun::NoBytes => return Ok(without_bytes(entry)),
+            Begun::NoBytes => return Ok(without_bytes(due.entry)),
         };
-        Ok(self.record(entry, attempt))
+        Ok(self.record(due.entry, attempt))
     }
 
     /// Sends one entry and records the outcome in it (committed with its group).
-    async fn deliver_one(&self, entry: OutboxEntry) -> Result<Recorded, StoreError> {
-        let attempt = match self.begin_one(&entry).await? {
+    async fn deliver_one(&self, due: Due) -> Result<Recorded, StoreError> {
+        let attempt = match self.begin_one(&due).await {
             Begun::Open(pending) => pending.finish().await,
             Begun::Ended(attempt) => attempt,
-            Begun::NoBytes => return Ok(without_bytes(entry)),
+            Begun::NoBytes => return Ok(without_bytes(due.entry)),
         };
-        Ok(self.record(entry, attempt))
+        Ok(self.record(due.entry, attempt))
     }
 
     /// Sends an entry's bytes up to the mail's commit point.
-    async fn begin_one(&self, entry: &OutboxEntry) -> Result<Begun<'_>, StoreError> {
-        let Some(bytes) = self.store.outbox_bytes(entry.id)? else {
-            return Ok(Begun::NoBytes);
+    async fn begin_one<'a>(&'a self, due: &Due) -> Begun<'a> {
+        let Some(bytes) = &due.bytes else {
+            return Begun::NoBytes;
         };
-        let begun = self
+        let entry = &due.entry;
+        match self
             .transport
-            .begin(&entry.from, &entry.to, &entry.message_id, &bytes)
-            .await;
-        Ok(match begun {
+            .begin(&entry.from, &entry.to, &entry.message_id, bytes)
+            .await
+        {
             Ok(pending) => Begun::Open(pending),
             Err(attempt) => Begun::Ended(attempt),
-        })
+        }
     }
 
     /// Records an attempt's result in its entry.
@@ -293,52 +294,69 @@ impl Delivery {
     }
 }
 
-/// Commits a group of outcomes and flushes them; then, on a shared store, gives up the claims
-/// on their entries (another daemon that claims one now reads its outcome first). The outcomes
-/// are durable whether or not the claims could be given up: a claim left runs out by itself.
+/// Commits a group of outcomes durably (one round trip on a database server); then, on a
+/// shared store, gives up the claims on their entries (another daemon that claims one now
+/// reads its outcome first). The outcomes are durable whether or not the claims could be
+/// given up: a claim left runs out by itself.
 fn commit_durably(store: &Store, group: Vec<Recorded>) -> Result<(), StoreError> {
     let ids: Vec<u64> = group.iter().map(|r| r.entry.id).collect();
     commit(store, group)?;
-    store.flush()?;
-    if let Err(e) = store.release_outbox(&ids) {
-        tracing::warn!(error = %e, entries = ids.len(), "outbox claims not given up; they run out by themselves");
+    if store.is_shared() {
+        if let Err(e) = store.release_outbox(&ids) {
+            tracing::warn!(error = %e, entries = ids.len(), "outbox claims not given up; they run out by themselves");
+        }
     }
     Ok(())
 }
 
-/// Claims a due entry for this process before its transaction, on a shared store: another
-/// daemon may have read the same page. Reads the entry again once claimed, since that daemon
-/// may have sent it (and released its claim) since the page was read; `None` if it is claimed
-/// elsewhere or no longer due.
-async fn claimed(
+/// Entries to send next, in queue order: claimed first on a shared store (another daemon may
+/// have read the same page), then read again with their bytes, since that daemon may have sent
+/// one (and released its claim) since the page was read. Those no longer queued and due are
+/// left out (and their claims given back).
+async fn ready_to_send(
     store: &Store,
-    entry: OutboxEntry,
+    ids: Vec<u64>,
     now: DateTime<Utc>,
-) -> Result<Option<OutboxEntry>, StoreError> {
+) -> Result<Vec<Due>, StoreError> {
     let store = store.clone();
-    let claimed = tokio::task::spawn_blocking(move || {
-        if !store.claim_outbox(entry.id)? {
-            return Ok(None);
-        }
-        match store.outbox_entry(entry.id)? {
-            Some(e) if e.state == OutboxState::Queued && e.next_attempt_at <= now => Ok(Some(e)),
-            _ => {
-                store.release_outbox(&[entry.id])?;
-                Ok(None)
+    let ready = tokio::task::spawn_blocking(move || {
+        let ids = if store.is_shared() {
+            let claimed: HashSet<u64> = store.claim_outbox(&ids)?.into_iter().collect();
+            ids.into_iter().filter(|id| claimed.contains(id)).collect()
+        } else {
+            ids
+        };
+        let mut ready = Vec::with_capacity(ids.len());
+        let mut gone = Vec::new();
+        for found in store.outbox_to_send(&ids)? {
+            match found.entry {
+                Some(entry)
+                    if entry.state == OutboxState::Queued && entry.next_attempt_at <= now =>
+                {
+                    ready.push(Due {
+                        entry,
+                        bytes: found.bytes,
+                    })
+                }
+                _ => gone.push(found.id),
             }
         }
+        if store.is_shared() && !gone.is_empty() {
+            store.release_outbox(&gone)?;
+        }
+        Ok(ready)
     })
     .await;
-    match claimed {
-        Ok(c) => c,
+    match ready {
+        Ok(r) => r,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // Cancelled: the runtime is going down; the claim runs out by itself.
-        Err(_) => Ok(None),
+        // Cancelled: the runtime is going down; the claims run out by themselves.
+        Err(_) => Ok(Vec::new()),
     }
 }
 
-/// Commits a group of outcomes in one transaction: the entries, and the notes on the tickets of
-/// mails that failed for good.
+/// Commits a group of outcomes in one durable transaction: the entries, and the notes on the
+/// tickets of mails that failed for good.
 fn commit(store: &Store, group: Vec<Recorded>) -> Result<(), StoreError> {
     let _writer = store.write_lock();
     let mut txn = store.txn();
@@ -360,7 +378,7 @@ fn commit(store: &Store, group: Vec<Recorded>) -> Result<(), StoreError> {
     for ticket in tickets.values() {
         txn.put_ticket(ticket);
     }
-    txn.commit()
+    txn.commit_durably()
 }
 
 /// Waits for the running flush (never called without one).
@@ -387,11 +405,33 @@ async fn flushed(
     }
 }
 
+/// An entry to send now, with its bytes (`None`: missing from the store).
+struct Due {
+    entry: OutboxEntry,
+    bytes: Option<Vec<u8>>,
+}
+
+impl Due {
+    fn span(&self) -> tracing::Span {
+        let e = &self.entry;
+        tracing::info_span!("send", outbox = e.id, message_id = %e.message_id, ticket = e.ticket.as_deref().unwrap_or(""))
+    }
+}
+
+/// Entries are claimed (on a shared store) and read with their bytes this many at a time: a
+/// round trip or two per group rather than three per entry.
+const READY_AT_ONCE: usize = 32;
+
 /// The entries due at the start of a pass, read page by page in queue order. An entry comes
 /// once per pass even if a retry makes it due again at once (a zero backoff).
 struct DueEntries {
     now: DateTime<Utc>,
     page: VecDeque<OutboxEntry>,
+    /// Claimed and read with their bytes, waiting for a place in the window.
+    ready: VecDeque<Due>,
+    /// When `ready` was claimed: an entry that waited half its claim time is claimed again
+    /// before it is sent (a slow server), so no claim runs out while its mail is going out.
+    claimed_at: std::time::Instant,
     last: Option<OutboxEntry>,
     exhausted: bool,
     tried: HashSet<u64>,
@@ -402,25 +442,42 @@ impl DueEntries {
         DueEntries {
             now,
             page: VecDeque::new(),
+            ready: VecDeque::new(),
+            claimed_at: std::time::Instant::now(),
             last: None,
             exhausted: false,
             tried: HashSet::new(),
         }
     }
 
-    async fn next(&mut self, store: &Store) -> Result<Option<OutboxEntry>, StoreError> {
+    async fn next(&mut self, store: &Store) -> Result<Option<Due>, StoreError> {
         loop {
-            if let Some(entry) = self.page.pop_front() {
-                if !self.tried.insert(entry.id) {
-                    continue;
+            if let Some(due) = self.ready.pop_front() {
+                let stale = self.claimed_at.elapsed() > store.claim_time() / 2;
+                if !(store.is_shared() && stale) {
+                    return Ok(Some(due));
                 }
-                if !store.is_shared() {
-                    return Ok(Some(entry));
+                if let Some(due) = ready_to_send(store, vec![due.entry.id], self.now)
+                    .await?
+                    .pop()
+                {
+                    return Ok(Some(due));
                 }
-                match claimed(store, entry, self.now).await? {
-                    Some(entry) => return Ok(Some(entry)),
-                    None => continue,
+                continue;
+            }
+            if !self.page.is_empty() {
+                let mut ids = Vec::with_capacity(READY_AT_ONCE);
+                while ids.len() < READY_AT_ONCE {
+                    let Some(entry) = self.page.pop_front() else {
+                        break;
+                    };
+                    if self.tried.insert(entry.id) {
+                        ids.push(entry.id);
+                    }
                 }
+                self.claimed_at = std::time::Instant::now();
+                self.ready = ready_to_send(store, ids, self.now).await?.into();
+                continue;
             }
             if self.exhausted {
                 return Ok(None);

@@ -247,15 +247,21 @@ fn each_outbox_entry_is_claimed_by_one_process_until_its_claim_runs_out_or_is_re
     let pg = Postgres::start();
     let (a, b) = two_processes(&pg, "claims", 3);
     let ids: Vec<u64> = (1..=300).collect();
-    let claim = |store: &Store| {
-        ids.iter()
-            .copied()
-            .filter(|&id| store.claim_outbox(id).expect("claim"))
+    // Both claim every entry, in groups of different sizes and in opposite orders (as two
+    // daemons reading the same queue page claim overlapping groups).
+    let claim = |store: &Store, group: usize, reversed: bool| {
+        let mut order = ids.clone();
+        if reversed {
+            order.reverse();
+        }
+        order
+            .chunks(group)
+            .flat_map(|chunk| store.claim_outbox(chunk).expect("claim"))
             .collect::<Vec<u64>>()
     };
     let (got_a, got_b) = std::thread::scope(|s| {
-        let ta = s.spawn(|| claim(&a));
-        let tb = s.spawn(|| claim(&b));
+        let ta = s.spawn(|| claim(&a, 7, false));
+        let tb = s.spawn(|| claim(&b, 5, true));
         (ta.join().expect("a"), tb.join().expect("b"))
     });
     let mut all: Vec<u64> = got_a.iter().chain(&got_b).copied().collect();
@@ -269,14 +275,20 @@ fn each_outbox_entry_is_claimed_by_one_process_until_its_claim_runs_out_or_is_re
     );
     // Released: the other process may claim it at once; not released: only once it runs out.
     let (mine, theirs) = (1001, 1002);
-    assert!(a.claim_outbox(mine).expect("claim"));
-    assert!(b.claim_outbox(theirs).expect("claim"));
-    assert!(!b.claim_outbox(mine).expect("claim"), "a's claim runs");
+    let claims = |store: &Store, id: u64| store.claim_outbox(&[id]).expect("claim") == [id];
+    assert!(claims(&a, mine));
+    assert!(claims(&b, theirs));
+    assert!(!claims(&b, mine), "a's claim runs");
+    assert_eq!(
+        b.claim_outbox(&[theirs, mine, 1003]).expect("claim"),
+        [theirs, 1003],
+        "a group claims what is free or already its own"
+    );
     a.release_outbox(&[mine]).expect("release");
-    assert!(b.claim_outbox(mine).expect("claim"));
-    assert!(!a.claim_outbox(theirs).expect("claim"), "b's claim runs");
+    assert!(claims(&b, mine));
+    assert!(!claims(&a, theirs), "b's claim runs");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !a.claim_outbox(theirs).expect("claim") {
+    while !claims(&a, theirs) {
         assert!(Instant::now() < deadline, "b's claim never ran out");
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -251,11 +251,22 @@ impl Store {
         self.lease_epoch(name).is_some()
     }
 
-    /// Claims outbox entry `id` before its SMTP transaction: true if no other process holds a
-    /// claim on it. Committed before it returns. On a store of one process, always true.
-    pub fn claim_outbox(&self, id: u64) -> Result<bool, StoreError> {
+    /// Claims outbox entries before their SMTP transactions, in one round trip: those no
+    /// other process holds a claim on (in ascending order). Committed before it returns. On a
+    /// store of one process, every one.
+    pub fn claim_outbox(&self, ids: &[u64]) -> Result<Vec<u64>, StoreError> {
         let claim = locked(&self.leases.ttl).1;
-        self.engine.claim(id, &self.leases.holder, claim)
+        // Ascending, once each: two processes claiming overlapping sets lock the rows in the
+        // same order, so neither waits for the other in a cycle.
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        self.engine.claim(&ids, &self.leases.holder, claim)
+    }
+
+    /// How long a claim runs ([`Store::claim_outbox`]).
+    pub fn claim_time(&self) -> std::time::Duration {
+        locked(&self.leases.ttl).1
     }
 
     /// Gives up this process's claims on these entries (their outcomes are durable).

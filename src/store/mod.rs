@@ -30,7 +30,7 @@ mod shelves;
 mod tickets;
 
 pub use broadcasts::{NoticeRecord, Subject};
-pub use outbox::RecipientRecord;
+pub use outbox::{RecipientRecord, ToSend};
 pub use round_trips::MailLookups;
 pub use schema::SCHEMA_VERSION;
 pub use shelves::{QuarantineEntry, Shelf};
@@ -440,15 +440,7 @@ impl Store {
             Some(ahead) => ahead,
             None => self.engine.get(key.as_bytes())?,
         };
-        match value {
-            None => Ok(None),
-            Some(v) => serde_json::from_slice(&v)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt {
-                    key: key.to_string(),
-                    message: e.to_string(),
-                }),
-        }
+        value.map(|v| decode_json(key, &v)).transpose()
     }
 
     fn scan_json<T: for<'de> Deserialize<'de>>(&self, prefix: &str) -> Result<Vec<T>, StoreError> {
@@ -463,6 +455,14 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// A record as stored under `key`, read back.
+fn decode_json<T: for<'de> Deserialize<'de>>(key: &str, value: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(value).map_err(|e| StoreError::Corrupt {
+        key: key.to_string(),
+        message: e.to_string(),
+    })
 }
 
 /// The store's writer lock (see [`Store::write_lock`]); released when dropped.
@@ -519,7 +519,45 @@ impl Txn<'_> {
 
     /// Applies every write atomically. Durable after the store's next flush.
     pub fn commit(mut self) -> Result<(), StoreError> {
-        if let Some(err) = self.failed_read {
+        if !self.seal()? {
+            return Ok(());
+        }
+        self.store.engine.apply(self.batch)?;
+        self.store
+            .commits
+            .applied
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Commits and makes durable everything committed so far, as [`Txn::commit`] then
+    /// [`Store::flush`], but in one round trip on a database server, and keeping the writer
+    /// lease for the next commit (it is let go when unused, as ever). For the delivery, which
+    /// commits each outcome durably before the next mail's final `.`.
+    pub fn commit_durably(mut self) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        // A store with a raw-mail log syncs the log before the engine: the plain way.
+        if self.store.blobs.is_some() {
+            let store = self.store;
+            self.commit()?;
+            return store.flush();
+        }
+        let store = self.store;
+        if self.seal()? {
+            store.engine.apply_durably(self.batch)?;
+            store.commits.applied.fetch_add(1, Ordering::SeqCst);
+        } else {
+            store.engine.flush()?;
+        }
+        let applied = store.commits.applied.load(Ordering::SeqCst);
+        store.commits.durable.fetch_max(applied, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Readies the batch to be applied: the raw mail appended to its log, the writer's fence
+    /// added. False if there is nothing to apply.
+    fn seal(&mut self) -> Result<bool, StoreError> {
+        if let Some(err) = self.failed_read.take() {
             return Err(err);
         }
         if let Some(log) = &self.store.blobs {
@@ -534,18 +572,13 @@ impl Txn<'_> {
             }
         }
         if self.batch.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         if let Some(writer) = self.store.commit_fences() {
             self.batch.fences.push(writer);
         }
         self.store.forget_read_ahead();
-        self.store.engine.apply(self.batch)?;
-        self.store
-            .commits
-            .applied
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
+        Ok(true)
     }
 
     fn put_json<T: Serialize>(&mut self, key: String, value: &T) {

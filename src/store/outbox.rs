@@ -5,7 +5,7 @@
 //! is due reads only what is due. [`Txn::put_outbox`] keeps the markers in step with the
 //! entries; nothing else writes them.
 
-use super::{keys, Store, StoreError, Txn};
+use super::{decode_json, keys, Store, StoreError, Txn};
 use crate::core::service::outbox::{OutboxEntry, OutboxState};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,16 @@ pub struct RecipientRecord {
     /// When automatic mails were queued to it recently (the storm limit's window).
     #[serde(default)]
     pub recent_automatic: Vec<DateTime<Utc>>,
+}
+
+/// An outbox entry about to be sent, as stored now ([`Store::outbox_to_send`]).
+#[derive(Debug)]
+pub struct ToSend {
+    pub id: u64,
+    /// `None`: no such entry any more.
+    pub entry: Option<OutboxEntry>,
+    /// `None`: its bytes are missing (it can never be sent).
+    pub bytes: Option<Vec<u8>>,
 }
 
 impl Store {
@@ -98,11 +108,8 @@ impl Store {
         while due.len() < limit {
             let wanted = (limit - due.len()).min(1024);
             let page = self.engine.scan_range(&start, end.as_bytes(), wanted)?;
-            for (k, _) in &page {
-                if let Some(e) = self.queued_at_marker(k)? {
-                    due.push(e);
-                }
-            }
+            let markers: Vec<&[u8]> = page.iter().map(|(k, _)| k.as_slice()).collect();
+            due.extend(self.queued_at_markers(&markers)?);
             match page.last() {
                 Some((last, _)) if page.len() == wanted => {
                     start = last.clone();
@@ -139,11 +146,10 @@ impl Store {
             let page = self
                 .engine
                 .scan_range(&start, keys::OUTBOX_QUEUE_END, 1024)?;
-            for (k, _) in &page {
-                if let Some(e) = self.queued_at_marker(k)? {
-                    count += 1;
-                    oldest = Some(oldest.map_or(e.created_at, |o| o.min(e.created_at)));
-                }
+            let markers: Vec<&[u8]> = page.iter().map(|(k, _)| k.as_slice()).collect();
+            for e in self.queued_at_markers(&markers)? {
+                count += 1;
+                oldest = Some(oldest.map_or(e.created_at, |o| o.min(e.created_at)));
             }
             match page.last() {
                 Some((last, _)) if page.len() == 1024 => {
@@ -159,13 +165,53 @@ impl Store {
     /// behind by two unlocked writers of one entry (the writer lock prevents it) is skipped
     /// rather than sending the entry early or twice.
     fn queued_at_marker(&self, key: &[u8]) -> Result<Option<OutboxEntry>, StoreError> {
-        let Some(id) = keys::id_of_outbox_marker(key) else {
-            return Ok(None);
-        };
-        Ok(self.outbox_entry(id)?.filter(|e| {
-            e.state == OutboxState::Queued
-                && keys::outbox_marker(e.next_attempt_at, e.id).as_bytes() == key
-        }))
+        Ok(self.queued_at_markers(&[key])?.pop())
+    }
+
+    /// [`Store::queued_at_marker`] for several markers, read in one round trip: the entries
+    /// still queued at them, in the markers' order.
+    fn queued_at_markers(&self, markers: &[&[u8]]) -> Result<Vec<OutboxEntry>, StoreError> {
+        let ids: Vec<(u64, &[u8])> = markers
+            .iter()
+            .filter_map(|&k| Some((keys::id_of_outbox_marker(k)?, k)))
+            .collect();
+        let wanted: Vec<Vec<u8>> = ids
+            .iter()
+            .map(|(id, _)| keys::outbox(*id).into_bytes())
+            .collect();
+        let mut queued = Vec::new();
+        for ((id, marker), value) in ids.iter().zip(self.engine.get_many(&wanted)?) {
+            let Some(v) = value else {
+                continue;
+            };
+            let e: OutboxEntry = decode_json(&keys::outbox(*id), &v)?;
+            if e.state == OutboxState::Queued
+                && keys::outbox_marker(e.next_attempt_at, e.id).as_bytes() == *marker
+            {
+                queued.push(e);
+            }
+        }
+        Ok(queued)
+    }
+
+    /// Entries about to be sent, read again with their bytes in one round trip (after they
+    /// were claimed, on a shared store): for each id, the entry and its bytes as stored now.
+    pub fn outbox_to_send(&self, ids: &[u64]) -> Result<Vec<ToSend>, StoreError> {
+        let wanted: Vec<Vec<u8>> = ids
+            .iter()
+            .flat_map(|&id| [keys::outbox(id), keys::outbox_bytes(id)].map(String::into_bytes))
+            .collect();
+        let mut found = self.engine.get_many(&wanted)?.into_iter();
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let (entry, bytes) = (found.next().flatten(), found.next().flatten());
+            let entry = match entry {
+                Some(v) => Some(decode_json(&keys::outbox(id), &v)?),
+                None => None,
+            };
+            out.push(ToSend { id, entry, bytes });
+        }
+        Ok(out)
     }
 }
 

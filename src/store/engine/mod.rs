@@ -109,15 +109,23 @@ pub trait Engine: Send + Sync {
         Ok(())
     }
 
-    /// Claims outbox entry `id` for `holder` until `ttl` from now: false while another holder's
-    /// claim runs. Committed before it returns, so no other process sends the entry meanwhile.
+    /// Claims outbox entries `ids` (ascending, distinct) for `holder` until `ttl` from now: the
+    /// ids claimed, without those another holder's claim still runs on. Committed before it
+    /// returns, so no other process sends these entries meanwhile.
     fn claim(
         &self,
-        _id: u64,
+        ids: &[u64],
         _holder: &str,
         _ttl: std::time::Duration,
-    ) -> Result<bool, StoreError> {
-        Ok(true)
+    ) -> Result<Vec<u64>, StoreError> {
+        Ok(ids.to_vec())
+    }
+
+    /// Applies `batch` and makes it, and everything applied before it, durable: [`Engine::apply`]
+    /// then [`Engine::flush`], which a database server may do in one round trip.
+    fn apply_durably(&self, batch: Batch) -> Result<(), StoreError> {
+        self.apply(batch)?;
+        self.flush()
     }
 
     /// Gives up `holder`'s claims on these entries.

@@ -453,7 +453,8 @@ fn prepare(client: Client, mut driver: Driver) -> Result<Conn, tokio_postgres::E
         let claim = client
             .prepare(
                 "INSERT INTO deskgate_claim AS c (id, holder, until) \
-                 VALUES ($1, $2, now() + make_interval(secs => $3::float8)) \
+                 SELECT id, $2, now() + make_interval(secs => $3::float8) \
+                 FROM unnest($1::bigint[]) AS id ORDER BY id \
                  ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until \
                  WHERE c.holder = EXCLUDED.holder OR c.until < now() \
                  RETURNING id",
@@ -623,6 +624,94 @@ fn entries(rows: Vec<tokio_postgres::Row>) -> Result<Entries, tokio_postgres::Er
         .collect()
 }
 
+/// Commits with `synchronous_commit` on: its wait for the WAL covers every commit before it.
+const FLUSH: &str = "BEGIN; SET LOCAL synchronous_commit = on; \
+                     UPDATE deskgate_flush SET n = n + 1 WHERE id = 1; COMMIT;";
+
+/// A batch as the `apply` statements take it: the last write of each key, and its fences.
+struct Writes {
+    deleted: Vec<Vec<u8>>,
+    keys: Vec<Vec<u8>>,
+    values: Vec<Vec<u8>>,
+    names: Vec<String>,
+    holders: Vec<String>,
+    epochs: Vec<i64>,
+}
+
+impl Writes {
+    /// `None` for a batch that writes nothing.
+    fn of(batch: Batch) -> Option<Writes> {
+        // The last write of each key wins, as when a batch's writes are applied in order.
+        let mut last: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        for (k, v) in batch.ops {
+            last.insert(k, v);
+        }
+        if last.is_empty() {
+            return None;
+        }
+        let mut w = Writes {
+            deleted: Vec::new(),
+            keys: Vec::new(),
+            values: Vec::new(),
+            names: Vec::new(),
+            holders: Vec::new(),
+            epochs: Vec::new(),
+        };
+        for (k, v) in last {
+            match v {
+                Some(v) => {
+                    w.keys.push(k);
+                    w.values.push(v);
+                }
+                None => w.deleted.push(k),
+            }
+        }
+        for f in batch.fences {
+            w.names.push(f.lease);
+            w.holders.push(f.holder);
+            w.epochs.push(as_epoch(f.epoch));
+        }
+        Some(w)
+    }
+
+    /// Runs the batch's statement: whether its fences held (always, without fences).
+    async fn run(&self, c: &Conn) -> Result<bool, tokio_postgres::Error> {
+        if self.names.is_empty() {
+            let (deleted, keys, values) = (&self.deleted, &self.keys, &self.values);
+            return c
+                .client
+                .execute(&c.st.apply, &[deleted, keys, values])
+                .await
+                .map(|_| true);
+        }
+        c.client
+            .query_one(
+                &c.st.apply_fenced,
+                &[
+                    &self.deleted,
+                    &self.keys,
+                    &self.values,
+                    &self.names,
+                    &self.holders,
+                    &self.epochs,
+                ],
+            )
+            .await?
+            .try_get(0)
+    }
+
+    /// A batch refused by its fences as the store reports it.
+    fn checked(&self, held: bool) -> Result<(), StoreError> {
+        if held {
+            Ok(())
+        } else {
+            Err(StoreError::Fenced {
+                leases: self.names.join(", "),
+            })
+        }
+    }
+}
+
 impl Engine for PostgresEngine {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.with_conn(|c| {
@@ -676,49 +765,25 @@ impl Engine for PostgresEngine {
     }
 
     fn apply(&self, batch: Batch) -> Result<(), StoreError> {
-        // The last write of each key wins, as when a batch's writes are applied in order.
-        let mut last: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-        for (k, v) in batch.ops {
-            last.insert(k, v);
-        }
-        if last.is_empty() {
+        let Some(writes) = Writes::of(batch) else {
             return Ok(());
-        }
-        let fences = batch.fences;
-        let mut deleted = Vec::new();
-        let (mut keys, mut values) = (Vec::new(), Vec::new());
-        for (k, v) in last {
-            match v {
-                Some(v) => {
-                    keys.push(k);
-                    values.push(v);
-                }
-                None => deleted.push(k),
-            }
-        }
-        if fences.is_empty() {
-            return self.with_conn(|c| {
-                c.block_on(c.client.execute(&c.st.apply, &[&deleted, &keys, &values]))
-                    .map(drop)
-            });
-        }
-        let names: Vec<&str> = fences.iter().map(|f| f.lease.as_str()).collect();
-        let holders: Vec<&str> = fences.iter().map(|f| f.holder.as_str()).collect();
-        let epochs: Vec<i64> = fences.iter().map(|f| as_epoch(f.epoch)).collect();
-        let held: bool = self.with_conn(|c| {
-            c.block_on(c.client.query_one(
-                &c.st.apply_fenced,
-                &[&deleted, &keys, &values, &names, &holders, &epochs],
-            ))?
-            .try_get(0)
-        })?;
-        if held {
-            Ok(())
-        } else {
-            Err(StoreError::Fenced {
-                leases: names.join(", "),
+        };
+        let held = self.with_conn(|c| c.block_on(writes.run(c)))?;
+        writes.checked(held)
+    }
+
+    /// The batch and the flush sent together: one round trip. The flush's transaction commits
+    /// after the batch's on the same connection, so its wait for the WAL covers both.
+    fn apply_durably(&self, batch: Batch) -> Result<(), StoreError> {
+        let Some(writes) = Writes::of(batch) else {
+            return self.flush();
+        };
+        let held = self.with_conn(|c| {
+            c.block_on(async {
+                futures::try_join!(writes.run(c), c.client.batch_execute(FLUSH)).map(|(h, ())| h)
             })
-        }
+        })?;
+        writes.checked(held)
     }
 
     fn shared(&self) -> bool {
@@ -759,12 +824,21 @@ impl Engine for PostgresEngine {
         })
     }
 
-    fn claim(&self, id: u64, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let (id, secs) = (as_epoch(id), ttl.as_secs_f64());
-        self.with_conn(|c| {
-            c.block_on(c.client.query_opt(&c.st.claim, &[&id, &holder, &secs]))
-                .map(|row| row.is_some())
-        })
+    fn claim(&self, ids: &[u64], holder: &str, ttl: Duration) -> Result<Vec<u64>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let asked: Vec<i64> = ids.iter().map(|&id| as_epoch(id)).collect();
+        let secs = ttl.as_secs_f64();
+        let rows =
+            self.with_conn(|c| c.block_on(c.client.query(&c.st.claim, &[&asked, &holder, &secs])))?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: i64 = row.try_get(0).map_err(|e| engine_error(&e))?;
+            claimed.extend(u64::try_from(id).ok());
+        }
+        claimed.sort_unstable();
+        Ok(claimed)
     }
 
     fn release_claims(&self, ids: &[u64], holder: &str) -> Result<(), StoreError> {
@@ -806,12 +880,7 @@ impl Engine for PostgresEngine {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.with_conn(|c| {
-            c.block_on(c.client.batch_execute(
-                "BEGIN; SET LOCAL synchronous_commit = on; \
-                 UPDATE deskgate_flush SET n = n + 1 WHERE id = 1; COMMIT;",
-            ))
-        })
+        self.with_conn(|c| c.block_on(c.client.batch_execute(FLUSH)))
     }
 }
 
