@@ -7,6 +7,9 @@ use super::{Batch, Engine, Entries};
 use crate::store::StoreError;
 use std::path::Path;
 
+/// sled's page cache.
+const CACHE_BYTES: u64 = 48 * 1024 * 1024;
+
 /// sled 0.34: one tree, batches applied atomically, durable after `flush`.
 pub struct SledEngine {
     db: ::sled::Db,
@@ -16,10 +19,11 @@ impl SledEngine {
     pub fn open(path: &Path) -> Result<SledEngine, StoreError> {
         let db = ::sled::Config::new()
             .path(path)
-            // sled's page cache (its default is 1 GB). 96 MB keeps the indexes hot with 100k
-            // tickets: ingest ran as fast as with 256 MB, and the process peaked at 219 MB
-            // instead of 354 MB (BENCHMARKS.md); sled overshoots this figure, so it is not RSS.
-            .cache_capacity(96 * 1024 * 1024)
+            // sled's page cache (its default is 1 GB). 48 MB: with a million tickets stored,
+            // ingest ran as fast as with 96 MB and the process peaked at 284 MB instead of 355
+            // (sled's page table alone takes ~150 MB there, whatever the cache); BENCHMARKS.md.
+            // sled overshoots this figure, so it is not RSS.
+            .cache_capacity(CACHE_BYTES)
             .flush_every_ms(Some(1000))
             .open()
             .map_err(|e| StoreError::Open {
