@@ -6,9 +6,10 @@
 //! is appended once to `<store>/raw-mail/<segment>.seg`; the engine holds only a small
 //! [`BlobRef`] to it, written in the same transaction as the rest of the mail's effects.
 //!
-//! A record is `DGB1`, the data's length and CRC-32, the key's length, the key, the data. Reading
-//! checks all of it, so a reference to bytes that never reached the disk is found out rather
-//! than returned as garbage.
+//! A record is `DGB2`, the data's length and CRC-32, the key's length, the key, the data as
+//! [`codec::pack`] stores it (a mail compressed); records of `DGB1`, written before, hold the
+//! data as it was. Reading checks all of it, so a reference to bytes that never reached the
+//! disk is found out rather than returned as garbage.
 //!
 //! **Ordering.** Bytes are written (`write`, no sync) before the transaction that refers to them
 //! is applied, so a process crash can never leave a reference to bytes the kernel does not
@@ -17,6 +18,7 @@
 //! committed after the last flush (the engine may persist on its own timer); the store finds
 //! that at open time (see `Store::recover_blobs`).
 
+use super::codec;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
@@ -57,7 +59,10 @@ pub struct LogPosition {
     pub len: u64,
 }
 
-const MAGIC: &[u8; 4] = b"DGB1";
+/// A record whose data is packed ([`codec`]).
+const MAGIC: &[u8; 4] = b"DGB2";
+/// A record whose data is as it was given (written before records were packed).
+const MAGIC_PLAIN: &[u8; 4] = b"DGB1";
 /// Magic, data length, CRC-32, key length.
 const HEADER: usize = 4 + 4 + 4 + 2;
 /// A segment is closed and a new one begun once it has grown past this.
@@ -99,6 +104,7 @@ impl BlobLog {
 
     /// Appends one blob (handed to the kernel, not synced) and says where it is.
     pub fn append(&self, key: &[u8], data: &[u8]) -> io::Result<BlobRef> {
+        let data = codec::pack(data);
         let key_len = u16::try_from(key.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "blob key too long"))?;
         let len = u32::try_from(data.len())
@@ -106,10 +112,10 @@ impl BlobLog {
         let mut record = Vec::with_capacity(HEADER + key.len() + data.len());
         record.extend_from_slice(MAGIC);
         record.extend_from_slice(&len.to_be_bytes());
-        record.extend_from_slice(&crc32fast::hash(data).to_be_bytes());
+        record.extend_from_slice(&crc32fast::hash(&data).to_be_bytes());
         record.extend_from_slice(&key_len.to_be_bytes());
         record.extend_from_slice(key);
-        record.extend_from_slice(data);
+        record.extend_from_slice(&data);
 
         let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         if w.len >= SEGMENT_BYTES {
@@ -158,12 +164,22 @@ impl BlobLog {
         }
         let (header, rest) = record.split_at(HEADER);
         let (stored_key, data) = rest.split_at(key.len());
-        let valid = &header[0..4] == MAGIC
+        let packed = &header[0..4] == MAGIC;
+        let valid = (packed || &header[0..4] == MAGIC_PLAIN)
             && header[4..8] == r.len.to_be_bytes()
             && header[8..12] == crc32fast::hash(data).to_be_bytes()
             && header[12..14] == (key.len() as u16).to_be_bytes()
             && stored_key == key;
-        Ok(valid.then(|| data.to_vec()))
+        if !valid {
+            return Ok(None);
+        }
+        if !packed {
+            return Ok(Some(data.to_vec()));
+        }
+        // The checksum held: these are the bytes we wrote, so a failure is ours, not a crash's.
+        codec::unpack(data)
+            .map(|d| Some(d.into_owned()))
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
     /// Makes every blob appended so far durable; returns the position up to which it is.
@@ -288,6 +304,44 @@ mod tests {
             log.read(missing, b"raw/a").expect("read"),
             None,
             "no segment"
+        );
+    }
+
+    #[test]
+    fn a_mail_is_stored_packed_and_a_record_written_before_reads_back_as_it_was() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = BlobLog::open(dir.path()).expect("open");
+        let mail = "Received: from mx1.example.net\r\nSubject: uplink down\r\n\r\n".to_string()
+            + &"Packets lost between AMS-2 and FRA-1 since 02:00.\r\n".repeat(100);
+        let a = log.append(b"raw/a", mail.as_bytes()).expect("append");
+        assert!((a.len as usize) < mail.len() / 3, "stored {} bytes", a.len);
+        // A record of the format before (`DGB1`, the data as it was), at the log's end.
+        let old = b"\0LZ4 is how this old mail happens to begin";
+        let mut record = Vec::new();
+        record.extend_from_slice(MAGIC_PLAIN);
+        record.extend_from_slice(&(old.len() as u32).to_be_bytes());
+        record.extend_from_slice(&crc32fast::hash(old).to_be_bytes());
+        record.extend_from_slice(&5u16.to_be_bytes());
+        record.extend_from_slice(b"raw/b");
+        record.extend_from_slice(old);
+        let end = log.sync().expect("sync");
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(segment_path(dir.path(), end.segment))
+            .expect("segment");
+        f.write_all(&record).expect("write");
+        let b = BlobRef {
+            segment: end.segment,
+            offset: end.len,
+            len: old.len() as u32,
+        };
+        assert_eq!(
+            log.read(a, b"raw/a").expect("read").as_deref(),
+            Some(mail.as_bytes())
+        );
+        assert_eq!(
+            log.read(b, b"raw/b").expect("read").as_deref(),
+            Some(&old[..])
         );
     }
 

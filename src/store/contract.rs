@@ -306,9 +306,14 @@ fn only_queued_and_due_outbox_entries_are_due(subject: &dyn Subject, label: &str
     txn.commit().expect("commit");
     assert!(store.outbox_due(now, 10).expect("due").is_empty(), "{name}");
     assert_eq!(
-        store.outbox_bytes(1).expect("bytes").as_deref(),
-        Some(&b"bytes"[..]),
-        "{name}"
+        store.outbox_bytes(1).expect("bytes"),
+        None,
+        "{name}: a sent entry's bytes are not kept"
+    );
+    assert_eq!(
+        store.outbox_bytes(2).expect("bytes").as_deref(),
+        Some(&b"bytes2"[..]),
+        "{name}: a queued entry keeps its bytes"
     );
     assert_eq!(
         store.outbox_next_due().expect("next"),

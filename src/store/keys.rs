@@ -15,7 +15,7 @@
 //! | `ack/<desk>` | how far the mailbox was told which mails are done |
 //! | `tmq/<ms:020>/<ref>` | the timer queue (a ticket's next SLA notice), in time order |
 //! | `o/<id:016>` | an outbox entry |
-//! | `ob/<id:016>` | its bytes |
+//! | `ob/<id:016>` | its bytes, until it is sent |
 //! | `oq/<due ms:020>/<id:016>` | the queue index: queued entries only, in the order they are due |
 //! | `omid/<message-id>` | the outbox id that sent it, 8 bytes big-endian |
 //! | `rcpt/<email>` | a recipient record (bounces, recent automatic mail) |
@@ -26,7 +26,8 @@
 //! | `bn/<m or i>/<notice key>` | one notice's broadcast |
 //! | `bs/<m or i>/<notice key>/<account>/<address>` | a recipient it was queued for → outbox id |
 //!
-//! Numbers are zero-padded so that byte order is numeric order. A prefix constant ends in `/`,
+//! JSON records and an outbox entry's bytes are stored as `store/codec.rs` packs them (LZ4 when
+//! that pays). Numbers are zero-padded so that byte order is numeric order. A prefix constant ends in `/`,
 //! so a scan for `MNT-1` never finds `MNT-10`. Changing a layout means a new
 //! [`super::schema::SCHEMA_VERSION`] and a migration.
 

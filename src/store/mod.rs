@@ -20,6 +20,7 @@
 
 pub mod blobs;
 pub mod broadcasts;
+mod codec;
 pub mod engine;
 mod keys;
 pub mod leases;
@@ -447,22 +448,41 @@ impl Store {
         self.engine
             .scan_prefix(prefix.as_bytes(), usize::MAX)?
             .into_iter()
-            .map(|(k, v)| {
-                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                    key: String::from_utf8_lossy(&k).into_owned(),
-                    message: e.to_string(),
-                })
-            })
+            .map(|(k, v)| decode_json(&String::from_utf8_lossy(&k), &v))
             .collect()
     }
 }
 
 /// A record as stored under `key`, read back.
 fn decode_json<T: for<'de> Deserialize<'de>>(key: &str, value: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(value).map_err(|e| StoreError::Corrupt {
+    let corrupt = |message: String| StoreError::Corrupt {
         key: key.to_string(),
-        message: e.to_string(),
-    })
+        message,
+    };
+    let value = codec::unpack(value).map_err(corrupt)?;
+    serde_json::from_slice(&value).map_err(|e| corrupt(e.to_string()))
+}
+
+/// Bytes as the store keeps them ([`codec::pack`]): compressed when that pays.
+fn packed(value: Vec<u8>) -> Vec<u8> {
+    match codec::pack(&value) {
+        std::borrow::Cow::Owned(p) => p,
+        std::borrow::Cow::Borrowed(_) => value,
+    }
+}
+
+/// Bytes stored with [`packed`], as they were given.
+fn unpacked(key: &str, value: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+    let changed = match codec::unpack(&value) {
+        // As stored: no copy.
+        Ok(std::borrow::Cow::Borrowed(v)) if v.len() == value.len() => None,
+        Ok(v) => Some(Ok(v.into_owned())),
+        Err(message) => Some(Err(StoreError::Corrupt {
+            key: key.to_string(),
+            message,
+        })),
+    };
+    changed.unwrap_or(Ok(value))
 }
 
 /// The store's writer lock (see [`Store::write_lock`]); released when dropped.
@@ -586,7 +606,7 @@ impl Txn<'_> {
             "the store's records are our own plain structs (no map with non-string keys, no \
              Serialize impl that can fail), so they always serialise to JSON",
         );
-        self.batch.put(key, bytes);
+        self.batch.put(key, packed(bytes));
     }
 }
 

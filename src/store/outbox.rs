@@ -5,7 +5,7 @@
 //! is due reads only what is due. [`Txn::put_outbox`] keeps the markers in step with the
 //! entries; nothing else writes them.
 
-use super::{decode_json, keys, Store, StoreError, Txn};
+use super::{decode_json, keys, packed, unpacked, Store, StoreError, Txn};
 use crate::core::service::outbox::{OutboxEntry, OutboxState};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -62,7 +62,11 @@ impl Store {
     }
 
     pub fn outbox_bytes(&self, id: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.engine.get(keys::outbox_bytes(id).as_bytes())
+        let key = keys::outbox_bytes(id);
+        self.engine
+            .get(key.as_bytes())?
+            .map(|v| unpacked(&key, v))
+            .transpose()
     }
 
     /// Every outbox entry, oldest first.
@@ -209,6 +213,10 @@ impl Store {
                 Some(v) => Some(decode_json(&keys::outbox(id), &v)?),
                 None => None,
             };
+            let bytes = match bytes {
+                Some(v) => Some(unpacked(&keys::outbox_bytes(id), v)?),
+                None => None,
+            };
             out.push(ToSend { id, entry, bytes });
         }
         Ok(out)
@@ -225,8 +233,8 @@ impl Txn<'_> {
         Ok(id)
     }
 
-    /// Stores an outbox entry (and, the first time, its bytes), and keeps the queue index in
-    /// step: the entry's previous marker (from the stored version, or from an earlier write in
+    /// Stores an outbox entry (and, the first time, its bytes; once it is sent, its bytes are
+    /// deleted), and keeps the queue index in step: the entry's previous marker (from the stored version, or from an earlier write in
     /// this transaction) is removed, and a queued entry gets one at its `next_attempt_at`.
     /// Callers need not know the previous state; a failure to read it fails the commit.
     pub fn put_outbox(&mut self, e: &OutboxEntry, bytes: Option<&[u8]>) {
@@ -244,12 +252,17 @@ impl Txn<'_> {
         };
         self.put_json(keys::outbox(e.id), e);
         if let Some(b) = bytes {
-            self.batch.put(keys::outbox_bytes(e.id), b.to_vec());
+            self.batch.put(keys::outbox_bytes(e.id), packed(b.to_vec()));
             // A bounce names the mail it reports by Message-ID: find the entry from it.
             self.batch.put(
                 keys::outbox_by_message_id(&e.message_id),
                 e.id.to_be_bytes().to_vec(),
             );
+        }
+        if e.state == OutboxState::Sent {
+            // Never sent again (its outcome is durable with this commit): the entry and the
+            // ticket's message record keep what it was; its bytes would only take space.
+            self.batch.delete(keys::outbox_bytes(e.id));
         }
         let marker =
             (e.state == OutboxState::Queued).then(|| keys::outbox_marker(e.next_attempt_at, e.id));

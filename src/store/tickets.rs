@@ -2,7 +2,7 @@
 //! mail as it arrived, the SLA timer queue, and each sender's recent mail (the flood breaker).
 
 use super::blobs::BlobRef;
-use super::{keys, Store, StoreError, Txn};
+use super::{decode_json, keys, Store, StoreError, Txn};
 use crate::core::service::message::{Direction, MessageRecord};
 use crate::core::service::ticket::Ticket;
 use chrono::{DateTime, Utc};
@@ -50,10 +50,7 @@ impl Store {
             start = keys::just_after_bytes(last);
             let full = chunk.len() == CHUNK;
             for (k, v) in chunk {
-                let t: Ticket = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                    key: String::from_utf8_lossy(&k).into_owned(),
-                    message: e.to_string(),
-                })?;
+                let t: Ticket = decode_json(&String::from_utf8_lossy(&k), &v)?;
                 if keep(&t) {
                     page.push(t);
                     if page.len() == limit {
