@@ -41,6 +41,8 @@ pub struct Postgres {
     /// `(uid, gid)` the server runs as: `nobody` when the tests run as root.
     owner: Option<(u32, u32)>,
     process: Option<ServerProcess>,
+    /// Server settings given beside the harness's own (`-c name=value`, later ones win).
+    settings: Vec<String>,
     // Dropped last: the directory must outlive the server.
     dir: TempDir,
 }
@@ -49,6 +51,12 @@ impl Postgres {
     /// `initdb`, then start the server and wait until it accepts connections. Panics with the
     /// server's log on failure.
     pub fn start() -> Postgres {
+        Postgres::start_with(&[])
+    }
+
+    /// [`Postgres::start`] with server settings of the caller's beside (and over) the test
+    /// settings, e.g. a benchmark's `shared_buffers`.
+    pub fn start_with(settings: &[(&str, &str)]) -> Postgres {
         let dir = make_tempdir("deskgate-postgres-");
         let root = dir.path().to_path_buf();
         let bin = bin_dir();
@@ -84,6 +92,10 @@ impl Postgres {
             log: root.join("postgres.log"),
             owner,
             process: None,
+            settings: settings
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect(),
             dir,
         };
         let mut tries = 0;
@@ -252,6 +264,9 @@ impl Postgres {
             // Test data is thrown away: no fsync, and few connections are needed.
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
             .args(["-c", "max_connections=50", "-c", "shared_buffers=16MB"]);
+        for setting in &self.settings {
+            cmd.args(["-c", setting]);
+        }
         let mut process = ServerProcess::spawn("postgres", cmd, &self.log);
         let deadline = Instant::now() + TIMEOUT;
         loop {
