@@ -832,6 +832,92 @@ mod tests {
         assert_eq!(d.pass().await.expect("pass"), PassReport::default());
     }
 
+    /// An engine that several processes share, as far as the delivery can tell: it records
+    /// every claim asked of it and refuses ids another process is said to hold.
+    struct SharedEngine {
+        data: MemoryEngine,
+        asked: Mutex<Vec<Vec<u64>>>,
+        held_elsewhere: Vec<u64>,
+    }
+
+    impl Engine for SharedEngine {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.data.get(key)
+        }
+
+        fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Entries, StoreError> {
+            self.data.scan_prefix(prefix, limit)
+        }
+
+        fn scan_range(
+            &self,
+            start: &[u8],
+            end: &[u8],
+            limit: usize,
+        ) -> Result<Entries, StoreError> {
+            self.data.scan_range(start, end, limit)
+        }
+
+        fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+            self.data.apply(batch)
+        }
+
+        fn flush(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+
+        fn shared(&self) -> bool {
+            true
+        }
+
+        fn claim(&self, ids: &[u64], _: &str, _: Duration) -> Result<Vec<u64>, StoreError> {
+            self.asked.lock().expect("asked").push(ids.to_vec());
+            Ok(ids
+                .iter()
+                .copied()
+                .filter(|id| !self.held_elsewhere.contains(id))
+                .collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shared_store_claims_due_entries_as_a_group_and_again_those_that_waited_long() {
+        let engine = Arc::new(SharedEngine {
+            data: MemoryEngine::default(),
+            asked: Mutex::new(Vec::new()),
+            held_elsewhere: vec![4],
+        });
+        let store = Store::with_engine(engine.clone());
+        // Claims run 200 ms: an entry still waiting after 100 ms is claimed again before it goes.
+        store.set_lease_times(Duration::from_secs(30), Duration::from_millis(200));
+        queue(&store, 4, "customer@acme.example", None);
+        // Each mail takes 150 ms at the server.
+        let (port, seen) = server(store.clone(), store.clone(), Duration::from_millis(150)).await;
+
+        let report = delivery(&store, smtp(port), 1).pass().await.expect("pass");
+
+        assert_eq!(
+            report.sent, 3,
+            "the entry another daemon holds is left to it"
+        );
+        let accepted = seen.lock().expect("seen").accepted.clone();
+        assert_eq!(
+            accepted,
+            [
+                "n1@provider.example",
+                "n2@provider.example",
+                "n3@provider.example"
+            ]
+        );
+        assert_eq!(
+            *engine.asked.lock().expect("asked"),
+            [vec![1, 2, 3, 4], vec![2], vec![3]],
+            "one claim for the group; 2 and 3 waited past half their claim and were claimed again"
+        );
+        let left = store.outbox_entry(4).expect("entry").expect("entry 4");
+        assert_eq!(left.state, OutboxState::Queued);
+    }
+
     #[tokio::test]
     async fn one_in_flight_makes_each_outcome_durable_before_the_next_final_dot() {
         deliver_through_server(1, 12).await;
