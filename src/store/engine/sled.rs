@@ -8,7 +8,7 @@ use crate::store::StoreError;
 use std::path::Path;
 
 /// sled's page cache.
-const CACHE_BYTES: u64 = 48 * 1024 * 1024;
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// sled 0.34: one tree, batches applied atomically, durable after `flush`.
 pub struct SledEngine {
@@ -19,10 +19,11 @@ impl SledEngine {
     pub fn open(path: &Path) -> Result<SledEngine, StoreError> {
         let db = ::sled::Config::new()
             .path(path)
-            // sled's page cache (its default is 1 GB). 48 MB: with a million tickets stored,
-            // ingest ran as fast as with 96 MB and the process peaked at 284 MB instead of 355
-            // (sled's page table alone takes ~150 MB there, whatever the cache); BENCHMARKS.md.
-            // sled overshoots this figure, so it is not RSS.
+            // sled's page cache (its default is 1 GB). 32 MB: with a million tickets stored the
+            // process peaked at 280 MB (48 MB: 272-315 MB in five runs, 96 MB: 355-387) and
+            // ingested at 1.47x mbsync (48 MB: 1.65x, same run). sled's page table alone takes
+            // ~150 MB there, whatever the cache (BENCHMARKS.md). sled overshoots this figure, so
+            // it is not RSS.
             .cache_capacity(CACHE_BYTES)
             .flush_every_ms(Some(1000))
             .open()
