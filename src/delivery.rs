@@ -545,27 +545,34 @@ mod tests {
         delay: Duration,
     }
 
+    /// The reads and writes of a test engine, passed to the memory engine in `$data`.
+    macro_rules! data_in {
+        ($data:ident) => {
+            fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+                self.$data.get(key)
+            }
+
+            fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Entries, StoreError> {
+                self.$data.scan_prefix(prefix, limit)
+            }
+
+            fn scan_range(
+                &self,
+                start: &[u8],
+                end: &[u8],
+                limit: usize,
+            ) -> Result<Entries, StoreError> {
+                self.$data.scan_range(start, end, limit)
+            }
+
+            fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+                self.$data.apply(batch)
+            }
+        };
+    }
+
     impl Engine for SlowFlush {
-        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-            self.live.get(key)
-        }
-
-        fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Entries, StoreError> {
-            self.live.scan_prefix(prefix, limit)
-        }
-
-        fn scan_range(
-            &self,
-            start: &[u8],
-            end: &[u8],
-            limit: usize,
-        ) -> Result<Entries, StoreError> {
-            self.live.scan_range(start, end, limit)
-        }
-
-        fn apply(&self, batch: Batch) -> Result<(), StoreError> {
-            self.live.apply(batch)
-        }
+        data_in!(live);
 
         fn flush(&self) -> Result<(), StoreError> {
             let snapshot = self.live.scan_prefix(b"", usize::MAX)?;
@@ -841,26 +848,7 @@ mod tests {
     }
 
     impl Engine for SharedEngine {
-        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-            self.data.get(key)
-        }
-
-        fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Entries, StoreError> {
-            self.data.scan_prefix(prefix, limit)
-        }
-
-        fn scan_range(
-            &self,
-            start: &[u8],
-            end: &[u8],
-            limit: usize,
-        ) -> Result<Entries, StoreError> {
-            self.data.scan_range(start, end, limit)
-        }
-
-        fn apply(&self, batch: Batch) -> Result<(), StoreError> {
-            self.data.apply(batch)
-        }
+        data_in!(data);
 
         fn flush(&self) -> Result<(), StoreError> {
             Ok(())
