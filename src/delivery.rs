@@ -309,23 +309,36 @@ fn commit_durably(store: &Store, group: Vec<Recorded>) -> Result<(), StoreError>
     Ok(())
 }
 
-/// Entries to send next, in queue order: claimed first on a shared store (another daemon may
-/// have read the same page), then read again with their bytes, since that daemon may have sent
-/// one (and released its claim) since the page was read. Those no longer queued and due are
-/// left out (and their claims given back).
+/// Entries to send next, in queue order, with their bytes. On a shared store they are claimed
+/// first (another daemon may have read the same page), then read again with their bytes, since
+/// that daemon may have sent one (and released its claim) since the page was read: those no
+/// longer queued and due are left out, and their claims given back. On a store of one process
+/// the entries as the page read them are current.
 async fn ready_to_send(
     store: &Store,
-    ids: Vec<u64>,
+    entries: Vec<OutboxEntry>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Due>, StoreError> {
     let store = store.clone();
     let ready = tokio::task::spawn_blocking(move || {
-        let ids = if store.is_shared() {
-            let claimed: HashSet<u64> = store.claim_outbox(&ids)?.into_iter().collect();
-            ids.into_iter().filter(|id| claimed.contains(id)).collect()
-        } else {
-            ids
-        };
+        if !store.is_shared() {
+            return entries
+                .into_iter()
+                .map(|entry| {
+                    let bytes = store.outbox_bytes(entry.id)?;
+                    Ok(Due { entry, bytes })
+                })
+                .collect();
+        }
+        let claimed: HashSet<u64> = store
+            .claim_outbox(&entries.iter().map(|e| e.id).collect::<Vec<_>>())?
+            .into_iter()
+            .collect();
+        let ids: Vec<u64> = entries
+            .iter()
+            .map(|e| e.id)
+            .filter(|id| claimed.contains(id))
+            .collect();
         let mut ready = Vec::with_capacity(ids.len());
         let mut gone = Vec::new();
         for found in store.outbox_to_send(&ids)? {
@@ -341,7 +354,7 @@ async fn ready_to_send(
                 _ => gone.push(found.id),
             }
         }
-        if store.is_shared() && !gone.is_empty() {
+        if !gone.is_empty() {
             store.release_outbox(&gone)?;
         }
         Ok(ready)
@@ -457,26 +470,23 @@ impl DueEntries {
                 if !(store.is_shared() && stale) {
                     return Ok(Some(due));
                 }
-                if let Some(due) = ready_to_send(store, vec![due.entry.id], self.now)
-                    .await?
-                    .pop()
-                {
+                if let Some(due) = ready_to_send(store, vec![due.entry], self.now).await?.pop() {
                     return Ok(Some(due));
                 }
                 continue;
             }
             if !self.page.is_empty() {
-                let mut ids = Vec::with_capacity(READY_AT_ONCE);
-                while ids.len() < READY_AT_ONCE {
+                let mut group = Vec::with_capacity(READY_AT_ONCE);
+                while group.len() < READY_AT_ONCE {
                     let Some(entry) = self.page.pop_front() else {
                         break;
                     };
                     if self.tried.insert(entry.id) {
-                        ids.push(entry.id);
+                        group.push(entry);
                     }
                 }
                 self.claimed_at = std::time::Instant::now();
-                self.ready = ready_to_send(store, ids, self.now).await?.into();
+                self.ready = ready_to_send(store, group, self.now).await?.into();
                 continue;
             }
             if self.exhausted {

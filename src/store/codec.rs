@@ -43,6 +43,22 @@ pub fn pack(value: &[u8]) -> Cow<'_, [u8]> {
     Cow::Borrowed(value)
 }
 
+/// [`pack`] of a value the caller owns: the same bytes, not a copy, when kept as they are.
+pub fn pack_owned(value: Vec<u8>) -> Vec<u8> {
+    match pack(&value) {
+        Cow::Owned(packed) => packed,
+        Cow::Borrowed(_) => value,
+    }
+}
+
+/// [`unpack`] of a value the caller owns: the same bytes, not a copy, when stored as they were.
+pub fn unpack_owned(stored: Vec<u8>) -> Result<Vec<u8>, String> {
+    if stored.starts_with(LZ4) || stored.starts_with(RAW) {
+        return unpack(&stored).map(Cow::into_owned);
+    }
+    Ok(stored)
+}
+
 /// The value as it was given to [`pack`]; an error says why a packed value cannot be read.
 pub fn unpack(stored: &[u8]) -> Result<Cow<'_, [u8]>, String> {
     if let Some(rest) = stored.strip_prefix(RAW) {

@@ -463,26 +463,12 @@ fn decode_json<T: for<'de> Deserialize<'de>>(key: &str, value: &[u8]) -> Result<
     serde_json::from_slice(&value).map_err(|e| corrupt(e.to_string()))
 }
 
-/// Bytes as the store keeps them ([`codec::pack`]): compressed when that pays.
-fn packed(value: Vec<u8>) -> Vec<u8> {
-    match codec::pack(&value) {
-        std::borrow::Cow::Owned(p) => p,
-        std::borrow::Cow::Borrowed(_) => value,
-    }
-}
-
-/// Bytes stored with [`packed`], as they were given.
+/// Bytes stored packed ([`codec::pack_owned`]), as they were given.
 fn unpacked(key: &str, value: Vec<u8>) -> Result<Vec<u8>, StoreError> {
-    let changed = match codec::unpack(&value) {
-        // As stored: no copy.
-        Ok(std::borrow::Cow::Borrowed(v)) if v.len() == value.len() => None,
-        Ok(v) => Some(Ok(v.into_owned())),
-        Err(message) => Some(Err(StoreError::Corrupt {
-            key: key.to_string(),
-            message,
-        })),
-    };
-    changed.unwrap_or(Ok(value))
+    codec::unpack_owned(value).map_err(|message| StoreError::Corrupt {
+        key: key.to_string(),
+        message,
+    })
 }
 
 /// The store's writer lock (see [`Store::write_lock`]); released when dropped.
@@ -556,13 +542,12 @@ impl Txn<'_> {
     /// commits each outcome durably before the next mail's final `.`.
     pub fn commit_durably(mut self) -> Result<(), StoreError> {
         use std::sync::atomic::Ordering;
+        let store = self.store;
         // A store with a raw-mail log syncs the log before the engine: the plain way.
-        if self.store.blobs.is_some() {
-            let store = self.store;
+        if store.blobs.is_some() {
             self.commit()?;
             return store.flush();
         }
-        let store = self.store;
         if self.seal()? {
             store.engine.apply_durably(self.batch)?;
             store.commits.applied.fetch_add(1, Ordering::SeqCst);
@@ -606,7 +591,7 @@ impl Txn<'_> {
             "the store's records are our own plain structs (no map with non-string keys, no \
              Serialize impl that can fail), so they always serialise to JSON",
         );
-        self.batch.put(key, packed(bytes));
+        self.batch.put(key, codec::pack_owned(bytes));
     }
 }
 

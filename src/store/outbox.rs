@@ -5,7 +5,7 @@
 //! is due reads only what is due. [`Txn::put_outbox`] keeps the markers in step with the
 //! entries; nothing else writes them.
 
-use super::{decode_json, keys, packed, unpacked, Store, StoreError, Txn};
+use super::{codec, decode_json, keys, unpacked, Store, StoreError, Txn};
 use crate::core::service::outbox::{OutboxEntry, OutboxState};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -199,7 +199,7 @@ impl Store {
     }
 
     /// Entries about to be sent, read again with their bytes in one round trip (after they
-    /// were claimed, on a shared store): for each id, the entry and its bytes as stored now.
+    /// were claimed on a shared store): for each id, the entry and its bytes as stored now.
     pub fn outbox_to_send(&self, ids: &[u64]) -> Result<Vec<ToSend>, StoreError> {
         let wanted: Vec<Vec<u8>> = ids
             .iter()
@@ -234,8 +234,9 @@ impl Txn<'_> {
     }
 
     /// Stores an outbox entry (and, the first time, its bytes; once it is sent, its bytes are
-    /// deleted), and keeps the queue index in step: the entry's previous marker (from the stored version, or from an earlier write in
-    /// this transaction) is removed, and a queued entry gets one at its `next_attempt_at`.
+    /// deleted), and keeps the queue index in step: the entry's previous marker (from the stored
+    /// version, or from an earlier write in this transaction) is removed, and a queued entry
+    /// gets one at its `next_attempt_at`.
     /// Callers need not know the previous state; a failure to read it fails the commit.
     pub fn put_outbox(&mut self, e: &OutboxEntry, bytes: Option<&[u8]>) {
         let previous = match self.outbox_markers.get(&e.id) {
@@ -252,7 +253,8 @@ impl Txn<'_> {
         };
         self.put_json(keys::outbox(e.id), e);
         if let Some(b) = bytes {
-            self.batch.put(keys::outbox_bytes(e.id), packed(b.to_vec()));
+            self.batch
+                .put(keys::outbox_bytes(e.id), codec::pack_owned(b.to_vec()));
             // A bounce names the mail it reports by Message-ID: find the entry from it.
             self.batch.put(
                 keys::outbox_by_message_id(&e.message_id),
