@@ -117,7 +117,7 @@ fn prefill(store: deskgate::store::Store, n: usize) {
                 now,
             );
             t.push_thread_id(&mid, now);
-            txn.put_message(&MessageRecord {
+            txn.put_message(MessageRecord {
                 ticket: reference,
                 seq: 1,
                 message_id: mid.clone(),
@@ -275,7 +275,7 @@ fn builds() -> Vec<Build> {
 
 /// The phases of ingest that `run --once --json` reports, in the order a mail meets them.
 const PHASES: &[&str] = &[
-    "fetch", "parse", "classify", "thread", "apply", "render", "commit", "flush", "ack",
+    "fetch", "parse", "classify", "pack", "thread", "apply", "render", "commit", "flush", "ack",
 ];
 
 /// One `run --once`: its whole time, the ingest and delivery phases it reported, the seconds of

@@ -229,7 +229,7 @@ pub fn queue(
         match draft.record_as {
             Some(kind) => {
                 ticket.push_thread_id(&message_id, now);
-                txn.put_message(&MessageRecord {
+                txn.put_message(MessageRecord {
                     ticket: ticket.reference.clone(),
                     seq: ticket.message_count,
                     message_id: message_id.clone(),

@@ -19,6 +19,8 @@ pub enum Phase {
     Parse,
     /// Classification, staff authentication, new-text extraction and the priority proposal.
     Classify,
+    /// Compressing the raw mail and its text for the store, on the preparing thread.
+    Pack,
     /// The duplicate check, the ticket lookups and the threading decision.
     Thread,
     /// The ticket change and the records it writes, rendering excluded.
@@ -33,7 +35,7 @@ pub enum Phase {
     Ack,
 }
 
-const PHASES: usize = 9;
+const PHASES: usize = 10;
 
 /// Nanoseconds per [`Phase`], added from any thread.
 #[derive(Debug, Default)]
@@ -61,6 +63,7 @@ impl Timings {
             fetch: s(Phase::Fetch),
             parse: s(Phase::Parse),
             classify: s(Phase::Classify),
+            pack: s(Phase::Pack),
             thread: s(Phase::Thread),
             // Rendering happens inside the ticket change; it is shown apart.
             apply: (s(Phase::Apply) - s(Phase::Render)).max(0.0),
@@ -78,6 +81,7 @@ pub struct PhaseSecs {
     pub fetch: f64,
     pub parse: f64,
     pub classify: f64,
+    pub pack: f64,
     pub thread: f64,
     pub apply: f64,
     pub render: f64,

@@ -106,6 +106,8 @@ struct Incoming<'a> {
     notice_text: String,
     /// The priority its words suggest, for a new ticket.
     proposed_priority: Option<crate::core::service::ticket::Priority>,
+    /// Its raw bytes and text packed by the preparing thread, taken when they are stored.
+    packed: prepare::PackedAhead,
 }
 
 impl Incoming<'_> {
@@ -284,6 +286,7 @@ impl Ingestor {
             mut parsed,
             oversized,
             understood,
+            packed,
             ..
         } = prepared;
         let mail = &mail;
@@ -318,11 +321,14 @@ impl Ingestor {
             // kept aside, have none on a ticket.)
             if !oversized
                 && !idx.ticket.is_empty()
-                && idx.direction == crate::core::service::message::Direction::In
+                && idx.direction == Direction::In
                 && self.ctx.store.raw(&parsed.message_id)?.is_none()
             {
                 tracing::warn!(ticket = %idx.ticket, "raw mail lost in a crash kept again");
-                txn.put_raw(&parsed.message_id, &mail.raw);
+                match packed.raw.take() {
+                    Some(raw) => txn.put_raw_packed(&parsed.message_id, raw),
+                    None => txn.put_raw(&parsed.message_id, &mail.raw),
+                }
             }
             return Ok(Outcome::Duplicate { ticket: idx.ticket });
         }
@@ -424,6 +430,7 @@ impl Ingestor {
             now,
             notice_text: understood.notice_text,
             proposed_priority: understood.proposed,
+            packed,
         };
         self.ctx.timings.time(Phase::Apply, || {
             match (staff_member, unauthenticated_staff) {
@@ -481,28 +488,36 @@ impl Ingestor {
         ticket.push_thread_id(&parsed.message_id, incoming.now);
         if incoming.oversized.is_none() {
             // An oversized mail's bytes are in quarantine already; one copy is enough.
-            txn.put_raw(&parsed.message_id, &incoming.mail.raw);
+            match incoming.packed.raw.take() {
+                Some(raw) => txn.put_raw_packed(&parsed.message_id, raw),
+                None => txn.put_raw(&parsed.message_id, &incoming.mail.raw),
+            }
         }
-        txn.put_message(&MessageRecord {
-            ticket: ticket.reference.clone(),
-            seq: ticket.message_count,
-            message_id: parsed.message_id.clone(),
-            direction: Direction::In,
-            kind,
-            from: parsed.from.clone(),
-            to: parsed.to.clone(),
-            cc: parsed.cc.clone(),
-            date: parsed.date.unwrap_or(incoming.now),
-            subject: parsed.subject.clone(),
-            new_text: (incoming.notice_text != text && !incoming.notice_text.is_empty())
-                .then(|| incoming.notice_text.clone()),
-            text,
-            attachments: parsed.attachments.clone(),
-            desk: incoming.desk.name.clone(),
-            outbox_id,
-            classification: Some(incoming.class_text.clone()),
-            warnings: parsed.warnings.clone(),
-        });
+        // The texts packed ahead are those of the parsed text; an engineer's answer keeps less.
+        let new_text = prepare::stored_new_text(&text, &incoming.notice_text).map(str::to_string);
+        let packed_texts = incoming.packed.texts.take().filter(|_| text == parsed.text);
+        txn.put_message_packed(
+            MessageRecord {
+                ticket: ticket.reference.clone(),
+                seq: ticket.message_count,
+                message_id: parsed.message_id.clone(),
+                direction: Direction::In,
+                kind,
+                from: parsed.from.clone(),
+                to: parsed.to.clone(),
+                cc: parsed.cc.clone(),
+                date: parsed.date.unwrap_or(incoming.now),
+                subject: parsed.subject.clone(),
+                new_text,
+                text,
+                attachments: parsed.attachments.clone(),
+                desk: incoming.desk.name.clone(),
+                outbox_id,
+                classification: Some(incoming.class_text.clone()),
+                warnings: parsed.warnings.clone(),
+            },
+            packed_texts,
+        );
     }
 
     /// Keeps a mail on a shelf (quarantine or aside) with the reason.

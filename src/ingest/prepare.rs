@@ -15,7 +15,9 @@ use crate::core::mail::InboundMail;
 use crate::core::service::priority;
 use crate::core::service::ticket::Priority;
 use crate::source::RawMail;
+use crate::store::{pack_texts, Packed};
 use crate::timings::Phase;
+use std::cell::Cell;
 
 /// A mail read and understood, waiting for [`Ingestor::apply`].
 pub struct Prepared {
@@ -28,6 +30,23 @@ pub struct Prepared {
     /// it is understood only then.
     pub(super) oversized: bool,
     pub(super) understood: Option<Understood>,
+    pub(super) packed: PackedAhead,
+}
+
+/// A mail's raw bytes and texts packed for the store by the preparing thread, so that the
+/// applying thread (the pipeline's slower one) does not: each is taken by the write that
+/// stores it, and packed there instead when it is not here.
+#[derive(Default)]
+pub(super) struct PackedAhead {
+    pub raw: Cell<Option<Packed>>,
+    /// The message record's texts ([`pack_texts`]) when its text is the parsed text.
+    pub texts: Cell<Option<Packed>>,
+}
+
+/// The new text a message record keeps beside `text`: the notice text, unless it is the text
+/// itself or empty.
+pub(super) fn stored_new_text<'a>(text: &str, notice_text: &'a str) -> Option<&'a str> {
+    (notice_text != text && !notice_text.is_empty()).then_some(notice_text)
 }
 
 impl Prepared {
@@ -93,12 +112,24 @@ impl Ingestor {
                 self.understand_signed(&parsed, Some((desk, &mail.raw)))
             })
         });
+        // Only a mail that lands on a ticket stores these (a quarantined one is kept whole).
+        let packed = match &understood {
+            Some(u) => self.ctx.timings.time(Phase::Pack, || PackedAhead {
+                raw: Cell::new(Some(Packed::of(&mail.raw))),
+                texts: Cell::new(Some(pack_texts(
+                    &parsed.text,
+                    stored_new_text(&parsed.text, &u.notice_text),
+                ))),
+            }),
+            None => PackedAhead::default(),
+        };
         Prepared {
             desk: desk.name.clone(),
             mail,
             parsed,
             oversized,
             understood,
+            packed,
         }
     }
 

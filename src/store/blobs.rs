@@ -7,8 +7,9 @@
 //! [`BlobRef`] to it, written in the same transaction as the rest of the mail's effects.
 //!
 //! A record is `DGB2`, the data's length and CRC-32, the key's length, the key, the data as
-//! [`codec::pack`] stores it (a mail compressed); records of `DGB1`, written before, hold the
-//! data as it was. Reading checks all of it, so a reference to bytes that never reached the
+//! [`codec::pack`] stores it (a mail compressed, by ingest's preparing thread: `append_packed`);
+//! records of `DGB1`, written before, hold the data as it was. Reading checks all of it, so a
+//! reference to bytes that never reached the
 //! disk is found out rather than returned as garbage.
 //!
 //! **Ordering.** Bytes are written (`write`, no sync) before the transaction that refers to them
@@ -104,7 +105,12 @@ impl BlobLog {
 
     /// Appends one blob (handed to the kernel, not synced) and says where it is.
     pub fn append(&self, key: &[u8], data: &[u8]) -> io::Result<BlobRef> {
-        let data = codec::pack(data);
+        self.append_packed(key, codec::Packed::of(data))
+    }
+
+    /// [`BlobLog::append`] of data packed already.
+    pub fn append_packed(&self, key: &[u8], data: codec::Packed) -> io::Result<BlobRef> {
+        let data = data.into_stored();
         let key_len = u16::try_from(key.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "blob key too long"))?;
         let len = u32::try_from(data.len())

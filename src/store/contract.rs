@@ -86,7 +86,7 @@ fn a_committed_ticket_is_found_by_ref_and_message_id(subject: &dyn Subject, labe
     let store = subject.open(label);
     let mut txn = store.txn();
     txn.put_ticket(&ticket("NL-000001"));
-    txn.put_message(&MessageRecord {
+    txn.put_message(MessageRecord {
         ticket: "NL-000001".into(),
         seq: 1,
         message_id: "m1@acme.example".into(),
@@ -126,6 +126,43 @@ fn a_committed_ticket_is_found_by_ref_and_message_id(subject: &dyn Subject, labe
         "{name}"
     );
     assert_eq!(store.tickets().expect("list").len(), 1, "{name}");
+    // A long text (on sled, kept in the blob log beside the record) reads back whole, after
+    // the short one, in order.
+    let long: String = (0..200)
+        .map(|i| {
+            format!(
+                "{i:03} Trace {} ms via ae{}.cr{}.ams{} ",
+                i * 13 % 101,
+                i % 7,
+                i % 3,
+                i % 5
+            )
+        })
+        .collect();
+    let mut txn = store.txn();
+    txn.put_message(MessageRecord {
+        seq: 2,
+        message_id: "m2@acme.example".into(),
+        text: long.clone(),
+        new_text: Some("Trace attached.".into()),
+        ..store.messages("NL-000001").expect("msgs").remove(0)
+    });
+    txn.commit().expect("commit");
+    store.flush().expect("flush");
+    let texts: Vec<(String, Option<String>)> = store
+        .messages("NL-000001")
+        .expect("msgs")
+        .into_iter()
+        .map(|m| (m.text, m.new_text))
+        .collect();
+    assert_eq!(
+        texts,
+        vec![
+            ("hello".to_string(), None),
+            (long, Some("Trace attached.".to_string()))
+        ],
+        "{name}"
+    );
 }
 
 fn an_uncommitted_txn_leaves_no_trace(subject: &dyn Subject, label: &str) {

@@ -31,10 +31,12 @@ mod shelves;
 mod tickets;
 
 pub use broadcasts::{NoticeRecord, Subject};
+pub use codec::Packed;
 pub use outbox::{RecipientRecord, ToSend};
 pub use round_trips::MailLookups;
 pub use schema::SCHEMA_VERSION;
 pub use shelves::{QuarantineEntry, Shelf};
+pub use tickets::pack_texts;
 pub use tickets::MessageIndex;
 
 use blobs::{BlobLog, BlobRef};
@@ -493,8 +495,8 @@ pub struct Txn<'a> {
     outbox_markers: HashMap<u64, Option<String>>,
     /// A read this transaction needed failed: committing it would leave the store inconsistent.
     failed_read: Option<StoreError>,
-    /// Raw mails to append to the raw-mail log at commit: (Message-ID, bytes).
-    raw: Vec<(String, Vec<u8>)>,
+    /// Raw mails to append to the raw-mail log at commit: (Message-ID, packed bytes).
+    raw: Vec<(String, codec::Packed)>,
 }
 
 impl Txn<'_> {
@@ -569,7 +571,7 @@ impl Txn<'_> {
             for (message_id, raw) in std::mem::take(&mut self.raw) {
                 let key = keys::raw(&message_id);
                 let r = log
-                    .append(key.as_bytes(), &raw)
+                    .append_packed(key.as_bytes(), raw)
                     .map_err(|e| self.store.blob_error(e))?;
                 self.batch.put(keys::raw_ref(&message_id), r.encode());
                 self.batch

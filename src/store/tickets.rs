@@ -2,7 +2,8 @@
 //! mail as it arrived, the SLA timer queue, and each sender's recent mail (the flood breaker).
 
 use super::blobs::BlobRef;
-use super::{decode_json, keys, Store, StoreError, Txn};
+use super::codec::{self, Packed};
+use super::{decode_json, keys, unpacked, Store, StoreError, Txn};
 use crate::core::service::message::{Direction, MessageRecord};
 use crate::core::service::ticket::Ticket;
 use chrono::{DateTime, Utc};
@@ -66,7 +67,11 @@ impl Store {
     }
 
     pub fn messages(&self, reference: &str) -> Result<Vec<MessageRecord>, StoreError> {
-        self.scan_json(&keys::messages(reference))
+        self.engine
+            .scan_prefix(keys::messages(reference).as_bytes(), usize::MAX)?
+            .into_iter()
+            .map(|(k, v)| decode_message(&String::from_utf8_lossy(&k), &v))
+            .collect()
     }
 
     pub fn message_index(&self, message_id: &str) -> Result<Option<MessageIndex>, StoreError> {
@@ -90,7 +95,11 @@ impl Store {
                     .map_err(|e| self.blob_error(e));
             }
         }
-        self.engine.get(keys::raw(message_id).as_bytes())
+        let key = keys::raw(message_id);
+        self.engine
+            .get(key.as_bytes())?
+            .map(|v| unpacked(&key, v))
+            .transpose()
     }
 
     /// Tickets whose timer (next SLA notice) is due at `now`, earliest first.
@@ -133,13 +142,105 @@ impl Store {
     }
 }
 
+/// A message record as [`Txn::put_message`] stores it: `\0MSG`, the length of its head (4
+/// bytes, big-endian), the head (the record without its texts, as JSON, packed) and its texts
+/// ([`pack_texts`]: `text` and `new_text` in one packed value, so that the new text, most often
+/// the text again with other line ends, costs next to nothing). The texts are packed apart so
+/// that ingest can pack them ahead, on its preparing thread. A record stored before is JSON
+/// (packed or not), read as it was.
+const MESSAGE: &[u8; 4] = b"\0MSG";
+
+/// A message's `text` and `new_text` as one packed value: whether there is a new text (1 byte),
+/// the text's length (4 bytes, big-endian), the text, the new text.
+pub fn pack_texts(text: &str, new_text: Option<&str>) -> Packed {
+    let mut plain = Vec::with_capacity(5 + text.len() + new_text.map_or(0, str::len));
+    plain.push(u8::from(new_text.is_some()));
+    plain.extend_from_slice(&(text.len() as u32).to_be_bytes());
+    plain.extend_from_slice(text.as_bytes());
+    plain.extend_from_slice(new_text.unwrap_or_default().as_bytes());
+    Packed::of(&plain)
+}
+
+/// [`pack_texts`]'s value, unpacked, as the two texts.
+fn unpack_texts(plain: &[u8]) -> Result<(String, Option<String>), String> {
+    let (&flag, rest) = plain.split_first().ok_or("a message's texts cut short")?;
+    let (len, rest) = rest
+        .split_first_chunk::<4>()
+        .ok_or("a message's texts cut short")?;
+    let len = u32::from_be_bytes(*len) as usize;
+    if len > rest.len() {
+        return Err(format!("a message's text claims {len} bytes"));
+    }
+    let (text, new_text) = rest.split_at(len);
+    let utf8 = |b: &[u8]| {
+        String::from_utf8(b.to_vec()).map_err(|e| format!("a message's text is not UTF-8: {e}"))
+    };
+    Ok((
+        utf8(text)?,
+        (flag == 1).then(|| utf8(new_text)).transpose()?,
+    ))
+}
+
+/// A message record's stored value, of its packed head and its stored texts.
+fn message_value(head: &[u8], text: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(8 + head.len() + text.len());
+    value.extend_from_slice(MESSAGE);
+    value.extend_from_slice(&(head.len() as u32).to_be_bytes());
+    value.extend_from_slice(head);
+    value.extend_from_slice(text);
+    value
+}
+
+/// A message record as stored, read back.
+fn decode_message(key: &str, value: &[u8]) -> Result<MessageRecord, StoreError> {
+    let corrupt = |message: String| StoreError::Corrupt {
+        key: key.to_string(),
+        message,
+    };
+    let Some(rest) = value.strip_prefix(MESSAGE) else {
+        return decode_json(key, value);
+    };
+    let (len, rest) = rest
+        .split_first_chunk::<4>()
+        .ok_or_else(|| corrupt("a message record cut short".into()))?;
+    let len = u32::from_be_bytes(*len) as usize;
+    if len > rest.len() {
+        return Err(corrupt(format!(
+            "a message record's head claims {len} bytes"
+        )));
+    }
+    let (head, text) = rest.split_at(len);
+    let mut record: MessageRecord = decode_json(key, head)?;
+    let plain = codec::unpack(text).map_err(corrupt)?;
+    (record.text, record.new_text) = unpack_texts(&plain).map_err(corrupt)?;
+    Ok(record)
+}
+
 impl Txn<'_> {
     pub fn put_ticket(&mut self, t: &Ticket) {
         self.put_json(keys::ticket(&t.reference), t);
     }
 
-    pub fn put_message(&mut self, m: &MessageRecord) {
-        self.put_json(keys::message(&m.ticket, m.seq), m);
+    pub fn put_message(&mut self, m: MessageRecord) {
+        self.put_message_packed(m, None);
+    }
+
+    /// [`Txn::put_message`] with the record's texts packed ahead by [`pack_texts`] (`None`:
+    /// packed now).
+    pub fn put_message_packed(&mut self, mut m: MessageRecord, texts: Option<Packed>) {
+        let text = match texts {
+            Some(packed) => packed,
+            None => pack_texts(&m.text, m.new_text.as_deref()),
+        };
+        m.text = String::new();
+        m.new_text = None;
+        let head = codec::pack_owned(serde_json::to_vec(&m).expect(
+            "a message record is a plain struct of strings, numbers and lists: it serialises",
+        ));
+        self.batch.put(
+            keys::message(&m.ticket, m.seq),
+            message_value(&head, &text.into_stored()),
+        );
         self.put_json(
             keys::message_index(&m.message_id),
             &MessageIndex {
@@ -168,9 +269,14 @@ impl Txn<'_> {
     /// Keeps a mail's raw bytes: in the raw-mail log when the store has one (appended at
     /// commit, before the engine's batch), else inline.
     pub fn put_raw(&mut self, message_id: &str, raw: &[u8]) {
+        self.put_raw_packed(message_id, Packed::of(raw));
+    }
+
+    /// [`Txn::put_raw`] of a mail packed ahead.
+    pub fn put_raw_packed(&mut self, message_id: &str, raw: Packed) {
         match self.store.blobs {
-            Some(_) => self.raw.push((message_id.to_string(), raw.to_vec())),
-            None => self.batch.put(keys::raw(message_id), raw.to_vec()),
+            Some(_) => self.raw.push((message_id.to_string(), raw)),
+            None => self.batch.put(keys::raw(message_id), raw.into_stored()),
         }
     }
 
@@ -185,5 +291,38 @@ impl Txn<'_> {
 
     pub fn put_sender_history(&mut self, desk: &str, email: &str, times: &[DateTime<Utc>]) {
         self.put_json(keys::sender(desk, email), &times);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_cut_or_lying_message_record_is_an_error_not_a_panic() {
+        let head = br#"{"ticket":"NL-1","seq":1,"message_id":"m1@acme.example","direction":"in","kind":"customer","from":{"email":"jane@acme.example"},"to":[],"date":"2026-11-23T09:00:00Z","subject":"down","text":"","attachments":[],"desk":"nl"}"#;
+        let texts = pack_texts("The link is down.", None).into_stored();
+        let whole = message_value(head, &texts);
+        let record = decode_message("m/NL-1/00000001", &whole).expect("whole");
+        assert_eq!(record.text, "The link is down.");
+        for cut in [5, 8, 10, whole.len() - 1] {
+            assert!(
+                decode_message("m/NL-1/00000001", &whole[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut lying = whole.clone();
+        lying[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(decode_message("m/NL-1/00000001", &lying).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn a_message_s_two_texts_read_back_as_they_were(text in ".{0,300}", new_text in proptest::option::of(".{0,300}")) {
+            let stored = pack_texts(&text, new_text.as_deref()).into_stored();
+            let plain = codec::unpack(&stored).expect("unpack");
+            prop_assert_eq!(unpack_texts(&plain).expect("texts"), (text, new_text));
+        }
     }
 }
