@@ -11,7 +11,11 @@ use crate::core::service::outbox::OutboxState;
 /// `Store::check_schema` the step from the previous one.
 ///
 /// 2: the outbox queue marker `oq/<id>` became the time-ordered `oq/<due ms>/<id>`.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: values may be packed with zstd (`\0ZS1`, `codec.rs`) and message records split into head
+/// and texts (`\0MSG`, `tickets.rs`). Nothing is rewritten: the step is there so that a deskgate
+/// that cannot read them refuses the store at open, by its version, rather than failing on
+/// the first such record.
+pub const SCHEMA_VERSION: u32 = 3;
 
 impl Store {
     /// Writes the version into a new store, migrates an older one, refuses any other. `path`
@@ -26,6 +30,7 @@ impl Store {
             }
             Some(v) if v == SCHEMA_VERSION.to_string().as_bytes() => Ok(()),
             Some(v) if v == b"1" => self.migrate_from_v1(),
+            Some(v) if v == b"2" => self.migrate_from_v2(),
             Some(v) => Err(StoreError::Schema {
                 path: path.to_string(),
                 found: String::from_utf8_lossy(&v).into_owned(),
@@ -34,9 +39,19 @@ impl Store {
         }
     }
 
-    /// Schema 1 → 2: every `oq/<id>` marker becomes `oq/<due ms>/<id>` (or goes, when its entry
-    /// is no longer queued), and the version changes, in one atomic batch made durable before
-    /// the store is used.
+    /// Schema 2 → 3: the version only (every value of schema 2 reads as it was).
+    fn migrate_from_v2(&self) -> Result<(), StoreError> {
+        let mut b = Batch::default();
+        b.put(keys::SCHEMA, SCHEMA_VERSION.to_string());
+        self.engine.apply(b)?;
+        self.engine.flush()?;
+        tracing::info!("store migrated from schema 2 to 3 (zstd-packed values)");
+        Ok(())
+    }
+
+    /// Schema 1 → 3 (by way of 2: nothing else changes): every `oq/<id>` marker becomes
+    /// `oq/<due ms>/<id>` (or goes, when its entry is no longer queued), and the version
+    /// changes, in one atomic batch made durable before the store is used.
     fn migrate_from_v1(&self) -> Result<(), StoreError> {
         let mut b = Batch::default();
         let mut moved = 0usize;
@@ -57,7 +72,7 @@ impl Store {
         self.engine.flush()?;
         tracing::info!(
             queued = moved,
-            "store migrated from schema 1 to 2 (time-ordered outbox queue)"
+            "store migrated from schema 1 to 3 (time-ordered outbox queue, zstd-packed values)"
         );
         Ok(())
     }
@@ -70,6 +85,35 @@ mod tests {
     use crate::store::contract::{ids, outbox_entry, queue_markers};
     use crate::store::engine::{Engine, SledEngine};
     use chrono::{DateTime, Utc};
+
+    #[test]
+    fn a_schema_2_store_with_lz4_values_opens_as_schema_3_and_reads_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store");
+        let note = "Remote hands booked for rack 0412, AM11. ".repeat(20);
+        {
+            // What the stop before wrote: schema 2, a record packed with LZ4.
+            let engine = SledEngine::open(&path).expect("open");
+            let json = serde_json::to_vec(&note).expect("json");
+            let mut packed = b"\0LZ4".to_vec();
+            packed.extend_from_slice(&(json.len() as u32).to_be_bytes());
+            packed.extend_from_slice(&lz4_flex::block::compress(&json));
+            let mut b = Batch::default();
+            b.put(keys::SCHEMA, &b"2"[..]);
+            b.put(keys::meta("handover_note"), packed);
+            engine.apply(b).expect("apply");
+            engine.flush().expect("flush");
+        }
+        let store = Store::open(&path).expect("open migrates");
+        assert_eq!(
+            store.engine.get(keys::SCHEMA).expect("get").as_deref(),
+            Some(&b"3"[..])
+        );
+        assert_eq!(
+            store.meta::<String>("handover_note").expect("meta"),
+            Some(note)
+        );
+    }
 
     #[test]
     fn a_schema_1_store_gets_a_time_ordered_outbox_queue_at_open() {

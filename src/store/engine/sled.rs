@@ -17,7 +17,7 @@ pub struct SledEngine {
 
 impl SledEngine {
     pub fn open(path: &Path) -> Result<SledEngine, StoreError> {
-        let db = ::sled::Config::new()
+        let config = ::sled::Config::new()
             .path(path)
             // sled's page cache (its default is 1 GB). 32 MB: with a million tickets stored the
             // process peaked at 280 MB (48 MB: 272-315 MB in five runs, 96 MB: 355-387) and
@@ -25,15 +25,33 @@ impl SledEngine {
             // ~150 MB there, whatever the cache (BENCHMARKS.md). sled overshoots this figure, so
             // it is not RSS.
             .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(Some(1000))
-            .open()
-            .map_err(|e| StoreError::Open {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
-        Ok(SledEngine { db })
+            .flush_every_ms(Some(1000));
+        // A store closed a moment ago in this process (a restart, a reopen) may still be locked
+        // by the closing instance's background thread: wait for it, briefly.
+        let started = std::time::Instant::now();
+        loop {
+            match config.open() {
+                Ok(db) => return Ok(SledEngine { db }),
+                // sled says so only in its message (an `ErrorKind::Other` error).
+                Err(::sled::Error::Io(e))
+                    if e.to_string().starts_with("could not acquire lock")
+                        && started.elapsed() < LOCK_WAIT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => {
+                    return Err(StoreError::Open {
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    })
+                }
+            }
+        }
     }
 }
+
+/// How long an open waits for a store's lock that a closing instance still holds.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A sled failure as the store reports it. None is worth retrying: sled's I/O errors and
 /// corruption do not go away by waiting, and the rest are bugs.
