@@ -325,10 +325,7 @@ impl Ingestor {
                 && self.ctx.store.raw(&parsed.message_id)?.is_none()
             {
                 tracing::warn!(ticket = %idx.ticket, "raw mail lost in a crash kept again");
-                match packed.raw.take() {
-                    Some(raw) => txn.put_raw_packed(&parsed.message_id, raw),
-                    None => txn.put_raw(&parsed.message_id, &mail.raw),
-                }
+                txn.put_raw_packed(&parsed.message_id, packed.raw_or(&mail.raw));
             }
             return Ok(Outcome::Duplicate { ticket: idx.ticket });
         }
@@ -488,10 +485,10 @@ impl Ingestor {
         ticket.push_thread_id(&parsed.message_id, incoming.now);
         if incoming.oversized.is_none() {
             // An oversized mail's bytes are in quarantine already; one copy is enough.
-            match incoming.packed.raw.take() {
-                Some(raw) => txn.put_raw_packed(&parsed.message_id, raw),
-                None => txn.put_raw(&parsed.message_id, &incoming.mail.raw),
-            }
+            txn.put_raw_packed(
+                &parsed.message_id,
+                incoming.packed.raw_or(&incoming.mail.raw),
+            );
         }
         // The texts packed ahead are those of the parsed text; an engineer's answer keeps less.
         let new_text = prepare::stored_new_text(&text, &incoming.notice_text).map(str::to_string);

@@ -43,6 +43,13 @@ pub(super) struct PackedAhead {
     pub texts: Cell<Option<Packed>>,
 }
 
+impl PackedAhead {
+    /// The raw mail packed ahead, or `raw` packed now (taken: a second call packs again).
+    pub fn raw_or(&self, raw: &[u8]) -> Packed {
+        self.raw.take().unwrap_or_else(|| Packed::of(raw))
+    }
+}
+
 /// The new text a message record keeps beside `text`: the notice text, unless it is the text
 /// itself or empty.
 pub(super) fn stored_new_text<'a>(text: &str, notice_text: &'a str) -> Option<&'a str> {

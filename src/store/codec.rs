@@ -114,11 +114,6 @@ impl Packed {
     pub fn into_stored(self) -> Vec<u8> {
         self.0
     }
-
-    /// How many bytes they take stored.
-    pub fn stored_len(&self) -> usize {
-        self.0.len()
-    }
 }
 
 /// [`pack`] of a value the caller owns: the same bytes, not a copy, when kept as they are.

@@ -253,8 +253,9 @@ impl Txn<'_> {
         };
         self.put_json(keys::outbox(e.id), e);
         if let Some(b) = bytes {
+            // Packed from the borrowed bytes: copied only when kept as they are.
             self.batch
-                .put(keys::outbox_bytes(e.id), codec::pack_owned(b.to_vec()));
+                .put(keys::outbox_bytes(e.id), codec::pack(b).into_owned());
             // A bounce names the mail it reports by Message-ID: find the entry from it.
             self.batch.put(
                 keys::outbox_by_message_id(&e.message_id),
