@@ -443,7 +443,9 @@ struct DueEntries {
     /// Claimed and read with their bytes, waiting for a place in the window.
     ready: VecDeque<Due>,
     /// When `ready` was claimed: an entry that waited half its claim time is claimed again
-    /// before it is sent (a slow server), so no claim runs out while its mail is going out.
+    /// before it is sent (a slow server), so no claim runs out while its mail is going out; so
+    /// is one whose claim may have been taken over since this process's life lease ran out
+    /// (`Store::claims_hold`: a hang, or the database out of reach).
     claimed_at: std::time::Instant,
     last: Option<OutboxEntry>,
     exhausted: bool,
@@ -466,7 +468,8 @@ impl DueEntries {
     async fn next(&mut self, store: &Store) -> Result<Option<Due>, StoreError> {
         loop {
             if let Some(due) = self.ready.pop_front() {
-                let stale = self.claimed_at.elapsed() > store.claim_time() / 2;
+                let stale =
+                    self.claimed_at.elapsed() > store.claim_time() / 2 || !store.claims_hold();
                 if !(store.is_shared() && stale) {
                     return Ok(Some(due));
                 }

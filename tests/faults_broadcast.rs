@@ -1,5 +1,6 @@
-//! A maintenance announcement to 10,000 recipients survives two SIGKILLs of the daemon: one
-//! while it queues the notices, one while it delivers them. Every recipient gets the notice
+//! A maintenance announcement to 10,000 recipients survives two SIGKILLs of the daemon, one
+//! while it queues the notices, one while it delivers them, and a clean stop (SIGTERM) while
+//! it queues them (it stops after the batch in hand). Every recipient gets the notice
 //! exactly once; a repeat is only ever the same mail again, for a transaction in flight at a
 //! kill. (The broadcasts' behaviour is in `e2e_broadcast.rs`; this is its fault drill, like
 //! `faults.rs` for ingest.)
@@ -116,6 +117,38 @@ fn ten_thousand_recipients_get_a_notice_once_through_two_sigkills() {
         record["done"].is_null() && queued > 0 && queued < RECIPIENTS,
         "the kill interrupted the queueing: {record:#}"
     );
+
+    // Restarted, and stopped cleanly (SIGTERM) as it takes the queueing up again: it stops
+    // after the batch in hand, the rest left to the next start, rather than queueing thousands
+    // first.
+    let daemon = g.gate.spawn(&["run"]);
+    daemon.wait_until(
+        "the interrupted notice taken up again",
+        Duration::from_secs(60),
+        || {
+            daemon
+                .log()
+                .contains("finishing a notice a restart interrupted")
+        },
+    );
+    let asked = Instant::now();
+    let log = daemon.stop();
+    let stopping = asked.elapsed();
+    assert!(
+        log.contains("notice interrupted by the daemon's stop"),
+        "the stop ended the queueing: {}",
+        log.lines()
+            .filter(|l| l.contains("notice") || l.contains("stop"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let record = only_notice(&g, "MNT-1");
+    let queued_at_stop = record["queued"].as_u64().unwrap_or(0) as usize;
+    assert!(
+        record["done"].is_null() && queued_at_stop < RECIPIENTS,
+        "the notice is left for the next start: {record:#}"
+    );
+    eprintln!("SIGTERM while queueing: stopped after {stopping:.2?}, {queued_at_stop} queued");
 
     // Restarted: it finishes the queueing (the recipients without an entry only) and delivers;
     // SIGKILL again when about half the notices are in the sink.

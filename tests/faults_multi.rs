@@ -58,7 +58,10 @@ fn gate(url: &str, dovecot: &Dovecot, sink: &SmtpSink, accounts: &str, status: u
         .store_url(url)
         .set("status", "listen", format!("127.0.0.1:{status}"))
         .set("store", "lease_secs", LEASE_SECS as i64)
-        .set("store", "claim_secs", 15)
+        // Claims of 10 minutes, longer than the drill: the entries a killed or hung daemon had
+        // claimed are sent by the other once its life lease has run out (a lease time), or the
+        // drill times out.
+        .set("store", "claim_secs", 600)
         .set("smtp", "timeout_secs", 10)
         .smtp_port(sink.port())
         .general("timezone", "Europe/Amsterdam")

@@ -295,6 +295,72 @@ fn each_outbox_entry_is_claimed_by_one_process_until_its_claim_runs_out_or_is_re
 }
 
 #[test]
+fn a_dead_processes_claims_are_free_once_its_life_lease_runs_out_not_its_claim_time() {
+    let pg = Postgres::start();
+    let url = pg.create_db("lives");
+    // Leases of 3 s, claims of 10 minutes: only the life lease can free a claim in this test.
+    let (a, b) = (open(&url), open(&url));
+    for s in [&a, &b] {
+        s.set_lease_times(Duration::from_secs(3), Duration::from_secs(600));
+    }
+    let claimed = |store: &Store, ids: &[u64]| store.claim_outbox(ids).expect("claim");
+    assert_eq!(claimed(&a, &[1, 2, 3]), [1, 2, 3]);
+    assert!(a.claims_hold());
+    assert_eq!(claimed(&b, &[1, 2, 3, 4]), [4], "a lives: its claims hold");
+
+    // a dies (nothing renews its life lease): b claims a's entries a lease time later.
+    let died = Instant::now();
+    until_expired(&pg, "lives", &a.life_lease());
+    assert!(!a.claims_hold(), "a's own clock says its claims lapsed");
+    assert_eq!(claimed(&b, &[1, 2, 3]), [1, 2, 3]);
+    assert!(
+        died.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        died.elapsed()
+    );
+
+    // It was a hang, not a death: a claims again (which renews its life) and gets nothing b
+    // took, only what is free.
+    assert_eq!(claimed(&a, &[1, 2, 3, 5]), [5]);
+    assert!(a.claims_hold());
+    assert_eq!(
+        claimed(&b, &[5]),
+        Vec::<u64>::new(),
+        "a lives again: its claim holds"
+    );
+
+    // A process that stops lets its life go: its claims are free at once.
+    a.release_lease(&a.life_lease()).expect("release");
+    assert_eq!(claimed(&b, &[5]), [5]);
+    assert!(!a.claims_hold());
+    assert_eq!(
+        claimed(&a, &[6]),
+        Vec::<u64>::new(),
+        "a stopping process claims nothing"
+    );
+
+    // Ended lives with no claim left are forgotten by the next process to claim; a life that
+    // ran out with claims still running stays (b's, once its lease runs out too).
+    let lives = |holder: &str| {
+        pg.sql(
+            "lives",
+            &format!("SELECT count(*) FROM deskgate_lease WHERE name = 'life:{holder}'"),
+        )
+    };
+    assert_eq!(lives(a.holder()), "1");
+    until_expired(&pg, "lives", &b.life_lease());
+    let c = open(&url);
+    assert_eq!(claimed(&c, &[7]), [7]);
+    assert_eq!(lives(a.holder()), "0", "a ended without claims: forgotten");
+    assert_eq!(
+        lives(b.holder()),
+        "1",
+        "b's claims still run: its life is kept"
+    );
+    assert_eq!(lives(c.holder()), "1");
+}
+
+#[test]
 fn two_processes_never_get_the_same_ticket_number() {
     let pg = Postgres::start();
     let (a, b) = two_processes(&pg, "seq", 30);

@@ -34,6 +34,7 @@ use crate::outgoing::{self, Composed};
 use crate::store::{leases, NoticeRecord, StoreError, Subject};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Recipients queued per transaction (and flush).
@@ -67,6 +68,9 @@ impl std::ops::AddAssign for BroadcastReport {
 pub struct Broadcaster {
     ctx: Arc<Context>,
     memory: Mutex<PassMemory>,
+    /// Set when the daemon stops: a pass in hand ends after the batch it is queuing (see
+    /// [`Broadcaster::stop`]).
+    stopping: AtomicBool,
 }
 
 /// What broadcast passes remember between them (in memory, under the broadcast lock): for
@@ -177,6 +181,7 @@ impl Broadcaster {
         Broadcaster {
             ctx,
             memory: Mutex::default(),
+            stopping: AtomicBool::new(false),
         }
     }
 
@@ -205,14 +210,25 @@ impl Broadcaster {
                 ..PassMemory::default()
             };
         }
-        run_due(&self.ctx, &mut memory, now)
+        let go_on = || !self.stopping.load(Ordering::Relaxed);
+        run_due(&self.ctx, &mut memory, now, &go_on)
+    }
+
+    /// Ends the pass in hand after the batch it is queuing, and every later pass before it
+    /// begins: the daemon is stopping. A notice left half-way is finished at the next start,
+    /// for the recipients it has not reached (as after a crash, without one), so a campaign of
+    /// many thousands does not hold up a SIGTERM.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
     }
 }
 
+/// One pass; `go_on` is asked before each batch of recipients (false: the daemon is stopping).
 fn run_due(
     ctx: &Context,
     memory: &mut PassMemory,
     now: DateTime<Utc>,
+    go_on: &dyn Fn() -> bool,
 ) -> Result<BroadcastReport, StoreError> {
     let mut report = BroadcastReport::default();
     let Some(desk) = ctx.config.broadcast_desk().cloned() else {
@@ -238,17 +254,17 @@ fn run_due(
                 key,
             };
             let work = Work::Maintenance { m: &m, notice };
-            report += carry_out(ctx, &desk, &work, r.clone(), now)?;
+            report += carry_out(ctx, &desk, &work, r.clone(), now, go_on)?;
         }
         let sent: Vec<NoticeKey> = records.iter().filter_map(|r| r.key.parse().ok()).collect();
         for notice in m.notices_due(&schedule, &sent, now) {
             let work = Work::Maintenance { m: &m, notice };
             let record = work.record(now);
-            report += carry_out(ctx, &desk, &work, record, now)?;
+            report += carry_out(ctx, &desk, &work, record, now, go_on)?;
         }
         // Only an update or a reloaded accounts file can bring accounts into scope.
         if !memory.scope_checked(&m, &ctx.directory()) {
-            report += announce_to_newcomers(ctx, &desk, &m, now)?;
+            report += announce_to_newcomers(ctx, &desk, &m, now, go_on)?;
             memory.mark_scope_checked(&m);
         }
     }
@@ -260,14 +276,14 @@ fn run_due(
                 continue;
             };
             let work = Work::Incident { i: &i, key };
-            report += carry_out(ctx, &desk, &work, r.clone(), now)?;
+            report += carry_out(ctx, &desk, &work, r.clone(), now, go_on)?;
         }
         let sent: Vec<IncidentNoticeKey> =
             records.iter().filter_map(|r| r.key.parse().ok()).collect();
         for n in i.notices_due(&sent) {
             let work = Work::Incident { i: &i, key: n.key };
             let record = work.record(now);
-            report += carry_out(ctx, &desk, &work, record, now)?;
+            report += carry_out(ctx, &desk, &work, record, now, go_on)?;
         }
     }
     Ok(report)
@@ -282,6 +298,7 @@ fn announce_to_newcomers(
     desk: &Desk,
     m: &Maintenance,
     now: DateTime<Utc>,
+    go_on: &dyn Fn() -> bool,
 ) -> Result<BroadcastReport, StoreError> {
     let mut report = BroadcastReport::default();
     if !m.status().is_planned() {
@@ -334,7 +351,7 @@ fn announce_to_newcomers(
             "scope grew: announcing to the accounts now in scope"
         );
         let record = work.record(now);
-        report += carry_out(ctx, desk, &work, record, now)?;
+        report += carry_out(ctx, desk, &work, record, now, go_on)?;
     }
     Ok(report)
 }
@@ -378,13 +395,14 @@ fn told_of_occurrence(
 
 /// Queues `work` for every recipient of its audience who has no entry for it yet (and, for an
 /// announcement, whom no other announcement of the occurrence reached), in flushed batches,
-/// then marks the notice done.
+/// then marks the notice done. Ends before a batch, the notice not done, when `go_on` says so.
 fn carry_out(
     ctx: &Context,
     desk: &Desk,
     work: &Work<'_>,
     mut record: NoticeRecord,
     now: DateTime<Utc>,
+    go_on: &dyn Fn() -> bool,
 ) -> Result<BroadcastReport, StoreError> {
     let store = &ctx.store;
     let directory = ctx.directory();
@@ -417,6 +435,17 @@ fn carry_out(
     let mut carried = (audience.len() - todo.len()) as u64;
     ctx.metrics.broadcast_progress(&key, carried, total, None);
     for chunk in todo.chunks(BATCH) {
+        if !go_on() {
+            // Left as a crash would leave it, every batch so far durable: the next start
+            // finishes it for the recipients without a key.
+            tracing::info!(
+                queued = record.queued,
+                held = record.held,
+                audience = audience.len(),
+                "notice interrupted by the daemon's stop; the next start finishes it"
+            );
+            return Ok(report);
+        }
         // Rendering and composing take most of the time: done before taking the writer lock,
         // so the delivery task can record its outcomes (and keep sending) meanwhile.
         let mut made = Vec::with_capacity(chunk.len());
@@ -694,12 +723,8 @@ roles = ["maintenance"]
         assert_eq!(v["broadcast"]["queued"], 4, "{v}");
     }
 
-    #[test]
-    fn a_broadcast_interrupted_half_way_is_finished_for_the_missing_recipients_only() {
-        let i = ctx(CONFIG);
-        let now = at("2026-11-23T12:00:00Z");
-        // The maintenance is stored, and a pass began its announcement but got only as far as
-        // one recipient before the process died.
+    /// MNT-9 at AM11 in a week, as scheduled at `now`, and stored without a pass.
+    fn mnt9_stored(i: &Broadcaster, now: DateTime<Utc>) -> Maintenance {
         use crate::core::broadcasts::maintenance::{
             Impact, NewMaintenance, Schedule, Status, Window,
         };
@@ -715,6 +740,77 @@ roles = ["maintenance"]
             schedule: Schedule::Once(window),
         };
         let m = Maintenance::new(spec, now).expect("maintenance");
+        let mut txn = i.ctx().store.txn();
+        txn.put_maintenance(&m);
+        txn.commit().expect("commit");
+        m
+    }
+
+    #[test]
+    fn a_stop_ends_the_pass_between_batches_and_the_next_start_finishes_the_notice() {
+        // 126 accounts at AM11 with four contacts each: 504 recipients, a batch and 4 more.
+        let mut accounts = String::new();
+        for a in 0..126 {
+            accounts.push_str(&format!(
+                "[[account]]\nid = \"c{a:03}\"\nname = \"Customer {a}\"\nlanguage = \"en\"\n\
+                 timezone = \"Europe/Amsterdam\"\nsites = [\"AM11\"]\n"
+            ));
+            for c in 0..4 {
+                accounts.push_str(&format!(
+                    "[[account.contact]]\naddress = \"noc{c}@c{a:03}.example\"\nname = \"NOC\"\n\
+                     roles = [\"maintenance\"]\n"
+                ));
+            }
+        }
+        let i = ctx(CONFIG);
+        i.ctx().set_directory(
+            crate::accounts_file::parse(&accounts, Path::new("accounts.toml")).expect("accounts"),
+        );
+        let now = at("2026-11-23T12:00:00Z");
+        mnt9_stored(&i, now);
+        let notice = |i: &Broadcaster| {
+            let n = i
+                .ctx()
+                .store
+                .notices(Subject::Maintenance, "MNT-9")
+                .expect("notices");
+            assert_eq!(n.len(), 1, "one announcement, begun once");
+            n[0].clone()
+        };
+
+        // The daemon is told to stop while the first batch is being queued.
+        let asked = std::cell::Cell::new(0);
+        let go_on = || {
+            asked.set(asked.get() + 1);
+            asked.get() == 1
+        };
+        let report = run_due(i.ctx(), &mut PassMemory::default(), now, &go_on).expect("pass");
+        assert_eq!(report.queued, BATCH, "the batch in hand is queued whole");
+        assert_eq!(outbox(&i).len(), BATCH);
+        assert_eq!(notice(&i).done, None, "the notice is not done");
+        // A stopping broadcaster begins no further batch.
+        i.stop();
+        let later = now + chrono::Duration::minutes(1);
+        assert_eq!(i.run_due(later).expect("pass").queued, 0);
+        assert_eq!(outbox(&i).len(), BATCH);
+
+        // The next start finishes the notice for the four it had not reached, nobody twice.
+        let restarted = Broadcaster::new(i.ctx.clone());
+        assert_eq!(restarted.run_due(later).expect("pass").queued, 4);
+        let to: std::collections::BTreeSet<String> =
+            outbox(&i).into_iter().map(|(_, to)| to).collect();
+        assert_eq!((to.len(), outbox(&i).len()), (504, 504));
+        assert!(notice(&i).done.is_some());
+        assert_eq!(notice(&i).queued, 504);
+    }
+
+    #[test]
+    fn a_broadcast_interrupted_half_way_is_finished_for_the_missing_recipients_only() {
+        let i = ctx(CONFIG);
+        let now = at("2026-11-23T12:00:00Z");
+        // The maintenance is stored, and a pass began its announcement but got only as far as
+        // one recipient before the process died.
+        let m = mnt9_stored(&i, now);
         let notice = m
             .notices_due(
                 &i.ctx().config.broadcast.schedule().expect("schedule"),
@@ -726,7 +822,6 @@ roles = ["maintenance"]
         let mut record = work.record(now);
         record.queued = 1;
         let mut txn = i.ctx().store.txn();
-        txn.put_maintenance(&m);
         txn.put_notice(&record);
         txn.put_notice_recipient(
             Subject::Maintenance,

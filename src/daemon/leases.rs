@@ -1,5 +1,6 @@
 //! The leases a daemon keeps on a shared store (PostgreSQL with several daemons): one per desk
-//! it runs, the timers and the broadcasts.
+//! it runs, the timers, the broadcasts, and its own life lease (its outbox claims hold while
+//! it runs).
 //!
 //! One task takes or renews every lease each third of its time (`[store] lease_secs`), so a
 //! daemon that dies or hangs is taken over within a lease time plus a third. A daemon that
@@ -18,11 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
-/// The leases this daemon wants: its desks', the timers' and the broadcasts'.
-pub(super) fn wanted(desks: &[crate::config::Desk]) -> Vec<String> {
+/// The leases this daemon wants: its desks', the timers' and the broadcasts', and its own life
+/// lease (its outbox claims hold while it runs).
+pub(super) fn wanted(store: &Store, desks: &[crate::config::Desk]) -> Vec<String> {
     let mut names: Vec<String> = desks.iter().map(|d| leases::desk(&d.name)).collect();
     names.push(leases::TIMERS.into());
     names.push(leases::BROADCAST.into());
+    names.push(store.life_lease());
     names
 }
 

@@ -390,7 +390,10 @@ pub async fn run_once(
     report.delivery_secs = started.elapsed().as_secs_f64();
     parts.store().flush()?;
     // What this pass took, daemons may take at once.
-    leases::release(parts.store(), &leases::wanted(&parts.config().desks));
+    leases::release(
+        parts.store(),
+        &leases::wanted(parts.store(), &parts.config().desks),
+    );
     if problems.is_empty() {
         Ok(report)
     } else {
@@ -436,7 +439,7 @@ pub async fn run(
 
     // The leases are renewed until the workers are done (they may still commit under them
     // while they finish), so the keeper has a stop signal of its own.
-    let lease_names = leases::wanted(&parts.config().desks);
+    let lease_names = leases::wanted(parts.store(), &parts.config().desks);
     let (keeper_stop, keeper_stop_rx) = watch::channel(false);
     let keeper = tokio::spawn(leases::keep(
         parts.store().clone(),
@@ -516,6 +519,8 @@ pub async fn run(
     notifier.stopping();
     tracing::info!("shutting down: finishing the work in hand");
     let _ = stop_tx.send(true);
+    // A broadcast pass runs on a blocking thread, out of reach of the stop signal's receivers.
+    parts.broadcaster.stop();
     let finished = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
         while tasks.join_next().await.is_some() {}
     })

@@ -20,6 +20,7 @@ use super::engine::Engine;
 use super::engine::Fence;
 use super::{Store, StoreError, Txn};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,14 @@ pub const WRITER: &str = "writer";
 /// The lease of a desk's mailbox (fetching, and moving its checkpoint).
 pub fn desk(name: &str) -> String {
     format!("desk:{name}")
+}
+
+/// The lease of one process's life (named by its holder, so nobody else ever takes it): held
+/// from its first outbox claim, renewed by the daemon with its other leases, let go when it
+/// stops. A claim is honoured only while its holder's life lease runs, so the entries a killed
+/// daemon had claimed are sent by another within a lease time, not a claim time.
+pub fn life(holder: &str) -> String {
+    format!("life:{holder}")
 }
 
 /// How long a lease runs without renewal, and a claim on an outbox entry, unless configured
@@ -55,6 +64,8 @@ pub(super) struct Leases {
     given_up: Mutex<HashMap<String, Option<Instant>>>,
     /// The writer lease, kept between write locks (see [`Store::lock_writers`]).
     writer: WriterLease,
+    /// Ended processes' life leases were forgotten (once per process, at its first claim).
+    lives_forgotten: AtomicBool,
 }
 
 /// How long this process keeps the writer lease once taken, through as many write locks as it
@@ -131,6 +142,7 @@ impl Default for Leases {
             held: Mutex::default(),
             given_up: Mutex::default(),
             writer: WriterLease::default(),
+            lives_forgotten: AtomicBool::new(false),
         }
     }
 }
@@ -251,11 +263,35 @@ impl Store {
         self.lease_epoch(name).is_some()
     }
 
+    /// This process's life lease ([`life`]).
+    pub fn life_lease(&self) -> String {
+        life(&self.leases.holder)
+    }
+
     /// Claims outbox entries before their SMTP transactions, in one round trip: those no
     /// other process holds a claim on (in ascending order). Committed before it returns. On a
-    /// store of one process, every one.
+    /// store of one process, every one. This process's life lease is taken or renewed first
+    /// when a third of its time has passed: the claims hold while it runs
+    /// ([`Store::claims_hold`]). Without it (let go: the process is stopping), nothing is
+    /// claimed.
     pub fn claim_outbox(&self, ids: &[u64]) -> Result<Vec<u64>, StoreError> {
-        let claim = locked(&self.leases.ttl).1;
+        if !self.is_shared() {
+            return Ok(ids.to_vec());
+        }
+        let (lease, claim) = *locked(&self.leases.ttl);
+        let name = self.life_lease();
+        let fresh = locked(&self.leases.held)
+            .get(&name)
+            .is_some_and(|h| h.epoch.is_some() && Instant::now() + lease * 2 / 3 < h.until);
+        if !fresh && !self.take_lease(&name)? {
+            tracing::warn!(lease = %name, "no life lease (stopping): nothing claimed");
+            return Ok(Vec::new());
+        }
+        if !self.leases.lives_forgotten.swap(true, Ordering::Relaxed) {
+            if let Err(e) = self.engine.forget_ended_lives() {
+                tracing::debug!(error = %e, "ended processes' life leases not forgotten");
+            }
+        }
         // Ascending, once each: two processes claiming overlapping sets lock the rows in the
         // same order, so neither waits for the other in a cycle.
         let mut ids = ids.to_vec();
@@ -267,6 +303,14 @@ impl Store {
     /// How long a claim runs ([`Store::claim_outbox`]).
     pub fn claim_time(&self) -> std::time::Duration {
         locked(&self.leases.ttl).1
+    }
+
+    /// Whether this process's claims still hold by its own clock: its life lease has not run
+    /// out. Checked before each SMTP transaction; when false, the entry is claimed again first
+    /// (which renews the life lease), and is sent only if no other process took it meanwhile.
+    /// Always true on a store of one process.
+    pub fn claims_hold(&self) -> bool {
+        !self.is_shared() || self.lease_epoch(&self.life_lease()).is_some()
     }
 
     /// Gives up this process's claims on these entries (their outcomes are durable).

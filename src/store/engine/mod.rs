@@ -110,8 +110,10 @@ pub trait Engine: Send + Sync {
     }
 
     /// Claims outbox entries `ids` (ascending, distinct) for `holder` until `ttl` from now: the
-    /// ids claimed, without those another holder's claim still runs on. Committed before it
-    /// returns, so no other process sends these entries meanwhile.
+    /// ids claimed, without those another holder's claim still runs on. A claim runs until its
+    /// time is out, or until its holder's life lease ([`super::leases::life`]) has run out or
+    /// was let go: a process that died leaves nothing claimed for longer than a lease time.
+    /// Committed before it returns, so no other process sends these entries meanwhile.
     fn claim(
         &self,
         ids: &[u64],
@@ -130,6 +132,12 @@ pub trait Engine: Send + Sync {
 
     /// Gives up `holder`'s claims on these entries.
     fn release_claims(&self, _ids: &[u64], _holder: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Forgets the life leases ([`super::leases::life`]) of processes that ended (run out or let
+    /// go) and hold no running claim: one row per process that ever ran would pile up.
+    fn forget_ended_lives(&self) -> Result<(), StoreError> {
         Ok(())
     }
 

@@ -158,6 +158,7 @@ struct Statements {
     want_lease: Statement,
     claim: Statement,
     release_claims: Statement,
+    forget_ended_lives: Statement,
     next_seq: Statement,
     get_many: Statement,
 }
@@ -457,11 +458,20 @@ fn prepare(client: Client, mut driver: Driver) -> Result<Conn, tokio_postgres::E
                  FROM unnest($1::bigint[]) AS id ORDER BY id \
                  ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until \
                  WHERE c.holder = EXCLUDED.holder OR c.until < now() \
+                 OR EXISTS (SELECT 1 FROM deskgate_lease l \
+                 WHERE l.name = 'life:' || c.holder AND l.expires_at < now()) \
                  RETURNING id",
             )
             .await?;
         let release_claims = client
             .prepare("DELETE FROM deskgate_claim WHERE holder = $2 AND id = ANY($1::bigint[])")
+            .await?;
+        let forget_ended_lives = client
+            .prepare(
+                "DELETE FROM deskgate_lease l WHERE l.name LIKE 'life:%' AND l.expires_at < now() \
+                 AND NOT EXISTS (SELECT 1 FROM deskgate_claim c \
+                 WHERE 'life:' || c.holder = l.name AND c.until >= now())",
+            )
             .await?;
         // A counter is 8 bytes big-endian, as the store writes it in a transaction. Answers
         // the last value reserved.
@@ -487,6 +497,7 @@ fn prepare(client: Client, mut driver: Driver) -> Result<Conn, tokio_postgres::E
             want_lease,
             claim,
             release_claims,
+            forget_ended_lives,
             next_seq,
             get_many,
         })
@@ -848,6 +859,13 @@ impl Engine for PostgresEngine {
         let ids: Vec<i64> = ids.iter().map(|&id| as_epoch(id)).collect();
         self.with_conn(|c| {
             c.block_on(c.client.execute(&c.st.release_claims, &[&ids, &holder]))
+                .map(drop)
+        })
+    }
+
+    fn forget_ended_lives(&self) -> Result<(), StoreError> {
+        self.with_conn(|c| {
+            c.block_on(c.client.execute(&c.st.forget_ended_lives, &[]))
                 .map(drop)
         })
     }
