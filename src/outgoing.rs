@@ -327,8 +327,11 @@ pub struct StaffNotice<'a> {
     /// What happened, as the notice's headline ("New ticket", "SLA breached: …").
     pub label: &'a str,
     pub to: Vec<Address>,
-    /// Whose mail caused it: never told of their own mail.
+    /// Whose mail caused it: not told of their own mail, unless `tell_author`.
     pub author: &'a Address,
+    /// The author is told too: the mail only claims to be theirs (a staff address without
+    /// proof), so whoever really has the address learns that it changed nothing.
+    pub tell_author: bool,
     pub text: &'a str,
     /// The whole mail, when `text` is only its new part: shown below it.
     pub full_text: Option<&'a str>,
@@ -375,7 +378,8 @@ pub fn notify(
     let author = notice.author;
     let mut to: Vec<Address> = Vec::new();
     for r in &notice.to {
-        if r.email != author.email && !to.iter().any(|t| t.email == r.email) {
+        let own = r.email.eq_ignore_ascii_case(&author.email) && !notice.tell_author;
+        if !own && !to.iter().any(|t| t.email.eq_ignore_ascii_case(&r.email)) {
             to.push(r.clone());
         }
     }

@@ -142,6 +142,7 @@ impl Timers {
                     label: &label_text,
                     to: recipients,
                     author: &deskgate,
+                    tell_author: false,
                     text: &text,
                     full_text: None,
                     answering: None,

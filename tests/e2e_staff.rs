@@ -130,7 +130,8 @@ fn an_engineer_works_a_ticket_entirely_by_mail() {
     ];
     let mut last = notice_id.clone();
     for (i, q) in quotes.iter().enumerate() {
-        let reply = format!("#take\nAnswer {i}: we are checking the optics.\n\n{q}\n> Our cross-connect XC-1 is down since 09:40.\n> SECRET-QUOTE\n");
+        // Signed as Outlook's signature block signs it: the template signs with her name too.
+        let reply = format!("#take\nAnswer {i}: we are checking the optics.\n\nBest regards,\nAlice Martin\nNetwork Support | Provider\n\n{q}\n> Our cross-connect XC-1 is down since 09:40.\n> SECRET-QUOTE\n");
         let sent = d.staff("alice", &last, &reply);
         let to_customer: Vec<&Captured> = sent
             .iter()
@@ -151,6 +152,12 @@ fn an_engineer_works_a_ticket_entirely_by_mail() {
         assert!(
             !text.contains("SECRET-QUOTE") && !text.contains("#take"),
             "no quote, no command: {text}"
+        );
+        assert!(
+            text.contains("Best regards,")
+                && text.matches("Alice Martin").count() == 1
+                && !text.contains("Network Support | Provider"),
+            "her closing, then her name once, in the template's signature: {text}"
         );
         let from = m.header("From").unwrap_or_default();
         assert!(
@@ -349,6 +356,41 @@ fn an_engineer_works_a_ticket_entirely_by_mail() {
         "{}",
         body(told[0])
     );
+    // So is the engineer whose address it claims: if it was her (a client or relay that
+    // leaves no proof), she learns that her mail changed nothing and reached nobody.
+    let claimed: Vec<_> = sent
+        .iter()
+        .filter(|m| to(m).contains(&"alice@provider.example".to_string()))
+        .collect();
+    assert_eq!(claimed.len(), 1, "the claimed engineer is told once");
+    assert!(body(claimed[0]).contains("Unverified mail from a staff address"));
+
+    // The owner's own address without proof: he is told, not left believing the customer got
+    // his answer.
+    let before = d.ticket();
+    let sent = d.deliver(
+        "bob@provider.example",
+        "",
+        "Re: [NL-000001] Cross-connect down",
+        "The link is back up; closing.\n#status closed",
+    );
+    assert!(
+        sent.iter()
+            .all(|m| !to(m).contains(&"jane@acme.example".to_string())),
+        "nothing relayed to the customer"
+    );
+    assert_eq!(d.ticket()["status"], before["status"], "no command ran");
+    let told: Vec<_> = sent
+        .iter()
+        .filter(|m| to(m) == vec!["bob@provider.example"])
+        .collect();
+    assert_eq!(
+        told.len(),
+        1,
+        "the owner is told of a mail in his name: {:?}",
+        sent.iter().map(to).collect::<Vec<_>>()
+    );
+    assert!(body(told[0]).contains("The link is back up"));
     // Internal notes are never in what the customer received.
     for m in d
         .rig

@@ -10,7 +10,7 @@ use super::{Incoming, Ingestor, Outcome};
 use crate::config::Staff;
 use crate::core::address::Address;
 use crate::core::mail::commands::{self, CommandError};
-use crate::core::mail::text::new_text_from;
+use crate::core::mail::text::{self, new_text_from};
 use crate::core::mail::threading::Decision;
 use crate::core::service::message::MessageKind;
 use crate::core::service::ticket::Ticket;
@@ -138,6 +138,7 @@ impl Ingestor {
                         label,
                         to,
                         author: &author,
+                        tell_author: false,
                         text: &new_text,
                         full_text: None,
                         answering: Some(&parsed.message_id),
@@ -235,7 +236,12 @@ impl Ingestor {
             parsed.text.clone(),
             None,
         );
-        let to = self.ctx.owner_or_team(&ticket, desk);
+        // The owner (or team), and the staff member whose address the mail claims: if it was
+        // theirs (a client or relay that leaves no proof), they learn their mail did nothing.
+        let mut to = self.ctx.owner_or_team(&ticket, desk);
+        if let Some(claimed) = self.ctx.config.staff_by_address(&parsed.from.email) {
+            to.push(Address::new(Some(&claimed.name), &claimed.address));
+        }
         let text = format!("{note}.\n\n{}", parsed.text.trim_end());
         self.notify(
             txn,
@@ -245,6 +251,7 @@ impl Ingestor {
                 label: "Unverified mail from a staff address",
                 to,
                 author: &parsed.from,
+                tell_author: true,
                 text: &text,
                 full_text: None,
                 answering: Some(&parsed.message_id),
@@ -291,7 +298,8 @@ impl Ingestor {
             staff: context::StaffName {
                 name: member.name.clone(),
             },
-            text: text.trim_end().to_string(),
+            // The template signs with the engineer's name: theirs at the end would stand twice.
+            text: text::without_own_signature(text, &member.name).to_string(),
         });
         let draft = Draft {
             kind: "reply",

@@ -55,7 +55,8 @@
 //!
 //! The rules live in one file each, in the order a line meets them: [`line`] (what a rule looks
 //! at), [`quotes`], [`attribution`], [`history`] (the pass that finds where history starts),
-//! [`footer`], [`signature`], and [`answers`] (the quotes that stay with their answer).
+//! [`footer`], [`signature`], and [`answers`] (the quotes that stay with their answer). When the
+//! writer is known, [`own_signature`] also takes their own name block off the end.
 
 mod answers;
 mod attribution;
@@ -64,6 +65,9 @@ mod history;
 mod line;
 mod quotes;
 mod signature;
+mod own_signature;
+
+pub use own_signature::without_own_signature;
 
 use crate::core::mail::InboundMail;
 use line::is_blank;
