@@ -3,6 +3,13 @@
 //! Words that mean "it is down" in the desk languages propose P1; words that mean "degraded" or
 //! "urgent" propose P2. The proposal starts the SLA clock at once (the clock starts at creation,
 //! whatever the channel) and tier 1 confirms or changes it with `#priority`.
+//!
+//! A word counts unless the few words before it in its clause deny it ("no outage expected",
+//! "not urgent", "pas urgent", "geen storing", "kein Ausfall", "isn't down"), plan it ("planned
+//! outage", "coupure programmée" is read the other way round and counts), or make "down" an
+//! action someone takes ("power down the server", "shut down", "scale down"): a P1 proposed
+//! from a request for planned work starts a 15-minute clock that is breached before anyone
+//! reads the ticket.
 
 use crate::core::service::ticket::Priority;
 use aho_corasick::AhoCorasick;
@@ -73,17 +80,82 @@ const P2_WORDS: &[&str] = &[
     "dringend",
 ];
 
+/// Words that deny what follows them in the same clause.
+const NEGATIONS: &[&str] = &[
+    "no", "not", "non", "never", "without", "pas", "sans", "aucun", "aucune", "jamais", "niet",
+    "geen", "zonder", "nooit", "nicht", "kein", "keine", "keinen", "ohne", "sin", "ningún",
+    "ninguna", "nunca", "não", "nao", "sem", "nenhum", "nenhuma", "senza", "nessun", "nessuna",
+    "nessuno",
+];
+
+/// Words that make an outage one that is planned, not one that is happening.
+const PLANNED: &[&str] = &[
+    "planned",
+    "scheduled",
+    "maintenance",
+    "planifiée",
+    "planifié",
+    "prévue",
+    "prévu",
+    "gepland",
+    "geplande",
+    "geplante",
+    "programada",
+    "programado",
+    "planeada",
+    "planeado",
+    "prevista",
+    "previsto",
+    "programmata",
+    "programmato",
+    "pianificata",
+    "pianificato",
+];
+
+/// Verbs that make "down" an action someone takes, not a failure.
+const ACTIONS_DOWN: &[&str] = &[
+    "power", "powered", "powering", "shut", "shutting", "scale", "scaled", "scaling", "wind",
+    "turn", "turned", "step", "slow", "slowed", "narrow", "write", "count",
+];
+
+/// How many words before a word are looked at for a negation or a plan.
+const LOOK_BEFORE: usize = 3;
+
+/// True when the word at `haystack[start..end]` counts: a whole word, not denied, planned or
+/// made an action by the words before it in its clause.
+fn counts(haystack: &str, start: usize, end: usize) -> bool {
+    if !is_whole_word(haystack, start, end) {
+        return false;
+    }
+    let clause_start = haystack[..start]
+        .rfind(['.', '!', '?', ';', ':', ',', '\n'])
+        .map_or(0, |i| i + 1);
+    let before: Vec<&str> = haystack[clause_start..start]
+        .split_whitespace()
+        .rev()
+        .take(LOOK_BEFORE)
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '’'))
+        .collect();
+    let denied = before
+        .iter()
+        .any(|w| NEGATIONS.contains(w) || w.ends_with("n't") || w.ends_with("n’t"));
+    let planned = before.iter().any(|w| PLANNED.contains(w));
+    let action =
+        &haystack[start..end] == "down" && before.first().is_some_and(|w| ACTIONS_DOWN.contains(w));
+    !(denied || planned || action)
+}
+
 /// The priority the words of `subject` and `text` suggest, if any. Only the first 4 KB of the
 /// text are read: the customer's point is at the top, and quoted history further down must not
 /// raise the priority of a follow-up question.
 pub fn propose(subject: &str, text: &str) -> Option<Priority> {
     let head: String = text.chars().take(4096).collect();
-    let haystack = format!(" {} {} ", subject.to_lowercase(), head.to_lowercase());
+    let haystack = format!(" {} \n {} ", subject.to_lowercase(), head.to_lowercase());
     // One pass over the text for every word of both lists (an Aho-Corasick automaton), instead
     // of one search per word: this runs on every new ticket.
     let mut p2 = false;
     for m in WORDS.find_overlapping_iter(&haystack) {
-        if !is_whole_word(&haystack, m.start(), m.end()) {
+        if !counts(&haystack, m.start(), m.end()) {
             continue;
         }
         if m.pattern().as_usize() < P1_WORDS.len() {
@@ -143,14 +215,56 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_denied_planned_or_wanted_word_proposes_nothing() {
+        // The walkthrough's two requests, and their kin in the desk languages.
+        let cases = [
+            ("Config change", "Not urgent, any time today.", None),
+            (
+                "Remote hands",
+                "Please power down server r12-u07 at 14:00. No outage expected.",
+                None,
+            ),
+            ("", "Pas urgent : merci de vérifier le câblage.", None),
+            ("", "Geen storing, alleen een vraag over de factuur.", None),
+            ("", "Kein Ausfall, nur eine Frage.", None),
+            ("", "The link isn't down, only slow.", None),
+            (
+                "Planned outage next week",
+                "Will our backup link stay up?",
+                None,
+            ),
+            ("", "Shut down port 3 and scale down the VMs please.", None),
+            // What still counts: a clause of its own, or nothing in front.
+            ("", "No, the link is down again.", Some(Priority::P1)),
+            ("", "Not sure why, but AM11 is down.", Some(Priority::P1)),
+            (
+                "Urgent",
+                "No outage, but packet loss of 5 %.",
+                Some(Priority::P2),
+            ),
+            (
+                "",
+                "The server is not reachable since 09:40.",
+                Some(Priority::P1),
+            ),
+            ("", "Nicht erreichbar seit 9 Uhr.", Some(Priority::P1)),
+            // The subject is a clause of its own.
+            ("No idea what happened", "Link down in AM11", Some(Priority::P1)),
+        ];
+        for (subject, text, want) in cases {
+            assert_eq!(propose(subject, text), want, "{subject:?} / {text:?}");
+        }
+    }
+
     /// The words of a list, searched one by one at every position: the plain reading of the rule
     /// that the automaton implements in one pass.
     fn model(subject: &str, text: &str) -> Option<Priority> {
         let head: String = text.chars().take(4096).collect();
-        let hay = format!(" {} {} ", subject.to_lowercase(), head.to_lowercase());
+        let hay = format!(" {} \n {} ", subject.to_lowercase(), head.to_lowercase());
         let has = |w: &&str| {
             hay.match_indices(*w)
-                .any(|(i, _)| is_whole_word(&hay, i, i + w.len()))
+                .any(|(i, _)| counts(&hay, i, i + w.len()))
         };
         if P1_WORDS.iter().any(has) {
             Some(Priority::P1)
