@@ -221,8 +221,46 @@ fn a_customer_mail_becomes_a_ticket_and_replies_from_any_client_join_it() {
         "{subject}"
     );
 
+    // Senders the accounts file does not know, writing to the English desk: one in French (an
+    // Outlook mail whose Content-Language is its editor's, en-US: the text decides), one in
+    // a few words with Content-Language pt-PT (the header decides).
+    let unknown = [
+        (
+            "François Lévêque <f.leveque@atelier.example>",
+            "Lien 10G en panne",
+            "Content-Language: en-US\r\n",
+            "Bonjour,\nNotre lien 10G vers AM11 est en panne depuis 9h40. Pouvez-vous vérifier ?\nMerci, cordialement",
+            "Demande reçue",
+        ),
+        (
+            "Rui <rui@loja.example>",
+            "Fatura",
+            "Content-Language: pt-PT\r\n",
+            "Segue em anexo.",
+            "Pedido recebido",
+        ),
+    ];
+    for (i, (from, subject, headers, body, ack)) in unknown.iter().enumerate() {
+        let raw = TextMail::new(from, subject, &format!("lang{i}@sender.example"))
+            .headers(headers)
+            .body(body)
+            .bytes();
+        dovecot.append("nl", PASSWORD, "INBOX", &raw);
+        dg.pass(&sink);
+        let address = from
+            .split_once('<')
+            .map_or(*from, |(_, a)| a.trim_end_matches('>'));
+        let all = sink.wait_for(3 + i, TIMEOUT);
+        let acked = all
+            .iter()
+            .find(|m| m.rcpt_to == vec![address.to_string()])
+            .expect("acknowledged");
+        let sent = decoded::subject(acked);
+        assert!(sent.contains(ack), "{from}: {sent}");
+    }
+
     let outbox = dg.outbox();
-    assert_eq!(outbox.len(), 2);
+    assert_eq!(outbox.len(), 4);
     for e in &outbox {
         assert_eq!(e["state"], "sent", "{e}");
         for field in [

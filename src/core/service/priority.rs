@@ -250,7 +250,11 @@ mod tests {
             ),
             ("", "Nicht erreichbar seit 9 Uhr.", Some(Priority::P1)),
             // The subject is a clause of its own.
-            ("No idea what happened", "Link down in AM11", Some(Priority::P1)),
+            (
+                "No idea what happened",
+                "Link down in AM11",
+                Some(Priority::P1),
+            ),
         ];
         for (subject, text, want) in cases {
             assert_eq!(propose(subject, text), want, "{subject:?} / {text:?}");
