@@ -303,6 +303,13 @@ impl Config {
                     format!("{:?} is not a mail address", d.address),
                 );
             }
+            // Unchecked, a typo here would route the desk's new tickets to the first tier-1
+            // team without a word ([`Config::team_for_tier`]).
+            if let Some(team) = &d.team {
+                if !team_names.contains(team) {
+                    bad(&key("team"), format!("no [[team]] is named {team:?}"));
+                }
+            }
             if !self.general.languages.contains(&d.language) {
                 bad(
                     &key("language"),
@@ -632,6 +639,43 @@ language = "xx"
             .into_iter()
             .filter(|p| p.contains("store"))
             .collect()
+    }
+
+    #[test]
+    fn a_desk_team_with_a_typo_is_refused_as_a_staff_team_is() {
+        let text = r#"
+[store]
+path = "x"
+[smtp]
+url = "file:///tmp/x"
+[[team]]
+name = "css-emea"
+tier = 1
+address = "css@provider.example"
+[[staff]]
+login = "alice"
+address = "alice@provider.example"
+name = "Alice"
+team = "css-emae"
+[[desk]]
+name = "nl"
+address = "nl@example.net"
+language = "en"
+team = "css-emae"
+[desk.maildir]
+path = "nl"
+"#;
+        let mut c = Config::parse(text, Path::new("cfg.toml")).expect("parses");
+        c.source = PathBuf::from("cfg.toml");
+        let all = c.validate().join("\n");
+        assert!(
+            all.contains("cfg.toml: staff[0] (alice).team: no [[team]] is named \"css-emae\""),
+            "{all}"
+        );
+        assert!(
+            all.contains("cfg.toml: desk[0] (nl).team: no [[team]] is named \"css-emae\""),
+            "{all}"
+        );
     }
 
     #[test]
