@@ -141,6 +141,16 @@ pub fn check_config(config: &Config) -> Vec<String> {
         }
     }
     for d in &config.desks {
+        // `run` refuses a missing Maildir (a typo would otherwise read as an empty mailbox);
+        // the embedded defaults' own is created by `run` and is no problem here.
+        if let Some(m) = d.maildir.as_ref().filter(|m| !m.create && !m.path.is_dir()) {
+            problems.push(format!(
+                "{}: desk {}: maildir {} does not exist",
+                config.source.display(),
+                d.name,
+                m.path.display()
+            ));
+        }
         if let Some(imap) = &d.imap {
             if let Err(e) = imap.secret().resolve() {
                 problems.push(format!(
@@ -182,4 +192,40 @@ pub fn check_config(config: &Config) -> Vec<String> {
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn check_names_a_maildir_that_does_not_exist() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("inbox-fr")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("deskgate.toml"),
+            "[store]\npath = \"store\"\n[smtp]\nurl = \"file://out\"\n\
+             [[desk]]\nname = \"nl\"\naddress = \"nl@example.net\"\nlanguage = \"en\"\n\
+             [desk.maildir]\npath = \"var/inbx-nl\"\n\
+             [[desk]]\nname = \"fr\"\naddress = \"fr@example.net\"\nlanguage = \"en\"\n\
+             [desk.maildir]\npath = \"inbox-fr\"\n",
+        )
+        .expect("write");
+        let config = Config::load(Some(&dir.path().join("deskgate.toml"))).expect("loads");
+        let problems = check_config(&config);
+        let missing = config.desks[0]
+            .maildir
+            .as_ref()
+            .map(|m| m.path.display().to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            problems,
+            [format!(
+                "{}: desk nl: maildir {missing} does not exist",
+                config.source.display()
+            )]
+        );
+        assert!(Path::new(&missing).ends_with("var/inbx-nl"));
+    }
 }

@@ -102,8 +102,13 @@ impl Config {
             None => (EMBEDDED.to_string(), PathBuf::from("<embedded defaults>")),
         };
         let mut config = Config::parse(&text, &source)?;
-        if let Some(p) = path {
-            config.resolve_paths(&config_folder(p));
+        match path {
+            Some(p) => config.resolve_paths(&config_folder(p)),
+            None => config
+                .desks
+                .iter_mut()
+                .filter_map(|d| d.maildir.as_mut())
+                .for_each(|m| m.create = true),
         }
         config.source = source;
         let problems = config.validate();
@@ -340,6 +345,17 @@ mod tests {
     fn embedded_defaults_are_valid() {
         let c = Config::load(None).expect("embedded config");
         assert_eq!(c.desks[0].ref_prefix(), "NL");
+    }
+
+    #[test]
+    fn only_the_embedded_defaults_maildir_is_created_when_missing() {
+        let embedded = Config::load(None).expect("embedded config");
+        assert!(embedded.desks[0].maildir.as_ref().is_some_and(|m| m.create));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("deskgate.toml");
+        std::fs::write(&path, EMBEDDED).expect("write");
+        let file = Config::load(Some(&path)).expect("loads");
+        assert!(file.desks[0].maildir.as_ref().is_some_and(|m| !m.create));
     }
 
     #[test]

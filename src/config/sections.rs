@@ -594,6 +594,12 @@ pub struct OAuth2Config {
 #[serde(deny_unknown_fields)]
 pub struct MaildirConfig {
     pub path: PathBuf,
+    /// Whether a missing folder is created rather than refused. Only the embedded defaults'
+    /// Maildir is: the operator wrote no path there, so a missing one cannot be a typo, and
+    /// `deskgate run` on a fresh machine waits for mail instead of failing. A path written in
+    /// a config file must exist, or a typo would be read as an empty mailbox for ever.
+    #[serde(skip)]
+    pub create: bool,
 }
 
 /// Parses `HH:MM-HH:MM` into minutes after midnight (start, end); end may be before start

@@ -23,12 +23,17 @@ pub(super) fn source_for(desk: &Desk, clock: Arc<dyn Clock>) -> Result<Source, D
             clock,
         ))));
     }
-    let path = desk
+    let (path, create) = desk
         .maildir
         .as_ref()
-        .map(|m| m.path.clone())
+        .map(|m| (m.path.clone(), m.create))
         .unwrap_or_default();
-    Ok(Source::Maildir(MaildirSource::open(
+    let open = if create {
+        MaildirSource::create
+    } else {
+        MaildirSource::open
+    };
+    Ok(Source::Maildir(open(
         &desk.name,
         path,
         Duration::from_secs(1),

@@ -13,8 +13,22 @@ pub struct MaildirSource {
 }
 
 impl MaildirSource {
-    /// Opens (and creates, when missing) a Maildir with its `new`, `cur` and `tmp` folders.
+    /// Opens an existing Maildir, adding the `new`, `cur` and `tmp` folders it lacks (a folder
+    /// made with `mkdir -p inbox/new` is a Maildir). A missing folder is refused: it is a typo
+    /// or a volume not mounted, and creating it would read as a mailbox with no mail for ever.
     pub fn open(desk: &str, root: PathBuf, poll: Duration) -> Result<MaildirSource, SourceError> {
+        if !root.is_dir() {
+            return Err(SourceError::Missing {
+                desk: desk.to_string(),
+                path: root.display().to_string(),
+            });
+        }
+        MaildirSource::create(desk, root, poll)
+    }
+
+    /// Opens a Maildir, creating it when missing: for the embedded defaults' own, whose path
+    /// nobody typed ([`crate::config::MaildirConfig::create`]).
+    pub fn create(desk: &str, root: PathBuf, poll: Duration) -> Result<MaildirSource, SourceError> {
         for sub in ["new", "cur", "tmp"] {
             let p = root.join(sub);
             std::fs::create_dir_all(&p).map_err(|e| SourceError::Io {
@@ -103,6 +117,28 @@ pub fn mail_names(dir: &std::path::Path) -> std::io::Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_maildir_that_does_not_exist_is_refused_not_created() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let typo = dir.path().join("inbx-nl");
+        let Err(e) = MaildirSource::open("nl", typo.clone(), Duration::from_secs(1)) else {
+            panic!("a missing Maildir was opened");
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("desk nl: maildir {} does not exist", typo.display())
+        );
+        assert!(!typo.exists(), "it was created");
+    }
+
+    #[test]
+    fn a_maildir_with_new_only_gets_its_cur_and_tmp() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("new")).expect("mkdir");
+        MaildirSource::open("nl", dir.path().to_path_buf(), Duration::from_secs(1)).expect("open");
+        assert!(dir.path().join("cur").is_dir() && dir.path().join("tmp").is_dir());
+    }
 
     #[test]
     fn mails_move_from_new_to_cur_when_acknowledged() {

@@ -107,6 +107,10 @@ pub enum SourceError {
     },
     #[error("{desk}: {message}")]
     Protocol { desk: String, message: String },
+    /// A Maildir named in the config is not there (a typo, a volume not mounted): refused
+    /// rather than created, which would read as an empty mailbox for ever.
+    #[error("desk {desk}: maildir {path} does not exist")]
+    Missing { desk: String, path: String },
     #[error("{desk}: {path}: {message}")]
     Io {
         desk: String,
