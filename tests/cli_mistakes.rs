@@ -58,3 +58,16 @@ fn a_maildir_path_with_a_typo_is_named_by_check_and_run_once_and_never_created()
     assert!(again.contains(&expected), "{again}");
     assert_eq!(gate.tickets().len(), 1, "desk nl still works");
 }
+
+#[test]
+fn run_once_beside_a_running_daemon_says_the_store_is_in_use_in_one_line() {
+    let gate = setup();
+    let _daemon = gate.spawn_daemon();
+    let err = fails(&gate, &["run", "--once"]);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("is in use by another deskgate") && last.contains("is the daemon running?"),
+        "{err}"
+    );
+    assert!(!err.contains("Os {"), "no Rust internals: {err}");
+}

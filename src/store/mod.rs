@@ -52,8 +52,15 @@ use std::sync::Arc;
 pub enum StoreError {
     #[error("cannot create the directory {path} for the store: {message}")]
     Directory { path: String, message: String },
-    #[error("cannot open store at {path}: {message} (is another deskgate running on it?)")]
+    #[error("cannot open store at {path}: {message}")]
     Open { path: String, message: String },
+    /// Another process holds the store's lock (sled: one process per store). Said in one line
+    /// with what to do, not with the engine's own error, which is a dump of Rust internals.
+    #[error(
+        "store {path} is in use by another deskgate (is the daemon running? stop it, or use \
+         the CLI, which talks to it)"
+    )]
+    InUse { path: String },
     #[error("store at {path} has schema version {found}, this deskgate reads version {expected}")]
     Schema {
         path: String,

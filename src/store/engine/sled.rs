@@ -34,9 +34,13 @@ impl SledEngine {
                 Ok(db) => return Ok(SledEngine { db }),
                 // sled says so only in its message (an `ErrorKind::Other` error).
                 Err(::sled::Error::Io(e))
-                    if e.to_string().starts_with("could not acquire lock")
-                        && started.elapsed() < LOCK_WAIT =>
+                    if e.to_string().starts_with("could not acquire lock") =>
                 {
+                    if started.elapsed() >= LOCK_WAIT {
+                        return Err(StoreError::InUse {
+                            path: path.display().to_string(),
+                        });
+                    }
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
                 Err(e) => {
