@@ -235,7 +235,9 @@ pub fn answer(roles: &Roles, q: &Query) -> Result<Value, String> {
             Ok(v)
         }
         Query::ShelfRetry { shelf, id } => {
-            let outcome = roles.ingestor.retry_shelved(*shelf, *id).map_err(err)?;
+            let Some(outcome) = roles.ingestor.retry_shelved(*shelf, *id).map_err(err)? else {
+                return Err(format!("no entry {id}"));
+            };
             Ok(
                 serde_json::json!({"id": id, "outcome": format!("{outcome:?}"), "ticket": outcome.ticket()}),
             )

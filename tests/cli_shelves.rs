@@ -132,3 +132,23 @@ fn machine_mail_kept_aside_can_be_listed_and_dropped() {
         "an auto-reply opens no ticket"
     );
 }
+
+#[test]
+fn retrying_an_entry_that_does_not_exist_says_no_entry_as_drop_does() {
+    let s = setup(1_000_000);
+    for shelf in ["aside", "quarantine"] {
+        let retry = s.output(&[shelf, "retry", "99"]);
+        let drop = s.output(&[shelf, "drop", "99"]);
+        let said = |o: &std::process::Output| {
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert_eq!(said(&retry), "deskgate: no entry 99", "{shelf} retry");
+        assert_eq!(said(&drop), "deskgate: no entry 99", "{shelf} drop");
+        assert_eq!(retry.status.code(), drop.status.code(), "{shelf}");
+        assert_ne!(retry.status.code(), Some(0), "{shelf}");
+    }
+}

@@ -210,16 +210,18 @@ impl Ingestor {
         Ok(Outcome::Quarantined { error })
     }
 
-    /// Processes a shelved mail again and takes it off the shelf. Its Message-ID index entry
+    /// Processes a shelved mail again and takes it off the shelf; `None` when the shelf holds
+    /// no entry `id` (an operator's typo, not a damaged store). Its Message-ID index entry
     /// (which made it a duplicate) goes first, in the same commit as the removal.
-    pub fn retry_shelved(&self, shelf: Shelf, id: u64) -> Result<Outcome, StoreError> {
-        let (Some(entry), Some(raw)) = (
-            self.ctx.store.shelved(shelf, id)?,
-            self.ctx.store.shelved_raw(shelf, id)?,
-        ) else {
+    pub fn retry_shelved(&self, shelf: Shelf, id: u64) -> Result<Option<Outcome>, StoreError> {
+        let Some(entry) = self.ctx.store.shelved(shelf, id)? else {
+            return Ok(None);
+        };
+        // An entry without its bytes is what a damaged store looks like.
+        let Some(raw) = self.ctx.store.shelved_raw(shelf, id)? else {
             return Err(StoreError::Corrupt {
                 key: format!("shelf {id}"),
-                message: "no such shelved mail".into(),
+                message: "the shelved mail's raw bytes are missing".into(),
             });
         };
         let desk = self
@@ -269,7 +271,7 @@ impl Ingestor {
         let outcome = ingestor.apply(&desk, prepared, known.as_deref())?;
         self.ctx.store.flush()?;
         tracing::info!(id, ?outcome, "shelved mail retried");
-        Ok(outcome)
+        Ok(Some(outcome))
     }
 
     fn decide_and_apply(
