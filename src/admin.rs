@@ -215,7 +215,14 @@ pub fn answer(roles: &Roles, q: &Query) -> Result<Value, String> {
                 now,
             ))
         }
-        Query::OutboxList => json(serde_json::to_value(store.outbox().map_err(err)?)),
+        Query::OutboxList => Ok(Value::Array(
+            store
+                .outbox()
+                .map_err(err)?
+                .iter()
+                .map(crate::view::outbox_entry)
+                .collect(),
+        )),
         Query::ShelfList { shelf } => json(serde_json::to_value(store.shelf(*shelf).map_err(err)?)),
         Query::ShelfShow { shelf, id } => {
             let Some(entry) = store.shelved(*shelf, *id).map_err(err)? else {

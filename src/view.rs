@@ -4,6 +4,7 @@
 //! documented in the README and changes only by adding.
 
 use crate::core::service::message::MessageRecord;
+use crate::core::service::outbox::OutboxEntry;
 use crate::core::service::sla::{Level, Target, TargetState};
 use crate::core::service::ticket::Ticket;
 use crate::support::SupportModel;
@@ -71,6 +72,27 @@ fn message(m: &MessageRecord) -> Value {
         "outbox_id": m.outbox_id,
         "classification": m.classification,
         "warnings": m.warnings,
+    })
+}
+
+/// One entry of `outbox list --json`. Written here rather than by the stored record's serde
+/// shape, which leaves out empty optional fields to keep records small: scripts get every
+/// field, `null` when it has no value (as the tickets' `owner`).
+pub fn outbox_entry(e: &OutboxEntry) -> Value {
+    json!({
+        "id": e.id,
+        "ticket": e.ticket,
+        "kind": e.kind,
+        "from": e.from,
+        "to": e.to,
+        "subject": e.subject,
+        "message_id": e.message_id,
+        "state": e.state,
+        "attempts": e.attempts,
+        "created_at": e.created_at,
+        "next_attempt_at": e.next_attempt_at,
+        "sent_at": e.sent_at,
+        "last_error": e.last_error,
     })
 }
 

@@ -6,6 +6,7 @@
 mod common;
 
 use common::{DeskConfig, Gate, GateConfig};
+use serde_json::Value;
 
 const MAIL: &str = "From: Jane <jane@acme.example>\r\nTo: servicedesk.nl@example.net\r\n\
                     Subject: Cross-connect down\r\nMessage-ID: <down@acme.example>\r\n\r\n\
@@ -57,6 +58,35 @@ fn a_maildir_path_with_a_typo_is_named_by_check_and_run_once_and_never_created()
     let again = fails(&gate, &["run", "--once"]);
     assert!(again.contains(&expected), "{again}");
     assert_eq!(gate.tickets().len(), 1, "desk nl still works");
+}
+
+#[test]
+fn outbox_json_writes_every_field_of_the_readme_null_when_empty() {
+    let gate = setup();
+    gate.deliver("1.mail", MAIL);
+    gate.run_once();
+    let outbox = gate.outbox();
+    assert!(!outbox.is_empty());
+    for e in &outbox {
+        for field in [
+            "id",
+            "ticket",
+            "kind",
+            "from",
+            "to",
+            "subject",
+            "message_id",
+            "state",
+            "attempts",
+            "created_at",
+            "next_attempt_at",
+            "sent_at",
+            "last_error",
+        ] {
+            assert!(e.get(field).is_some(), "{field} missing in {e}");
+        }
+        assert_eq!(e["last_error"], Value::Null, "{e}");
+    }
 }
 
 #[test]
