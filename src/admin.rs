@@ -186,12 +186,22 @@ pub fn answer(roles: &Roles, q: &Query) -> Result<Value, String> {
     match q {
         Query::TicketsList { now, filter } => {
             let now = at(now);
+            // A filter naming nothing there is would list nothing, which reads as "no such
+            // tickets": say so instead.
+            if let Some(desk) = &filter.desk {
+                known_desk(&ctx.config, desk)?;
+            }
+            if let Some(account) = &filter.account {
+                known_account(ctx, account)?;
+            }
+            let after = filter
+                .after
+                .as_deref()
+                .map(crate::core::mail::subject::typed_ref);
             let tickets = store
-                .tickets_page(
-                    filter.after.as_deref(),
-                    filter.limit.unwrap_or(usize::MAX),
-                    |t| filter.admits(t),
-                )
+                .tickets_page(after.as_deref(), filter.limit.unwrap_or(usize::MAX), |t| {
+                    filter.admits(t)
+                })
                 .map_err(err)?;
             json(serde_json::to_value(
                 tickets
@@ -203,10 +213,11 @@ pub fn answer(roles: &Roles, q: &Query) -> Result<Value, String> {
             ))
         }
         Query::TicketShow { reference, now } => {
-            let Some(t) = store.ticket(reference).map_err(err)? else {
+            let reference = crate::core::mail::subject::typed_ref(reference);
+            let Some(t) = store.ticket(&reference).map_err(err)? else {
                 return Err(format!("no ticket {reference}"));
             };
-            let messages = store.messages(reference).map_err(err)?;
+            let messages = store.messages(&reference).map_err(err)?;
             let now = at(now);
             Ok(crate::view::with_sla(
                 crate::view::ticket_detail(&t, &messages),
@@ -324,7 +335,7 @@ fn monthly_report(
     let zone = match account {
         Some(id) => match directory.account(id) {
             Some(a) => a.timezone.as_str(),
-            None => return Err(format!("no account {id:?} in the accounts file")),
+            None => return Err(unknown_account(ctx, id)),
         },
         None => config.general.timezone.as_str(),
     };
@@ -358,6 +369,52 @@ fn monthly_report(
         &allowances,
         directory.accounts(),
     ))
+}
+
+/// At most this many names are listed in an error about an unknown one: enough to spot a
+/// typo, short enough for one line with thousands of accounts.
+const NAMES_LISTED: usize = 20;
+
+/// Whether the config has desk `name`; the error names the desks it has.
+fn known_desk(config: &crate::config::Config, name: &str) -> Result<(), String> {
+    if config.desk(name).is_some() {
+        return Ok(());
+    }
+    let desks = listed(config.desks.iter().map(|d| d.name.as_str()));
+    Err(format!("no desk {name:?} in the config (desks: {desks})"))
+}
+
+/// Whether the accounts file has account `id`; the error names the accounts it has.
+fn known_account(ctx: &Context, id: &str) -> Result<(), String> {
+    match ctx.directory().account(id) {
+        Some(_) => Ok(()),
+        None => Err(unknown_account(ctx, id)),
+    }
+}
+
+fn unknown_account(ctx: &Context, id: &str) -> String {
+    if ctx.config.general.accounts.is_none() {
+        return format!(
+            "no account {id:?} in the accounts file (none is configured: general.accounts)"
+        );
+    }
+    let directory = ctx.directory();
+    let accounts = listed(directory.accounts().iter().map(|a| a.id.as_str()));
+    format!("no account {id:?} in the accounts file (accounts: {accounts})")
+}
+
+/// `a, b, c`, the first [`NAMES_LISTED`] of them and how many more; `none` when empty.
+fn listed<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
+    let total = names.len();
+    let shown: Vec<&str> = names.take(NAMES_LISTED).collect();
+    if shown.is_empty() {
+        return "none".into();
+    }
+    let mut text = shown.join(", ");
+    if total > shown.len() {
+        text.push_str(&format!(", and {} more", total - shown.len()));
+    }
+    text
 }
 
 /// Binds the admin socket at `path` (a stale one is replaced), readable by its owner only.

@@ -61,6 +61,38 @@ fn a_maildir_path_with_a_typo_is_named_by_check_and_run_once_and_never_created()
 }
 
 #[test]
+fn tickets_list_refuses_a_desk_or_account_it_does_not_know_and_names_the_known_ones() {
+    let gate = setup();
+    gate.deliver("1.mail", MAIL);
+    gate.run_once();
+
+    let desk = fails(&gate, &["tickets", "list", "--desk", "xx"]);
+    assert!(desk.contains("no desk \"xx\""), "{desk}");
+    assert!(desk.contains("nl"), "names the known desks: {desk}");
+    let account = fails(&gate, &["tickets", "list", "--account", "nobody"]);
+    assert!(
+        account.contains("no account \"nobody\" in the accounts file"),
+        "{account}"
+    );
+    assert!(
+        account.contains("acme"),
+        "names the known accounts: {account}"
+    );
+
+    // Known ones filter as before.
+    assert_eq!(
+        gate.list(&["tickets", "list", "--json", "--desk", "nl"])
+            .len(),
+        1
+    );
+    assert_eq!(
+        gate.list(&["tickets", "list", "--json", "--account", "acme"])
+            .len(),
+        1
+    );
+}
+
+#[test]
 fn outbox_json_writes_every_field_of_the_readme_null_when_empty() {
     let gate = setup();
     gate.deliver("1.mail", MAIL);
@@ -87,6 +119,57 @@ fn outbox_json_writes_every_field_of_the_readme_null_when_empty() {
         }
         assert_eq!(e["last_error"], Value::Null, "{e}");
     }
+}
+
+#[test]
+fn references_typed_in_lower_case_are_found() {
+    let gate = setup();
+    gate.deliver("1.mail", MAIL);
+    gate.run_once();
+    let ticket = gate.json(&["tickets", "show", "nl-000001", "--json"]);
+    assert_eq!(ticket["ref"], "NL-000001");
+    let page = gate.list(&["tickets", "list", "--json", "--after", "nl-000000"]);
+    assert_eq!(page.len(), 1, "--after in lower case");
+
+    let now = "2026-12-01T09:00:00Z";
+    let scheduled = gate.json(&[
+        "maintenance",
+        "schedule",
+        "--title",
+        "Core router upgrade AM11",
+        "--start",
+        "2026-12-10T00:00Z",
+        "--end",
+        "2026-12-10T04:00Z",
+        "--json",
+        "--now",
+        now,
+    ]);
+    let id = scheduled["id"].as_str().expect("id").to_string();
+    let shown = gate.json(&[
+        "maintenance",
+        "show",
+        &id.to_ascii_lowercase(),
+        "--json",
+        "--now",
+        now,
+    ]);
+    assert_eq!(shown["id"], id.as_str());
+
+    let opened = gate.json(&[
+        "incident",
+        "open",
+        "--title",
+        "Packet loss AM11",
+        "--message",
+        "We are looking into it.",
+        "--json",
+        "--now",
+        now,
+    ]);
+    let id = opened["id"].as_str().expect("id").to_string();
+    let shown = gate.json(&["incident", "show", &id.to_ascii_lowercase(), "--json"]);
+    assert_eq!(shown["id"], id.as_str());
 }
 
 #[test]

@@ -244,7 +244,8 @@ fn save(
     store.flush().map_err(|e| e.to_string())
 }
 
-/// The id of a new maintenance or incident: the one ops gave (unless taken), else the next
+/// The id of a new maintenance or incident: the one ops gave (unless taken, in any case, so
+/// that an id typed in any case names one), else the next
 /// `<prefix>-<n>` from the `<what>` counter (a placeholder for a dry run, which stores nothing).
 fn choose_id(
     broadcaster: &Broadcaster,
@@ -299,7 +300,7 @@ pub fn schedule_maintenance(
 ) -> Result<Value, String> {
     let schedule =
         schedule(form, broadcaster, now, None)?.ok_or("a maintenance needs a schedule")?;
-    let exists = |id: &str| broadcaster.ctx().store.maintenance(id).map(|m| m.is_some());
+    let exists = |id: &str| find_maintenance(broadcaster, id).map(|m| m.is_some());
     let id = choose_id(
         broadcaster,
         &form.id,
@@ -335,12 +336,26 @@ pub fn schedule_maintenance(
 }
 
 fn existing_maintenance(broadcaster: &Broadcaster, id: &str) -> Result<Maintenance, String> {
-    broadcaster
-        .ctx()
-        .store
-        .maintenance(id)
+    find_maintenance(broadcaster, id)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no maintenance {id}"))
+}
+
+/// The maintenance `id` names, in any case: ids are shown as they were made (`MNT-2`) and
+/// typed as people please (`mnt-2`). Ids differ in more than case ([`choose_id`]), so at most
+/// one matches. The list is read only when the exact id is not there, and maintenances are few.
+fn find_maintenance(
+    broadcaster: &Broadcaster,
+    id: &str,
+) -> Result<Option<Maintenance>, crate::store::StoreError> {
+    let store = &broadcaster.ctx().store;
+    if let Some(m) = store.maintenance(id)? {
+        return Ok(Some(m));
+    }
+    Ok(store
+        .maintenances()?
+        .into_iter()
+        .find(|m| m.id().eq_ignore_ascii_case(id)))
 }
 
 pub fn update_maintenance(
@@ -547,12 +562,24 @@ fn incident_status(s: &Option<String>) -> Result<Option<IncidentStatus>, String>
 }
 
 fn existing_incident(broadcaster: &Broadcaster, id: &str) -> Result<Incident, String> {
-    broadcaster
-        .ctx()
-        .store
-        .incident(id)
+    find_incident(broadcaster, id)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no incident {id}"))
+}
+
+/// The incident `id` names, in any case (as [`find_maintenance`]).
+fn find_incident(
+    broadcaster: &Broadcaster,
+    id: &str,
+) -> Result<Option<Incident>, crate::store::StoreError> {
+    let store = &broadcaster.ctx().store;
+    if let Some(i) = store.incident(id)? {
+        return Ok(Some(i));
+    }
+    Ok(store
+        .incidents()?
+        .into_iter()
+        .find(|i| i.id().eq_ignore_ascii_case(id)))
 }
 
 fn commit_incident(
@@ -573,7 +600,7 @@ pub fn open_incident(
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<Value, String> {
-    let exists = |id: &str| broadcaster.ctx().store.incident(id).map(|i| i.is_some());
+    let exists = |id: &str| find_incident(broadcaster, id).map(|i| i.is_some());
     let id = choose_id(broadcaster, &form.id, exists, ("incident", "INC"), dry_run)?;
     let i = Incident::new(
         NewIncident {

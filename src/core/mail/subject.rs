@@ -51,6 +51,13 @@ pub fn is_ref(s: &str) -> bool {
         && number.chars().all(|c| c.is_ascii_digit())
 }
 
+/// A reference as a person typed it (`nl-000123`, ` NL-000123 `), in the form it is stored
+/// and shown in: references are upper-case (ref prefixes must be), people type them as they
+/// please.
+pub fn typed_ref(typed: &str) -> String {
+    typed.trim().to_ascii_uppercase()
+}
+
 /// The subject for display: reply/forward prefixes (repeated, any case, `RE[2]:`, `Réf :`) and
 /// ticket tags removed, whitespace collapsed.
 pub fn normalize(subject: &str) -> String {
@@ -179,6 +186,14 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(normalize(input), want, "normalize({input:?})");
+        }
+    }
+
+    #[test]
+    fn a_reference_typed_in_any_case_is_read_as_stored() {
+        for typed in ["nl-000123", "Nl-000123", " NL-000123 "] {
+            assert_eq!(typed_ref(typed), "NL-000123");
+            assert!(is_ref(&typed_ref(typed)));
         }
     }
 
