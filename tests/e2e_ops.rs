@@ -219,7 +219,16 @@ fn check_rejects_broken_overrides_naming_each_file() {
 
 #[test]
 fn the_example_config_passes_check_from_any_folder() {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/deskgate.example.toml");
+    // Copied as an operator installs it, with its desk's Maildir made (check refuses a Maildir
+    // that does not exist); its relative paths are read from its own folder.
+    let installed = tempfile::tempdir().expect("tempdir");
+    let example = installed.path().join("deskgate.toml");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/deskgate.example.toml"),
+        &example,
+    )
+    .expect("copy the example");
+    std::fs::create_dir_all(installed.path().join("var/inbox-pt/new")).expect("the Maildir");
     let elsewhere = tempfile::tempdir().expect("tempdir");
     let out = run_with_timeout(
         std::process::Command::new(env!("CARGO_BIN_EXE_deskgate"))

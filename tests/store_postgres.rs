@@ -659,7 +659,10 @@ fn a_mail_becomes_a_ticket_and_its_acknowledgement_is_sent_on_postgresql() {
     );
     assert_eq!(refs(&["--desk", "nl", "--status", "new"]).len(), 2);
     assert!(refs(&["--status", "resolved"]).is_empty());
-    assert!(refs(&["--desk", "fr"]).is_empty());
+    let unknown = gate
+        .try_ok(&["tickets", "list", "--json", "--desk", "fr"])
+        .expect_err("a desk the config does not have is an error");
+    assert!(unknown.contains("no desk \"fr\""), "{unknown}");
 
     // In one pass: a reply by its In-Reply-To, a mail naming the ticket in its subject only,
     // a new customer, and the reply again. Each mail's look-ups are read in one round trip;

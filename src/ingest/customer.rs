@@ -4,8 +4,8 @@
 use super::{Incoming, Ingestor, Outcome};
 use crate::core::address::Address;
 use crate::core::lang::Lang;
+use crate::core::mail::subject;
 use crate::core::mail::threading::Decision;
-use crate::core::mail::{subject, InboundMail};
 use crate::core::service::accounts::Identity;
 use crate::core::service::limits::Window;
 use crate::core::service::message::MessageKind;
@@ -412,7 +412,7 @@ impl Ingestor {
                 Identity::Contact { contact, .. } => account.language_of(contact).to_string(),
                 _ => account.language.clone(),
             };
-        } else if let Some(lang) = written_in(&incoming.parsed) {
+        } else if let Some(lang) = written_in(incoming) {
             ticket.language = lang.code().to_string();
         }
         match ticket.identity {
@@ -591,9 +591,18 @@ fn verp_id(value: &str) -> Option<u64> {
 /// The language a sender the accounts file does not know writes in: the text's, when it clearly
 /// is one of the desk languages, else the one the mail declares (`Content-Language`, which
 /// Outlook sets from its editing language, so it comes second), else none (the desk's stays).
-fn written_in(parsed: &InboundMail) -> Option<Lang> {
-    crate::core::lang::detect(&parsed.text)
-        .or_else(|| parsed.header("content-language").and_then(Lang::parse))
+/// An oversized mail's text is deskgate's own note about it, not the sender's: only its
+/// header is read.
+fn written_in(incoming: &Incoming<'_>) -> Option<Lang> {
+    let parsed = &incoming.parsed;
+    let from_text = || {
+        incoming
+            .oversized
+            .is_none()
+            .then(|| crate::core::lang::detect(&parsed.text))
+            .flatten()
+    };
+    from_text().or_else(|| parsed.header("content-language").and_then(Lang::parse))
 }
 
 #[cfg(test)]
