@@ -1,8 +1,8 @@
 //! What an operator installs and reads, through the real binary: one self-contained `deskgate`
 //! (templates built in, overrides per file, paths relative to the config file, run from any
 //! folder), `templates list`/`preview`, `check` on overrides, the one-line pass summary, JSON
-//! logs, and systemd's notification protocol (READY, WATCHDOG, RELOADING, STOPPING) heard on a
-//! socket the test binds as systemd would.
+//! logs, systemd's notification protocol (READY, WATCHDOG, RELOADING, STOPPING) heard on a
+//! socket the test binds as systemd would, and output into a reader that went away (`| head`).
 
 mod common;
 
@@ -366,4 +366,103 @@ fn the_systemd_unit_waits_for_readiness_is_hardened_and_reloads_with_sighup() {
         assert!(keys.contains(&(key, value)), "{key}={value} in the unit");
     }
     assert!(keys.iter().any(|(k, _)| *k == "WatchdogSec"));
+}
+
+/// One account at AM11 with a maintenance contact.
+const AM11: &str = r#"
+[[account]]
+id = "acme"
+name = "Acme"
+language = "en"
+timezone = "Europe/Amsterdam"
+sites = ["AM11"]
+[[account.contact]]
+address = "noc@acme.example"
+name = "Acme NOC"
+roles = ["maintenance"]
+"#;
+
+/// `deskgate <args>` with its stdout a pipe whose reader has already gone (`… | true`, `…
+/// | head` done reading); its exit status and stderr.
+fn into_closed_pipe(gate: &Gate, args: &[&str]) -> (Option<i32>, String) {
+    // A connected socket pair stands in for the pipe (std::io::pipe is newer than our MSRV):
+    // once its peer is closed, a write fails with EPIPE, exactly as into a pipe nobody reads.
+    let (reader, writer) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+    drop(reader);
+    let mut child = gate
+        .cmd(args)
+        .stdout(std::os::fd::OwnedFd::from(writer))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn deskgate");
+    let deadline = Instant::now() + LIMIT;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("`deskgate {}` did not finish", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    (out.status.code(), stderr(&out))
+}
+
+/// `deskgate maintenance show MNT-2 | true` and `maintenance list | true` panicked with rc 101
+/// ("failed printing to stdout: Broken pipe") where `tickets list | true` ended quietly: every
+/// command that prints meets a reader that went away the same way, with rc 0.
+#[test]
+fn a_reader_that_went_away_ends_every_listing_quietly() {
+    let gate = GateConfig::new()
+        .desk(DeskConfig::nl())
+        .accounts(AM11)
+        .start();
+    let now = "2026-12-06T09:00:00Z";
+    gate.ok(&[
+        "maintenance",
+        "schedule",
+        "--title",
+        "Core router upgrade",
+        "--sites",
+        "AM11",
+        "--start",
+        "2026-12-21T00:00+01:00",
+        "--duration",
+        "6h",
+        "--now",
+        now,
+    ]);
+    gate.ok(&[
+        "incident",
+        "open",
+        "--title",
+        "Packet loss",
+        "--sites",
+        "AM11",
+        "--message",
+        "We are looking into it.",
+        "--now",
+        now,
+    ]);
+    first_mail(&gate);
+    gate.ok(&["run", "--once", "--now", now]);
+    let commands: [&[&str]; 9] = [
+        &["maintenance", "show", "MNT-1", "--now", now],
+        &["maintenance", "list", "--now", now],
+        &["maintenance", "list", "--json", "--now", now],
+        &["incident", "show", "INC-1"],
+        &["incident", "list"],
+        &["tickets", "list"],
+        &["outbox", "list"],
+        &["templates", "list"],
+        &["run", "--once", "--now", now],
+    ];
+    for args in commands {
+        let (code, err) = into_closed_pipe(&gate, args);
+        assert_eq!(code, Some(0), "`deskgate {}`: {err}", args.join(" "));
+        assert!(
+            !err.contains("panicked"),
+            "`deskgate {}`: {err}",
+            args.join(" ")
+        );
+    }
 }

@@ -5,6 +5,22 @@
 //! Owns: what the operator types and reads. The outermost layer: may import anything below it
 //! (the roles, `daemon::standalone`, `admin` for a running daemon); nothing imports it.
 
+/// Prints a line on stdout, standing in for std's `println!` in every command file (they are
+/// declared below it, so they see it): a reader that went away (`deskgate maintenance list |
+/// head`, `… | true`) ends the program quietly with status 0, where std's would panic ("failed
+/// printing to stdout: Broken pipe", status 101). What the command did is done by then; only
+/// the rest of its printing is dropped.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 mod broadcast;
 mod import;
 mod query;

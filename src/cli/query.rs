@@ -7,18 +7,6 @@ use crate::store::Shelf;
 use serde_json::Value;
 use std::path::PathBuf;
 
-/// Prints a line; a closed pipe (`deskgate tickets list | head`) ends the program quietly.
-macro_rules! println {
-    ($($arg:tt)*) => {{
-        use std::io::Write;
-        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(0);
-            }
-        }
-    }};
-}
-
 /// Answers a query through the daemon's admin socket, or from the store when no daemon runs.
 pub(super) async fn ask(config: Option<&PathBuf>, q: Query) -> anyhow::Result<Value> {
     let config = super::load_config(config)?;
