@@ -78,11 +78,14 @@ pub enum Query {
         dry_run: bool,
         now: Option<DateTime<Utc>>,
     },
-    /// Start, complete or cancel.
+    /// Start, complete or cancel; `force` overrides the clock's refusals (a start days early, a
+    /// completion before the window).
     MaintenanceStep {
         id: String,
         step: Step,
         dry_run: bool,
+        #[serde(default)]
+        force: bool,
         now: Option<DateTime<Utc>>,
     },
     MaintenanceList {
@@ -295,8 +298,9 @@ pub fn answer(roles: &Roles, q: &Query) -> Result<Value, String> {
             id,
             step,
             dry_run,
+            force,
             now,
-        } => ops::step_maintenance(broadcaster, id, *step, *dry_run, at(now)),
+        } => ops::step_maintenance(broadcaster, id, *step, *dry_run, *force, at(now)),
         Query::MaintenanceList { now } => ops::maintenance_list(broadcaster, at(now)),
         Query::MaintenanceShow { id, now } => ops::maintenance_show(broadcaster, id, at(now)),
         Query::IncidentOpen { form, dry_run, now } => {

@@ -792,9 +792,14 @@ async fn a_phone_sized_browser_renders_the_outage_banner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_shows_what_ops_just_opened_and_scheduled() {
     let port = common::free_port();
+    // An account at AM11: ops commands refuse a site no account lists.
     let gate = GateConfig::new()
         .set("status", "listen", format!("127.0.0.1:{port}"))
         .desk(DeskConfig::new("nl", "servicedesk.nl@example.net"))
+        .accounts(
+            "[[account]]\nid = \"acme\"\nname = \"Acme\"\nlanguage = \"en\"\n\
+             timezone = \"Europe/Amsterdam\"\nsites = [\"AM11\"]\n",
+        )
         .start();
     let daemon = gate.spawn_daemon();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
@@ -832,6 +837,33 @@ async fn the_daemon_shows_what_ops_just_opened_and_scheduled() {
         "--sites",
         "AM11",
     ]);
+    // The daemon refuses what the CLI alone would: a site no account lists, a start weeks
+    // ahead.
+    let typo = gate
+        .try_ok(&[
+            "maintenance",
+            "schedule",
+            "--title",
+            "Typo",
+            "--start",
+            &start,
+            "--duration",
+            "6h",
+            "--sites",
+            "AM1",
+        ])
+        .expect_err("an unknown site");
+    assert!(
+        typo.contains("unknown site \"AM1\" (did you mean AM11? known: AM11)"),
+        "{typo}"
+    );
+    let early = gate
+        .try_ok(&["maintenance", "start", "MNT-1"])
+        .expect_err("three days early");
+    assert!(
+        early.contains("work may be marked started from 24 h"),
+        "{early}"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&get(addr, "/status.json").await.body).expect("JSON");
     let html = get(addr, "/").await.body;

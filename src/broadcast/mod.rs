@@ -550,7 +550,7 @@ mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
-    const CONFIG: &str = r#"
+    pub(super) const CONFIG: &str = r#"
 [store]
 path = "unused"
 [smtp]
@@ -566,7 +566,7 @@ address = "servicedesk.nl@provider.example"
 language = "en"
 "#;
 
-    /// Two accounts at AM11 (one managed by a reseller), one at PA3.
+    /// Two accounts at AM11 (one managed by a reseller), one at PA3 with a cross-connect.
     const ACCOUNTS: &str = r#"
 [[account]]
 id = "acme"
@@ -609,19 +609,20 @@ name = "Paris SA"
 language = "fr"
 timezone = "Europe/Paris"
 sites = ["PA3"]
+services = ["cross-connect"]
 [[account.contact]]
 address = "noc@paris.example"
 name = "Paris NOC"
 roles = ["maintenance"]
 "#;
 
-    fn at(s: &str) -> DateTime<Utc> {
+    pub(super) fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)
             .expect("fixed instant")
             .with_timezone(&Utc)
     }
 
-    fn ctx(config: &str) -> Broadcaster {
+    pub(super) fn ctx(config: &str) -> Broadcaster {
         let config = Config::parse(config, Path::new("test.toml")).expect("config");
         let templates = Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"))
             .expect("templates");
@@ -638,7 +639,7 @@ roles = ["maintenance"]
     }
 
     /// (kind, recipient) of every outbox entry, in queue order.
-    fn outbox(i: &Broadcaster) -> Vec<(String, String)> {
+    pub(super) fn outbox(i: &Broadcaster) -> Vec<(String, String)> {
         i.ctx()
             .store
             .outbox()
@@ -648,7 +649,7 @@ roles = ["maintenance"]
             .collect()
     }
 
-    fn am11(sites: &str) -> MaintenanceForm {
+    pub(super) fn am11(sites: &str) -> MaintenanceForm {
         MaintenanceForm {
             title: Some("Core router upgrade".into()),
             sites: Some(vec![sites.into()]),

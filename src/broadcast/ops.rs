@@ -6,13 +6,22 @@
 //! returns, and its answer says how many recipients it reached. `dry_run` does all the checks
 //! and answers with the audience — who would be told, per account and language — but stores
 //! and queues nothing.
+//!
+//! Two kinds of check protect customers from a slip of the keyboard, and `force` (`--force`)
+//! overrides both for the rare real case: what the clock contradicts (the core's
+//! [`ClockObjection`]: a window already over, a start days early, a completion before the
+//! start) and sites or services no account lists (`scope::unknown_names`: a typo that would
+//! tell nobody). They run before anything is stored, a new id taken included, and the same way
+//! whether the daemon or the CLI answers.
 
 use super::BroadcastReport;
 use super::Broadcaster;
 use crate::core::broadcasts::incident::{Incident, IncidentChange, IncidentStatus, NewIncident};
 use crate::core::broadcasts::maintenance::{
-    Change, Impact, Maintenance, NewMaintenance, Recurrence, Schedule, Status, Window,
+    objection_to_schedule, Change, ClockObjection, Impact, Maintenance, NewMaintenance, Recurrence,
+    Schedule, Status, Window,
 };
+use crate::core::broadcasts::scope::unknown_names;
 use crate::core::service::accounts::{Account, Directory, Role};
 use crate::core::service::calendar::local_instant;
 use crate::store::Subject;
@@ -52,6 +61,10 @@ pub struct MaintenanceForm {
     pub confirm: bool,
     /// Update: take the occurrence starting at this instant out of a standing window.
     pub skip: Option<String>,
+    /// Override the refusals of the clock (a window already over) and of sites or services no
+    /// account lists (a new site before its accounts are added).
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// The fields of `incident open|update|resolve`.
@@ -69,6 +82,9 @@ pub struct IncidentForm {
     /// A security incident: managed accounts' own contacts are told too.
     #[serde(default)]
     pub security: bool,
+    /// Accept sites or services no account lists (a new site before its accounts are added).
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// The one-word lifecycle steps of a maintenance.
@@ -210,18 +226,6 @@ fn schedule(
     Window::new(start, end).map(|w| Some(Schedule::Once(w)))
 }
 
-/// Whether two schedules give the same windows (skipped occurrences aside).
-fn same_times(a: &Schedule, b: &Schedule) -> bool {
-    match (a, b) {
-        (Schedule::Once(x), Schedule::Once(y)) => x == y,
-        (Schedule::Recurring(x), Schedule::Recurring(y)) => {
-            (x.rule(), x.from(), x.at(), x.duration(), x.tz())
-                == (y.rule(), y.from(), y.at(), y.duration(), y.tz())
-        }
-        _ => false,
-    }
-}
-
 fn names(v: &Option<Vec<String>>) -> Vec<String> {
     v.iter()
         .flatten()
@@ -229,6 +233,31 @@ fn names(v: &Option<Vec<String>>) -> Vec<String> {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect()
+}
+
+/// What ops are told when the clock contradicts them, times in `tz`.
+fn clock_refusal(objection: &ClockObjection, tz: Tz) -> String {
+    format!("{} (--force overrides)", objection.describe(tz))
+}
+
+/// Refuses `sites` and `services` that no account in the accounts file lists: such a scope
+/// tells nobody, and is most often a typo (`AM1` for `AM11`). Every unknown name is named.
+fn check_names(
+    broadcaster: &Broadcaster,
+    sites: &[String],
+    services: &[String],
+) -> Result<(), String> {
+    let directory = broadcaster.ctx().directory();
+    let known = |of: fn(&Account) -> &Vec<String>| -> Vec<String> {
+        directory.accounts().iter().flat_map(of).cloned().collect()
+    };
+    let mut problems = unknown_names("site", sites, &known(|a| &a.sites));
+    problems.extend(unknown_names("service", services, &known(|a| &a.services)));
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}; --force overrides", problems.join("; ")))
+    }
 }
 
 /// Applies `write` to the store under the writer lock, commits and flushes.
@@ -300,6 +329,13 @@ pub fn schedule_maintenance(
 ) -> Result<Value, String> {
     let schedule =
         schedule(form, broadcaster, now, None)?.ok_or("a maintenance needs a schedule")?;
+    let (sites, services) = (names(&form.sites), names(&form.services));
+    if !form.force {
+        check_names(broadcaster, &sites, &services)?;
+        if let Some(o) = objection_to_schedule(&schedule, now) {
+            return Err(clock_refusal(&o, zone(form.tz.as_deref(), broadcaster)?));
+        }
+    }
     let exists = |id: &str| find_maintenance(broadcaster, id).map(|m| m.is_some());
     let id = choose_id(
         broadcaster,
@@ -318,8 +354,8 @@ pub fn schedule_maintenance(
             } else {
                 Status::Scheduled
             },
-            sites: names(&form.sites),
-            services: names(&form.services),
+            sites,
+            services,
             schedule,
         },
         now,
@@ -366,6 +402,9 @@ pub fn update_maintenance(
     now: DateTime<Utc>,
 ) -> Result<Value, String> {
     let mut m = existing_maintenance(broadcaster, id)?;
+    if !form.force {
+        check_names(broadcaster, &names(&form.sites), &names(&form.services))?;
+    }
     let mut changes = Vec::new();
     if let Some(t) = &form.title {
         changes.push(Change::Title(t.clone()));
@@ -382,7 +421,7 @@ pub fn update_maintenance(
     if let Some(s) = schedule(form, broadcaster, now, Some(m.schedule()))? {
         // Times restated as they are (a --tz given only to read --skip) are no change: a
         // change of times would make customers be told again.
-        if !same_times(&s, m.schedule()) {
+        if !s.same_times(m.schedule()) {
             changes.push(Change::Schedule(s));
         }
     }
@@ -393,7 +432,11 @@ pub fn update_maintenance(
     if form.confirm {
         changes.push(Change::Status(Status::Scheduled));
     }
+    let before = m.clone();
     m.update(changes, now)?;
+    if let Some(o) = m.clock_objection(&before, now).filter(|_| !form.force) {
+        return Err(clock_refusal(&o, zone(form.tz.as_deref(), broadcaster)?));
+    }
     if dry_run {
         return maintenance_view(broadcaster, &m, now);
     }
@@ -405,19 +448,26 @@ pub fn update_maintenance(
     commit_maintenance(broadcaster, &m, now)
 }
 
+/// Starts, completes or cancels a maintenance. A start more than a day before the window, or a
+/// completion before it began, is refused unless `force`: customers would be told so.
 pub fn step_maintenance(
     broadcaster: &Broadcaster,
     id: &str,
     step: Step,
     dry_run: bool,
+    force: bool,
     now: DateTime<Utc>,
 ) -> Result<Value, String> {
     let mut m = existing_maintenance(broadcaster, id)?;
+    let before = m.clone();
     match step {
         Step::Start => m.start(now),
         Step::Complete => m.complete(now),
         Step::Cancel => m.cancel(now),
     }?;
+    if let Some(o) = m.clock_objection(&before, now).filter(|_| !force) {
+        return Err(clock_refusal(&o, zone(None, broadcaster)?));
+    }
     if dry_run {
         return maintenance_view(broadcaster, &m, now);
     }
@@ -600,6 +650,9 @@ pub fn open_incident(
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<Value, String> {
+    if !form.force {
+        check_names(broadcaster, &names(&form.sites), &names(&form.services))?;
+    }
     let exists = |id: &str| find_incident(broadcaster, id).map(|i| i.is_some());
     let id = choose_id(broadcaster, &form.id, exists, ("incident", "INC"), dry_run)?;
     let i = Incident::new(
@@ -630,6 +683,9 @@ pub fn update_incident(
     now: DateTime<Utc>,
 ) -> Result<Value, String> {
     let mut i = existing_incident(broadcaster, id)?;
+    if !form.force {
+        check_names(broadcaster, &names(&form.sites), &names(&form.services))?;
+    }
     i.update(
         IncidentChange {
             message: form.message.clone().unwrap_or_default(),
@@ -716,7 +772,213 @@ fn incident_view(broadcaster: &Broadcaster, i: &Incident) -> Result<Value, Strin
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{am11, at, ctx, outbox, CONFIG};
     use super::*;
+
+    /// The error of `result`, which must be a refusal.
+    fn refused(result: Result<Value, String>) -> String {
+        match result {
+            Ok(v) => panic!("accepted: {v}"),
+            Err(e) => e,
+        }
+    }
+
+    /// `maintenance complete` on 6 December of a window starting on 21 December was accepted,
+    /// and customers were told the work was done; `start` 16 days ahead answered `[ongoing]`.
+    #[test]
+    fn start_and_complete_long_before_the_window_are_refused_dry_run_included() {
+        let i = ctx(CONFIG);
+        let scheduled = at("2026-12-06T09:00:00Z");
+        let form = MaintenanceForm {
+            start: Some("2026-12-21T00:00+01:00".into()),
+            end: Some("2026-12-21T06:00+01:00".into()),
+            ..am11("AM11")
+        };
+        schedule_maintenance(&i, &form, false, scheduled).expect("scheduled");
+        let announced = outbox(&i).len();
+        for dry_run in [true, false] {
+            let e = refused(step_maintenance(
+                &i,
+                "MNT-1",
+                Step::Complete,
+                dry_run,
+                false,
+                scheduled,
+            ));
+            assert_eq!(
+                e,
+                "MNT-1 starts 2026-12-21 00:00 +01:00; it has not started: not completed \
+                 (--force overrides)"
+            );
+            let e = refused(step_maintenance(
+                &i,
+                "MNT-1",
+                Step::Start,
+                dry_run,
+                false,
+                scheduled,
+            ));
+            assert!(
+                e.starts_with("MNT-1 starts 2026-12-21 00:00 +01:00, in 14 d 14 h; work may be"),
+                "{e}"
+            );
+        }
+        let m = existing_maintenance(&i, "MNT-1").expect("stored");
+        assert_eq!((m.status(), m.sequence()), (Status::Scheduled, 0));
+        assert_eq!(outbox(&i).len(), announced, "nobody was told anything more");
+
+        // From a day before the start, the work may be marked started; then completed.
+        let eve = at("2026-12-19T23:00:00Z");
+        let v = step_maintenance(&i, "MNT-1", Step::Start, false, false, eve).expect("started");
+        assert_eq!(v["status"], "ongoing");
+        let e = refused(step_maintenance(
+            &i,
+            "MNT-1",
+            Step::Complete,
+            false,
+            false,
+            eve,
+        ));
+        assert!(e.contains("it has not started: not completed"), "{e}");
+        let v = step_maintenance(
+            &i,
+            "MNT-1",
+            Step::Complete,
+            false,
+            false,
+            at("2026-12-21T01:00:00Z"),
+        )
+        .expect("completed");
+        assert_eq!(v["status"], "completed");
+
+        // Work really done early is recorded with --force.
+        let next = MaintenanceForm {
+            start: Some("2027-01-21T00:00+01:00".into()),
+            end: Some("2027-01-21T06:00+01:00".into()),
+            ..form
+        };
+        schedule_maintenance(&i, &next, false, scheduled).expect("scheduled");
+        let v =
+            step_maintenance(&i, "MNT-2", Step::Complete, false, true, scheduled).expect("forced");
+        assert_eq!(v["status"], "completed");
+    }
+
+    /// `maintenance schedule --start 2025-01-01T00:00+01:00 --end 2025-01-01T06:00+01:00` was
+    /// accepted.
+    #[test]
+    fn a_window_entirely_in_the_past_is_refused_dry_run_included() {
+        let i = ctx(CONFIG);
+        let now = at("2026-12-06T09:00:00Z");
+        let past = MaintenanceForm {
+            start: Some("2025-01-01T00:00+01:00".into()),
+            end: Some("2025-01-01T06:00+01:00".into()),
+            ..am11("AM11")
+        };
+        for dry_run in [true, false] {
+            assert_eq!(
+                refused(schedule_maintenance(&i, &past, dry_run, now)),
+                "the window 2025-01-01 00:00 +01:00 – 2025-01-01 06:00 +01:00 has ended: not \
+                 scheduled (--force overrides)"
+            );
+        }
+        assert!(i.ctx().store.maintenances().expect("read").is_empty());
+        assert!(outbox(&i).is_empty());
+
+        // A window under way is fine, and took the first id: the refusals used none.
+        let begun = MaintenanceForm {
+            start: Some("2026-12-06T09:00+01:00".into()),
+            end: Some("2026-12-06T12:00+01:00".into()),
+            ..am11("AM11")
+        };
+        let v = schedule_maintenance(&i, &begun, false, now).expect("scheduled");
+        assert_eq!(v["id"], "MNT-1");
+        // Moving it into the past is refused too.
+        let moved = MaintenanceForm {
+            start: Some("2026-12-05T09:00+01:00".into()),
+            end: Some("2026-12-05T12:00+01:00".into()),
+            ..MaintenanceForm::default()
+        };
+        let e = refused(update_maintenance(&i, "MNT-1", &moved, true, now));
+        assert!(
+            e.starts_with("MNT-1: the window 2026-12-05 09:00 +01:00"),
+            "{e}"
+        );
+
+        // A past window recorded after the fact, with --force.
+        let forced = MaintenanceForm {
+            force: true,
+            ..past
+        };
+        let v = schedule_maintenance(&i, &forced, false, now).expect("forced");
+        assert_eq!(v["id"], "MNT-2");
+    }
+
+    /// `maintenance schedule … --sites AM1` (for AM11) stored a maintenance that told nobody.
+    #[test]
+    fn sites_and_services_no_account_lists_are_refused_dry_run_included() {
+        let i = ctx(CONFIG);
+        let now = at("2026-11-23T12:00:00Z");
+        for dry_run in [true, false] {
+            assert_eq!(
+                refused(schedule_maintenance(&i, &am11("AM1"), dry_run, now)),
+                "unknown site \"AM1\" (did you mean AM11? known: AM11, PA3); --force overrides"
+            );
+        }
+        let typo = MaintenanceForm {
+            services: Some(vec!["cross-conect".into()]),
+            ..am11("AM11")
+        };
+        assert_eq!(
+            refused(schedule_maintenance(&i, &typo, false, now)),
+            "unknown service \"cross-conect\" (did you mean cross-connect? known: \
+             cross-connect); --force overrides"
+        );
+        assert!(i.ctx().store.maintenances().expect("read").is_empty());
+        assert!(outbox(&i).is_empty());
+
+        schedule_maintenance(&i, &am11("am11"), false, now).expect("known, in any case");
+        let widened = MaintenanceForm {
+            sites: Some(vec!["AM11,PA33".into()]),
+            ..MaintenanceForm::default()
+        };
+        let e = refused(update_maintenance(&i, "MNT-1", &widened, true, now));
+        assert!(
+            e.starts_with("unknown site \"PA33\" (did you mean PA3?"),
+            "{e}"
+        );
+
+        let incident = IncidentForm {
+            title: Some("Packet loss".into()),
+            sites: Some(vec!["AM1".into()]),
+            message: Some("We are looking into it.".into()),
+            ..IncidentForm::default()
+        };
+        for dry_run in [true, false] {
+            let e = refused(open_incident(&i, &incident, dry_run, now));
+            assert!(e.starts_with("unknown site \"AM1\""), "{e}");
+        }
+        assert!(i.ctx().store.incidents().expect("read").is_empty());
+        let known = IncidentForm {
+            sites: Some(vec!["AM11".into()]),
+            ..incident.clone()
+        };
+        open_incident(&i, &known, false, now).expect("opened");
+        let e = refused(update_incident(&i, "INC-1", &incident, false, now));
+        assert!(e.starts_with("unknown site \"AM1\""), "{e}");
+
+        // A new site before its accounts are added, with --force.
+        let new_site = MaintenanceForm {
+            force: true,
+            ..am11("LS1")
+        };
+        let v = schedule_maintenance(&i, &new_site, false, now).expect("forced");
+        assert_eq!(v["sites"], serde_json::json!(["LS1"]));
+        let forced = IncidentForm {
+            force: true,
+            ..incident
+        };
+        update_incident(&i, "INC-1", &forced, false, now).expect("forced");
+    }
 
     #[test]
     fn instants_are_read_as_ops_type_them() {

@@ -1,5 +1,9 @@
 //! `maintenance …` and `incident …`: what ops schedule and announce, through the running
 //! daemon when there is one (it owns the store and sends the notices).
+//!
+//! The refusals (a window already over, a start days early, a completion before the window, a
+//! site or service no account lists) are decided below, by the core and `broadcast::ops`; this
+//! file only carries `--force` to them and prints their answer.
 
 use super::query::{ask, print_json, s};
 use crate::admin::Query;
@@ -63,6 +67,10 @@ pub enum MaintenanceCommand {
         /// Announce it as tentative (not confirmed).
         #[arg(long)]
         tentative: bool,
+        /// Schedule it even though its window has ended, or a site or service is one no
+        /// account lists (a new site before its accounts are added).
+        #[arg(long)]
+        force: bool,
         /// Show who would be told, per account and language; store and send nothing.
         #[arg(long)]
         dry_run: bool,
@@ -91,6 +99,10 @@ pub enum MaintenanceCommand {
         from: Option<String>,
         #[arg(long)]
         tentative: bool,
+        /// Schedule it even though its rule has no occurrence left, or a site or service is
+        /// one no account lists.
+        #[arg(long)]
+        force: bool,
         #[arg(long)]
         dry_run: bool,
     },
@@ -123,6 +135,10 @@ pub enum MaintenanceCommand {
         /// Confirm a tentative maintenance.
         #[arg(long)]
         confirm: bool,
+        /// Change it even though the new times have passed, or a site or service is one no
+        /// account lists.
+        #[arg(long)]
+        force: bool,
         #[arg(long)]
         dry_run: bool,
     },
@@ -132,15 +148,22 @@ pub enum MaintenanceCommand {
         #[arg(long)]
         dry_run: bool,
     },
-    /// The work has started (one-off windows; standing windows start with the clock).
+    /// The work has started (one-off windows; standing windows start with the clock). Refused
+    /// more than 24 h before the window starts.
     Start {
         id: String,
+        /// Mark it started even more than 24 h before its window (work that really began early).
+        #[arg(long)]
+        force: bool,
         #[arg(long)]
         dry_run: bool,
     },
-    /// The work is done.
+    /// The work is done. Refused before the window starts.
     Complete {
         id: String,
+        /// Mark it completed even before its window starts (work really done early).
+        #[arg(long)]
+        force: bool,
         #[arg(long)]
         dry_run: bool,
     },
@@ -164,6 +187,9 @@ pub enum IncidentCommand {
         /// A security incident: managed accounts' own contacts are told too, not only their partner.
         #[arg(long)]
         security: bool,
+        /// Accept a site or service no account lists (a new site before its accounts are added).
+        #[arg(long)]
+        force: bool,
         #[arg(long)]
         dry_run: bool,
     },
@@ -176,6 +202,9 @@ pub enum IncidentCommand {
         message: String,
         #[arg(long)]
         status: Option<String>,
+        /// Accept a site or service no account lists.
+        #[arg(long)]
+        force: bool,
         #[arg(long)]
         dry_run: bool,
     },
@@ -218,6 +247,7 @@ pub async fn maintenance(
             duration,
             tz,
             tentative,
+            force,
             dry_run,
         } => (
             Query::MaintenanceSchedule {
@@ -228,6 +258,7 @@ pub async fn maintenance(
                     duration,
                     tz,
                     tentative,
+                    force,
                     ..form(scope)
                 },
                 dry_run,
@@ -244,6 +275,7 @@ pub async fn maintenance(
             tz,
             from,
             tentative,
+            force,
             dry_run,
         } => (
             Query::MaintenanceSchedule {
@@ -255,6 +287,7 @@ pub async fn maintenance(
                     tz,
                     from,
                     tentative,
+                    force,
                     ..form(scope)
                 },
                 dry_run,
@@ -292,6 +325,7 @@ pub async fn maintenance(
             from,
             skip,
             confirm,
+            force,
             dry_run,
         } => (
             Query::MaintenanceUpdate {
@@ -306,6 +340,7 @@ pub async fn maintenance(
                     from,
                     skip,
                     confirm,
+                    force,
                     ..form(scope)
                 },
                 dry_run,
@@ -314,11 +349,13 @@ pub async fn maintenance(
             dry_run,
         ),
         MaintenanceCommand::Cancel { id, dry_run } => {
-            (step(id, Step::Cancel, dry_run, now), dry_run)
+            (step(id, Step::Cancel, dry_run, false, now), dry_run)
         }
-        MaintenanceCommand::Start { id, dry_run } => (step(id, Step::Start, dry_run, now), dry_run),
-        MaintenanceCommand::Complete { id, dry_run } => {
-            (step(id, Step::Complete, dry_run, now), dry_run)
+        MaintenanceCommand::Start { id, force, dry_run } => {
+            (step(id, Step::Start, dry_run, force, now), dry_run)
+        }
+        MaintenanceCommand::Complete { id, force, dry_run } => {
+            (step(id, Step::Complete, dry_run, force, now), dry_run)
         }
     };
     let v = ask(config, q).await?;
@@ -357,11 +394,12 @@ pub async fn maintenance(
     Ok(0)
 }
 
-fn step(id: String, step: Step, dry_run: bool, now: Option<DateTime<Utc>>) -> Query {
+fn step(id: String, step: Step, dry_run: bool, force: bool, now: Option<DateTime<Utc>>) -> Query {
     Query::MaintenanceStep {
         id,
         step,
         dry_run,
+        force,
         now,
     }
 }
@@ -381,6 +419,7 @@ pub async fn incident(
         status,
         message: Some(message),
         security: false,
+        force: false,
     };
     let (q, dry) = match cmd {
         IncidentCommand::Open {
@@ -389,12 +428,14 @@ pub async fn incident(
             message,
             status,
             security,
+            force,
             dry_run,
         } => (
             Query::IncidentOpen {
                 form: IncidentForm {
                     id,
                     security,
+                    force,
                     ..incident_form(scope, message, status)
                 },
                 dry_run,
@@ -407,11 +448,15 @@ pub async fn incident(
             scope,
             message,
             status,
+            force,
             dry_run,
         } => (
             Query::IncidentUpdate {
                 id,
-                form: incident_form(scope, message, status),
+                form: IncidentForm {
+                    force,
+                    ..incident_form(scope, message, status)
+                },
                 dry_run,
                 now,
             },

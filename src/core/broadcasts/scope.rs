@@ -1,6 +1,7 @@
 //! What incidents share with maintenance: the [`Impact`] customers should expect, the scope of
 //! sites and services that decides who is concerned (`in_scope`, with names kept by
-//! `clean_names`), and the check on the ids that go into notice keys (`check_id`).
+//! `clean_names`, and [`unknown_names`] for names no account lists), and the check on the ids
+//! that go into notice keys (`check_id`).
 
 use std::str::FromStr;
 
@@ -100,4 +101,141 @@ pub(crate) fn clean_names(names: Vec<String>) -> Vec<String> {
         }
     }
     out
+}
+
+/// At most this many known names are listed in a refusal: a provider with hundreds of sites
+/// gets the closest one and a count, not a screenful.
+const KNOWN_LISTED: usize = 20;
+
+/// The names of `ours` that are not among `known` (the sites, or the services, some account
+/// lists), one problem each: `unknown site "AM1" (did you mean AM11? known: AM11, LS1, PA3)`.
+/// `what` is "site" or "service". A scope naming something no account has tells nobody about
+/// it, so a typo would go unnoticed until customers missed the notice. Names are compared
+/// without regard to ASCII case, as [`in_scope`] compares them.
+pub fn unknown_names(what: &str, ours: &[String], known: &[String]) -> Vec<String> {
+    let mut known = clean_names(known.to_vec());
+    known.sort_by_key(|k| k.to_ascii_lowercase());
+    let listed = if known.is_empty() {
+        "none: no account in the accounts file lists one".to_string()
+    } else if known.len() > KNOWN_LISTED {
+        format!(
+            "{}, and {} more",
+            known[..KNOWN_LISTED].join(", "),
+            known.len() - KNOWN_LISTED
+        )
+    } else {
+        known.join(", ")
+    };
+    ours.iter()
+        .map(|name| name.trim())
+        .filter(|name| !name.is_empty() && !known.iter().any(|k| k.eq_ignore_ascii_case(name)))
+        .map(|name| match closest(name, &known) {
+            Some(k) => format!("unknown {what} {name:?} (did you mean {k}? known: {listed})"),
+            None => format!("unknown {what} {name:?} (known: {listed})"),
+        })
+        .collect()
+}
+
+/// The known name nearest to `name`, if it is near enough to be the one meant: a third of
+/// its letters wrong at most (at least one), so `AM1` finds `AM11` and `cross-conect` finds
+/// `cross-connect`, while `FR5` suggests nothing among `AM11` and `PA3`.
+fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    known
+        .iter()
+        .map(|k| {
+            (
+                edit_distance(&name.to_ascii_lowercase(), &k.to_ascii_lowercase()),
+                k,
+            )
+        })
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.as_str())
+}
+
+/// Levenshtein distance in characters: insertions, deletions and substitutions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                diagonal
+            } else {
+                1 + diagonal.min(above).min(row[j])
+            };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn unknown_names_are_named_with_the_closest_known_one() {
+        let sites = names(&["PA3", "AM11", "LS1", "am11"]);
+        let table: [(&[&str], &[&str]); 5] = [
+            (&["AM11", "pa3"], &[]),
+            (
+                &["AM1"],
+                &["unknown site \"AM1\" (did you mean AM11? known: AM11, LS1, PA3)"],
+            ),
+            (&["FR5"], &["unknown site \"FR5\" (known: AM11, LS1, PA3)"]),
+            (
+                &["AM11", "XX9", " "],
+                &["unknown site \"XX9\" (known: AM11, LS1, PA3)"],
+            ),
+            (&[], &[]),
+        ];
+        for (ours, want) in table {
+            assert_eq!(
+                unknown_names("site", &names(ours), &sites),
+                want,
+                "{ours:?}"
+            );
+        }
+        let services = names(&["cross-connect", "IP Transit"]);
+        assert_eq!(
+            unknown_names("service", &names(&["cross-conect"]), &services),
+            [
+                "unknown service \"cross-conect\" (did you mean cross-connect? known: \
+              cross-connect, IP Transit)"
+            ]
+        );
+        assert_eq!(
+            unknown_names("site", &names(&["AM11"]), &[]),
+            ["unknown site \"AM11\" (known: none: no account in the accounts file lists one)"]
+        );
+    }
+
+    #[test]
+    fn a_long_list_of_known_names_is_cut() {
+        let many: Vec<String> = (0..30).map(|n| format!("S{n:02}")).collect();
+        let problems = unknown_names("site", &names(&["Q"]), &many);
+        assert!(problems[0].ends_with("S19, and 10 more)"), "{problems:?}");
+    }
+
+    #[test]
+    fn edit_distance_counts_single_letter_edits() {
+        for (a, b, d) in [
+            ("", "", 0),
+            ("am1", "am11", 1),
+            ("kitten", "sitting", 3),
+            ("abc", "", 3),
+            ("é", "e", 1),
+        ] {
+            assert_eq!(edit_distance(a, b), d, "{a} {b}");
+        }
+    }
 }

@@ -10,14 +10,16 @@
 //! This file holds the aggregate: the [`Maintenance`], its [`Status`], the [`Change`]s ops make
 //! and its history. `recurrence.rs` says when it happens ([`Window`], [`Recurrence`] and the
 //! placement of local times across daylight-saving changes), `notices.rs` what a notice is
-//! ([`NoticeKind`], [`NoticeKey`], [`NoticeSchedule`]), and `due.rs` which notices are due
-//! ([`Maintenance::notices_due`]).
+//! ([`NoticeKind`], [`NoticeKey`], [`NoticeSchedule`]), `due.rs` which notices are due
+//! ([`Maintenance::notices_due`]), and `timing.rs` what the clock says against a change ops ask
+//! for ([`ClockObjection`]: a window already over, a start days early, a completion before the
+//! start).
 //!
 //! Owns: the maintenance and its notice schedule. Builds on `broadcasts::scope` (impact, scope,
 //! ids) and on the business calendar's placement of local times; must not import
 //! `broadcasts::incident` or anything in `mail`. Inside the folder, `recurrence.rs` knows nothing
-//! of the aggregate or its notices; `notices.rs` and `due.rs` read the aggregate, which reads
-//! neither.
+//! of the aggregate or its notices; `notices.rs`, `due.rs` and `timing.rs` read the aggregate,
+//! which reads none of them.
 
 mod recurrence;
 use recurrence::KEY_TIME;
@@ -26,6 +28,8 @@ pub use recurrence::{Recurrence, Window, MAX_OCCURRENCES, MAX_RECURRING_DURATION
 mod notices;
 pub use notices::{Notice, NoticeKey, NoticeKind, NoticeSchedule};
 mod due;
+mod timing;
+pub use timing::{objection_to_schedule, ClockObjection, EARLY_START_HOURS};
 
 pub use crate::core::broadcasts::scope::Impact;
 
