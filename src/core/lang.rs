@@ -233,6 +233,23 @@ const COMMON_WORDS: [(Lang, &[&str]); 7] = [
     ),
 ];
 
+/// Every common word with the languages (indices into [`COMMON_WORDS`]) that list it: one
+/// look-up per word of the text (this runs on every mail from an unknown sender).
+static WORD_LANGS: std::sync::LazyLock<std::collections::HashMap<&'static str, Vec<usize>>> =
+    std::sync::LazyLock::new(|| {
+        let mut map: std::collections::HashMap<&'static str, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, (_, words)) in COMMON_WORDS.iter().enumerate() {
+            for w in *words {
+                map.entry(*w).or_default().push(i);
+            }
+        }
+        map
+    });
+
+/// Bytes of the longest common word: longer words of a text are not looked up.
+const LONGEST_COMMON_WORD: usize = 16;
+
 /// Words of a text looked at: its point is at the top, and a few dozen words decide.
 const DETECT_WORDS: usize = 300;
 /// Common words the most frequent language needs, and how many more than the next one, before
@@ -246,12 +263,12 @@ pub fn detect(text: &str) -> Option<Lang> {
     let mut hits = [0usize; 7];
     let words = text
         .split(|c: char| !c.is_alphabetic())
-        .filter(|w| !w.is_empty())
+        .filter(|w| !w.is_empty() && w.len() <= LONGEST_COMMON_WORD)
         .take(DETECT_WORDS);
     for word in words {
         let word = word.to_lowercase();
-        for (i, (_, common)) in COMMON_WORDS.iter().enumerate() {
-            if common.contains(&word.as_str()) {
+        if let Some(langs) = WORD_LANGS.get(word.as_str()) {
+            for &i in langs {
                 hits[i] += 1;
             }
         }
@@ -284,6 +301,13 @@ mod tests {
         ];
         for (text, lang) in cases {
             assert_eq!(detect(text), Some(lang), "{text}");
+        }
+    }
+
+    #[test]
+    fn no_common_word_is_longer_than_the_look_up_bound() {
+        for (_, words) in COMMON_WORDS {
+            assert!(words.iter().all(|w| w.len() <= LONGEST_COMMON_WORD));
         }
     }
 
