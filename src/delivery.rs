@@ -313,27 +313,28 @@ fn commit_durably(store: &Store, group: Vec<Recorded>) -> Result<(), StoreError>
 /// first (another daemon may have read the same page), then read again with their bytes, since
 /// that daemon may have sent one (and released its claim) since the page was read: those no
 /// longer queued and due are left out, and their claims given back. On a store of one process
-/// the entries as the page read them are current.
+/// the entries as the page read them are current. With the instant the claims were asked for
+/// ([`Store::claims_hold`]).
 async fn ready_to_send(
     store: &Store,
     entries: Vec<OutboxEntry>,
     now: DateTime<Utc>,
-) -> Result<Vec<Due>, StoreError> {
+) -> Result<(Vec<Due>, std::time::Instant), StoreError> {
     let store = store.clone();
     let ready = tokio::task::spawn_blocking(move || {
         if !store.is_shared() {
-            return entries
+            let ready = entries
                 .into_iter()
                 .map(|entry| {
                     let bytes = store.outbox_bytes(entry.id)?;
                     Ok(Due { entry, bytes })
                 })
-                .collect();
+                .collect::<Result<Vec<Due>, StoreError>>()?;
+            return Ok((ready, std::time::Instant::now()));
         }
-        let claimed: HashSet<u64> = store
-            .claim_outbox(&entries.iter().map(|e| e.id).collect::<Vec<_>>())?
-            .into_iter()
-            .collect();
+        let (claimed, asked) =
+            store.claim_outbox_timed(&entries.iter().map(|e| e.id).collect::<Vec<_>>())?;
+        let claimed: HashSet<u64> = claimed.into_iter().collect();
         let ids: Vec<u64> = entries
             .iter()
             .map(|e| e.id)
@@ -357,14 +358,14 @@ async fn ready_to_send(
         if !gone.is_empty() {
             store.release_outbox(&gone)?;
         }
-        Ok(ready)
+        Ok((ready, asked))
     })
     .await;
     match ready {
         Ok(r) => r,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         // Cancelled: the runtime is going down; the claims run out by themselves.
-        Err(_) => Ok(Vec::new()),
+        Err(_) => Ok((Vec::new(), std::time::Instant::now())),
     }
 }
 
@@ -442,10 +443,12 @@ struct DueEntries {
     page: VecDeque<OutboxEntry>,
     /// Claimed and read with their bytes, waiting for a place in the window.
     ready: VecDeque<Due>,
-    /// When `ready` was claimed: an entry that waited half its claim time is claimed again
-    /// before it is sent (a slow server), so no claim runs out while its mail is going out; so
-    /// is one whose claim may have been taken over since this process's life lease ran out
-    /// (`Store::claims_hold`: a hang, or the database out of reach).
+    /// When `ready` was claimed (when the claim was asked for, after any renewal of the life
+    /// lease). Once half the claim time
+    /// has passed (a slow server), or this process's life lease broke since (a hang, the
+    /// database out of reach: another process may have taken the claims over,
+    /// `Store::claims_hold`), what is left of `ready` is claimed again, and read again, before
+    /// any of it is sent.
     claimed_at: std::time::Instant,
     last: Option<OutboxEntry>,
     exhausted: bool,
@@ -465,17 +468,29 @@ impl DueEntries {
         }
     }
 
+    /// Claims `group` and keeps what is ready to send, with when it was claimed.
+    async fn take_ready(
+        &mut self,
+        store: &Store,
+        group: Vec<OutboxEntry>,
+    ) -> Result<(), StoreError> {
+        let (ready, claimed_at) = ready_to_send(store, group, self.now).await?;
+        self.ready = ready.into();
+        self.claimed_at = claimed_at;
+        Ok(())
+    }
+
     async fn next(&mut self, store: &Store) -> Result<Option<Due>, StoreError> {
         loop {
             if let Some(due) = self.ready.pop_front() {
-                let stale =
-                    self.claimed_at.elapsed() > store.claim_time() / 2 || !store.claims_hold();
+                let stale = self.claimed_at.elapsed() > store.claim_time() / 2
+                    || !store.claims_hold(self.claimed_at);
                 if !(store.is_shared() && stale) {
                     return Ok(Some(due));
                 }
-                if let Some(due) = ready_to_send(store, vec![due.entry], self.now).await?.pop() {
-                    return Ok(Some(due));
-                }
+                let mut group = vec![due.entry];
+                group.extend(self.ready.drain(..).map(|d| d.entry));
+                self.take_ready(store, group).await?;
                 continue;
             }
             if !self.page.is_empty() {
@@ -488,8 +503,7 @@ impl DueEntries {
                         group.push(entry);
                     }
                 }
-                self.claimed_at = std::time::Instant::now();
-                self.ready = ready_to_send(store, group, self.now).await?.into();
+                self.take_ready(store, group).await?;
                 continue;
             }
             if self.exhausted {
@@ -871,7 +885,13 @@ mod tests {
             true
         }
 
-        fn claim(&self, ids: &[u64], _: &str, _: Duration) -> Result<Vec<u64>, StoreError> {
+        fn claim(
+            &self,
+            ids: &[u64],
+            _: &str,
+            _: Duration,
+            _: bool,
+        ) -> Result<Vec<u64>, StoreError> {
             self.asked.lock().expect("asked").push(ids.to_vec());
             Ok(ids
                 .iter()

@@ -66,6 +66,8 @@ pub(super) struct Leases {
     writer: WriterLease,
     /// Ended processes' life leases were forgotten (once per process, at its first claim).
     lives_forgotten: AtomicBool,
+    /// Since when this process has held its life lease without a break (by its own clock).
+    life_since: Mutex<Option<Instant>>,
 }
 
 /// How long this process keeps the writer lease once taken, through as many write locks as it
@@ -143,6 +145,7 @@ impl Default for Leases {
             given_up: Mutex::default(),
             writer: WriterLease::default(),
             lives_forgotten: AtomicBool::new(false),
+            life_since: Mutex::new(None),
         }
     }
 }
@@ -200,6 +203,17 @@ impl Store {
         let asked = Instant::now();
         let epoch = self.engine.take_lease(name, &self.leases.holder, ttl)?;
         drop(given_up);
+        if epoch.is_some() && name == self.life_lease() {
+            // Unbroken only if the answer came before the lease ran out by our clock (which
+            // is never later than the database's): the renewal was then made in time. After a
+            // break, the new unbroken run is counted from the answer.
+            let answered = Instant::now();
+            let before = locked(&self.leases.held).get(name).copied();
+            let unbroken = before.is_some_and(|b| b.epoch.is_some() && answered < b.until);
+            if !unbroken {
+                *locked(&self.leases.life_since) = Some(answered);
+            }
+        }
         locked(&self.leases.held).insert(
             name.to_string(),
             Held {
@@ -275,8 +289,14 @@ impl Store {
     /// ([`Store::claims_hold`]). Without it (let go: the process is stopping), nothing is
     /// claimed.
     pub fn claim_outbox(&self, ids: &[u64]) -> Result<Vec<u64>, StoreError> {
+        Ok(self.claim_outbox_timed(ids)?.0)
+    }
+
+    /// [`Store::claim_outbox`], with the instant the claim was asked for (after any renewal
+    /// of the life lease): the claims hold while [`Store::claims_hold`] says so of it.
+    pub fn claim_outbox_timed(&self, ids: &[u64]) -> Result<(Vec<u64>, Instant), StoreError> {
         if !self.is_shared() {
-            return Ok(ids.to_vec());
+            return Ok((ids.to_vec(), Instant::now()));
         }
         let (lease, claim) = *locked(&self.leases.ttl);
         let name = self.life_lease();
@@ -285,7 +305,7 @@ impl Store {
             .is_some_and(|h| h.epoch.is_some() && Instant::now() + lease * 2 / 3 < h.until);
         if !fresh && !self.take_lease(&name)? {
             tracing::warn!(lease = %name, "no life lease (stopping): nothing claimed");
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Instant::now()));
         }
         if !self.leases.lives_forgotten.swap(true, Ordering::Relaxed) {
             if let Err(e) = self.engine.forget_ended_lives() {
@@ -297,7 +317,11 @@ impl Store {
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        self.engine.claim(&ids, &self.leases.holder, claim)
+        let asked = Instant::now();
+        let claimed =
+            self.engine
+                .claim(&ids, &self.leases.holder, claim, self.may_take_over_lives())?;
+        Ok((claimed, asked))
     }
 
     /// How long a claim runs ([`Store::claim_outbox`]).
@@ -305,12 +329,28 @@ impl Store {
         locked(&self.leases.ttl).1
     }
 
-    /// Whether this process's claims still hold by its own clock: its life lease has not run
-    /// out. Checked before each SMTP transaction; when false, the entry is claimed again first
-    /// (which renews the life lease), and is sent only if no other process took it meanwhile.
-    /// Always true on a store of one process.
-    pub fn claims_hold(&self) -> bool {
-        !self.is_shared() || self.lease_epoch(&self.life_lease()).is_some()
+    /// Whether this process may take over the claims of processes whose life lease has run
+    /// out: only once its own has run without a break for a lease time. A database that was
+    /// out of reach lets every process's life lease run out at once; the living renew theirs
+    /// within a lease time of its return and commit the outcomes of what they sent meanwhile,
+    /// so only a life still lapsed after that is a sign of death.
+    fn may_take_over_lives(&self) -> bool {
+        let since = *locked(&self.leases.life_since);
+        since.is_some_and(|t| t.elapsed() >= self.lease_time())
+            && self.lease_epoch(&self.life_lease()).is_some()
+    }
+
+    /// Whether the claims this process asked for at `claimed_at` still hold by its own clock:
+    /// its life lease has run without a break since then (a break is when another process may
+    /// have taken them over). Checked before each SMTP transaction; when false, the entry is
+    /// claimed again first (which renews the life lease), and is sent only if no other process
+    /// took it meanwhile. Always true on a store of one process.
+    pub fn claims_hold(&self, claimed_at: Instant) -> bool {
+        if !self.is_shared() {
+            return true;
+        }
+        let since = *locked(&self.leases.life_since);
+        self.lease_epoch(&self.life_lease()).is_some() && since.is_some_and(|s| s <= claimed_at)
     }
 
     /// Gives up this process's claims on these entries (their outcomes are durable).

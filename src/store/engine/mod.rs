@@ -111,14 +111,16 @@ pub trait Engine: Send + Sync {
 
     /// Claims outbox entries `ids` (ascending, distinct) for `holder` until `ttl` from now: the
     /// ids claimed, without those another holder's claim still runs on. A claim runs until its
-    /// time is out, or until its holder's life lease ([`super::leases::life`]) has run out or
-    /// was let go: a process that died leaves nothing claimed for longer than a lease time.
-    /// Committed before it returns, so no other process sends these entries meanwhile.
+    /// time is out or, with `take_over_lives`, until its holder's life lease
+    /// ([`super::leases::life`]) has run out or was let go: a process that died leaves nothing
+    /// claimed for long. Committed before it returns, so no other process sends these entries
+    /// meanwhile.
     fn claim(
         &self,
         ids: &[u64],
         _holder: &str,
         _ttl: std::time::Duration,
+        _take_over_lives: bool,
     ) -> Result<Vec<u64>, StoreError> {
         Ok(ids.to_vec())
     }

@@ -458,8 +458,8 @@ fn prepare(client: Client, mut driver: Driver) -> Result<Conn, tokio_postgres::E
                  FROM unnest($1::bigint[]) AS id ORDER BY id \
                  ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until \
                  WHERE c.holder = EXCLUDED.holder OR c.until < now() \
-                 OR EXISTS (SELECT 1 FROM deskgate_lease l \
-                 WHERE l.name = 'life:' || c.holder AND l.expires_at < now()) \
+                 OR ($4 AND EXISTS (SELECT 1 FROM deskgate_lease l \
+                 WHERE l.name = 'life:' || c.holder AND l.expires_at < now())) \
                  RETURNING id",
             )
             .await?;
@@ -835,14 +835,24 @@ impl Engine for PostgresEngine {
         })
     }
 
-    fn claim(&self, ids: &[u64], holder: &str, ttl: Duration) -> Result<Vec<u64>, StoreError> {
+    fn claim(
+        &self,
+        ids: &[u64],
+        holder: &str,
+        ttl: Duration,
+        take_over_lives: bool,
+    ) -> Result<Vec<u64>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let asked: Vec<i64> = ids.iter().map(|&id| as_epoch(id)).collect();
         let secs = ttl.as_secs_f64();
-        let rows =
-            self.with_conn(|c| c.block_on(c.client.query(&c.st.claim, &[&asked, &holder, &secs])))?;
+        let rows = self.with_conn(|c| {
+            c.block_on(
+                c.client
+                    .query(&c.st.claim, &[&asked, &holder, &secs, &take_over_lives]),
+            )
+        })?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in rows {
             let id: i64 = row.try_get(0).map_err(|e| engine_error(&e))?;
