@@ -932,8 +932,9 @@ mod tests {
         );
         assert_eq!(
             *engine.asked.lock().expect("asked"),
-            [vec![1, 2, 3, 4], vec![2], vec![3]],
-            "one claim for the group; 2 and 3 waited past half their claim and were claimed again"
+            [vec![1, 2, 3, 4], vec![2, 3], vec![3]],
+            "one claim for the group; once 2 had waited past half its claim, what was left (2 \
+             and 3) was claimed again, and 3 once more after 2's 150 ms"
         );
         let left = store.outbox_entry(4).expect("entry").expect("entry 4");
         assert_eq!(left.state, OutboxState::Queued);
