@@ -127,6 +127,9 @@ pub(super) async fn one_batch(
 struct Counts {
     created: usize,
     appended: usize,
+    auto_replies: usize,
+    bounces: usize,
+    machine_mail: usize,
     duplicates: usize,
     aside: usize,
     quarantined: usize,
@@ -143,6 +146,12 @@ impl Counts {
             }
             Outcome::Appended { .. } => {
                 self.appended += 1;
+                match kind {
+                    Some(MailKind::AutoReply) => self.auto_replies += 1,
+                    Some(MailKind::Bounce) => self.bounces += 1,
+                    Some(MailKind::Human) | None => {}
+                    Some(_) => self.machine_mail += 1,
+                }
                 Processed::Appended
             }
             Outcome::Duplicate { .. } => {
@@ -164,6 +173,9 @@ impl Counts {
     fn add_to(&self, report: &mut OnceReport) {
         report.created += self.created;
         report.appended += self.appended;
+        report.auto_replies += self.auto_replies;
+        report.bounces += self.bounces;
+        report.machine_mail += self.machine_mail;
         report.duplicates += self.duplicates;
         report.aside += self.aside;
         report.quarantined += self.quarantined;
@@ -323,6 +335,42 @@ mod tests {
     use crate::store::{Shelf, Store};
     use std::path::Path;
     use std::sync::Arc;
+
+    #[test]
+    fn mails_added_to_tickets_are_counted_by_who_wrote_them() {
+        let mut counts = Counts::default();
+        let appended = || Outcome::Appended {
+            ticket: "NL-000001".into(),
+            reopened: false,
+        };
+        for kind in [
+            Some(MailKind::Human),
+            Some(MailKind::AutoReply),
+            Some(MailKind::Bounce),
+            Some(MailKind::Report),
+            None,
+        ] {
+            counts.count(kind, &appended());
+        }
+        let mut report = OnceReport {
+            fetched: 5,
+            ..OnceReport::default()
+        };
+        counts.add_to(&mut report);
+        assert_eq!(
+            (
+                report.appended,
+                report.auto_replies,
+                report.bounces,
+                report.machine_mail
+            ),
+            (5, 1, 1, 1)
+        );
+        assert_eq!(
+            report.summary(),
+            "5 mails: 2 replies, 1 auto-reply, 1 bounce, 1 machine mail; nothing sent"
+        );
+    }
 
     fn ingestor() -> (Ingestor, Desk) {
         let config = Config::parse(

@@ -98,7 +98,14 @@ impl DaemonError {
 pub struct OnceReport {
     pub fetched: usize,
     pub created: usize,
+    /// Mails added to existing tickets, of every kind; of them, the machines' (below).
     pub appended: usize,
+    /// Auto-replies (out of office …) added to tickets.
+    pub auto_replies: usize,
+    /// Bounces added to tickets (tied to the mail of ours they report on).
+    pub bounces: usize,
+    /// Other machine mail added to tickets (notifications, reports, list mail).
+    pub machine_mail: usize,
     pub duplicates: usize,
     pub aside: usize,
     pub quarantined: usize,
@@ -126,9 +133,13 @@ impl OnceReport {
             0 => "no new mail".to_string(),
             n => count(n, "mail", "mails"),
         };
+        let machines = self.auto_replies + self.bounces + self.machine_mail;
         let mails = [
             (self.created, "new ticket", "new tickets"),
-            (self.appended, "reply", "replies"),
+            (self.appended.saturating_sub(machines), "reply", "replies"),
+            (self.auto_replies, "auto-reply", "auto-replies"),
+            (self.bounces, "bounce", "bounces"),
+            (self.machine_mail, "machine mail", "machine mails"),
             (self.duplicates, "duplicate", "duplicates"),
             (self.aside, "kept aside", "kept aside"),
             (self.quarantined, "quarantined", "quarantined"),
@@ -631,6 +642,20 @@ mod tests {
                     (r.fetched, r.created, r.appended, r.aside, r.sent) = (3, 1, 1, 1, 1);
                 }),
                 "3 mails: 1 new ticket, 1 reply, 1 kept aside; 1 mail sent",
+            ),
+            (
+                // The walkthrough's pass: a reply, an out-of-office and a bounce on tickets
+                // read "3 replies" before.
+                pass(&|r| {
+                    (r.fetched, r.appended, r.auto_replies, r.bounces) = (3, 3, 1, 1);
+                }),
+                "3 mails: 1 reply, 1 auto-reply, 1 bounce; nothing sent",
+            ),
+            (
+                pass(&|r| {
+                    (r.fetched, r.appended, r.machine_mail) = (2, 2, 2);
+                }),
+                "2 mails: 2 machine mails; nothing sent",
             ),
             (
                 pass(&|r| {
