@@ -5,7 +5,7 @@ use clap::Parser;
 
 fn main() {
     let cli = deskgate::cli::Cli::parse();
-    init_logging();
+    init_logging(cli.command.default_log_level());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -26,10 +26,10 @@ fn main() {
 /// Logs go to stderr: lines for people by default, or with `DESKGATE_LOG_FORMAT=json` one JSON
 /// object per line (`timestamp`, `level`, `target`, `fields` with `message`, and the spans) for
 /// log shippers (journald, Vector, Fluent Bit, Loki's promtail).
-fn init_logging() {
+fn init_logging(default_level: &str) {
     let format = std::env::var("DESKGATE_LOG_FORMAT").unwrap_or_default();
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(log_filter())
+        .with_env_filter(log_filter(default_level))
         .with_writer(std::io::stderr);
     match format.as_str() {
         "json" => builder
@@ -51,11 +51,12 @@ fn init_logging() {
     }
 }
 
-/// `DESKGATE_LOG` (default `info`), with async-imap's own logging always off: at trace level it
-/// prints every command it sends, the LOGIN password included.
-fn log_filter() -> tracing_subscriber::EnvFilter {
+/// `DESKGATE_LOG` (default: the command's own level, `Command::default_log_level`), with
+/// async-imap's own logging always off: at trace level it prints every command it sends, the
+/// LOGIN password included.
+fn log_filter(default_level: &str) -> tracing_subscriber::EnvFilter {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DESKGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     match "async_imap=off".parse() {
         Ok(directive) => filter.add_directive(directive),
         Err(_) => filter,

@@ -242,6 +242,36 @@ fn the_example_config_passes_check_from_any_folder() {
 }
 
 #[test]
+fn queries_answer_on_stdout_without_log_lines_unless_asked() {
+    let gate = gate();
+    first_mail(&gate);
+    let pass = run_in(&gate, gate.dir(), &["run", "--once"], &[]);
+    assert!(
+        stderr(&pass).contains("INFO"),
+        "a pass logs its progress: {}",
+        stderr(&pass)
+    );
+    let quiet = run_with_timeout(
+        gate.cmd(&["tickets", "list"]).env_remove("DESKGATE_LOG"),
+        LIMIT,
+    );
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert!(stdout(&quiet).contains("NL-000001"), "{}", stdout(&quiet));
+    assert_eq!(stderr(&quiet), "", "nothing but the answer");
+    let asked = run_in(
+        &gate,
+        gate.dir(),
+        &["tickets", "list"],
+        &[("DESKGATE_LOG", "info")],
+    );
+    assert!(
+        stderr(&asked).contains("opening store"),
+        "{}",
+        stderr(&asked)
+    );
+}
+
+#[test]
 fn json_logs_are_one_json_object_per_line() {
     let gate = gate();
     first_mail(&gate);

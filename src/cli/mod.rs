@@ -236,6 +236,19 @@ pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<crate::config::Conf
     Ok(crate::config::Config::load(chosen.as_deref())?)
 }
 
+impl Command {
+    /// The log level a command logs at unless `DESKGATE_LOG` says otherwise: `info` for the
+    /// daemon, a pass, an import and `check`, whose progress is their output; `warn` for the
+    /// queries and the ops commands, whose output is their answer on stdout (an operator
+    /// reading `tickets list` wants the list, not "opening store").
+    pub fn default_log_level(&self) -> &'static str {
+        match self {
+            Command::Run { .. } | Command::Check | Command::Import { .. } => "info",
+            _ => "warn",
+        }
+    }
+}
+
 /// Runs a parsed command; returns the process exit code.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
