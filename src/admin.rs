@@ -192,7 +192,7 @@ pub fn answer(roles: &Roles, q: &Query) -> Result<Value, String> {
             // A filter naming nothing there is would list nothing, which reads as "no such
             // tickets": say so instead.
             if let Some(desk) = &filter.desk {
-                known_desk(&ctx.config, desk)?;
+                ctx.config.known_desk(desk)?;
             }
             if let Some(account) = &filter.account {
                 known_account(ctx, account)?;
@@ -375,19 +375,6 @@ fn monthly_report(
     ))
 }
 
-/// At most this many names are listed in an error about an unknown one: enough to spot a
-/// typo, short enough for one line with thousands of accounts.
-const NAMES_LISTED: usize = 20;
-
-/// Whether the config has desk `name`; the error names the desks it has.
-fn known_desk(config: &crate::config::Config, name: &str) -> Result<(), String> {
-    if config.desk(name).is_some() {
-        return Ok(());
-    }
-    let desks = listed(config.desks.iter().map(|d| d.name.as_str()));
-    Err(format!("no desk {name:?} in the config (desks: {desks})"))
-}
-
 /// Whether the accounts file has account `id`; the error names the accounts it has.
 fn known_account(ctx: &Context, id: &str) -> Result<(), String> {
     match ctx.directory().account(id) {
@@ -403,22 +390,8 @@ fn unknown_account(ctx: &Context, id: &str) -> String {
         );
     }
     let directory = ctx.directory();
-    let accounts = listed(directory.accounts().iter().map(|a| a.id.as_str()));
+    let accounts = crate::core::names::listed(directory.accounts().iter().map(|a| a.id.as_str()));
     format!("no account {id:?} in the accounts file (accounts: {accounts})")
-}
-
-/// `a, b, c`, the first [`NAMES_LISTED`] of them and how many more; `none` when empty.
-fn listed<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
-    let total = names.len();
-    let shown: Vec<&str> = names.take(NAMES_LISTED).collect();
-    if shown.is_empty() {
-        return "none".into();
-    }
-    let mut text = shown.join(", ");
-    if total > shown.len() {
-        text.push_str(&format!(", and {} more", total - shown.len()));
-    }
-    text
 }
 
 /// Binds the admin socket at `path` (a stale one is replaced), readable by its owner only.

@@ -347,8 +347,8 @@ fn a_dead_processes_claims_are_free_once_its_life_lease_runs_out_not_its_claim_t
     // The database out of reach for longer than a lease: every life runs out at once. The
     // first back may not take the others' claims: they are alive, and come back within a
     // lease time to commit what they sent meanwhile.
-    until_expired(&pg, "lives", &a.life_lease());
-    until_expired(&pg, "lives", &b.life_lease());
+    until_expired(&pg, "lives", a.life_lease());
+    until_expired(&pg, "lives", b.life_lease());
     assert_eq!(
         claimed(&b, &[5, 6]),
         [6],
@@ -358,7 +358,7 @@ fn a_dead_processes_claims_are_free_once_its_life_lease_runs_out_not_its_claim_t
 
     // A process that stops lets its life go: its claims are free at once (to a process whose
     // own life has run unbroken for a lease time).
-    a.release_lease(&a.life_lease()).expect("release");
+    a.release_lease(a.life_lease()).expect("release");
     let stopped = Instant::now();
     while claimed(&b, &[5]) != [5] {
         assert!(
@@ -383,7 +383,7 @@ fn a_dead_processes_claims_are_free_once_its_life_lease_runs_out_not_its_claim_t
         )
     };
     assert_eq!(lives(a.holder()), "1");
-    until_expired(&pg, "lives", &b.life_lease());
+    until_expired(&pg, "lives", b.life_lease());
     let c = open(&url);
     assert_eq!(claimed(&c, &[8]), [8]);
     assert_eq!(lives(a.holder()), "0", "a ended without claims: forgotten");

@@ -247,6 +247,9 @@ fn check_names(
     sites: &[String],
     services: &[String],
 ) -> Result<(), String> {
+    if sites.is_empty() && services.is_empty() {
+        return Ok(());
+    }
     let directory = broadcaster.ctx().directory();
     let known = |of: fn(&Account) -> &Vec<String>| -> Vec<String> {
         directory.accounts().iter().flat_map(of).cloned().collect()
@@ -377,21 +380,36 @@ fn existing_maintenance(broadcaster: &Broadcaster, id: &str) -> Result<Maintenan
         .ok_or_else(|| format!("no maintenance {id}"))
 }
 
-/// The maintenance `id` names, in any case: ids are shown as they were made (`MNT-2`) and
-/// typed as people please (`mnt-2`). Ids differ in more than case ([`choose_id`]), so at most
-/// one matches. The list is read only when the exact id is not there, and maintenances are few.
+/// The maintenance `id` names, in any case ([`find_any_case`]).
 fn find_maintenance(
     broadcaster: &Broadcaster,
     id: &str,
 ) -> Result<Option<Maintenance>, crate::store::StoreError> {
     let store = &broadcaster.ctx().store;
-    if let Some(m) = store.maintenance(id)? {
-        return Ok(Some(m));
+    find_any_case(
+        id,
+        |id| store.maintenance(id),
+        || store.maintenances(),
+        Maintenance::id,
+    )
+}
+
+/// The record `id` names, in any case: ids are shown as they were made (`MNT-2`) and typed as
+/// people please (`mnt-2`). Ids differ in more than case ([`choose_id`]), so at most one
+/// matches. The whole list (`all`) is read only when the exact id is not there, and
+/// maintenances and incidents are few.
+fn find_any_case<T>(
+    id: &str,
+    exact: impl FnOnce(&str) -> Result<Option<T>, crate::store::StoreError>,
+    all: impl FnOnce() -> Result<Vec<T>, crate::store::StoreError>,
+    id_of: impl Fn(&T) -> &str,
+) -> Result<Option<T>, crate::store::StoreError> {
+    if let Some(found) = exact(id)? {
+        return Ok(Some(found));
     }
-    Ok(store
-        .maintenances()?
+    Ok(all()?
         .into_iter()
-        .find(|m| m.id().eq_ignore_ascii_case(id)))
+        .find(|t| id_of(t).eq_ignore_ascii_case(id)))
 }
 
 pub fn update_maintenance(
@@ -617,19 +635,18 @@ fn existing_incident(broadcaster: &Broadcaster, id: &str) -> Result<Incident, St
         .ok_or_else(|| format!("no incident {id}"))
 }
 
-/// The incident `id` names, in any case (as [`find_maintenance`]).
+/// The incident `id` names, in any case ([`find_any_case`]).
 fn find_incident(
     broadcaster: &Broadcaster,
     id: &str,
 ) -> Result<Option<Incident>, crate::store::StoreError> {
     let store = &broadcaster.ctx().store;
-    if let Some(i) = store.incident(id)? {
-        return Ok(Some(i));
-    }
-    Ok(store
-        .incidents()?
-        .into_iter()
-        .find(|i| i.id().eq_ignore_ascii_case(id)))
+    find_any_case(
+        id,
+        |id| store.incident(id),
+        || store.incidents(),
+        Incident::id,
+    )
 }
 
 fn commit_incident(

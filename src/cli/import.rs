@@ -18,13 +18,7 @@ pub async fn import(
     json: bool,
 ) -> anyhow::Result<i32> {
     let config = super::load_config(config)?;
-    let Some(desk) = config.desk(desk).cloned() else {
-        let known: Vec<&str> = config.desks.iter().map(|d| d.name.as_str()).collect();
-        anyhow::bail!(
-            "no desk {desk:?} in the config (desks: {})",
-            known.join(", ")
-        );
-    };
+    let desk = config.known_desk(desk).map_err(anyhow::Error::msg)?.clone();
     // sled lets one process open the store: a running daemon holds it.
     let socket = config.admin_socket();
     if std::os::unix::net::UnixStream::connect(&socket).is_ok() {

@@ -144,12 +144,11 @@ pub fn check_config(config: &Config) -> Vec<String> {
         // `run` refuses a missing Maildir (a typo would otherwise read as an empty mailbox);
         // the embedded defaults' own is created by `run` and is no problem here.
         if let Some(m) = d.maildir.as_ref().filter(|m| !m.create && !m.path.is_dir()) {
-            problems.push(format!(
-                "{}: desk {}: maildir {} does not exist",
-                config.source.display(),
-                d.name,
-                m.path.display()
-            ));
+            let missing = crate::source::SourceError::Missing {
+                desk: d.name.clone(),
+                path: m.path.display().to_string(),
+            };
+            problems.push(format!("{}: {missing}", config.source.display()));
         }
         if let Some(imap) = &d.imap {
             if let Err(e) = imap.secret().resolve() {

@@ -260,6 +260,14 @@ impl Config {
     pub fn desk(&self, name: &str) -> Option<&Desk> {
         self.desks.iter().find(|d| d.name == name)
     }
+
+    /// Desk `name`, or why not: the error names the desks the config has.
+    pub fn known_desk(&self, name: &str) -> Result<&Desk, String> {
+        self.desk(name).ok_or_else(|| {
+            let desks = crate::core::names::listed(self.desks.iter().map(|d| d.name.as_str()));
+            format!("no desk {name:?} in the config (desks: {desks})")
+        })
+    }
 }
 
 /// The folder holding the config file at `path`, absolute when the working directory is known

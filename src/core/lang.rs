@@ -247,9 +247,6 @@ static WORD_LANGS: std::sync::LazyLock<std::collections::HashMap<&'static str, V
         map
     });
 
-/// Bytes of the longest common word: longer words of a text are not looked up.
-const LONGEST_COMMON_WORD: usize = 16;
-
 /// Words of a text looked at: its point is at the top, and a few dozen words decide.
 const DETECT_WORDS: usize = 300;
 /// Common words the most frequent language needs, and how many more than the next one, before
@@ -263,7 +260,7 @@ pub fn detect(text: &str) -> Option<Lang> {
     let mut hits = [0usize; 7];
     let words = text
         .split(|c: char| !c.is_alphabetic())
-        .filter(|w| !w.is_empty() && w.len() <= LONGEST_COMMON_WORD)
+        .filter(|w| !w.is_empty())
         .take(DETECT_WORDS);
     for word in words {
         let word = word.to_lowercase();
@@ -301,13 +298,6 @@ mod tests {
         ];
         for (text, lang) in cases {
             assert_eq!(detect(text), Some(lang), "{text}");
-        }
-    }
-
-    #[test]
-    fn no_common_word_is_longer_than_the_look_up_bound() {
-        for (_, words) in COMMON_WORDS {
-            assert!(words.iter().all(|w| w.len() <= LONGEST_COMMON_WORD));
         }
     }
 

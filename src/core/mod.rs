@@ -9,7 +9,8 @@
 //! - [`broadcasts`]: maintenance windows and incidents, and the notices they owe (with their
 //!   iCalendar form and localised dates).
 //!
-//! [`lang`] and [`address`] sit below all three, with the `str_enum!` macro that names the
+//! [`lang`], [`address`] and [`names`] (names listed in a message about an unknown one) sit
+//! below all three, with the `str_enum!` macro that names the
 //! variants of kinds and states (`str_enum.rs`) and, for unit tests only, `testing` (instants
 //! written the way the tests think of them).
 //!
@@ -22,6 +23,7 @@
 
 pub mod lang;
 pub mod address;
+pub mod names;
 mod str_enum;
 
 pub mod mail;

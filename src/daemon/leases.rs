@@ -25,7 +25,7 @@ pub(super) fn wanted(store: &Store, desks: &[crate::config::Desk]) -> Vec<String
     let mut names: Vec<String> = desks.iter().map(|d| leases::desk(&d.name)).collect();
     names.push(leases::TIMERS.into());
     names.push(leases::BROADCAST.into());
-    names.push(store.life_lease());
+    names.push(store.life_lease().to_string());
     names
 }
 

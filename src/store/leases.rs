@@ -40,7 +40,8 @@ pub fn desk(name: &str) -> String {
 /// The lease of one process's life (named by its holder, so nobody else ever takes it): held
 /// from its first outbox claim, renewed by the daemon with its other leases, let go when it
 /// stops. A claim is honoured only while its holder's life lease runs, so the entries a killed
-/// daemon had claimed are sent by another within a lease time, not a claim time.
+/// daemon had claimed are sent by another within a lease time or two, not a claim time. The
+/// PostgreSQL engine's claim statements spell the same `life:` prefix.
 pub fn life(holder: &str) -> String {
     format!("life:{holder}")
 }
@@ -55,6 +56,8 @@ pub(super) struct Leases {
     /// This process's name in the lease table: host, process id and a random tag (a restarted
     /// daemon is a new holder, so its first lease is a new epoch).
     holder: String,
+    /// This process's life lease ([`life`] of `holder`), named once.
+    life: String,
     ttl: Mutex<(Duration, Duration)>,
     held: Mutex<HashMap<String, Held>>,
     /// Leases this process let go (it is done with that work: it is stopping), and those it
@@ -138,8 +141,10 @@ impl Default for Leases {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "host".into());
+        let holder = format!("{host}:{}:{tag:08x}", std::process::id());
         Leases {
-            holder: format!("{host}:{}:{tag:08x}", std::process::id()),
+            life: life(&holder),
+            holder,
             ttl: Mutex::new((DEFAULT_LEASE, DEFAULT_CLAIM)),
             held: Mutex::default(),
             given_up: Mutex::default(),
@@ -278,8 +283,8 @@ impl Store {
     }
 
     /// This process's life lease ([`life`]).
-    pub fn life_lease(&self) -> String {
-        life(&self.leases.holder)
+    pub fn life_lease(&self) -> &str {
+        &self.leases.life
     }
 
     /// Claims outbox entries before their SMTP transactions, in one round trip: those no
@@ -301,9 +306,9 @@ impl Store {
         let (lease, claim) = *locked(&self.leases.ttl);
         let name = self.life_lease();
         let fresh = locked(&self.leases.held)
-            .get(&name)
+            .get(name)
             .is_some_and(|h| h.epoch.is_some() && Instant::now() + lease * 2 / 3 < h.until);
-        if !fresh && !self.take_lease(&name)? {
+        if !fresh && !self.take_lease(name)? {
             tracing::warn!(lease = %name, "no life lease (stopping): nothing claimed");
             return Ok((Vec::new(), Instant::now()));
         }
@@ -337,7 +342,7 @@ impl Store {
     fn may_take_over_lives(&self) -> bool {
         let since = *locked(&self.leases.life_since);
         since.is_some_and(|t| t.elapsed() >= self.lease_time())
-            && self.lease_epoch(&self.life_lease()).is_some()
+            && self.lease_epoch(self.life_lease()).is_some()
     }
 
     /// Whether the claims this process asked for at `claimed_at` still hold by its own clock:
@@ -350,7 +355,7 @@ impl Store {
             return true;
         }
         let since = *locked(&self.leases.life_since);
-        self.lease_epoch(&self.life_lease()).is_some() && since.is_some_and(|s| s <= claimed_at)
+        self.lease_epoch(self.life_lease()).is_some() && since.is_some_and(|s| s <= claimed_at)
     }
 
     /// Gives up this process's claims on these entries (their outcomes are durable).

@@ -103,32 +103,31 @@ pub(crate) fn clean_names(names: Vec<String>) -> Vec<String> {
     out
 }
 
-/// At most this many known names are listed in a refusal: a provider with hundreds of sites
-/// gets the closest one and a count, not a screenful.
-const KNOWN_LISTED: usize = 20;
-
 /// The names of `ours` that are not among `known` (the sites, or the services, some account
 /// lists), one problem each: `unknown site "AM1" (did you mean AM11? known: AM11, LS1, PA3)`.
 /// `what` is "site" or "service". A scope naming something no account has tells nobody about
 /// it, so a typo would go unnoticed until customers missed the notice. Names are compared
 /// without regard to ASCII case, as [`in_scope`] compares them.
 pub fn unknown_names(what: &str, ours: &[String], known: &[String]) -> Vec<String> {
+    let unknown: Vec<&str> = ours
+        .iter()
+        .map(|name| name.trim())
+        .filter(|name| {
+            !name.is_empty() && !known.iter().any(|k| k.trim().eq_ignore_ascii_case(name))
+        })
+        .collect();
+    if unknown.is_empty() {
+        return Vec::new();
+    }
     let mut known = clean_names(known.to_vec());
     known.sort_by_key(|k| k.to_ascii_lowercase());
     let listed = if known.is_empty() {
         "none: no account in the accounts file lists one".to_string()
-    } else if known.len() > KNOWN_LISTED {
-        format!(
-            "{}, and {} more",
-            known[..KNOWN_LISTED].join(", "),
-            known.len() - KNOWN_LISTED
-        )
     } else {
-        known.join(", ")
+        crate::core::names::listed(known.iter().map(String::as_str))
     };
-    ours.iter()
-        .map(|name| name.trim())
-        .filter(|name| !name.is_empty() && !known.iter().any(|k| k.eq_ignore_ascii_case(name)))
+    unknown
+        .into_iter()
         .map(|name| match closest(name, &known) {
             Some(k) => format!("unknown {what} {name:?} (did you mean {k}? known: {listed})"),
             None => format!("unknown {what} {name:?} (known: {listed})"),
